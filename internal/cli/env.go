@@ -1,0 +1,36 @@
+// Package cli holds what every modload tool shares: its standard streams and environment.
+//
+// A tool is a function Main(env *Env, args []string) int in its own package under internal/cli;
+// args[0] is the name it was invoked as. It writes only to env's streams and returns the exit code
+// kmod's tool of the same name would return.
+package cli
+
+import (
+	"io"
+	"os"
+	"strings"
+)
+
+// Env is a tool's world: streams and environment variables.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Environ is the environment as KEY=VALUE strings.
+	Environ []string
+}
+
+// OS returns the process's own environment.
+func OS() *Env {
+	return &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()}
+}
+
+// Getenv returns the value of key in env's environment, or "".
+func (e *Env) Getenv(key string) string {
+	for i := len(e.Environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(e.Environ[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
