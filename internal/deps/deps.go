@@ -1,13 +1,15 @@
+// Package deps pins the modules the project uses until the packages that use them land.
 package deps
+
 import (
-	_ "golang.org/x/sys/unix"
-	_ "github.com/klauspost/compress/zstd"
-	_ "github.com/klauspost/compress/gzip"
-	_ "github.com/ulikunitz/xz"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "github.com/google/go-cmp/cmp"
-	_ "golang.org/x/sync/singleflight"
 	_ "github.com/cavaliergopher/cpio"
-	_ "gonum.org/v1/plot"
+	_ "github.com/google/go-cmp/cmp"
+	_ "github.com/klauspost/compress/gzip"
+	_ "github.com/klauspost/compress/zstd"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/ulikunitz/xz"
+	_ "golang.org/x/sync/singleflight"
+	_ "golang.org/x/sys/unix"
 	_ "golang.org/x/tools/txtar"
+	_ "gonum.org/v1/plot"
 )
