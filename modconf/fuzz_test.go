@@ -1,0 +1,146 @@
+package modconf
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func checkNoNUL(t *testing.T, what, s string) {
+	t.Helper()
+	if strings.ContainsAny(s, "\x00\n") {
+		t.Errorf("%s %q holds a NUL or newline", what, s)
+	}
+}
+
+func checkNormalised(t *testing.T, what, s string) {
+	t.Helper()
+	checkNoNUL(t, what, s)
+	if n, err := NormalizeAlias(s); err != nil || n != s {
+		t.Errorf("%s %q is not normalised (%q, %v)", what, s, n, err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("alias a-b c\noptions m p=1\ninstall i /bin/true\nremove r x\nsoftdep s pre: a post: b\nblacklist x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var warns []error
+		p := &parser{cfg: &Config{}, warn: func(err error) { warns = append(warns, err) }}
+		p.parseConfig(bytes.NewReader(data), "f.conf")
+		cfg := p.cfg
+		for _, w := range warns {
+			var pe *ParseError
+			if !errors.As(w, &pe) || pe.File != "f.conf" || pe.Line < 1 {
+				t.Errorf("warning %v is not a ParseError with a line", w)
+			}
+			if !strings.HasPrefix(KmodMessage(w), "libkmod: ERROR ../libkmod/libkmod-config.c:") {
+				t.Errorf("KmodMessage(%v) = %q", w, KmodMessage(w))
+			}
+		}
+		for _, a := range cfg.Aliases {
+			checkNormalised(t, "alias pattern", a.Pattern)
+			checkNormalised(t, "alias module", a.Module)
+		}
+		for _, o := range cfg.Options {
+			checkNormalised(t, "options module", o.Module)
+			checkNoNUL(t, "options", o.Options)
+			if strings.Contains(o.Options, "\t") {
+				t.Errorf("options %q keeps a tab", o.Options)
+			}
+		}
+		for _, c := range append(append([]Command{}, cfg.Installs...), cfg.Removes...) {
+			checkNormalised(t, "command module", c.Module)
+			checkNoNUL(t, "command", c.Command)
+		}
+		for _, s := range cfg.Softdeps {
+			checkNormalised(t, "softdep module", s.Module)
+			pre, post, _ := splitSoftdep(s.Raw)
+			if diff := cmp.Diff(pre, s.Pre); diff != "" {
+				t.Errorf("softdep pre differs from its Raw (-raw +pre):\n%s", diff)
+			}
+			if diff := cmp.Diff(post, s.Post); diff != "" {
+				t.Errorf("softdep post differs from its Raw (-raw +post):\n%s", diff)
+			}
+		}
+		for _, b := range cfg.Blacklist {
+			checkNormalised(t, "blacklist", b)
+		}
+		var out1, out2 bytes.Buffer
+		n, err := cfg.WriteTo(&out1)
+		if err != nil || n != int64(out1.Len()) {
+			t.Fatalf("WriteTo = %d, %v for %d bytes", n, err, out1.Len())
+		}
+		cfg.WriteTo(&out2)
+		if !bytes.Equal(out1.Bytes(), out2.Bytes()) {
+			t.Errorf("WriteTo is not deterministic")
+		}
+		if !bytes.HasSuffix(out1.Bytes(), []byte("\n\n")) && out1.Len() != 1 {
+			t.Errorf("WriteTo output %q does not end with the empty line", out1.Bytes())
+		}
+	})
+}
+
+func FuzzCmdline(f *testing.F) {
+	f.Add([]byte("root=/dev/sda m.p=\"a b\" \"x.y=1 2\" modprobe.blacklist=a,b\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var warns []error
+		p := &parser{cfg: &Config{}, warn: func(err error) { warns = append(warns, err) }}
+		if err := p.parseCmdline(bytes.NewReader(data), "/proc/cmdline"); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range warns {
+			if !errors.Is(w, ErrBadCmdlineModule) {
+				t.Errorf("unexpected warning %v", w)
+			}
+		}
+		if len(p.cfg.Options)+len(p.cfg.Blacklist) > len(data)/2+1 {
+			t.Errorf("%d entries from %d bytes", len(p.cfg.Options)+len(p.cfg.Blacklist), len(data))
+		}
+		for _, o := range p.cfg.Options {
+			checkNormalised(t, "cmdline module", o.Module)
+			if strings.Contains(o.Options, "\x00") {
+				t.Errorf("cmdline options %q hold a NUL", o.Options)
+			}
+			if strings.ContainsAny(o.Module, " .=") || strings.Contains(o.Options, "\t") {
+				t.Errorf("bad cmdline entry %+v", o)
+			}
+		}
+		for _, b := range p.cfg.Blacklist {
+			if strings.ContainsAny(b, ", \x00") {
+				t.Errorf("bad cmdline blacklist %q", b)
+			}
+		}
+	})
+}
+
+func FuzzSplitOptions(f *testing.F) {
+	f.Add(`-q -C "/etc/x y" a'b'c`)
+	f.Fuzz(func(t *testing.T, s string) {
+		args := SplitOptions(s)
+		total := 0
+		for _, a := range args {
+			total += len(a)
+			if strings.Contains(a, "\x00") {
+				t.Errorf("argument %q holds a NUL", a)
+			}
+		}
+		if total > len(s) {
+			t.Errorf("arguments longer than the input: %q -> %q", s, args)
+		}
+		if !strings.ContainsAny(s, "\"'\x00") {
+			want := strings.Split(s, " ")
+			if strings.HasSuffix(s, " ") || s == "" {
+				want = want[:len(want)-1]
+			}
+			if len(want) == 0 {
+				want = nil
+			}
+			if diff := cmp.Diff(want, args); diff != "" {
+				t.Errorf("SplitOptions(%q) without quotes (-want +got):\n%s", s, diff)
+			}
+		}
+	})
+}

@@ -1,0 +1,248 @@
+package modconf
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// parser accumulates directives into cfg and reports skipped lines to warn.
+type parser struct {
+	cfg  *Config
+	warn func(error)
+}
+
+func (p *parser) report(err error) {
+	if p.warn != nil {
+		p.warn(err)
+	}
+}
+
+// readLine is kmod's freadline_wrapped: one logical line, with "\\\n" joining physical lines,
+// a backslash before any other byte dropped (the byte is kept), a backslash at end of file
+// kept as byte 0xff (C's (char)EOF). *lineno advances by the physical lines consumed, so it
+// names the last physical line. ok is false at end of input. A read error ends the input,
+// as getc's EOF does in kmod.
+func readLine(r *bufio.Reader, lineno *int) (line []byte, ok bool) {
+	var buf []byte
+	n := 0
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			if len(buf) == 0 {
+				return nil, false
+			}
+			*lineno += n + 1
+			return buf, true
+		}
+		switch c {
+		case '\n':
+			*lineno += n + 1
+			return buf, true
+		case '\\':
+			c2, err := r.ReadByte()
+			if err != nil {
+				buf = append(buf, 0xff)
+				continue
+			}
+			if c2 == '\n' {
+				n++
+				continue
+			}
+			buf = append(buf, c2)
+		default:
+			buf = append(buf, c)
+		}
+	}
+}
+
+// tokenizer is glibc's strtok_r over one line.
+type tokenizer struct {
+	s   string
+	pos int
+}
+
+// next returns the next token delimited by space or tab; ok is false where strtok_r
+// returns NULL.
+func (t *tokenizer) next() (string, bool) {
+	if t.pos >= len(t.s) {
+		return "", false
+	}
+	for t.pos < len(t.s) && (t.s[t.pos] == ' ' || t.s[t.pos] == '\t') {
+		t.pos++
+	}
+	if t.pos >= len(t.s) {
+		return "", false
+	}
+	start := t.pos
+	end := strings.IndexAny(t.s[start:], " \t")
+	if end < 0 {
+		t.pos = len(t.s)
+		return t.s[start:], true
+	}
+	t.pos = start + end + 1
+	return t.s[start : start+end], true
+}
+
+// rest is strtok_r(NULL, "\0"): everything after the delimiter that ended the last token,
+// leading blanks included; ok is false when nothing is left.
+func (t *tokenizer) rest() (string, bool) {
+	if t.pos >= len(t.s) {
+		return "", false
+	}
+	s := t.s[t.pos:]
+	t.pos = len(t.s)
+	return s, true
+}
+
+// parseConfig reads one configuration file as kmod_config_parse does, appending its
+// directives to p.cfg. file names the file in messages.
+func (p *parser) parseConfig(r io.Reader, file string) {
+	br := bufio.NewReader(r)
+	lineno := 0
+	for {
+		raw, ok := readLine(br, &lineno)
+		if !ok {
+			return
+		}
+		if i := bytes.IndexByte(raw, 0); i >= 0 {
+			raw = raw[:i] // kmod handles the line as a C string
+		}
+		p.parseLine(string(raw), file, lineno)
+	}
+}
+
+func (p *parser) parseLine(line, file string, lineno int) {
+	if line == "" || line[0] == '#' {
+		return
+	}
+	t := tokenizer{s: line}
+	cmd, ok := t.next()
+	if !ok {
+		return
+	}
+	bad := func() {
+		p.report(&ParseError{File: file, Line: lineno, Err: ErrBadLine,
+			Msg: fmt.Sprintf("ignoring bad line starting with '%s'", cmd)})
+	}
+	cfg := p.cfg
+	switch cmd {
+	case "alias":
+		alias, ok1 := t.next()
+		mod, ok2 := t.next()
+		alias, ok1 = normToken(alias, ok1)
+		if !ok1 {
+			bad()
+			return
+		}
+		mod, ok2 = normToken(mod, ok2)
+		if !ok2 {
+			bad()
+			return
+		}
+		cfg.Aliases = append(cfg.Aliases, Alias{Pattern: alias, Module: mod})
+	case "blacklist":
+		mod, ok := normToken(t.next())
+		if !ok {
+			bad()
+			return
+		}
+		cfg.Blacklist = append(cfg.Blacklist, mod)
+	case "options", "install", "remove", "softdep":
+		mod, ok1 := normToken(t.next())
+		rest, ok2 := t.rest()
+		if !ok1 || !ok2 {
+			bad()
+			return
+		}
+		switch cmd {
+		case "options":
+			cfg.Options = append(cfg.Options, Options{Module: mod, Options: strings.ReplaceAll(rest, "\t", " ")})
+		case "install":
+			cfg.Installs = append(cfg.Installs, Command{Module: mod, Command: rest})
+		case "remove":
+			cfg.Removes = append(cfg.Removes, Command{Module: mod, Command: rest})
+		case "softdep":
+			pre, post, _ := splitSoftdep(rest)
+			cfg.Softdeps = append(cfg.Softdeps, Softdep{Module: mod, Pre: pre, Post: post, Raw: rest})
+		}
+	case "include", "config":
+		p.report(&ParseError{File: file, Line: lineno, Err: ErrDeprecated,
+			Msg: fmt.Sprintf("command %s is deprecated and not parsed anymore", cmd)})
+	default:
+		bad()
+	}
+}
+
+// normToken applies underscores to a token that strtok_r found.
+func normToken(s string, ok bool) (string, bool) {
+	if !ok {
+		return "", false
+	}
+	return underscores(s)
+}
+
+// softdepToken is one module of a softdep line, in the order kmod stores them.
+type softdepToken struct {
+	name string
+	post bool
+}
+
+// isspace is C's isspace in the C locale.
+func isspace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// splitSoftdep is kmod_config_add_softdep's scanner, quirks kept: words are separated by
+// runs of isspace; "pre:" and "post:" switch the list words go to; words before either are
+// dropped; a single leading blank stays part of the first word (so " pre:" is not a keyword).
+// seq is every kept word in line order, which "modprobe -c" renders from.
+func splitSoftdep(line string) (pre, post []string, seq []softdepToken) {
+	const (
+		none = iota
+		inPre
+		inPost
+	)
+	mode := none
+	wasSpace := false
+	p := 0
+	for s := 0; ; s++ {
+		end := s >= len(line)
+		if !end {
+			if !isspace(line[s]) {
+				wasSpace = false
+				continue
+			}
+			if wasSpace {
+				p = s + 1
+				continue
+			}
+			wasSpace = true
+			if p >= s {
+				continue
+			}
+		}
+		word := line[p:s]
+		switch {
+		case word == "pre:":
+			mode = inPre
+		case word == "post:":
+			mode = inPost
+		case !end || !wasSpace:
+			switch mode {
+			case inPre:
+				pre = append(pre, word)
+				seq = append(seq, softdepToken{word, false})
+			case inPost:
+				post = append(post, word)
+				seq = append(seq, softdepToken{word, true})
+			}
+		}
+		p = s + 1
+		if end {
+			return pre, post, seq
+		}
+	}
+}
