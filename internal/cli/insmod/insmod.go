@@ -1,0 +1,138 @@
+package insmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/modload/modload/internal/cli"
+)
+
+// Loader loads one module file through the duplicate gate. flags are MODULE_INIT_* bits.
+type Loader interface {
+	LoadFile(ctx context.Context, path, params string, flags int) error
+}
+
+// Kernel flags of finit_module (include/uapi/linux/module.h).
+const (
+	FlagIgnoreModversions = 1 // MODULE_INIT_IGNORE_MODVERSIONS
+	FlagIgnoreVermagic    = 2 // MODULE_INIT_IGNORE_VERMAGIC
+)
+
+// Command is insmod with its loader.
+type Command struct {
+	Loader Loader
+}
+
+// Default is the Command that Main runs; the binary wires its Loader.
+var Default Command
+
+// Main runs Default.
+func Main(env *cli.Env, args []string) int { return Default.Main(env, args) }
+
+// versionText is what Debian's kmod 30 prints for -V.
+const versionText = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+
+const helpText = "Usage:\n" +
+	"\t%s [options] filename [args]\n" +
+	"Options:\n" +
+	"\t-V, --version     show version\n" +
+	"\t-h, --help        show this help\n"
+
+const (
+	optForceVermagic   = 1
+	optForceModversion = 2
+)
+
+var longOpts = []longOpt{
+	{"version", 'V'}, {"help", 'h'},
+	// Newer kmod's options, not in kmod 30.
+	{"force", 'f'}, {"force-modversion", optForceModversion}, {"force-vermagic", optForceVermagic},
+	{"syslog", 's'}, {"verbose", 'v'},
+}
+
+// modStrerror is tools/insmod.c's mod_strerror.
+func modStrerror(err error) string {
+	var e syscall.Errno
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	switch e {
+	case syscall.ENOEXEC:
+		return "Invalid module format"
+	case syscall.ENOENT:
+		return "Unknown symbol in module"
+	case syscall.ESRCH:
+		return "Module has wrong symbol version"
+	case syscall.EINVAL:
+		return "Invalid parameters"
+	}
+	return strerror(e)
+}
+
+// Main runs insmod. args[0] is the name it was invoked as.
+func (c Command) Main(env *cli.Env, args []string) int {
+	if len(args) == 0 {
+		args = []string{"insmod"}
+	}
+	prog := filepath.Base(args[0])
+	errf := func(format string, a ...any) {
+		fmt.Fprintf(env.Stderr, "%s: ERROR: "+format, append([]any{prog}, a...)...)
+	}
+	flags := 0
+	opts, operands := getoptLong(args, "psfvVh", longOpts)
+	for _, o := range opts {
+		switch o.val {
+		case 'p', 's', 'v':
+			// ignored, for compatibility only (-v: newer kmod's verbosity; nothing to add)
+		case 'f':
+			flags |= FlagIgnoreModversions | FlagIgnoreVermagic
+		case optForceModversion:
+			flags |= FlagIgnoreModversions
+		case optForceVermagic:
+			flags |= FlagIgnoreVermagic
+		case 'h':
+			fmt.Fprintf(env.Stdout, helpText, prog)
+			return 0
+		case 'V':
+			io.WriteString(env.Stdout, versionText)
+			return 0
+		default: // '?'
+			fmt.Fprint(env.Stderr, o.msg)
+			return 1
+		}
+	}
+	if len(operands) == 0 {
+		errf("missing filename.\n")
+		return 1
+	}
+	filename := operands[0]
+	if filename == "-" {
+		errf("this tool does not support loading from stdin!\n")
+		return 1
+	}
+	params := strings.Join(operands[1:], " ")
+	// kmod_module_new_from_path: the file must exist and have a base name.
+	if _, err := os.Stat(filename); err != nil {
+		errf("could not load module %s: %s\n", filename, strerror(errnoOf(err)))
+		return 1
+	}
+	if strings.HasSuffix(filename, "/") {
+		errf("could not load module %s: %s\n", filename, strerror(syscall.ENOENT))
+		return 1
+	}
+	var err error = syscall.ENOSYS
+	if c.Loader != nil {
+		err = c.Loader.LoadFile(context.Background(), filename, params, flags)
+	}
+	if err != nil {
+		errf("could not insert module %s: %s\n", filename, modStrerror(err))
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,299 @@
+package rmmod
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/syslog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/sysmod"
+)
+
+// Kernel is the one syscall rmmod needs.
+type Kernel interface {
+	DeleteModule(name string, flags int) error
+}
+
+// delete_module flags, as libkmod passes them: KMOD_REMOVE_NOWAIT is O_NONBLOCK and
+// KMOD_REMOVE_FORCE is O_TRUNC (include/uapi/asm-generic/fcntl.h values).
+const (
+	flagNonblock = syscall.O_NONBLOCK
+	flagForce    = syscall.O_TRUNC
+)
+
+// Command is rmmod with its kernel and its builtin test.
+type Command struct {
+	Kernel  Kernel
+	Builtin func(name string) bool
+}
+
+// Default is the Command that Main runs; the binary wires its Kernel and Builtin.
+var Default Command
+
+// Main runs Default.
+func Main(env *cli.Env, args []string) int { return Default.Main(env, args) }
+
+// libkmod source lines of Debian's kmod 30 build, printed in its error messages.
+const (
+	lineRemove        = 856
+	lineInitstateRead = 1835
+	lineInitstate     = 1847
+	lineGetRefcnt     = 1967
+	lineGetHolders    = 1998
+)
+
+// versionText is what Debian's kmod 30 prints for -V.
+const versionText = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+
+const helpText = "Usage:\n" +
+	"\t%s [options] modulename ...\n" +
+	"Options:\n" +
+	"\t-f, --force       forces a module unload and may crash your\n" +
+	"\t                  machine. This requires Forced Module Removal\n" +
+	"\t                  option in your kernel. DANGEROUS\n" +
+	"\t-s, --syslog      print to syslog, not stderr\n" +
+	"\t-v, --verbose     enables more messages\n" +
+	"\t-V, --version     show version\n" +
+	"\t-h, --help        show this help\n"
+
+var longOpts = []longOpt{{"force", 'f'}, {"syslog", 's'}, {"verbose", 'v'}, {"version", 'V'}, {"help", 'h'}}
+
+// openSyslog connects to syslog as kmod's log_open does (LOG_DAEMON, tagged with the
+// program name). Tests replace it.
+var openSyslog = func(tag string) (func(msg string), error) {
+	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_ERR, tag)
+	if err != nil {
+		return nil, err
+	}
+	return func(msg string) { w.Err(msg) }, nil
+}
+
+type logger struct {
+	prog   string
+	stderr io.Writer
+	syslog func(string) // nil: stderr
+}
+
+// errf is kmod's ERR(): "<prog>: ERROR: <msg>" on stderr, "ERROR: <msg>" to syslog.
+func (l *logger) errf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if l.syslog != nil {
+		l.syslog("ERROR: " + msg)
+		return
+	}
+	fmt.Fprintf(l.stderr, "%s: ERROR: %s", l.prog, msg)
+}
+
+// libkmodErr is libkmod's ERR() routed through kmod's log_kmod (Debian builds with
+// debug info: file, line and function are printed).
+func (l *logger) libkmodErr(line int, fn, format string, args ...any) {
+	l.errf("../libkmod/libkmod-module.c:%d %s() "+format, append([]any{line, fn}, args...)...)
+}
+
+// Main runs rmmod. args[0] is the name it was invoked as.
+func (c Command) Main(env *cli.Env, args []string) int {
+	if len(args) == 0 {
+		args = []string{"rmmod"}
+	}
+	prog := filepath.Base(args[0])
+	force := false
+	useSyslog := false
+	opts, operands := getoptLong(args, "fsvVwh", longOpts)
+	for _, o := range opts {
+		switch o.val {
+		case 'f':
+			force = true
+		case 's':
+			useSyslog = true
+		case 'v':
+			// kmod raises libkmod's log priority; its extra lines are debug output only.
+		case 'h':
+			fmt.Fprintf(env.Stdout, helpText, prog)
+			return 0
+		case 'V':
+			io.WriteString(env.Stdout, versionText)
+			return 0
+		case '?':
+			fmt.Fprint(env.Stderr, o.msg)
+			return 1
+		default:
+			fmt.Fprintf(env.Stderr, "%s: ERROR: unexpected getopt_long() value '%c'.\n", prog, o.val)
+			return 1
+		}
+	}
+	l := &logger{prog: prog, stderr: env.Stderr}
+	if useSyslog {
+		if f, err := openSyslog(prog); err == nil {
+			l.syslog = f
+		} else {
+			l.syslog = func(string) {} // glibc would try the console; we drop the message
+		}
+	}
+	if len(operands) == 0 {
+		l.errf("missing module name.\n")
+		return 1
+	}
+	r := &remover{Command: c, log: l, fsys: sysmod.New(env.Getenv("MODLOAD_ROOT")), stderr: env.Stderr}
+	failed := 0
+	for _, arg := range operands {
+		var name string
+		if _, err := os.Stat(arg); err == nil {
+			base := gnuBasename(arg)
+			if base == "" {
+				l.errf("could not use module %s: %s\n", arg, strerror(syscall.ENOENT))
+				break
+			}
+			name = modnameNormalize(base)
+		} else {
+			name = modnameNormalize(arg)
+		}
+		if !force && !r.checkInUse(name) {
+			failed++
+			continue
+		}
+		flags := flagNonblock
+		if force {
+			flags |= flagForce
+		}
+		var err error = syscall.ENOSYS
+		if c.Kernel != nil {
+			err = c.Kernel.DeleteModule(name, flags)
+		}
+		if err != nil {
+			msg := strerror(errnoOf(err))
+			l.libkmodErr(lineRemove, "kmod_module_remove_module", "could not remove '%s': %s\n", name, msg)
+			l.errf("could not remove module %s: %s\n", arg, msg)
+			failed++
+		}
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// gnuBasename is glibc's GNU basename(3): everything after the last '/', "" when the
+// path ends in '/'.
+func gnuBasename(p string) string {
+	return p[strings.LastIndexByte(p, '/')+1:]
+}
+
+type remover struct {
+	Command
+	log    *logger
+	fsys   sysmod.FS
+	stderr io.Writer
+}
+
+func (r *remover) path(name, attr string) string {
+	return r.fsys.Path("/sys/module/" + name + attr)
+}
+
+// checkInUse is tools/rmmod.c's check_module_inuse; false means "do not remove".
+func (r *remover) checkInUse(name string) bool {
+	if !r.loaded(name) {
+		return false
+	}
+	holders, ok := r.holders(name)
+	if ok && len(holders) > 0 {
+		r.log.errf("Module %s is in use by:", name)
+		for _, h := range holders {
+			fmt.Fprintf(r.stderr, " %s", h) // kmod writes these to stderr even with -s
+		}
+		fmt.Fprintf(r.stderr, "\n")
+		return false
+	}
+	n := r.refcnt(name)
+	switch {
+	case n > 0:
+		r.log.errf("Module %s is in use\n", name)
+		return false
+	case n == -int32(syscall.ENOENT):
+		r.log.errf("Module unloading is not supported\n")
+		return false
+	}
+	return n == 0
+}
+
+// loaded is kmod_module_get_initstate plus rmmod's verdict on it.
+func (r *remover) loaded(name string) bool {
+	if r.Builtin != nil && r.Builtin(name) {
+		r.log.errf("Module %s is builtin.\n", name)
+		return false
+	}
+	state := "/sys/module/" + name + "/initstate"
+	if !strings.ContainsRune(name, '/') {
+		b, err := os.ReadFile(r.path(name, "/initstate"))
+		switch {
+		case err == nil:
+			if len(b) > 31 {
+				b = b[:31]
+			}
+			switch string(b) {
+			case "live\n", "coming\n", "going\n":
+				return true
+			}
+			r.log.libkmodErr(lineInitstate, "kmod_module_get_initstate", "unknown %s: '%s'\n", state, b)
+		case isOpenError(err):
+			if st, err := os.Stat(r.path(name, "")); err == nil && st.IsDir() {
+				return true // a directory without initstate: COMING
+			}
+		default:
+			r.log.libkmodErr(lineInitstateRead, "kmod_module_get_initstate", "could not read from '%s': %s\n", state, strerror(errnoOf(err)))
+		}
+	}
+	r.log.errf("Module %s is not currently loaded\n", name)
+	return false
+}
+
+// isOpenError reports whether err came from open(2) rather than read(2): kmod then
+// looks for the directory instead of giving up.
+func isOpenError(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) && pe.Op == "open"
+}
+
+// holders is kmod_module_get_holders; ok is false when the directory cannot be read.
+func (r *remover) holders(name string) ([]string, bool) {
+	var err error = syscall.ENOENT
+	var hs []string
+	if !strings.ContainsRune(name, '/') {
+		var f *os.File
+		f, err = os.Open(r.path(name, "/holders"))
+		if err == nil {
+			var ents []os.DirEntry
+			ents, err = f.ReadDir(-1)
+			f.Close()
+			for _, e := range ents {
+				hs = append(hs, modnameNormalize(e.Name()))
+			}
+		}
+	}
+	if err != nil {
+		r.log.libkmodErr(lineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, strerror(errnoOf(err)))
+		return nil, false
+	}
+	return hs, true
+}
+
+// refcnt is kmod_module_get_refcnt: the C int of refcnt, or a negative errno.
+func (r *remover) refcnt(name string) int32 {
+	if strings.ContainsRune(name, '/') {
+		return -int32(syscall.ENOENT)
+	}
+	b, err := os.ReadFile(r.path(name, "/refcnt"))
+	if err != nil {
+		return -int32(errnoOf(err))
+	}
+	v, e := readStrLong(b)
+	if e != 0 {
+		r.log.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, strerror(e))
+		return -int32(e)
+	}
+	return int32(v)
+}

@@ -1,0 +1,298 @@
+package rmmod
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/tools/txtar"
+
+	"github.com/modload/modload/internal/cli"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/want.txtar from kmod's rmmod (needs root, unshare, kmod)")
+
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// cases are rmmod command lines (after "rmmod"), run against testdata/tree.txtar.
+var cases = [][]string{
+	{},
+	{"nothere"},
+	{"free"},
+	{"inuse"},
+	{"busy"},
+	{"nounload"},
+	{"going"},
+	{"weird"},
+	{"dirstate"},
+	{"halfmade"},
+	{"badref"},
+	{"negref"},
+	{"dash-name"},
+	{"/nonexist.ko"},
+	{"testdata/files/free.ko.xz"},
+	{"testdata/files/dash-name.ko"},
+	{"testdata/files/", "free"},
+	{"nothere", "free", "inuse"},
+	{"-f", "inuse"},
+	{"inuse", "--force"},
+	{"--", "-f"},
+	{"-v", "busy"},
+	{"--verb", "busy"},
+	{"--v", "busy"},
+	{"-x", "free"},
+	{"-fx", "free"},
+	{"--force=1", "free"},
+	{"--wait", "free"},
+	{"-w", "free"},
+	{"-h", "extra"},
+	{"-h", "-x"},
+	{"-x", "-h"},
+	{"free", "-V"},
+	{"--help"},
+	{"-V"},
+	{"-s", "nothere"},
+	{"-s", "inuse"},
+}
+
+func caseName(args []string) string {
+	if len(args) == 0 {
+		return "(none)"
+	}
+	return strings.Join(args, " ")
+}
+
+func extract(t *testing.T) string {
+	t.Helper()
+	a, err := txtar.ParseFile("testdata/tree.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range a.Files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if strings.HasSuffix(f.Name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// fakeKernel records delete_module calls and fails them with err.
+type fakeKernel struct {
+	mu    sync.Mutex
+	err   error
+	calls []string
+}
+
+func (k *fakeKernel) DeleteModule(name string, flags int) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.calls = append(k.calls, fmt.Sprintf("%s %#x", name, flags))
+	return k.err
+}
+
+func runOurs(root string, k Kernel, builtin func(string) bool, args ...string) result {
+	var out, errb bytes.Buffer
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Environ: []string{"MODLOAD_ROOT=" + root}}
+	code := Command{Kernel: k, Builtin: builtin}.Main(env, append([]string{"rmmod"}, args...))
+	return result{out.String(), errb.String(), code}
+}
+
+func runKmod(t *testing.T, root string, args ...string) result {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("differential test needs root for a mount namespace")
+	}
+	for _, bin := range []string{"unshare", "mount", "rmmod"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("differential test needs %s: %v", bin, err)
+		}
+	}
+	if err := exec.Command("unshare", "-m", "true").Run(); err != nil {
+		t.Skipf("cannot create a mount namespace here: %v", err)
+	}
+	script := `mount --bind "$1/proc" /proc && mount --bind "$1/sys/module" /sys/module && shift && exec "$@"`
+	cmd := exec.Command("unshare", append([]string{"-m", "sh", "-c", script, "sh", root, "rmmod"}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// hostErrno is what delete_module answers on this host for a module that is not really
+// loaded: ENOSYS without module support (no /proc/modules), else ENOENT.
+func hostErrno() error {
+	if _, err := os.Stat("/proc/modules"); err != nil {
+		return syscall.ENOSYS
+	}
+	return syscall.ENOENT
+}
+
+func init() {
+	// -s must not reach the test machine's syslog.
+	openSyslog = func(string) (func(string), error) { return func(string) {}, nil }
+}
+
+// TestRecorded compares our output with kmod 30's, recorded on a host without module
+// support (delete_module fails with ENOSYS) in testdata/want.txtar.
+func TestRecorded(t *testing.T) {
+	root := extract(t)
+	if *update {
+		a := &txtar.Archive{Comment: []byte("Output of Debian's kmod 30 rmmod on testdata/tree.txtar (go test -update).\n")}
+		for _, args := range cases {
+			r := runKmod(t, root, args...)
+			n := caseName(args)
+			a.Files = append(a.Files,
+				txtar.File{Name: n + "/code", Data: []byte(strconv.Itoa(r.Code) + "\n")},
+				txtar.File{Name: n + "/stdout", Data: []byte(r.Stdout)},
+				txtar.File{Name: n + "/stderr", Data: []byte(r.Stderr)})
+		}
+		if err := os.WriteFile("testdata/want.txtar", txtar.Format(a), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := txtar.ParseFile("testdata/want.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*result{}
+	for _, f := range a.Files {
+		i := strings.LastIndexByte(f.Name, '/')
+		n, part := f.Name[:i], f.Name[i+1:]
+		if want[n] == nil {
+			want[n] = &result{}
+		}
+		switch part {
+		case "code":
+			want[n].Code, _ = strconv.Atoi(strings.TrimSpace(string(f.Data)))
+		case "stdout":
+			want[n].Stdout = string(f.Data)
+		case "stderr":
+			want[n].Stderr = string(f.Data)
+		}
+	}
+	for _, args := range cases {
+		n := caseName(args)
+		t.Run(n, func(t *testing.T) {
+			w := want[n]
+			if w == nil {
+				t.Fatalf("no recorded output for %q (run go test -update)", n)
+			}
+			got := runOurs(root, &fakeKernel{err: syscall.ENOSYS}, nil, args...)
+			if diff := cmp.Diff(*w, got); diff != "" {
+				t.Errorf("rmmod %s (-kmod +ours):\n%s", n, diff)
+			}
+		})
+	}
+}
+
+// TestKmodDifferential runs the live kmod rmmod on every case.
+func TestKmodDifferential(t *testing.T) {
+	root := extract(t)
+	// Holders in this filesystem's own order.
+	for _, h := range []string{"zeta", "alpha", "mid-dash"} {
+		if err := os.WriteFile(filepath.Join(root, "sys/module/inuse/holders", h), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range cases {
+		t.Run(caseName(args), func(t *testing.T) {
+			k := runKmod(t, root, args...)
+			got := runOurs(root, &fakeKernel{err: hostErrno()}, nil, args...)
+			if diff := cmp.Diff(k, got); diff != "" {
+				t.Errorf("rmmod %s (-kmod +ours):\n%s", caseName(args), diff)
+			}
+		})
+	}
+}
+
+func TestKernelCalls(t *testing.T) {
+	root := extract(t)
+	for _, tc := range []struct {
+		args  []string
+		calls []string
+		code  int
+	}{
+		{[]string{"free"}, []string{"free 0x800"}, 0},
+		{[]string{"-f", "inuse", "nothere"}, []string{"inuse 0xa00", "nothere 0xa00"}, 0},
+		{[]string{"inuse", "busy", "nounload", "weird"}, nil, 1},
+		{[]string{"dash-name", "testdata/files/free.ko.xz"}, []string{"dash_name 0x800", "free 0x800"}, 0},
+	} {
+		k := &fakeKernel{}
+		got := runOurs(root, k, nil, tc.args...)
+		if got.Code != tc.code {
+			t.Errorf("rmmod %v exit %d, want %d (stderr %q)", tc.args, got.Code, tc.code, got.Stderr)
+		}
+		if diff := cmp.Diff(tc.calls, k.calls); diff != "" {
+			t.Errorf("rmmod %v calls (-want +got):\n%s", tc.args, diff)
+		}
+	}
+	// A failing kernel call is reported with glibc's wording and exit 1.
+	got := runOurs(root, &fakeKernel{err: fmt.Errorf("delete_module: %w", syscall.EWOULDBLOCK)}, nil, "free")
+	want := result{Code: 1, Stderr: "rmmod: ERROR: ../libkmod/libkmod-module.c:856 kmod_module_remove_module() could not remove 'free': Resource temporarily unavailable\n" +
+		"rmmod: ERROR: could not remove module free: Resource temporarily unavailable\n"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EWOULDBLOCK (-want +got):\n%s", diff)
+	}
+	// No Kernel wired: ENOSYS, like a kernel without module support.
+	if got := runOurs(root, nil, nil, "free"); !strings.Contains(got.Stderr, "Function not implemented") || got.Code != 1 {
+		t.Errorf("nil Kernel: %+v", got)
+	}
+}
+
+func TestBuiltin(t *testing.T) {
+	root := extract(t)
+	k := &fakeKernel{}
+	got := runOurs(root, k, func(n string) bool { return n == "halfmade" }, "halfmade")
+	want := result{Code: 1, Stderr: "rmmod: ERROR: Module halfmade is builtin.\n"}
+	if diff := cmp.Diff(want, got); diff != "" || len(k.calls) != 0 {
+		t.Errorf("builtin (-want +got):\n%s calls %v", diff, k.calls)
+	}
+}
+
+func TestSyslog(t *testing.T) {
+	var logged []string
+	old := openSyslog
+	openSyslog = func(tag string) (func(string), error) {
+		return func(m string) { logged = append(logged, tag+": "+m) }, nil
+	}
+	defer func() { openSyslog = old }()
+	got := runOurs(extract(t), &fakeKernel{}, nil, "-s", "inuse", "nothere")
+	if diff := cmp.Diff(result{Stderr: " user_one\n", Code: 1}, got); diff != "" {
+		t.Errorf("-s (-want +got):\n%s", diff)
+	}
+	wantLog := []string{"rmmod: ERROR: Module inuse is in use by:", "rmmod: ERROR: Module nothere is not currently loaded\n"}
+	if diff := cmp.Diff(wantLog, logged); diff != "" {
+		t.Errorf("syslog (-want +got):\n%s", diff)
+	}
+}

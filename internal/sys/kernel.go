@@ -1,0 +1,93 @@
+package sys
+
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Flags for FinitModule (include/uapi/linux/module.h).
+const (
+	MODULE_INIT_IGNORE_MODVERSIONS = unix.MODULE_INIT_IGNORE_MODVERSIONS //nolint:revive // kernel name
+	MODULE_INIT_IGNORE_VERMAGIC    = unix.MODULE_INIT_IGNORE_VERMAGIC
+	MODULE_INIT_COMPRESSED_FILE    = unix.MODULE_INIT_COMPRESSED_FILE
+)
+
+// Flags for DeleteModule.
+const (
+	O_NONBLOCK = unix.O_NONBLOCK // kmod always passes it (KMOD_REMOVE_NOWAIT)
+	O_TRUNC    = unix.O_TRUNC    // forced removal (rmmod -f)
+)
+
+// Errno is the kernel's error number type; values returned by Kernel implementations are Errnos
+// (possibly wrapped), so errors.Is(err, sys.EEXIST) works.
+type Errno = syscall.Errno
+
+// The errnos modload's packages match on.
+const (
+	EPERM        = unix.EPERM
+	ENOENT       = unix.ENOENT
+	EINTR        = unix.EINTR
+	ENXIO        = unix.ENXIO
+	ENOEXEC      = unix.ENOEXEC
+	EBADF        = unix.EBADF
+	EAGAIN       = unix.EAGAIN
+	EWOULDBLOCK  = unix.EWOULDBLOCK
+	ENOMEM       = unix.ENOMEM
+	EFAULT       = unix.EFAULT
+	EBUSY        = unix.EBUSY
+	EEXIST       = unix.EEXIST
+	ENODEV       = unix.ENODEV
+	EINVAL       = unix.EINVAL
+	ETXTBSY      = unix.ETXTBSY
+	EFBIG        = unix.EFBIG
+	ENOSYS       = unix.ENOSYS
+	ENOTDIR      = unix.ENOTDIR
+	ELOOP        = unix.ELOOP
+	EDEADLK      = unix.EDEADLK
+	ETIMEDOUT    = unix.ETIMEDOUT
+	EOPNOTSUPP   = unix.EOPNOTSUPP
+	EKEYREJECTED = unix.EKEYREJECTED
+	EBADMSG      = unix.EBADMSG
+	ENOKEY       = unix.ENOKEY
+	ECANCELED    = unix.ECANCELED
+)
+
+// Kernel is the module syscall surface. Implementations return the kernel's errno (an Errno)
+// on failure and must be safe for concurrent use.
+type Kernel interface {
+	// FinitModule is finit_module(2) on f's descriptor.
+	FinitModule(f *os.File, params string, flags int) error
+	// InitModule is init_module(2) with an image in memory.
+	InitModule(image []byte, params string) error
+	// DeleteModule is delete_module(2).
+	DeleteModule(name string, flags int) error
+}
+
+// Real returns the running kernel.
+func Real() Kernel { return realKernel{} }
+
+type realKernel struct{}
+
+func (realKernel) FinitModule(f *os.File, params string, flags int) error {
+	// Fd puts f in blocking mode; module files are regular files, so that is harmless.
+	return errno(unix.FinitModule(int(f.Fd()), params, flags))
+}
+
+func (realKernel) InitModule(image []byte, params string) error {
+	return errno(unix.InitModule(image, params))
+}
+
+func (realKernel) DeleteModule(name string, flags int) error {
+	return errno(unix.DeleteModule(name, flags))
+}
+
+// errno normalises a syscall result: nil stays nil, an Errno is returned as is (never a zero
+// Errno, which would be a non-nil error meaning success).
+func errno(err error) error {
+	if e, ok := err.(syscall.Errno); ok && e == 0 {
+		return nil
+	}
+	return err
+}

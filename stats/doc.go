@@ -1,0 +1,51 @@
+// Package stats counts what happens to module load requests and renders the counts.
+//
+// The loader and the duplicate gate report every request as Events to a Sink (event.go,
+// a fixed contract). Counter is the Sink that aggregates them into a Snapshot; Store keeps
+// one Snapshot per boot under the runtime directory so that separate modload invocations
+// add up; a Snapshot renders three ways: WriteText (the layout of the kernel's
+// /sys/kernel/debug/modules/stats, then modload's own counters), WriteJSON, and
+// NewCollector (a prometheus.Collector; WritePrometheus prints its exposition text).
+//
+// # Kernel counters computed from modload's requests
+//
+// The kernel (CONFIG_MODULE_STATS, 6.4+) counts inside finit_module. modload sees only
+// the result of each call, so each KernelCall event is classified by its errno, as the
+// stage of load_module where the kernel returns that errno (kernel/module/main.c):
+//
+//	nil                                  Mods ever loaded; Total module size += Bytes
+//	EEXIST, EBUSY (same name live/coming) Mods failed on becoming; Failed becoming bytes
+//	                                     += Bytes; the module enters "Duplicate failed
+//	                                     modules" with reason Becoming (the 6.4+
+//	                                     early_mod_check; kernels before 6.4 catch the
+//	                                     duplicate after layout_and_allocate, which wastes
+//	                                     twice as much: modload reports the 6.4+ view)
+//	ENOEXEC EKEYREJECTED EBADMSG ENOKEY  Mods failed on becoming; Failed becoming bytes
+//	ENOPKG EPERM ETXTBSY                 += Bytes (signature, ELF, vermagic, blacklist)
+//	ENOENT EINVAL ESRCH                  Mods failed on load; Failed kmod bytes += 2*Bytes
+//	                                     (unknown symbol, bad parameters: after layout)
+//	ENOMEM EFBIG                         Mods failed on kread (count only, as finit_module
+//	                                     counts it since f1962207)
+//	anything else (ENODEV, ENXIO, EINTR) the module's own init failed or the call was
+//	                                     interrupted: the kernel counts nothing; modload
+//	                                     counts a kernel call failure
+//
+// "Total mod text size" and "Mods failed on decompress" stay 0: modload cannot observe
+// them. Bytes is what the kernel read (the file, or the decompressed image for
+// init_module); for a compressed file the kernel also allocates the decompressed size,
+// which modload does not know, so byte counters are lower bounds in that case.
+//
+// modload's own counters: requests, served already live, waited for coming, coalesced in
+// process, coalesced across processes, remembered failures served, busy refusals, kernel
+// calls (and their failures), bytes the kernel read, and "Virtual mem saved bytes": the
+// Bytes of every request that was served without a kernel call.
+//
+// # Persistence
+//
+// Store writes <dir>/stats-<bootid>.json (dir defaults to /run/modload): Add takes an
+// exclusive flock(2) on <dir>/stats-<bootid>.lock (internal/sys's Lock, in a directory
+// internal/sys has checked), reads the file, adds the delta, writes a temporary file,
+// fsyncs it and renames it over the old one. Readers (Load) need no
+// lock: rename is atomic. A process killed while holding the lock releases it with its
+// file descriptors.
+package stats
