@@ -1,0 +1,311 @@
+package kofile
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Sentinel conditions, matched with errors.Is on the errors this package returns.
+var (
+	// ErrNotELF: the image does not start with an ELF identification (kmod: ENOEXEC).
+	ErrNotELF = errors.New("not an ELF file")
+	// ErrCorrupt: the image or the compressed stream is damaged (kmod: EINVAL).
+	ErrCorrupt = errors.New("corrupt module file")
+	// ErrNoSection: a section the caller asked for does not exist (kmod: ENODATA).
+	ErrNoSection = errors.New("section not found")
+)
+
+// FormatError reports a corrupt or truncated module file: which file, where, and what.
+type FormatError struct {
+	File string // file name; empty when reading from a reader that has none
+	Off  int64  // byte offset in the (decompressed) image, or in the compressed stream
+	Msg  string // what is wrong
+	Err  error  // the sentinel condition: ErrNotELF, ErrCorrupt or ErrNoSection
+}
+
+func (e *FormatError) Error() string {
+	s := fmt.Sprintf("%s at offset %#x", e.Msg, e.Off)
+	if e.File != "" {
+		s = e.File + ": " + s
+	}
+	return s
+}
+
+// Unwrap returns the sentinel condition.
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// Class is an ELF file class.
+type Class uint8
+
+// ELF classes.
+const (
+	Class32 Class = 1
+	Class64 Class = 2
+)
+
+// File is a parsed module image.
+type File struct {
+	Name        string           // file name given to Open; empty for NewFile
+	Class       Class            // Class32 or Class64
+	ByteOrder   binary.ByteOrder // binary.LittleEndian or binary.BigEndian
+	Machine     uint16           // e_machine
+	Compression Compression      // compression of the file Open read; None for NewFile
+
+	data     []byte
+	shoff    uint64
+	shnum    uint16
+	shstr    section // the section name table
+	shstrndx uint16
+}
+
+type section struct {
+	off, size uint64
+	name      uint32
+}
+
+// Open reads the module file at path, decompressing it when its magic says so, and parses it.
+func Open(path string) (*File, error) {
+	image, c, err := ReadImage(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := newFile(image, path)
+	if err != nil {
+		return nil, err
+	}
+	f.Compression = c
+	return f, nil
+}
+
+// NewFile reads the whole image from r and parses it. The size of r is taken from a Size()
+// method (bytes.Reader, io.SectionReader) or Stat (os.File), else r is read until io.EOF.
+func NewFile(r io.ReaderAt) (*File, error) {
+	data, err := readAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return newFile(data, "")
+}
+
+// NewFileBytes parses an image already in memory; f keeps a reference to image.
+func NewFileBytes(image []byte, name string) (*File, error) {
+	return newFile(image, name)
+}
+
+// Close drops the image; afterwards every section is missing. It never closes a reader given
+// to NewFile.
+func (f *File) Close() error {
+	f.data = nil
+	return nil
+}
+
+// Image returns the decompressed ELF image (what init_module takes). The caller must not
+// modify it.
+func (f *File) Image() []byte { return f.data }
+
+func readAll(r io.ReaderAt) ([]byte, error) {
+	var size int64 = -1
+	switch s := r.(type) {
+	case interface{ Size() int64 }:
+		size = s.Size()
+	case interface{ Stat() (os.FileInfo, error) }:
+		if fi, err := s.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	}
+	if size >= 0 {
+		if size > MaxImageSize {
+			return nil, &FormatError{Off: size, Msg: "image too large", Err: ErrCorrupt}
+		}
+		buf := make([]byte, size)
+		n, err := r.ReadAt(buf, 0)
+		if err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
+			return nil, err
+		}
+		return buf, nil
+	}
+	var out bytes.Buffer
+	buf := make([]byte, 64<<10)
+	var off int64
+	for {
+		n, err := r.ReadAt(buf, off)
+		out.Write(buf[:n])
+		off += int64(n)
+		if errors.Is(err, io.EOF) {
+			return out.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if off > MaxImageSize {
+			return nil, &FormatError{Off: off, Msg: "image too large", Err: ErrCorrupt}
+		}
+	}
+}
+
+func (f *File) errorf(off uint64, sentinel error, format string, args ...any) error {
+	return &FormatError{File: f.Name, Off: int64(off), Msg: fmt.Sprintf(format, args...), Err: sentinel}
+}
+
+const (
+	eiNident  = 16
+	ehdr32    = 52
+	ehdr64    = 64
+	shdr32    = 40
+	shdr64    = 64
+	sym32     = 16
+	sym64     = 24
+	shnUndef  = 0
+	shnAbs    = 0xfff1
+	emSparc   = 2
+	emSparcV9 = 43
+)
+
+func newFile(data []byte, name string) (*File, error) {
+	f := &File{Name: name, data: data}
+	size := uint64(len(data))
+	if size <= eiNident || !bytes.HasPrefix(data, []byte("\x7fELF")) {
+		return nil, f.errorf(0, ErrNotELF, "bad ELF magic")
+	}
+	var ehsize, shsize uint64
+	switch Class(data[4]) {
+	case Class32:
+		ehsize, shsize = ehdr32, shdr32
+	case Class64:
+		ehsize, shsize = ehdr64, shdr64
+	default:
+		return nil, f.errorf(4, ErrCorrupt, "unknown ELF class %d", data[4])
+	}
+	f.Class = Class(data[4])
+	if size <= ehsize {
+		return nil, f.errorf(size, ErrCorrupt, "truncated ELF header (%d bytes, need more than %d)", size, ehsize)
+	}
+	switch data[5] {
+	case 1:
+		f.ByteOrder = binary.LittleEndian
+	case 2:
+		f.ByteOrder = binary.BigEndian
+	default:
+		return nil, f.errorf(5, ErrCorrupt, "unknown ELF data encoding %d", data[5])
+	}
+	bo := f.ByteOrder
+	f.Machine = bo.Uint16(data[18:])
+	var shentsize uint16
+	if f.Class == Class32 {
+		f.shoff = uint64(bo.Uint32(data[32:]))
+		shentsize = bo.Uint16(data[46:])
+		f.shnum = bo.Uint16(data[48:])
+		f.shstrndx = bo.Uint16(data[50:])
+	} else {
+		f.shoff = bo.Uint64(data[40:])
+		shentsize = bo.Uint16(data[58:])
+		f.shnum = bo.Uint16(data[60:])
+		f.shstrndx = bo.Uint16(data[62:])
+	}
+	if uint64(shentsize) != shsize {
+		return nil, f.errorf(ehsize-6, ErrCorrupt, "section header entry size %d, want %d", shentsize, shsize)
+	}
+	end := f.shoff + shsize*uint64(f.shnum)
+	if end < f.shoff || end > size {
+		return nil, f.errorf(f.shoff, ErrCorrupt, "section header table (%d entries) beyond end of file (%d bytes)", f.shnum, size)
+	}
+	s, err := f.section(f.shstrndx)
+	if err != nil {
+		return nil, err
+	}
+	if s.size == 0 || data[s.off+s.size-1] != 0 {
+		return nil, f.errorf(s.off, ErrCorrupt, "section name table (section %d) does not end with NUL", f.shstrndx)
+	}
+	f.shstr = s
+	return f, nil
+}
+
+// section returns the header of section idx; the section's bytes are inside the file.
+func (f *File) section(idx uint16) (section, error) {
+	if f.data == nil {
+		return section{}, f.errorf(0, ErrNoSection, "file closed")
+	}
+	if idx == shnUndef || idx >= f.shnum {
+		return section{}, f.errorf(f.shoff, ErrCorrupt, "section index %d out of range (%d sections)", idx, f.shnum)
+	}
+	bo := f.ByteOrder
+	var s section
+	if f.Class == Class32 {
+		h := f.data[f.shoff+uint64(idx)*shdr32:]
+		s = section{name: bo.Uint32(h[0:]), off: uint64(bo.Uint32(h[16:])), size: uint64(bo.Uint32(h[20:]))}
+	} else {
+		h := f.data[f.shoff+uint64(idx)*shdr64:]
+		s = section{name: bo.Uint32(h[0:]), off: bo.Uint64(h[24:]), size: bo.Uint64(h[32:])}
+	}
+	end := s.off + s.size
+	if end < s.off || end > uint64(len(f.data)) {
+		return section{}, f.errorf(s.off, ErrCorrupt, "section %d (offset %#x, size %#x) beyond end of file", idx, s.off, s.size)
+	}
+	return s, nil
+}
+
+// maxName bounds the symbol names read from string tables (KSYM_NAME_LEN is 512): scanning
+// for the NUL of every symbol in a table without NULs would otherwise take quadratic time.
+const maxName = 4096
+
+// cstring returns the NUL-terminated string at off, stopping at the end of b or after maxName
+// bytes.
+func cstring(b []byte, off uint64) string {
+	return cstringMax(b, off, maxName)
+}
+
+// cstringMax is cstring bounded to max bytes.
+func cstringMax(b []byte, off uint64, max int) string {
+	if off >= uint64(len(b)) {
+		return ""
+	}
+	b = b[off:]
+	if len(b) > max {
+		b = b[:max]
+	}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// lookup finds the first section called name, skipping headers that point outside the file
+// or whose name is outside the name table, as kmod does.
+func (f *File) lookup(name string) (section, uint16, bool) {
+	if f.data == nil {
+		return section{}, 0, false
+	}
+	names := f.data[f.shstr.off : f.shstr.off+f.shstr.size]
+	for i := uint16(1); i < f.shnum; i++ {
+		s, err := f.section(i)
+		if err != nil || uint64(s.name) >= uint64(len(names)) {
+			continue
+		}
+		if cstring(names, uint64(s.name)) == name {
+			return s, i, true
+		}
+	}
+	return section{}, 0, false
+}
+
+// SectionData returns the bytes of the first section called name, or an error matching
+// ErrNoSection.
+func (f *File) SectionData(name string) ([]byte, error) {
+	s, _, ok := f.lookup(name)
+	if !ok {
+		return nil, f.errorf(f.shoff, ErrNoSection, "no section %q", name)
+	}
+	return f.data[s.off : s.off+s.size], nil
+}
+
+// uint reads an unsigned integer of n (4 or 8) bytes at off in the file's byte order.
+func (f *File) uint(b []byte, n int) uint64 {
+	if n == 4 {
+		return uint64(f.ByteOrder.Uint32(b))
+	}
+	return f.ByteOrder.Uint64(b)
+}
