@@ -16,7 +16,8 @@ func Match(pattern, name string) bool {
 		name = name[:i]
 	}
 	m := matcher{p: pattern, n: name}
-	return m.match(0, 0, nil)
+	ok, _ := m.match(0, 0, false)
+	return ok
 }
 
 type matcher struct {
@@ -37,11 +38,11 @@ type stop struct {
 	pi, ni int
 }
 
-// match matches m.p[pi:] against m.n[ni:]. When st is non-nil the match
-// succeeds as soon as the next '*' is reached; st records the positions so
-// the caller can continue from there (glibc's "ends" shortcut, which makes
-// '*' linear per segment instead of exponential).
-func (m *matcher) match(pi, ni int, st *stop) bool {
+// match matches m.p[pi:] against m.n[ni:]. With stopAtStar the match
+// succeeds as soon as the next '*' is reached, and the returned stop records
+// the positions so the caller can continue from there (glibc's "ends"
+// shortcut, which makes '*' linear per segment instead of exponential).
+func (m *matcher) match(pi, ni int, stopAtStar bool) (bool, stop) {
 	p, n := m.p, m.n
 	for pi < len(p) {
 		c := p[pi]
@@ -49,21 +50,20 @@ func (m *matcher) match(pi, ni int, st *stop) bool {
 		switch c {
 		case '?':
 			if ni == len(n) {
-				return false
+				return false, stop{}
 			}
 		case '\\':
 			if pi >= len(p) {
-				return false // a trailing backslash never matches
+				return false, stop{} // a trailing backslash never matches
 			}
 			c = p[pi]
 			pi++
 			if ni == len(n) || n[ni] != c {
-				return false
+				return false, stop{}
 			}
 		case '*':
-			if st != nil {
-				st.set, st.pi, st.ni = true, pi-1, ni
-				return true
+			if stopAtStar {
+				return true, stop{set: true, pi: pi - 1, ni: ni}
 			}
 			// Collapse a run of '*' and '?': each '?' consumes one byte.
 			c = 0
@@ -75,14 +75,14 @@ func (m *matcher) match(pi, ni int, st *stop) bool {
 				}
 				if c == '?' {
 					if ni == len(n) {
-						return false
+						return false, stop{}
 					}
 					ni++
 				}
 				c = 0
 			}
 			if c == 0 {
-				return true // trailing wildcards match the rest
+				return true, stop{} // trailing wildcards match the rest
 			}
 			start := pi - 1
 			lit := c
@@ -95,42 +95,41 @@ func (m *matcher) match(pi, ni int, st *stop) bool {
 				if c != '[' && n[ni] != lit {
 					continue
 				}
-				if m.match(start, ni, &end) {
-					found = true
+				if found, end = m.match(start, ni, true); found {
 					break
 				}
 			}
 			if !found {
-				return false
+				return false, stop{}
 			}
 			if !end.set {
-				return true
+				return true, stop{}
 			}
 			pi, ni = end.pi, end.ni
 			continue
 		case '[':
 			if ni == len(n) {
-				return false
+				return false, stop{}
 			}
 			next, res := m.bracket(pi, n[ni])
 			switch res {
 			case bracketLiteral:
 				if n[ni] != '[' {
-					return false
+					return false, stop{}
 				}
 			case bracketMatch:
 				pi = next
 			default:
-				return false
+				return false, stop{}
 			}
 		default:
 			if ni == len(n) || n[ni] != c {
-				return false
+				return false, stop{}
 			}
 		}
 		ni++
 	}
-	return ni == len(n)
+	return ni == len(n), stop{}
 }
 
 type bracketResult int

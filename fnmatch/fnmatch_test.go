@@ -189,6 +189,11 @@ func TestMatchAgainstGlibc(t *testing.T) {
 	for _, a := range patternAtoms {
 		pats = append(pats, a, a+"*", "*"+a, "x"+a+"y")
 	}
+	// Class names at and beyond glibc's length limit, and skipped classes
+	// after a match.
+	long := strings.Repeat("a", 2047)
+	pats = append(pats, "[[:"+long+":]]", "[[:"+long+"a:]]", "[![:"+long+"aa:]]", "[a[:"+long+":]]",
+		"[a[:alpha:]]", "[a[:alpha]", "[a[=b=]]", "[a[=b]", "[a[.b.]]", "[a[.b]", "[a\\]", "[a\\")
 	for _, a := range nameAtoms {
 		names = append(names, a, "x"+a+"y", a+a)
 	}
