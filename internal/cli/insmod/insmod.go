@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/cli/getopt"
 )
 
 // Loader loads one module file through the duplicate gate. flags are MODULE_INIT_* bits.
@@ -49,11 +50,12 @@ const (
 	optForceModversion = 2
 )
 
-var longOpts = []longOpt{
-	{"version", 'V'}, {"help", 'h'},
+var longOpts = []getopt.Option{
+	{Name: "version", Val: 'V'}, {Name: "help", Val: 'h'},
 	// Newer kmod's options, not in kmod 30.
-	{"force", 'f'}, {"force-modversion", optForceModversion}, {"force-vermagic", optForceVermagic},
-	{"syslog", 's'}, {"verbose", 'v'},
+	{Name: "force", Val: 'f'}, {Name: "force-modversion", Val: optForceModversion},
+	{Name: "force-vermagic", Val: optForceVermagic},
+	{Name: "syslog", Val: 's'}, {Name: "verbose", Val: 'v'},
 }
 
 // modStrerror is tools/insmod.c's mod_strerror.
@@ -72,7 +74,7 @@ func modStrerror(err error) string {
 	case syscall.EINVAL:
 		return "Invalid parameters"
 	}
-	return strerror(e)
+	return cli.Strerror(e)
 }
 
 // Main runs insmod. args[0] is the name it was invoked as.
@@ -85,9 +87,15 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "%s: ERROR: "+format, append([]any{prog}, a...)...)
 	}
 	flags := 0
-	opts, operands := getoptLong(args, "psfvVh", longOpts)
-	for _, o := range opts {
-		switch o.val {
+	p := getopt.New(args, "psfvVh", longOpts)
+	p.Stderr = env.Stderr
+	p.PosixlyCorrect = getopt.PosixlyCorrect(env.Environ)
+	for {
+		o, ok := p.Next()
+		if !ok {
+			break
+		}
+		switch o.Val {
 		case 'p', 's', 'v':
 			// ignored, for compatibility only (-v: newer kmod's verbosity; nothing to add)
 		case 'f':
@@ -102,11 +110,11 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		case 'V':
 			io.WriteString(env.Stdout, versionText)
 			return 0
-		default: // '?'
-			fmt.Fprint(env.Stderr, o.msg)
+		default: // '?': getopt_long has printed the complaint
 			return 1
 		}
 	}
+	operands := p.Args()
 	if len(operands) == 0 {
 		errf("missing filename.\n")
 		return 1
@@ -119,11 +127,11 @@ func (c Command) Main(env *cli.Env, args []string) int {
 	params := strings.Join(operands[1:], " ")
 	// kmod_module_new_from_path: the file must exist and have a base name.
 	if _, err := os.Stat(filename); err != nil {
-		errf("could not load module %s: %s\n", filename, strerror(errnoOf(err)))
+		errf("could not load module %s: %s\n", filename, cli.Strerror(err))
 		return 1
 	}
 	if strings.HasSuffix(filename, "/") {
-		errf("could not load module %s: %s\n", filename, strerror(syscall.ENOENT))
+		errf("could not load module %s: %s\n", filename, cli.Strerror(syscall.ENOENT))
 		return 1
 	}
 	var err error = syscall.ENOSYS

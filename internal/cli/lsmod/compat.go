@@ -1,66 +1,9 @@
 package lsmod
 
 import (
-	"errors"
 	"strings"
 	"syscall"
 )
-
-// glibcErrors are glibc's strerror texts where they differ from Go's (Go lowercases them
-// and words a few differently); kmod prints glibc's.
-var glibcErrors = map[syscall.Errno]string{
-	syscall.EPERM:        "Operation not permitted",
-	syscall.ENOENT:       "No such file or directory",
-	syscall.ESRCH:        "No such process",
-	syscall.EINTR:        "Interrupted system call",
-	syscall.EIO:          "Input/output error",
-	syscall.ENXIO:        "No such device or address",
-	syscall.ENOEXEC:      "Exec format error",
-	syscall.EBADF:        "Bad file descriptor",
-	syscall.EAGAIN:       "Resource temporarily unavailable",
-	syscall.ENOMEM:       "Cannot allocate memory",
-	syscall.EACCES:       "Permission denied",
-	syscall.EFAULT:       "Bad address",
-	syscall.EBUSY:        "Device or resource busy",
-	syscall.EEXIST:       "File exists",
-	syscall.ENODEV:       "No such device",
-	syscall.ENOTDIR:      "Not a directory",
-	syscall.EISDIR:       "Is a directory",
-	syscall.EINVAL:       "Invalid argument",
-	syscall.ETXTBSY:      "Text file busy",
-	syscall.EFBIG:        "File too large",
-	syscall.ENOSPC:       "No space left on device",
-	syscall.EROFS:        "Read-only file system",
-	syscall.ENAMETOOLONG: "File name too long",
-	syscall.ENOSYS:       "Function not implemented",
-	syscall.ELOOP:        "Too many levels of symbolic links",
-	syscall.ENOKEY:       "Required key not available",
-	syscall.EKEYREJECTED: "Key was rejected by service",
-	syscall.EBADMSG:      "Bad message",
-	syscall.ENOPKG:       "Package not installed",
-	syscall.EOPNOTSUPP:   "Operation not supported",
-}
-
-// errnoOf returns the errno inside err, or EIO when there is none.
-func errnoOf(err error) syscall.Errno {
-	var e syscall.Errno
-	if errors.As(err, &e) {
-		return e
-	}
-	return syscall.EIO
-}
-
-// strerror is glibc's strerror(3) of err's errno.
-func strerror(e syscall.Errno) string {
-	if s, ok := glibcErrors[e]; ok {
-		return s
-	}
-	s := e.Error()
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
 
 // readStrLong parses b as kmod's read_str_long does: at most 31 bytes are read, then
 // strtol(base 10) must consume something and stop at whitespace. On failure the value

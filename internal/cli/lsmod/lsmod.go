@@ -44,7 +44,7 @@ func Main(env *cli.Env, args []string) int {
 	l := &lister{env: env, fsys: sysmod.New(env.Getenv("MODLOAD_ROOT"))}
 	b, err := os.ReadFile(l.fsys.Path("/proc/modules"))
 	if err != nil {
-		msg := strerror(errnoOf(err))
+		msg := cli.Strerror(err)
 		l.libkmodErr(lineNewFromLoaded, "kmod_module_new_from_loaded", "could not open /proc/modules: %s\n", msg)
 		fmt.Fprintf(env.Stderr, "Error: could not get list of modules: %s\n", msg)
 		return 1
@@ -94,7 +94,7 @@ func (l *lister) size(name string) int64 {
 		return -int64(syscall.ENOENT)
 	}
 	if _, err := os.Stat(l.dir(name)); err != nil {
-		return -int64(errnoOf(err))
+		return -int64(cli.Errno(err))
 	}
 	if b, err := os.ReadFile(l.dir(name) + "/coresize"); err == nil || !os.IsNotExist(err) {
 		v, e := readStrLong(b)
@@ -141,11 +141,11 @@ func (l *lister) refcnt(name string) int32 {
 	p := l.dir(name) + "/refcnt"
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return -int32(errnoOf(err))
+		return -int32(cli.Errno(err))
 	}
 	v, e := readStrLong(b)
 	if e != 0 {
-		l.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, strerror(e))
+		l.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, cli.Strerror(e))
 		return -int32(e)
 	}
 	return int32(v) // C's (int) truncation
@@ -170,7 +170,7 @@ func (l *lister) holders(name string) []string {
 		}
 	}
 	if err != nil {
-		l.libkmodErr(lineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, strerror(errnoOf(err)))
+		l.libkmodErr(lineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, cli.Strerror(err))
 		return nil
 	}
 	return hs

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/cli/getopt"
 	"github.com/modload/modload/sysmod"
 )
 
@@ -61,7 +62,10 @@ const helpText = "Usage:\n" +
 	"\t-V, --version     show version\n" +
 	"\t-h, --help        show this help\n"
 
-var longOpts = []longOpt{{"force", 'f'}, {"syslog", 's'}, {"verbose", 'v'}, {"version", 'V'}, {"help", 'h'}}
+var longOpts = []getopt.Option{
+	{Name: "force", Val: 'f'}, {Name: "syslog", Val: 's'}, {Name: "verbose", Val: 'v'},
+	{Name: "version", Val: 'V'}, {Name: "help", Val: 'h'},
+}
 
 // openSyslog connects to syslog as kmod's log_open does (LOG_DAEMON, tagged with the
 // program name). Tests replace it.
@@ -103,9 +107,15 @@ func (c Command) Main(env *cli.Env, args []string) int {
 	prog := filepath.Base(args[0])
 	force := false
 	useSyslog := false
-	opts, operands := getoptLong(args, "fsvVwh", longOpts)
-	for _, o := range opts {
-		switch o.val {
+	p := getopt.New(args, "fsvVwh", longOpts)
+	p.Stderr = env.Stderr
+	p.PosixlyCorrect = getopt.PosixlyCorrect(env.Environ)
+	for {
+		o, ok := p.Next()
+		if !ok {
+			break
+		}
+		switch o.Val {
 		case 'f':
 			force = true
 		case 's':
@@ -118,14 +128,14 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		case 'V':
 			io.WriteString(env.Stdout, versionText)
 			return 0
-		case '?':
-			fmt.Fprint(env.Stderr, o.msg)
+		case '?': // getopt_long has printed the complaint
 			return 1
 		default:
-			fmt.Fprintf(env.Stderr, "%s: ERROR: unexpected getopt_long() value '%c'.\n", prog, o.val)
+			fmt.Fprintf(env.Stderr, "%s: ERROR: unexpected getopt_long() value '%c'.\n", prog, o.Val)
 			return 1
 		}
 	}
+	operands := p.Args()
 	l := &logger{prog: prog, stderr: env.Stderr}
 	if useSyslog {
 		if f, err := openSyslog(prog); err == nil {
@@ -145,7 +155,7 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		if _, err := os.Stat(arg); err == nil {
 			base := gnuBasename(arg)
 			if base == "" {
-				l.errf("could not use module %s: %s\n", arg, strerror(syscall.ENOENT))
+				l.errf("could not use module %s: %s\n", arg, cli.Strerror(syscall.ENOENT))
 				break
 			}
 			name = modnameNormalize(base)
@@ -165,7 +175,7 @@ func (c Command) Main(env *cli.Env, args []string) int {
 			err = c.Kernel.DeleteModule(name, flags)
 		}
 		if err != nil {
-			msg := strerror(errnoOf(err))
+			msg := cli.Strerror(err)
 			l.libkmodErr(lineRemove, "kmod_module_remove_module", "could not remove '%s': %s\n", name, msg)
 			l.errf("could not remove module %s: %s\n", arg, msg)
 			failed++
@@ -244,7 +254,7 @@ func (r *remover) loaded(name string) bool {
 				return true // a directory without initstate: COMING
 			}
 		default:
-			r.log.libkmodErr(lineInitstateRead, "kmod_module_get_initstate", "could not read from '%s': %s\n", state, strerror(errnoOf(err)))
+			r.log.libkmodErr(lineInitstateRead, "kmod_module_get_initstate", "could not read from '%s': %s\n", state, cli.Strerror(err))
 		}
 	}
 	r.log.errf("Module %s is not currently loaded\n", name)
@@ -275,7 +285,7 @@ func (r *remover) holders(name string) ([]string, bool) {
 		}
 	}
 	if err != nil {
-		r.log.libkmodErr(lineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, strerror(errnoOf(err)))
+		r.log.libkmodErr(lineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, cli.Strerror(err))
 		return nil, false
 	}
 	return hs, true
@@ -288,11 +298,11 @@ func (r *remover) refcnt(name string) int32 {
 	}
 	b, err := os.ReadFile(r.path(name, "/refcnt"))
 	if err != nil {
-		return -int32(errnoOf(err))
+		return -int32(cli.Errno(err))
 	}
 	v, e := readStrLong(b)
 	if e != 0 {
-		r.log.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, strerror(e))
+		r.log.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, cli.Strerror(e))
 		return -int32(e)
 	}
 	return int32(v)
