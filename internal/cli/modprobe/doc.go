@@ -1,0 +1,18 @@
+// Package modprobe is kmod 30's modprobe: Main(env, args) int.
+//
+// Contract:
+//   - Flags: kmod 30's full set, parsed with glibc getopt_long semantics (permutation,
+//     unambiguous long-option prefixes, glibc's diagnostics naming args[0]); MODPROBE_OPTIONS is
+//     split as kmod splits it (quotes) and put before the command-line arguments.
+//   - Query modes print byte for byte what kmod 30 prints, with its exit codes and stderr:
+//     -R/--resolve-alias, -D/--show-depends ("insmod PATH OPTS", "builtin NAME",
+//     "install CMD OPTS"), -c/--showconfig (configuration, trailer, alias and symbol index
+//     dumps), --show-modversions, --show-exports, -n/--dry-run with -v. -d and -S build kmod's
+//     module directory "<root>/lib/modules/<version>" without cleaning it; configuration is read
+//     from the system (or -C) whatever -d says, as kmod does.
+//   - Loading and removal go through Hooks.Loader (package loader, wired by cmd/modload) with
+//     one target's plan (resolve.PlanModule) at a time; errors map to kmod's messages through
+//     errors.Is on syscall errnos. Without a Loader, loading fails as kmod fails on a kernel
+//     without module support (ENOSYS) and -r only makes the checks that need no kernel.
+//   - Differences from kmod: -s logs to stderr, not syslog.
+package modprobe

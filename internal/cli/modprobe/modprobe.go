@@ -1,0 +1,500 @@
+package modprobe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/modconf"
+	"github.com/modload/modload/resolve"
+)
+
+// LoadFlags are the modprobe flags a Loader honours.
+type LoadFlags struct {
+	// DryRun (-n, -D): print, do nothing.
+	DryRun bool
+	// IgnoreLoaded (-D): plan as if nothing were loaded.
+	IgnoreLoaded bool
+	// FirstTime (--first-time): fail with EEXIST if the target is already loaded.
+	FirstTime bool
+	// ForceModversion, ForceVermagic: --force-modversion, --force-vermagic (both with -f).
+	ForceModversion, ForceVermagic bool
+	// Print, if set, is called for each step about to be executed (modprobe -v, -n, -D).
+	Print func(resolve.Step)
+	// ModprobeOptions is the MODPROBE_OPTIONS value install commands must see: the caller's,
+	// with " -C PATH", " -s", " -q", " -v" appended for those flags, as kmod's
+	// env_modprobe_options_append does ("" and HasModprobeOptions false: leave it unset).
+	ModprobeOptions    string
+	HasModprobeOptions bool
+}
+
+// RemoveFlags are the flags of modprobe -r.
+type RemoveFlags struct {
+	DryRun, FirstTime, Force, RemoveHolders, IgnoreRemove bool
+	// WaitMsec is -w.
+	WaitMsec uint64
+	Print    func(line string)
+}
+
+// Loader executes plans. The steps are one target's probe list (resolve.PlanModule) in order;
+// Load returns the target's error as kmod_module_probe_insert_module would: an error of a
+// required step, nil when only softdeps failed, an error wrapping syscall.EEXIST for a loaded
+// target with FirstTime. Remove removes a module found by lookup, kmod's rmmod_do_module.
+type Loader interface {
+	Load(ctx context.Context, steps []resolve.Step, f LoadFlags) error
+	Remove(ctx context.Context, m resolve.Module, f RemoveFlags) error
+}
+
+// Hooks are what the lead wires in: the real loader and how the tool reaches the libraries.
+// The zero value is usable: loading fails as kmod fails on a kernel without modules (ENOSYS).
+var Hooks struct {
+	Loader Loader
+	// Sysfs is the sysfs root for kernel state, default "/sys".
+	Sysfs string
+}
+
+const shortOpts = "arw:RibfDcnC:d:S:sqvVh"
+
+// Long-only option values, as kmod's cmdopts.
+const (
+	optForceVermagic   = 1
+	optForceModversion = 2
+	optFirstTime       = 3
+	optShowModversions = 4
+	optRemoveHolders   = 5
+	optShowExports     = 6
+)
+
+var longOpts = []longOpt{
+	{"all", noArg, 'a'},
+	{"remove", noArg, 'r'},
+	{"remove-dependencies", noArg, optRemoveHolders},
+	{"remove-holders", noArg, optRemoveHolders},
+	{"wait", requiredArg, 'w'},
+	{"resolve-alias", noArg, 'R'},
+	{"first-time", noArg, optFirstTime},
+	{"ignore-install", noArg, 'i'},
+	{"ignore-remove", noArg, 'i'},
+	{"use-blacklist", noArg, 'b'},
+	{"force", noArg, 'f'},
+	{"force-modversion", noArg, optForceModversion},
+	{"force-vermagic", noArg, optForceVermagic},
+	{"show-depends", noArg, 'D'},
+	{"showconfig", noArg, 'c'},
+	{"show-config", noArg, 'c'},
+	{"show-modversions", noArg, optShowModversions},
+	{"dump-modversions", noArg, optShowModversions},
+	{"show-exports", noArg, optShowExports},
+	{"dry-run", noArg, 'n'},
+	{"show", noArg, 'n'},
+	{"config", requiredArg, 'C'},
+	{"dirname", requiredArg, 'd'},
+	{"set-version", requiredArg, 'S'},
+	{"syslog", noArg, 's'},
+	{"quiet", noArg, 'q'},
+	{"verbose", noArg, 'v'},
+	{"version", noArg, 'V'},
+	{"help", noArg, 'h'},
+}
+
+// Version is what -V prints, kmod's words.
+const Version = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+
+// state is one invocation's flags.
+type state struct {
+	env  *cli.Env
+	log  *logger
+	prog string
+
+	verbose                                  int
+	doShow, dryRun, ignoreLoaded, lookupOnly bool
+	firstTime, ignoreCommands, useBlacklist  bool
+	force, stripModversion, stripVermagic    bool
+	removeHolders                            bool
+	waitMsec                                 uint64
+	logPriority                              int
+
+	r *resolve.Resolver
+
+	// envOptions is MODPROBE_OPTIONS for child processes (env_modprobe_options_append).
+	envOptions    string
+	hasEnvOptions bool
+}
+
+// libkmodError prints a libkmod error as Debian's kmod 30 does through modprobe's logger, with
+// libkmod's source location for the messages whose location is known.
+func (st *state) libkmodError(msg string) {
+	loc := ""
+	if strings.HasPrefix(msg, "failed to lookup soft dependency") {
+		loc = "../libkmod/libkmod-module.c:1567 lookup_softdep() "
+	}
+	st.log.printf(logErr, "%s%s\n", loc, msg)
+}
+
+// appendEnvOption is kmod's env_modprobe_options_append.
+func (st *state) appendEnvOption(v string) {
+	if !st.hasEnvOptions {
+		st.envOptions, st.hasEnvOptions = v, true
+		return
+	}
+	st.envOptions += " " + v
+}
+
+// Main is modprobe. args[0] is the name it was invoked as.
+func Main(env *cli.Env, args []string) int {
+	if len(args) == 0 {
+		args = []string{"modprobe"}
+	}
+	prog := filepath.Base(args[0])
+	st := &state{env: env, prog: prog, verbose: logWarning, logPriority: logCrit}
+	st.log = &logger{w: env.Stderr, prog: prog, priority: logErr}
+
+	envOpts, hasEnv := lookupEnv(env, "MODPROBE_OPTIONS")
+	st.envOptions, st.hasEnvOptions = envOpts, hasEnv
+	argv := prependEnvOptions(args, envOpts, hasEnv)
+	opts, operands, ok := getoptLong(argv, shortOpts, longOpts, env.Stderr)
+	if !ok {
+		return 1
+	}
+	var (
+		configPaths                                             []string
+		root, kversion                                          string
+		rootSet, kverSet                                        bool
+		useAll, doRemove, showConfig, showModversions, showExps bool
+	)
+	for _, o := range opts {
+		switch o.val {
+		case 'a':
+			st.logPriority = logWarning
+			useAll = true
+		case 'r':
+			doRemove = true
+		case optRemoveHolders:
+			st.removeHolders = true
+		case 'w':
+			v, err := strconv.ParseUint(o.arg, 0, 64)
+			if o.arg == "" || err != nil {
+				st.log.printf(logErr, "unexpected wait value '%s'.\n", o.arg)
+				return 1
+			}
+			st.waitMsec = v
+		case optFirstTime:
+			st.firstTime = true
+		case 'i':
+			st.ignoreCommands = true
+		case 'b':
+			st.useBlacklist = true
+		case 'f':
+			st.force = true
+		case optForceModversion:
+			st.stripModversion = true
+		case optForceVermagic:
+			st.stripVermagic = true
+		case 'D':
+			st.ignoreLoaded, st.dryRun, st.doShow = true, true, true
+		case 'R':
+			st.lookupOnly = true
+		case 'c':
+			showConfig = true
+		case optShowModversions:
+			showModversions = true
+		case optShowExports:
+			showExps = true
+		case 'n':
+			st.dryRun = true
+		case 'C':
+			configPaths = append(configPaths, o.arg)
+			st.appendEnvOption("-C")
+			st.appendEnvOption(o.arg)
+		case 'd':
+			root, rootSet = o.arg, true
+		case 'S':
+			kversion, kverSet = o.arg, true
+		case 's':
+			// syslog: messages still go to stderr here.
+			st.appendEnvOption("-s")
+		case 'q':
+			st.appendEnvOption("-q")
+			st.verbose = logEmerg
+		case 'v':
+			st.appendEnvOption("-v")
+			st.verbose++
+		case 'V':
+			io.WriteString(env.Stdout, Version)
+			return 0
+		case 'h':
+			st.help()
+			return 0
+		}
+	}
+	if !showConfig && len(operands) == 0 {
+		st.log.printf(logErr, "missing parameters. See -h.\n")
+		return 1
+	}
+	// kmod: with -d or -S the directory is "<root>/lib/modules/<version>", not cleaned.
+	dir := ""
+	if rootSet || kverSet {
+		if !kverSet {
+			v, err := os.ReadFile("/proc/sys/kernel/osrelease")
+			if err != nil {
+				st.log.printf(logErr, "uname() failed: %s\n", errText(err))
+				return 1
+			}
+			kversion = strings.TrimSpace(string(v))
+		}
+		dir = root + "/lib/modules/" + kversion
+		if !strings.HasPrefix(dir, "/") {
+			if wd, err := os.Getwd(); err == nil {
+				dir = wd + "/" + dir
+			}
+		}
+	}
+	r, err := resolve.New(resolve.Options{
+		Dir: dir, ConfigPaths: configPaths,
+		ConfigWarn: func(err error) { io.WriteString(env.Stderr, modconf.KmodMessage(err)) },
+		Warn:       st.libkmodError,
+	})
+	// From here on the log follows -q/-v, as log_setup_kmod_log.
+	st.log.priority = st.verbose
+	if err != nil {
+		st.log.printf(logErr, "kmod_new() failed!\n")
+		return 1
+	}
+	defer r.Close()
+	st.r = r
+
+	var rc error
+	switch {
+	case showConfig:
+		rc = st.showConfig()
+	case showModversions:
+		rc = st.showModversions(operands[0])
+	case showExps:
+		rc = st.showExports(operands[0])
+	case doRemove:
+		rc = st.removeAll(operands)
+	case useAll:
+		for _, a := range operands {
+			if err := st.insmod(a, ""); err != nil {
+				rc = err
+			}
+		}
+	default:
+		rc = st.insmod(operands[0], optionsFromArgs(operands))
+	}
+	if rc != nil {
+		return 1
+	}
+	return 0
+}
+
+func lookupEnv(env *cli.Env, key string) (string, bool) {
+	for i := len(env.Environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env.Environ[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// optionsFromArgs is kmod's options_from_array: the operands after the module name, joined by
+// spaces, a value with a space and no leading quote put in double quotes.
+func optionsFromArgs(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		key, value, hasValue := strings.Cut(a, "=")
+		if hasValue && value != "" && value[0] != '"' && value[0] != '\'' && strings.Contains(value, " ") {
+			b.WriteString(key + `="` + value + `"`)
+			continue
+		}
+		b.WriteString(a)
+	}
+	return b.String()
+}
+
+var errFailed = errors.New("modprobe: failed")
+
+// insmod is kmod's insmod(): look the name up, then probe every match.
+func (st *state) insmod(alias, extra string) error {
+	ms, err := st.r.Lookup(alias)
+	if err != nil || len(ms) == 0 {
+		st.logf("Module %s not found in directory %s\n", alias, st.r.Dir())
+		return errFailed
+	}
+	var last error
+	for _, m := range ms {
+		last = st.insert(m, extra)
+	}
+	return last
+}
+
+// logf is modprobe's LOG(): FATAL, or WARNING under -a.
+func (st *state) logf(format string, args ...any) { st.log.printf(st.logPriority, format, args...) }
+
+// insert is kmod's insmod_insert.
+func (st *state) insert(m resolve.Module, extra string) error {
+	if st.lookupOnly {
+		fmt.Fprintf(st.env.Stdout, "%s\n", m.Name)
+		return nil
+	}
+	err := st.probe(m, extra)
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, syscall.EEXIST):
+		st.log.printf(logErr, "could not insert '%s': Module already in kernel\n", m.Name)
+	case errors.Is(err, syscall.ENOENT):
+		st.log.printf(logErr, "could not insert '%s': Unknown symbol in module, or unknown parameter (see dmesg)\n", m.Name)
+	default:
+		st.log.printf(logErr, "could not insert '%s': %s\n", m.Name, errText(err))
+	}
+	return err
+}
+
+// errText is strerror for errnos, the error's text otherwise.
+func errText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return strerror(errno)
+	}
+	return err.Error()
+}
+
+// probe is kmod_module_probe_insert_module with modprobe's flags.
+func (st *state) probe(m resolve.Module, extra string) error {
+	steps, err := st.r.PlanModule(m, resolve.PlanOptions{
+		IgnoreInstall: st.ignoreCommands, Blacklist: st.useBlacklist, ExtraOptions: extra,
+	})
+	if errors.Is(err, resolve.ErrBlacklisted) {
+		if !st.ignoreLoaded && st.inKernel(m) {
+			return st.loadedTarget()
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f := LoadFlags{
+		DryRun: st.dryRun, IgnoreLoaded: st.ignoreLoaded, FirstTime: st.firstTime,
+		ForceModversion: st.force || st.stripModversion, ForceVermagic: st.force || st.stripVermagic,
+		ModprobeOptions: st.envOptions, HasModprobeOptions: st.hasEnvOptions,
+	}
+	if st.doShow || st.verbose > logWarning {
+		f.Print = st.printAction
+	}
+	ctx := context.Background()
+	if Hooks.Loader != nil && !st.dryRun {
+		return Hooks.Loader.Load(ctx, steps, f)
+	}
+	return st.builtinLoad(steps, f)
+}
+
+func (st *state) loadedTarget() error {
+	if st.firstTime {
+		return syscall.EEXIST
+	}
+	return nil
+}
+
+// builtinLoad is kmod's probe loop without a kernel: it checks kernel state in sysfs, prints,
+// and fails every real insertion with ENOSYS (what a kernel without module support answers).
+func (st *state) builtinLoad(steps []resolve.Step, f LoadFlags) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	var target resolve.Module
+	for _, s := range steps {
+		if s.Target {
+			target = s.Module
+		}
+	}
+	if !f.IgnoreLoaded && st.inKernel(target) {
+		return st.loadedTarget()
+	}
+	var err error
+	for _, s := range steps {
+		err = nil
+		if !f.IgnoreLoaded && st.inKernel(s.Module) {
+			err = syscall.EEXIST
+		} else {
+			if f.Print != nil {
+				f.Print(s)
+			}
+			if !f.DryRun {
+				switch s.Kind {
+				case resolve.Install:
+					err = syscall.ENOSYS
+				default:
+					err = syscall.ENOSYS
+				}
+			}
+		}
+		if errors.Is(err, syscall.EEXIST) && s.Target && f.FirstTime {
+			break
+		}
+		if errors.Is(err, syscall.EEXIST) || !s.Required {
+			err = nil
+		} else if err != nil {
+			break
+		}
+	}
+	return err
+}
+
+// inKernel is kmod's module_is_inkernel: builtin, or initstate "live".
+func (st *state) inKernel(m resolve.Module) bool {
+	if m.Builtin {
+		return true
+	}
+	sysfs := Hooks.Sysfs
+	if sysfs == "" {
+		sysfs = "/sys"
+	}
+	b, err := os.ReadFile(sysfs + "/module/" + m.Name + "/initstate")
+	return err == nil && strings.TrimSpace(string(b)) == "live"
+}
+
+// printAction is modprobe's print_action.
+func (st *state) printAction(s resolve.Step) {
+	w := st.env.Stdout
+	switch s.Kind {
+	case resolve.Install:
+		fmt.Fprintf(w, "install %s %s\n", s.Command, s.Options)
+	case resolve.Insmod:
+		fmt.Fprintf(w, "insmod %s %s\n", s.Module.Path, s.Options)
+	case resolve.Builtin:
+		fmt.Fprintf(w, "builtin %s\n", s.Module.Name)
+	}
+}
+
+// FormatStep renders a step as modprobe --show-depends prints it ("" for a missing module).
+func FormatStep(s resolve.Step) string {
+	switch s.Kind {
+	case resolve.Install:
+		return fmt.Sprintf("install %s %s\n", s.Command, s.Options)
+	case resolve.Insmod:
+		return fmt.Sprintf("insmod %s %s\n", s.Module.Path, s.Options)
+	case resolve.Builtin:
+		return fmt.Sprintf("builtin %s\n", s.Module.Name)
+	}
+	return ""
+}
+
+func (st *state) help() {
+	p := st.prog
+	fmt.Fprintf(st.env.Stdout, helpText, p, p, p, p, p, p)
+}

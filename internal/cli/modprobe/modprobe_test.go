@@ -1,0 +1,258 @@
+package modprobe
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/resolve"
+)
+
+func TestPrependEnvOptions(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want []string
+	}{
+		{"-q", []string{"p", "-q", "x"}},
+		{"-d /r  -S v", []string{"p", "-d", "/r", "", "-S", "v", "x"}},
+		{`"-d" /r`, []string{"p", "-d", "", "/r", "x"}}, // kmod quirk: empty word after a quoted one
+		{`-S'1.0' -v`, []string{"p", "-S1.0", "-v", "x"}},
+		{`a"b c"d e`, []string{"p", "ab cd", "e", "x"}},
+		{`"unterminated x`, []string{"p", `"unterminated x`, "x"}},
+		{"", []string{"p", "x"}},
+		{"trailing ", []string{"p", "trailing", "x"}},
+	} {
+		got := prependEnvOptions([]string{"p", "x"}, tc.env, true)
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("prependEnvOptions(%q) (-want +got):\n%s", tc.env, diff)
+		}
+	}
+	if got := prependEnvOptions([]string{"p", "x"}, "-q", false); len(got) != 2 {
+		t.Errorf("without MODPROBE_OPTIONS: %q", got)
+	}
+}
+
+func TestGetoptLong(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		opts     []parsedOpt
+		operands []string
+		errText  string
+	}{
+		{args: []string{"p", "-D", "ext4", "-v"}, opts: []parsedOpt{{val: 'D'}, {val: 'v'}}, operands: []string{"ext4"}},
+		{args: []string{"p", "-qvd/r", "x"}, opts: []parsedOpt{{val: 'q'}, {val: 'v'}, {val: 'd', arg: "/r"}}, operands: []string{"x"}},
+		{args: []string{"p", "-d", "/r", "--", "-D"}, opts: []parsedOpt{{val: 'd', arg: "/r"}}, operands: []string{"-D"}},
+		{args: []string{"p", "--show-d", "--dirname=/r", "--set-version", "v"}, opts: []parsedOpt{{val: 'D'}, {val: 'd', arg: "/r"}, {val: 'S', arg: "v"}}},
+		{args: []string{"p", "--ignore-"}, opts: []parsedOpt{{val: 'i'}}},
+		{args: []string{"p", "--show"}, opts: []parsedOpt{{val: 'n'}}},
+		{args: []string{"p", "--sh"}, errText: "p: option '--sh' is ambiguous; possibilities: '--show-depends' '--showconfig' '--show-config' '--show-modversions' '--show-exports' '--show'\n"},
+		{args: []string{"p", "--bogus"}, errText: "p: unrecognized option '--bogus'\n"},
+		{args: []string{"p", "--wait"}, errText: "p: option '--wait' requires an argument\n"},
+		{args: []string{"p", "--all=1"}, errText: "p: option '--all' doesn't allow an argument\n"},
+		{args: []string{"p", "-Z"}, errText: "p: invalid option -- 'Z'\n"},
+		{args: []string{"p", "-w"}, errText: "p: option requires an argument -- 'w'\n"},
+	} {
+		var stderr bytes.Buffer
+		opts, operands, ok := getoptLong(tc.args, shortOpts, longOpts, &stderr)
+		if ok != (tc.errText == "") || stderr.String() != tc.errText {
+			t.Errorf("getoptLong(%q): ok %v stderr %q, want %q", tc.args, ok, stderr.String(), tc.errText)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if diff := cmp.Diff(tc.opts, opts, cmp.AllowUnexported(parsedOpt{})); diff != "" {
+			t.Errorf("getoptLong(%q) options (-want +got):\n%s", tc.args, diff)
+		}
+		if diff := cmp.Diff(tc.operands, operands); diff != "" {
+			t.Errorf("getoptLong(%q) operands (-want +got):\n%s", tc.args, diff)
+		}
+	}
+}
+
+func TestOptionsFromArgs(t *testing.T) {
+	got := optionsFromArgs([]string{"m", "a=1", "b=x y", `c="q r"`, "flag", "d="})
+	want := `a=1 b="x y" c="q r" flag d=`
+	if got != want {
+		t.Errorf("optionsFromArgs = %q, want %q", got, want)
+	}
+}
+
+// writeTree writes a module directory with text indexes only (moddb reads them).
+func writeTree(t *testing.T) (root, version string) {
+	t.Helper()
+	root, version = t.TempDir(), "1.0"
+	dir := filepath.Join(root, "lib/modules", version)
+	files := map[string]string{
+		"modules.dep":     "kernel/a.ko:\nkernel/b.ko: kernel/a.ko\n",
+		"modules.alias":   "alias pci:v00001234d* b\n",
+		"modules.symbols": "alias symbol:a_fn a\n",
+		"modules.builtin": "kernel/bi.ko\n",
+	}
+	for name, content := range files {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root, version
+}
+
+func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e}
+	code = Main(env, append([]string{"/sbin/modprobe"}, args...))
+	return o.String(), e.String(), code
+}
+
+func TestMainQueries(t *testing.T) {
+	root, ver := writeTree(t)
+	conf := filepath.Join(t.TempDir(), "c.conf")
+	os.WriteFile(conf, []byte("options b x=1\nsoftdep b post: bi\n"), 0o644)
+	dir := root + "/lib/modules/" + ver
+	common := []string{"-d", root, "-S", ver, "-C", conf}
+	for _, tc := range []struct {
+		args           []string
+		stdout, stderr string
+		code           int
+	}{
+		{[]string{"-D", "pci:v00001234d0001"}, "insmod " + dir + "/kernel/a.ko \ninsmod " + dir + "/kernel/b.ko x=1 \nbuiltin bi\n", "", 0},
+		{[]string{"-R", "pci:v00001234d0001"}, "b\n", "", 0},
+		{[]string{"-D", "symbol:a_fn", "o=2"}, "insmod " + dir + "/kernel/a.ko o=2\n", "", 0},
+		{[]string{"-D", "nope"}, "", "modprobe: FATAL: Module nope not found in directory " + dir + "\n", 1},
+		{[]string{"-q", "-D", "nope"}, "", "", 1},
+		{[]string{"-a", "-R", "nope", "a"}, "a\n", "modprobe: WARNING: Module nope not found in directory " + dir + "\n", 1},
+		{[]string{}, "", "modprobe: ERROR: missing parameters. See -h.\n", 1},
+		{[]string{"-V"}, Version, "", 0},
+	} {
+		stdout, stderr, code := run(t, append(append([]string{}, common...), tc.args...)...)
+		if stdout != tc.stdout || stderr != tc.stderr || code != tc.code {
+			t.Errorf("modprobe %q:\n got %d %q %q\nwant %d %q %q", tc.args, code, stdout, stderr, tc.code, tc.stdout, tc.stderr)
+		}
+	}
+}
+
+// fakeLoader records plans and answers with a chosen error, sequenced by the test alone.
+type fakeLoader struct {
+	plans   [][]string
+	envOpts []string
+	err     error
+}
+
+func (f *fakeLoader) Load(_ context.Context, steps []resolve.Step, fl LoadFlags) error {
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Kind.String()+":"+s.Module.Name+":"+s.Options)
+		if fl.Print != nil {
+			fl.Print(s)
+		}
+	}
+	f.plans = append(f.plans, names)
+	f.envOpts = append(f.envOpts, fl.ModprobeOptions)
+	return f.err
+}
+
+func (f *fakeLoader) Remove(context.Context, resolve.Module, RemoveFlags) error { return f.err }
+
+func TestMainLoadsThroughLoader(t *testing.T) {
+	root, ver := writeTree(t)
+	fl := &fakeLoader{}
+	Hooks.Loader = fl
+	defer func() { Hooks.Loader = nil }()
+	common := []string{"-d", root, "-S", ver, "-C", os.DevNull}
+	if _, stderr, code := run(t, append(common, "b", "p=1")...); code != 0 || stderr != "" {
+		t.Fatalf("modprobe b: code %d stderr %q", code, stderr)
+	}
+	want := [][]string{{"insmod:a:", "insmod:b:p=1"}}
+	if diff := cmp.Diff(want, fl.plans); diff != "" {
+		t.Errorf("plans (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"-C " + os.DevNull}, fl.envOpts); diff != "" {
+		t.Errorf("MODPROBE_OPTIONS for install commands (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{syscall.EEXIST, "modprobe: ERROR: could not insert 'b': Module already in kernel\n"},
+		{syscall.ENOENT, "modprobe: ERROR: could not insert 'b': Unknown symbol in module, or unknown parameter (see dmesg)\n"},
+		{syscall.EPERM, "modprobe: ERROR: could not insert 'b': Operation not permitted\n"},
+	} {
+		fl.err = tc.err
+		_, stderr, code := run(t, append(common, "b")...)
+		if code != 1 || stderr != tc.want {
+			t.Errorf("load error %v: code %d stderr %q, want 1 %q", tc.err, code, stderr, tc.want)
+		}
+	}
+}
+
+func TestMainWithoutLoader(t *testing.T) {
+	root, ver := writeTree(t)
+	_, stderr, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "b")
+	if code != 1 || stderr != "modprobe: ERROR: could not insert 'b': Function not implemented\n" {
+		t.Errorf("load without a loader: code %d stderr %q", code, stderr)
+	}
+	stdout, stderr, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "-n", "-v", "bi")
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Errorf("-n -v of a builtin: code %d stdout %q stderr %q, want nothing", code, stdout, stderr)
+	}
+}
+
+func FuzzPrependEnvOptions(f *testing.F) {
+	for _, s := range []string{"-q", `"-d" /r -S'v'`, `a"b c"d`, `'x`, "  "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, env string) {
+		out := prependEnvOptions([]string{"p", "tail"}, env, true)
+		if len(out) < 2 || out[0] != "p" || out[len(out)-1] != "tail" {
+			t.Fatalf("prependEnvOptions(%q) = %q: program name or original arguments lost", env, out)
+		}
+		// Words never carry more bytes than the value had.
+		n := 0
+		for _, w := range out[1 : len(out)-1] {
+			n += len(w)
+		}
+		if n > len(env) {
+			t.Fatalf("prependEnvOptions(%q) = %q: more bytes than the input", env, out)
+		}
+		if !strings.ContainsAny(env, `"'`) && strings.Join(out[1:len(out)-1], " ") != strings.TrimSuffix(env, " ") && env != "" {
+			t.Fatalf("prependEnvOptions(%q) = %q: unquoted input is not split on spaces", env, out)
+		}
+	})
+}
+
+func FuzzGetoptLong(f *testing.F) {
+	for _, s := range []string{"-D ext4", "--show-d=1 x", "-qvd/r -- -a", "--sh", "-w", "--dirname /r m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if !utf8.ValidString(line) {
+			return
+		}
+		args := append([]string{"p"}, strings.Split(line, " ")...)
+		var stderr bytes.Buffer
+		opts, operands, ok := getoptLong(args, shortOpts, longOpts, &stderr)
+		if ok != (stderr.Len() == 0) {
+			t.Fatalf("getoptLong(%q): ok %v but stderr %q", args, ok, stderr.String())
+		}
+		// Every option is at least one byte of the line, every operand a word of it.
+		if ok && (len(opts) > len(line) || len(operands) > len(args)-1) {
+			t.Fatalf("getoptLong(%q): %d options and %d operands from %d words", args, len(opts), len(operands), len(args)-1)
+		}
+		for _, o := range operands {
+			if !strings.Contains(line, o) {
+				t.Fatalf("getoptLong(%q): operand %q not in the input", args, o)
+			}
+		}
+	})
+}

@@ -1,0 +1,266 @@
+package difftest
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/cli/modprobe"
+)
+
+// batchSize is how many queries one kmod process answers.
+const batchSize = 1500
+
+// suite is what every differential test needs.
+type suite struct {
+	tree   Tree
+	kmod   string
+	conf   string
+	cache  string
+	common []string // -d ROOT -S VER -C CONF
+}
+
+func newSuite(t *testing.T) *suite {
+	t.Helper()
+	tr := DebianTree(t)
+	kmod := Kmod(t)
+	conf, err := filepath.Abs("testdata/debian.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := TreeKey(kmod, tr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &suite{
+		tree: tr, kmod: kmod, conf: conf,
+		cache:  filepath.Join(CacheDir(), filepath.Base(tr.Root+"-"+tr.Version), key),
+		common: []string{"-d", tr.Root, "-S", tr.Version, "-C", conf},
+	}
+}
+
+// ours runs modload's modprobe in process, invoked under kmod's path (getopt's messages name
+// argv[0] as given).
+func (s *suite) ours(args []string) Result {
+	var stdout, stderr bytes.Buffer
+	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}}
+	code := modprobe.Main(env, append([]string{s.kmod}, args...))
+	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code}
+}
+
+// compareBatched answers queries with "-a MODE" in batches, on both sides, and reports the
+// queries whose output differs. sepLine is the separator's output under mode.
+func (s *suite) compareBatched(t *testing.T, mode, sepLine string, queries []string) {
+	t.Helper()
+	start := time.Now()
+	chunks := Chunks(queries, batchSize)
+	type outcome struct {
+		k, o Result
+		q    []string
+		err  error
+	}
+	results := make([]outcome, len(chunks))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, c := range chunks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			args := append(append(append([]string{}, s.common...), "-a", mode), BatchArgs(c)...)
+			k, err := Oracle(s.kmod, s.cache, args)
+			results[i] = outcome{k: k, o: s.ours(args), q: c, err: err}
+		}()
+	}
+	wg.Wait()
+	bad := 0
+	for _, r := range results {
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.k == r.o {
+			continue
+		}
+		if r.k.Code != r.o.Code {
+			t.Errorf("%s batch starting %q: exit code kmod %d, ours %d", mode, r.q[0], r.k.Code, r.o.Code)
+		}
+		if r.k.Stderr != r.o.Stderr {
+			t.Errorf("%s batch starting %q: stderr differs:\nkmod: %.600s\nours: %.600s", mode, r.q[0], r.k.Stderr, r.o.Stderr)
+		}
+		ks, os := SplitOutput(r.k.Stdout, sepLine), SplitOutput(r.o.Stdout, sepLine)
+		if len(ks) != len(r.q) || len(os) != len(r.q) {
+			t.Errorf("%s batch starting %q: %d queries, kmod answered %d, ours %d", mode, r.q[0], len(r.q), len(ks), len(os))
+			continue
+		}
+		for i := range r.q {
+			if ks[i] != os[i] {
+				bad++
+				if bad <= 20 {
+					t.Errorf("modprobe %s %q:\nkmod:\n%sours:\n%s", mode, r.q[i], ks[i], os[i])
+				}
+			}
+		}
+	}
+	if bad > 20 {
+		t.Errorf("%d queries differ in all", bad)
+	}
+	t.Logf("%s: %d queries in %d batches compared in %v", mode, len(queries), len(chunks), time.Since(start).Round(time.Millisecond))
+}
+
+const (
+	sepD = "install /bin/true \n"
+	sepR = Sep + "\n"
+)
+
+func TestDebianShowDependsModules(t *testing.T) {
+	s := newSuite(t)
+	names, err := ModuleNames(s.tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) < 100 {
+		t.Fatalf("only %d modules in %s", len(names), s.tree.Dir())
+	}
+	// Every name as in modules.dep, plus its dashed and underscored spellings.
+	var qs []string
+	for _, n := range names {
+		qs = append(qs, n, strings.ReplaceAll(n, "_", "-"), strings.ReplaceAll(n, "-", "_"))
+	}
+	s.compareBatched(t, "-D", sepD, Unique(qs))
+}
+
+func aliasQueries(t *testing.T, s *suite) []string {
+	keys, err := IndexKeys(s.tree.Dir() + "/modules.alias")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qs []string
+	for _, k := range keys {
+		qs = append(qs, Instantiate(k, 0), Instantiate(k, 1))
+	}
+	return Unique(qs)
+}
+
+func TestDebianAliasesResolve(t *testing.T) {
+	s := newSuite(t)
+	s.compareBatched(t, "-R", sepR, aliasQueries(t, s))
+}
+
+func TestDebianAliasesShowDepends(t *testing.T) {
+	s := newSuite(t)
+	s.compareBatched(t, "-D", sepD, aliasQueries(t, s))
+}
+
+func readModaliases(t *testing.T) []string {
+	b, err := os.ReadFile("testdata/modaliases.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestDebianModaliases(t *testing.T) {
+	s := newSuite(t)
+	qs := Unique(readModaliases(t))
+	s.compareBatched(t, "-R", sepR, qs)
+	s.compareBatched(t, "-D", sepD, qs)
+}
+
+func TestDebianSymbols(t *testing.T) {
+	s := newSuite(t)
+	keys, err := IndexKeys(s.tree.Dir() + "/modules.symbols")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Also the bare names, which kmod does not look up in modules.symbols.
+	qs := append([]string(nil), keys...)
+	for i, k := range keys {
+		if i%10 == 0 {
+			qs = append(qs, strings.TrimPrefix(k, "symbol:"))
+		}
+	}
+	s.compareBatched(t, "-D", sepD, Unique(qs))
+}
+
+func TestDebianBuiltins(t *testing.T) {
+	s := newSuite(t)
+	names, aliases, err := BuiltinNames(s.tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 {
+		t.Fatal("no builtin modules")
+	}
+	qs := Unique(append(names, aliases...))
+	s.compareBatched(t, "-R", sepR, qs)
+	s.compareBatched(t, "-D", sepD, qs)
+}
+
+// TestDebianSingle runs single, unbatched invocations: the non -a messages and exit codes, the
+// configuration dump and the ELF queries.
+func TestDebianSingle(t *testing.T) {
+	s := newSuite(t)
+	ko := filepath.Join(s.tree.Dir(), "kernel/fs/ext4/ext4.ko")
+	var dummy string
+	filepath.Walk(s.tree.Dir()+"/kernel/drivers/net", func(p string, info os.FileInfo, err error) error {
+		if err == nil && filepath.Base(p) == "dummy.ko" {
+			dummy = p
+		}
+		return nil
+	})
+	cases := [][]string{
+		{"-D", "ext4"},
+		{"-D", "nonexistent_module"},
+		{"-R", "nonexistent_module"},
+		{"-q", "-D", "nonexistent_module"},
+		{"-D", "bad]name"},
+		{"-D", "ext4", "a=1", "b=x y", "c"},
+		{"-D", "dummy", "numdummies=2"},
+		{"-D", "floppy"},
+		{"-D", "-b", "floppy"},
+		{"-D", "pnp:dPNP0700"},
+		{"-R", "pnp:dPNP0700"},
+		{"-D", "-i", "dummy"},
+		{"-D", "-i", "e1000e"},
+		{"-n", "-v", "ext4"},
+		{"-n", "-v", "-i", "e1000e"},
+		{"--show", "ext4"},
+		{"-c"},
+		{"--show-modversions", ko},
+		{"--show-exports", ko},
+		{"--show-modversions", "/nonexistent.ko"},
+		{"--show-exports", s.conf},
+		{"--show-exports", dummy},
+		{"-D"},
+		{"--show-d", "ext4"},
+		{"--ignore", "-D", "ext4"},
+		{"-Z"},
+		{"--wait"},
+		{"-r", "nonexistent_module"},
+		{"-r", "-n", "-v", "ext4"},
+	}
+	for _, c := range cases {
+		args := append(append([]string{}, s.common...), c...)
+		k, err := Oracle(s.kmod, s.cache, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := s.ours(args)
+		if k != o {
+			t.Errorf("modprobe %q:\nkmod: code %d stdout %.400q stderr %.400q\nours: code %d stdout %.400q stderr %.400q",
+				c, k.Code, k.Stdout, k.Stderr, o.Code, o.Stdout, o.Stderr)
+		}
+	}
+}
