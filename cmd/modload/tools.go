@@ -6,6 +6,7 @@ import (
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/lsmod"
 	"github.com/modload/modload/internal/cli/modinfo"
+	"github.com/modload/modload/internal/cli/modprobe"
 	"github.com/modload/modload/internal/cli/rmmod"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/moddb"
@@ -20,6 +21,7 @@ func init() {
 		return 0
 	})
 	register("modinfo", "show information about a kernel module (kmod's modinfo)", false, modinfo.Main)
+	register("modprobe", "add or remove modules, resolving names, aliases and dependencies (kmod's modprobe)", false, modprobe.Main)
 	register("lsmod", "show the modules the kernel has loaded (kmod's lsmod)", false, lsmod.Main)
 	rmmod.Default.Kernel = sys.Real()
 	rmmod.Default.Builtin = runningBuiltin
