@@ -38,14 +38,3 @@ func FuzzLsmod(f *testing.F) {
 		}
 	})
 }
-
-func FuzzReadStrLong(f *testing.F) {
-	f.Add([]byte("12\n"))
-	f.Add([]byte(" -3\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		v, e := readStrLong(b)
-		if e != 0 && v != 0 {
-			t.Fatalf("readStrLong(%q) = %d with error %v: kmod leaves 0", b, v, e)
-		}
-	})
-}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
 
@@ -97,7 +98,7 @@ func (l *lister) size(name string) int64 {
 		return -int64(cli.Errno(err))
 	}
 	if b, err := os.ReadFile(l.dir(name) + "/coresize"); err == nil || !os.IsNotExist(err) {
-		v, e := readStrLong(b)
+		v, e := cli.ReadStrLong(b)
 		if err != nil || e != 0 {
 			l.libkmodErr(lineGetSize, "kmod_module_get_size", "failed to read coresize from /sys/module/%s\n", name)
 			return 0
@@ -130,7 +131,7 @@ func strtolWhole(tok string) (int64, syscall.Errno) {
 	if len(body)-len(digits) > 1 || digits == "" || strings.Trim(digits, "0123456789") != "" {
 		return 0, syscall.EINVAL
 	}
-	return readStrLong([]byte(body + "\n"))
+	return cli.ReadStrLong([]byte(body + "\n"))
 }
 
 // refcnt is kmod_module_get_refcnt: the C int of refcnt, or a negative errno.
@@ -143,7 +144,7 @@ func (l *lister) refcnt(name string) int32 {
 	if err != nil {
 		return -int32(cli.Errno(err))
 	}
-	v, e := readStrLong(b)
+	v, e := cli.ReadStrLong(b)
 	if e != 0 {
 		l.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, cli.Strerror(e))
 		return -int32(e)
@@ -165,7 +166,7 @@ func (l *lister) holders(name string) []string {
 			ents, err = f.ReadDir(-1)
 			f.Close()
 			for _, e := range ents {
-				hs = append(hs, modnameNormalize(e.Name()))
+				hs = append(hs, modconf.NormalizeModname(e.Name()))
 			}
 		}
 	}

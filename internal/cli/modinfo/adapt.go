@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/modload/modload/kofile"
+	"github.com/modload/modload/modconf"
 )
 
 // LookupResolver is the method set modinfo needs from a full resolver such as package
@@ -50,7 +51,7 @@ func (a *adapted[M]) Lookup(name string) ([]Module, error) {
 }
 
 func (a *adapted[M]) LookupName(name string) (Module, bool, error) {
-	norm := normalizeModname(name)
+	norm := modconf.NormalizeModname(name)
 	ms, err := a.Lookup(norm)
 	if err != nil {
 		return Module{}, false, err

@@ -285,6 +285,7 @@ func TestDiffErrors(t *testing.T) {
 		{}, {"-h"}, {"--help"}, {"-F"}, {"-k"}, {"-x"}, {"--bogus"}, {"--bogus=1"}, {"--f"}, {"--fi=name", "x"},
 		{"--author=3", "x"}, {"--field"}, {"--", "-a"}, {"-h", "-x"}, {"-x", "-h"}, {"--he"},
 		{"-Fname", "-0n", "nosuch"}, {"-aFx"}, {"--fil", "x"}, {"-"}, {"--=x"}, {"--"},
+		{"--f=x"}, {"-x", "-y"}, {"--bogus", "-x"}, {"-a", "--f"}, {"x", "-k"}, {"-W", "foo"}, {"-:"}, {"--ver=1"},
 		{filepath.Join(dir, "missing.ko")}, {"/etc/hostname"},
 		{write("notelf.ko", []byte("hello world, this is not an ELF file\n"))},
 		{write("tiny.ko", []byte("abc"))},

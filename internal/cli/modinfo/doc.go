@@ -17,7 +17,8 @@
 //	})
 //
 // Standard output is byte-identical to kmod 30's; standard error carries kmod's messages, with
-// glibc's getopt messages prefixed by args[0] and modinfo's own by its base name.
+// glibc's getopt_long messages (package internal/cli/getopt) prefixed by the full args[0] and
+// modinfo's own by its base name.
 //
 // Known, deliberate difference: kmod 30 as Debian builds it (-ZLIB) does not read gzip
 // modules; modload does.

@@ -12,7 +12,9 @@ import (
 	"syscall"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/cli/getopt"
 	"github.com/modload/modload/kofile"
+	"github.com/modload/modload/modconf"
 )
 
 // Module is one module a name or alias resolves to.
@@ -58,19 +60,19 @@ func Main(env *cli.Env, args []string) int {
 	return Run(env, args, OpenTextResolver)
 }
 
-var longopts = []option{
-	{"author", false, 'a'},
-	{"description", false, 'd'},
-	{"license", false, 'l'},
-	{"parameters", false, 'p'},
-	{"filename", false, 'n'},
-	{"null", false, '0'},
-	{"modname", false, 'm'},
-	{"field", true, 'F'},
-	{"set-version", true, 'k'},
-	{"basedir", true, 'b'},
-	{"version", false, 'V'},
-	{"help", false, 'h'},
+var longopts = []getopt.Option{
+	{Name: "author", HasArg: getopt.NoArgument, Val: 'a'},
+	{Name: "description", HasArg: getopt.NoArgument, Val: 'd'},
+	{Name: "license", HasArg: getopt.NoArgument, Val: 'l'},
+	{Name: "parameters", HasArg: getopt.NoArgument, Val: 'p'},
+	{Name: "filename", HasArg: getopt.NoArgument, Val: 'n'},
+	{Name: "null", HasArg: getopt.NoArgument, Val: '0'},
+	{Name: "modname", HasArg: getopt.NoArgument, Val: 'm'},
+	{Name: "field", HasArg: getopt.RequiredArgument, Val: 'F'},
+	{Name: "set-version", HasArg: getopt.RequiredArgument, Val: 'k'},
+	{Name: "basedir", HasArg: getopt.RequiredArgument, Val: 'b'},
+	{Name: "version", HasArg: getopt.NoArgument, Val: 'V'},
+	{Name: "help", HasArg: getopt.NoArgument, Val: 'h'},
 }
 
 const shortopts = "adlpn0mF:k:b:Vh"
@@ -89,22 +91,27 @@ type tool struct {
 
 // Run runs modinfo with args (args[0] is the name it was invoked as) and returns the exit code.
 func Run(env *cli.Env, args []string, open OpenResolver) int {
-	prog := "modinfo"
-	if len(args) > 0 {
-		prog = args[0]
-		args = args[1:]
+	if len(args) == 0 {
+		args = []string{"modinfo"}
 	}
-	t := &tool{out: bufio.NewWriter(env.Stdout), stderr: env.Stderr, short: filepath.Base(prog), separator: '\n'}
+	t := &tool{out: bufio.NewWriter(env.Stdout), stderr: env.Stderr, short: filepath.Base(args[0]), separator: '\n'}
 	defer t.out.Flush()
 
-	_, posixly := lookupEnv(env, "POSIXLY_CORRECT")
-	opts, operands, errMsg := getoptLong(prog, args, shortopts, longopts, posixly)
+	// kmod's getopt_long loop: glibc's diagnostics (prefixed with the full argv[0]) are
+	// written as each element is reached, and the first error ends the program.
+	p := getopt.New(args, shortopts, longopts)
+	p.Stderr = env.Stderr
+	p.PosixlyCorrect = getopt.PosixlyCorrect(env.Environ)
 	var (
 		kversion, root       string
 		haveK, haveB, byName bool
 	)
-	for _, o := range opts {
-		switch o.val {
+	for {
+		o, ok := p.Next()
+		if !ok {
+			break
+		}
+		switch o.Val {
 		case 'a':
 			t.setField("author")
 		case 'd':
@@ -120,24 +127,25 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 		case 'm':
 			byName = true
 		case 'F':
-			t.setField(o.arg)
+			t.setField(o.Arg)
 		case 'k':
-			kversion, haveK = o.arg, true
+			kversion, haveK = o.Arg, true
 		case 'b':
-			root, haveB = o.arg, true
+			root, haveB = o.Arg, true
 		case 'h':
 			t.help()
 			return 0
 		case 'V':
 			t.out.WriteString(Version)
 			return 0
+		case '?':
+			return 1
+		default:
+			t.errorf("unexpected getopt_long() value '%c'.\n", o.Val)
+			return 1
 		}
 	}
-	if errMsg != "" {
-		t.out.Flush()
-		io.WriteString(env.Stderr, errMsg)
-		return 1
-	}
+	operands := p.Args()
 	if len(operands) == 0 {
 		t.errorf("missing module or filename.\n")
 		return 1
@@ -200,15 +208,6 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 
 func (t *tool) setField(f string) { t.field, t.hasField = f, true }
 
-func lookupEnv(env *cli.Env, key string) (string, bool) {
-	for i := len(env.Environ) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env.Environ[i], "="); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
-}
-
 // errorf prints kmod's ERR(): "modinfo: ERROR: ..." on stderr, after what stdout holds so far.
 func (t *tool) errorf(format string, args ...any) {
 	t.out.Flush()
@@ -265,15 +264,7 @@ func makeAbsolute(p string) string {
 
 // modnameFromPath is kmod's path_to_modname: the base name up to its first '.', '-' as '_'.
 func modnameFromPath(p string) string {
-	return normalizeModname(p[strings.LastIndexByte(p, '/')+1:])
-}
-
-// normalizeModname is kmod's modname_normalize.
-func normalizeModname(s string) string {
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s = s[:i]
-	}
-	return strings.ReplaceAll(s, "-", "_")
+	return modconf.NormalizeModname(p[strings.LastIndexByte(p, '/')+1:])
 }
 
 func (t *tool) pathDo(path string) bool {

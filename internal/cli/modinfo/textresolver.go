@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/modload/modload/kofile"
+	"github.com/modload/modload/modconf"
 )
 
 // ErrBadAlias is returned for an alias kmod's alias_normalize rejects (unbalanced brackets).
@@ -118,7 +119,7 @@ func (r *textResolver) Lookup(name string) ([]Module, error) {
 }
 
 func (r *textResolver) LookupName(name string) (Module, bool, error) {
-	m, ok := r.byName(normalizeModname(name))
+	m, ok := r.byName(modconf.NormalizeModname(name))
 	return m, ok, nil
 }
 

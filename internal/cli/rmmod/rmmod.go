@@ -12,6 +12,7 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
 
@@ -158,9 +159,9 @@ func (c Command) Main(env *cli.Env, args []string) int {
 				l.errf("could not use module %s: %s\n", arg, cli.Strerror(syscall.ENOENT))
 				break
 			}
-			name = modnameNormalize(base)
+			name = modconf.NormalizeModname(base)
 		} else {
-			name = modnameNormalize(arg)
+			name = modconf.NormalizeModname(arg)
 		}
 		if !force && !r.checkInUse(name) {
 			failed++
@@ -280,7 +281,7 @@ func (r *remover) holders(name string) ([]string, bool) {
 			ents, err = f.ReadDir(-1)
 			f.Close()
 			for _, e := range ents {
-				hs = append(hs, modnameNormalize(e.Name()))
+				hs = append(hs, modconf.NormalizeModname(e.Name()))
 			}
 		}
 	}
@@ -300,7 +301,7 @@ func (r *remover) refcnt(name string) int32 {
 	if err != nil {
 		return -int32(cli.Errno(err))
 	}
-	v, e := readStrLong(b)
+	v, e := cli.ReadStrLong(b)
 	if e != 0 {
 		r.log.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, cli.Strerror(e))
 		return -int32(e)

@@ -1,17 +1,15 @@
-// readStrLong and modnameNormalize are shared with internal/cli/lsmod (kept as copies until
-// internal/cli offers a home for kmod compatibility helpers; strerror is cli.Strerror).
-
-package rmmod
+package cli
 
 import (
 	"strings"
 	"syscall"
 )
 
-// readStrLong parses b as kmod's read_str_long does: at most 31 bytes are read, then
-// strtol(base 10) must consume something and stop at whitespace. On failure the value
-// is 0 (kmod zeroes it first) and the errno is EINVAL.
-func readStrLong(b []byte) (int64, syscall.Errno) {
+// ReadStrLong parses the contents of a sysfs attribute (e.g. /sys/module/<name>/refcnt) as
+// kmod's read_str_long does: at most 31 bytes are read, then strtol (base 10) must consume
+// something and stop at whitespace; out-of-range values saturate as strtol's do. On failure
+// the value is 0 (kmod zeroes it first) and the errno is EINVAL.
+func ReadStrLong(b []byte) (int64, syscall.Errno) {
 	if len(b) > 31 {
 		b = b[:31]
 	}
@@ -52,15 +50,7 @@ func readStrLong(b []byte) (int64, syscall.Errno) {
 	return int64(v), 0
 }
 
+// isSpace is isspace(3) in the C locale.
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
-}
-
-// modnameNormalize is kmod's modname_normalize: '-' becomes '_', and the name ends at
-// the first '.'.
-func modnameNormalize(s string) string {
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s = s[:i]
-	}
-	return strings.ReplaceAll(s, "-", "_")
 }
