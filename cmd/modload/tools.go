@@ -5,7 +5,6 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/lsmod"
-	"github.com/modload/modload/internal/cli/modinfo"
 	"github.com/modload/modload/internal/cli/modprobe"
 	"github.com/modload/modload/internal/cli/rmmod"
 	"github.com/modload/modload/internal/sys"
@@ -20,7 +19,7 @@ func init() {
 		fmt.Fprintf(env.Stdout, "modload %s\n", version)
 		return 0
 	})
-	register("modinfo", "show information about a kernel module (kmod's modinfo)", false, modinfo.Main)
+	register("modinfo", "show information about a kernel module (kmod's modinfo)", false, modinfoMain)
 	register("modprobe", "add or remove modules, resolving names, aliases and dependencies (kmod's modprobe)", false, modprobe.Main)
 	register("lsmod", "show the modules the kernel has loaded (kmod's lsmod)", false, lsmod.Main)
 	rmmod.Default.Kernel = sys.Real()

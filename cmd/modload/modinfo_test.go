@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/difftest"
+)
+
+// TestModinfoByAliasAgainstKmod checks the wiring of modinfo to package resolve: real device
+// modaliases, symbols and names give kmod's modinfo output byte for byte.
+func TestModinfoByAliasAgainstKmod(t *testing.T) {
+	tr := difftest.DebianTree(t)
+	kmod, err := exec.LookPath("modinfo")
+	if err != nil {
+		t.Skip("kmod's modinfo not installed (apt-get install kmod)")
+	}
+	f, err := os.Open("../../internal/difftest/testdata/modaliases.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	queries := []string{"ext4", "crypto-aes", "symbol:jbd2_journal_start", "aes", "crc32c", "no_such_module"}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" && !strings.HasPrefix(l, "#") {
+			queries = append(queries, l)
+		}
+	}
+	for _, q := range queries {
+		args := []string{"-b", tr.Root, "-k", tr.Version, q}
+		var want, wantErr bytes.Buffer
+		cmd := exec.Command(kmod, args...)
+		cmd.Stdout, cmd.Stderr = &want, &wantErr
+		wantCode := 0
+		if err := cmd.Run(); err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				t.Fatal(err)
+			}
+			wantCode = ee.ExitCode()
+		}
+		var got, gotErr bytes.Buffer
+		code := modinfoMain(&cli.Env{Stdout: &got, Stderr: &gotErr}, append([]string{"modinfo"}, args...))
+		if code != wantCode || got.String() != want.String() {
+			t.Errorf("modinfo %q: exit %d, want %d\n got: %q\nwant: %q\nstderr: %q / %q", q, code, wantCode, got.String(), want.String(), gotErr.String(), wantErr.String())
+		}
+	}
+}
