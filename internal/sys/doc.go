@@ -13,5 +13,5 @@
 //   - kernel facts rooted at a configurable base: boot id ([BootID]), parent pids ([Ppid]),
 //     and the release from uname(2) ([Release]).
 //
-// mmap.go (owned by another file's author) adds memory mapping for the index readers.
+// mmap.go adds memory mapping for the index readers.
 package sys

@@ -1,0 +1,62 @@
+// Package gate is modload's duplicate gate: the one place that decides whether a module load
+// request reaches the kernel. Every load goes through [Gate.Load]; the rules, in order:
+//
+//  1. Builtin (Request.Builtin, from modules.builtin) or live (<Root>/sys/module/<name>/initstate
+//     is "live"): served at once, outcome AlreadyLive — no open and no kernel call.
+//  2. Identity is the file's (st_dev, st_ino) from stat(2), taken before the file is opened.
+//     A missing or non-regular file is an error naming the module and the file.
+//  3. Mode off stops here: the LoadFunc is called (like kmod: no coalescing, no locks, no
+//     failure memory).
+//  4. Recursion: a request for an identity that the same call chain is loading (the context
+//     passed to a LoadFunc carries the chain) fails with ErrRecursive (EDEADLK) instead of
+//     waiting for itself. The gate never runs commands while holding a lock (install commands
+//     run without one; see package loader's MODLOAD_INSTALL_CHAIN for their loops), so a lock
+//     held by another process, even an ancestor such as an in-process loader running as /init,
+//     is a separate load that ends: it is waited for. A module whose init asks
+//     for itself through the kernel's modprobe helper (not our descendant) is bounded by
+//     Options.WaitTimeout and then fails with ErrGaveUp (EBUSY) — the kernel's own "gave up
+//     waiting" answer; kmod on 6.1 would wait forever there.
+//  5. In-process coalescing: the first request for an identity leads; concurrent requests for
+//     it wait for the leader and receive its exact result (outcome CoalescedLocal, kernel 6.5
+//     semantics). A waiter's context cancels its wait only; if the leader gave up because of its
+//     own context, a waiter takes over instead of inheriting the cancellation. Mode busy: the
+//     duplicate gets EBUSY (ErrBusy) at once.
+//  6. Coming (initstate "coming", or the directory without initstate): mode busy answers EBUSY;
+//     mode wait takes the identity's lock (the modload process loading it holds that lock, so
+//     this waits on it without polling), then, if the module is still coming — loaded by
+//     something outside the gate, kmod or the kernel — polls initstate with backoff (1 ms
+//     doubling to 100 ms, bounded by ctx and WaitTimeout). Live: outcome WaitedComing.
+//     Gone (its init failed): the request goes on and loads it.
+//  7. Failure memory: a failure remembered for this boot and this file (identity, size and
+//     mtime) is returned without a kernel call: outcome RememberedFailure, error matching
+//     ErrRemembered and the errno. Only the module's own failures are remembered: ENODEV,
+//     ENXIO, ENOEXEC, EKEYREJECTED, EBADMSG, ENOKEY. Never EBUSY, EINTR, EAGAIN, ENOMEM,
+//     ETXTBSY (transient), ENOENT (unknown symbol: a missing dependency), EINVAL (parameters
+//     are not part of the identity), EPERM (policy) or EEXIST (success). [Gate.List] lists
+//     them and [Gate.Forget] clears them (one module or all).
+//  8. Cross-process: the leader takes an flock on <RuntimeDir>/<dev>-<ino>.lock (created 0600
+//     with O_NOFOLLOW in a directory that must be root-owned, not a symlink, and not group or
+//     world writable). Mode busy: a held lock means EBUSY. Mode wait: block on the lock (in a
+//     goroutine, so ctx and WaitTimeout end the wait). The holder records the kernel's result
+//     in <dev>-<ino>.result (boot id, a fresh nonce, name, path, size, mtime, errno; written by
+//     rename, so readers see whole files). A waiter that gets the lock and finds a fresh record
+//     of this boot returns it without calling the kernel (outcome CoalescedProcess). If the
+//     holder was killed mid-load, its flock died with it and no record was written: the
+//     waiter re-checks the kernel (live: done; coming: rule 6; else it loads).
+//  9. The leader calls the LoadFunc once while holding the lock (outcome Loaded) and records
+//     the result. A LoadFunc makes one kernel call and takes no other gate lock, so a
+//     goroutine never holds one load lock while waiting for another: lock order cannot
+//     deadlock. (Each loading goroutine holds at most one lock; a process runs as many
+//     loads in parallel as its loader has workers.)
+//
+// The mode comes from Options.Mode (a command-line flag), else the environment variable
+// MODLOAD_DEDUP, else the config file <Root>/etc/modload.conf, a list of "key = value" lines
+// ('#' comments) whose only key is "dedup = wait|busy|off"; bad lines are skipped and reported
+// by [Gate.Warnings]. The default is wait.
+//
+// Every request is reported to the stats.Sink: Request, then one of AlreadyLive, WaitedComing,
+// CoalescedLocal, CoalescedProcess, RememberedFailure, Busy, or KernelCall.
+//
+// The kernel's EEXIST is passed through as an error; callers treat it as success as kmod does
+// (unless --first-time).
+package gate

@@ -1,0 +1,71 @@
+package gate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Failure is one remembered failure of this boot.
+type Failure struct {
+	Module string
+	Path   string
+	Errno  syscall.Errno
+	File   string // the result file in the runtime directory
+}
+
+// ErrOff is returned by List and Forget in mode off, which keeps no memory.
+var ErrOff = errors.New("dedup mode off keeps no failure memory")
+
+// List returns the failures remembered for this boot, sorted by module name.
+func (g *Gate) List() ([]Failure, error) {
+	if g.mode == ModeOff {
+		return nil, ErrOff
+	}
+	ents, err := os.ReadDir(g.runtime)
+	if err != nil {
+		return nil, fmt.Errorf("gate: list: %w", err)
+	}
+	var out []Failure
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".result") {
+			continue
+		}
+		r := g.readRecord(e.Name())
+		if r == nil || g.boot == "" || r.Boot != g.boot || !remembered(r.Errno) {
+			continue
+		}
+		out = append(out, Failure{Module: r.Name, Path: r.Path, Errno: r.Errno, File: filepath.Join(g.runtime, e.Name())})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Module != out[j].Module {
+			return out[i].Module < out[j].Module
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out, nil
+}
+
+// Forget clears the remembered failures of module name, or of every module when name is "",
+// and returns how many it cleared. The next request for such a module calls the kernel again.
+func (g *Gate) Forget(name string) (int, error) {
+	fs, err := g.List()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range fs {
+		if name != "" && f.Module != name {
+			continue
+		}
+		if err := os.Remove(f.File); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("gate: forget %s: %w", f.Module, err)
+		}
+		n++
+	}
+	return n, nil
+}

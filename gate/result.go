@@ -1,0 +1,129 @@
+package gate
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/modload/modload/internal/sys"
+)
+
+// ErrCorrupt is matched by errors about a malformed result or lock file in the runtime dir.
+var ErrCorrupt = errors.New("corrupt runtime file")
+
+// record is the content of <runtime>/<dev>-<ino>.result: the last kernel result for one file
+// identity, written by the lock holder while it holds the lock.
+type record struct {
+	Boot  string // boot id when written
+	Nonce string // random per write: waiters tell a fresh result from the one they saw before
+	Name  string
+	Path  string
+	Size  int64 // file size and mtime when loaded: a rewritten file is a new file
+	Mtime int64
+	Errno syscall.Errno // 0: success
+}
+
+const recordMagic = "modload-result 1"
+
+func (r *record) marshal() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\nboot %s\nnonce %s\nname %s\npath %s\nsize %d\nmtime %d\nerrno %d\n",
+		recordMagic, r.Boot, r.Nonce, r.Name, r.Path, r.Size, r.Mtime, int(r.Errno))
+	return []byte(b.String())
+}
+
+// parseRecord parses a result file. Every field is required exactly once; values may not contain
+// newlines (path is the rest of its line).
+func parseRecord(rd io.Reader) (*record, error) {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 4096), 1<<16)
+	if !sc.Scan() || sc.Text() != recordMagic {
+		return nil, fmt.Errorf("%w: line 1: missing %q header", ErrCorrupt, recordMagic)
+	}
+	r := &record{}
+	seen := map[string]bool{}
+	n := 1
+	for sc.Scan() {
+		n++
+		key, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			return nil, fmt.Errorf("%w: line %d: no value", ErrCorrupt, n)
+		}
+		if seen[key] {
+			return nil, fmt.Errorf("%w: line %d: duplicate %q", ErrCorrupt, n, key)
+		}
+		seen[key] = true
+		var err error
+		switch key {
+		case "boot":
+			r.Boot = val
+		case "nonce":
+			r.Nonce = val
+		case "name":
+			r.Name = val
+		case "path":
+			r.Path = val
+		case "size":
+			r.Size, err = strconv.ParseInt(val, 10, 64)
+		case "mtime":
+			r.Mtime, err = strconv.ParseInt(val, 10, 64)
+		case "errno":
+			var e uint64
+			e, err = strconv.ParseUint(val, 10, 12) // errnos are < 4096
+			r.Errno = syscall.Errno(e)
+		default:
+			return nil, fmt.Errorf("%w: line %d: unknown key %q", ErrCorrupt, n, key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: line %d: bad %s %q", ErrCorrupt, n, key, val)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: line %d: %v", ErrCorrupt, n+1, err)
+	}
+	for _, k := range []string{"boot", "nonce", "name", "path", "size", "mtime", "errno"} {
+		if !seen[k] {
+			return nil, fmt.Errorf("%w: missing %q", ErrCorrupt, k)
+		}
+	}
+	return r, nil
+}
+
+// remembered reports whether a kernel result is remembered for the rest of the boot: only
+// failures of the module itself, which the same file will produce again.
+//
+//   - ENODEV, ENXIO: the module's init found no device (acpi_cpufreq under intel_pstate, or
+//     under TCG) — the canonical case of a module requested once per CPU.
+//   - ENOEXEC: bad ELF, wrong architecture, vermagic or modstruct mismatch: a property of the
+//     file (the record also keys on size and mtime, so a rewritten file is tried again).
+//   - EKEYREJECTED, EBADMSG, ENOKEY: signature rejected: a property of the file and the
+//     boot's keyring.
+//
+// Not remembered: EBUSY, EINTR, EAGAIN, ENOMEM, ETXTBSY (transient); ENOENT (unknown symbol:
+// a dependency was missing and may be loaded later); EINVAL (bad parameters: parameters are not
+// part of the identity, another request may pass good ones); EPERM (policy: capabilities,
+// blacklist, modules_disabled can change); EEXIST (success).
+func remembered(e syscall.Errno) bool {
+	switch e {
+	case sys.ENODEV, sys.ENXIO, sys.ENOEXEC, sys.EKEYREJECTED, sys.EBADMSG, sys.ENOKEY:
+		return true
+	}
+	return false
+}
+
+// parseHolder parses the lock file's content: the holder's pid and a newline.
+func parseHolder(b []byte) (int, error) {
+	s, ok := strings.CutSuffix(string(b), "\n")
+	if !ok {
+		return 0, fmt.Errorf("%w: holder record without newline", ErrCorrupt)
+	}
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 0 || strconv.Itoa(pid) != s {
+		return 0, fmt.Errorf("%w: bad holder pid %q", ErrCorrupt, s)
+	}
+	return pid, nil
+}

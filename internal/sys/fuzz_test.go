@@ -1,0 +1,38 @@
+package sys
+
+import (
+	"errors"
+	"testing"
+)
+
+func FuzzParseBootID(f *testing.F) {
+	f.Add([]byte("1b2c3d4e-0000-4000-8000-0123456789ab\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := parseBootID(b)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v not ErrFormat", err)
+			}
+			return
+		}
+		if id == "" || len(id) > 64 {
+			t.Fatalf("id %q accepted", id)
+		}
+	})
+}
+
+func FuzzParseStatPpid(f *testing.F) {
+	f.Add([]byte("1234 (a b) c) S 1 1234 1234 0 -1 4194560 0\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ppid, err := parseStatPpid(b)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v not ErrFormat", err)
+			}
+			return
+		}
+		if ppid < 0 {
+			t.Fatalf("negative ppid %d", ppid)
+		}
+	})
+}
