@@ -1,9 +1,11 @@
 // Package modprobe is kmod 30's modprobe: Main(env, args) int.
 //
 // Contract:
-//   - Flags: kmod 30's full set, parsed with glibc getopt_long semantics (permutation,
-//     unambiguous long-option prefixes, glibc's diagnostics naming args[0]); MODPROBE_OPTIONS is
-//     split as kmod splits it (quotes) and put before the command-line arguments.
+//   - Flags: kmod 30's full set, parsed by package getopt (glibc's getopt_long: permutation
+//     unless POSIXLY_CORRECT is set, unambiguous long-option prefixes, glibc's diagnostics naming
+//     args[0]) over the arguments with MODPROBE_OPTIONS, split as kmod splits it (quotes), put
+//     before them. Each option takes effect as it is reached, as in kmod's loop: the first of
+//     -h, -V, a -w value strtoul rejects, or a getopt error ends the program.
 //   - Query modes print byte for byte what kmod 30 prints, with its exit codes and stderr:
 //     -R/--resolve-alias, -D/--show-depends ("insmod PATH OPTS", "builtin NAME",
 //     "install CMD OPTS"), -c/--showconfig (configuration, trailer, alias and symbol index

@@ -7,11 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/cli/getopt"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/resolve"
 )
@@ -72,36 +72,37 @@ const (
 	optShowExports     = 6
 )
 
-var longOpts = []longOpt{
-	{"all", noArg, 'a'},
-	{"remove", noArg, 'r'},
-	{"remove-dependencies", noArg, optRemoveHolders},
-	{"remove-holders", noArg, optRemoveHolders},
-	{"wait", requiredArg, 'w'},
-	{"resolve-alias", noArg, 'R'},
-	{"first-time", noArg, optFirstTime},
-	{"ignore-install", noArg, 'i'},
-	{"ignore-remove", noArg, 'i'},
-	{"use-blacklist", noArg, 'b'},
-	{"force", noArg, 'f'},
-	{"force-modversion", noArg, optForceModversion},
-	{"force-vermagic", noArg, optForceVermagic},
-	{"show-depends", noArg, 'D'},
-	{"showconfig", noArg, 'c'},
-	{"show-config", noArg, 'c'},
-	{"show-modversions", noArg, optShowModversions},
-	{"dump-modversions", noArg, optShowModversions},
-	{"show-exports", noArg, optShowExports},
-	{"dry-run", noArg, 'n'},
-	{"show", noArg, 'n'},
-	{"config", requiredArg, 'C'},
-	{"dirname", requiredArg, 'd'},
-	{"set-version", requiredArg, 'S'},
-	{"syslog", noArg, 's'},
-	{"quiet", noArg, 'q'},
-	{"verbose", noArg, 'v'},
-	{"version", noArg, 'V'},
-	{"help", noArg, 'h'},
+// longOpts is kmod 30's cmdopts, in its order (the order of glibc's "possibilities").
+var longOpts = []getopt.Option{
+	{Name: "all", HasArg: getopt.NoArgument, Val: 'a'},
+	{Name: "remove", HasArg: getopt.NoArgument, Val: 'r'},
+	{Name: "remove-dependencies", HasArg: getopt.NoArgument, Val: optRemoveHolders},
+	{Name: "remove-holders", HasArg: getopt.NoArgument, Val: optRemoveHolders},
+	{Name: "wait", HasArg: getopt.RequiredArgument, Val: 'w'},
+	{Name: "resolve-alias", HasArg: getopt.NoArgument, Val: 'R'},
+	{Name: "first-time", HasArg: getopt.NoArgument, Val: optFirstTime},
+	{Name: "ignore-install", HasArg: getopt.NoArgument, Val: 'i'},
+	{Name: "ignore-remove", HasArg: getopt.NoArgument, Val: 'i'},
+	{Name: "use-blacklist", HasArg: getopt.NoArgument, Val: 'b'},
+	{Name: "force", HasArg: getopt.NoArgument, Val: 'f'},
+	{Name: "force-modversion", HasArg: getopt.NoArgument, Val: optForceModversion},
+	{Name: "force-vermagic", HasArg: getopt.NoArgument, Val: optForceVermagic},
+	{Name: "show-depends", HasArg: getopt.NoArgument, Val: 'D'},
+	{Name: "showconfig", HasArg: getopt.NoArgument, Val: 'c'},
+	{Name: "show-config", HasArg: getopt.NoArgument, Val: 'c'},
+	{Name: "show-modversions", HasArg: getopt.NoArgument, Val: optShowModversions},
+	{Name: "dump-modversions", HasArg: getopt.NoArgument, Val: optShowModversions},
+	{Name: "show-exports", HasArg: getopt.NoArgument, Val: optShowExports},
+	{Name: "dry-run", HasArg: getopt.NoArgument, Val: 'n'},
+	{Name: "show", HasArg: getopt.NoArgument, Val: 'n'},
+	{Name: "config", HasArg: getopt.RequiredArgument, Val: 'C'},
+	{Name: "dirname", HasArg: getopt.RequiredArgument, Val: 'd'},
+	{Name: "set-version", HasArg: getopt.RequiredArgument, Val: 'S'},
+	{Name: "syslog", HasArg: getopt.NoArgument, Val: 's'},
+	{Name: "quiet", HasArg: getopt.NoArgument, Val: 'q'},
+	{Name: "verbose", HasArg: getopt.NoArgument, Val: 'v'},
+	{Name: "version", HasArg: getopt.NoArgument, Val: 'V'},
+	{Name: "help", HasArg: getopt.NoArgument, Val: 'h'},
 }
 
 // Version is what -V prints, kmod's words.
@@ -159,18 +160,24 @@ func Main(env *cli.Env, args []string) int {
 	envOpts, hasEnv := lookupEnv(env, "MODPROBE_OPTIONS")
 	st.envOptions, st.hasEnvOptions = envOpts, hasEnv
 	argv := prependEnvOptions(args, envOpts, hasEnv)
-	opts, operands, ok := getoptLong(argv, shortOpts, longOpts, env.Stderr)
-	if !ok {
-		return 1
-	}
+	// kmod's getopt_long loop: each option takes effect as it is reached, so the first of -h,
+	// -V, an invalid -w value or a getopt error (glibc has already printed it, with the full
+	// argv[0]) ends the program, and what follows it is never looked at.
+	p := getopt.New(argv, shortOpts, longOpts)
+	p.Stderr = env.Stderr
+	p.PosixlyCorrect = getopt.PosixlyCorrect(env.Environ)
 	var (
 		configPaths                                             []string
 		root, kversion                                          string
 		rootSet, kverSet                                        bool
 		useAll, doRemove, showConfig, showModversions, showExps bool
 	)
-	for _, o := range opts {
-		switch o.val {
+	for {
+		o, more := p.Next()
+		if !more {
+			break
+		}
+		switch o.Val {
 		case 'a':
 			st.logPriority = logWarning
 			useAll = true
@@ -179,9 +186,9 @@ func Main(env *cli.Env, args []string) int {
 		case optRemoveHolders:
 			st.removeHolders = true
 		case 'w':
-			v, err := strconv.ParseUint(o.arg, 0, 64)
-			if o.arg == "" || err != nil {
-				st.log.printf(logErr, "unexpected wait value '%s'.\n", o.arg)
+			v, ok := strtoul(o.Arg)
+			if !ok {
+				st.log.printf(logErr, "unexpected wait value '%s'.\n", o.Arg)
 				return 1
 			}
 			st.waitMsec = v
@@ -210,13 +217,13 @@ func Main(env *cli.Env, args []string) int {
 		case 'n':
 			st.dryRun = true
 		case 'C':
-			configPaths = append(configPaths, o.arg)
+			configPaths = append(configPaths, o.Arg)
 			st.appendEnvOption("-C")
-			st.appendEnvOption(o.arg)
+			st.appendEnvOption(o.Arg)
 		case 'd':
-			root, rootSet = o.arg, true
+			root, rootSet = o.Arg, true
 		case 'S':
-			kversion, kverSet = o.arg, true
+			kversion, kverSet = o.Arg, true
 		case 's':
 			// syslog: messages still go to stderr here.
 			st.appendEnvOption("-s")
@@ -232,8 +239,11 @@ func Main(env *cli.Env, args []string) int {
 		case 'h':
 			st.help()
 			return 0
+		default: // '?': glibc's diagnostic is already on stderr
+			return 1
 		}
 	}
+	operands := p.Args()
 	if !showConfig && len(operands) == 0 {
 		st.log.printf(logErr, "missing parameters. See -h.\n")
 		return 1
@@ -302,6 +312,68 @@ func lookupEnv(env *cli.Env, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// strtoul is kmod's check of -w: strtoul(s, &end, 0) with glibc 2.36's rules (leading white
+// space, a sign, "0x" for hex, "0" for octal; overflow gives ULONG_MAX, a minus sign negates
+// modulo 2^64), valid when s is not empty and every byte was used.
+func strtoul(s string) (uint64, bool) {
+	i := 0
+	for i < len(s) && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0 {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	base := uint64(10)
+	if i < len(s) && s[i] == '0' {
+		base = 8
+		if i+1 < len(s) && (s[i+1] == 'x' || s[i+1] == 'X') {
+			// "0x" without a hex digit converts the "0" and stops at the 'x'.
+			if i+2 >= len(s) || digit(s[i+2]) >= 16 {
+				return 0, false
+			}
+			base = 16
+			i += 2
+		}
+	}
+	if i >= len(s) {
+		return 0, false
+	}
+	var v uint64
+	overflow := false
+	for ; i < len(s); i++ {
+		d := digit(s[i])
+		if d >= base {
+			return 0, false
+		}
+		if v > (^uint64(0)-d)/base {
+			overflow = true
+		}
+		v = v*base + d
+	}
+	switch {
+	case overflow:
+		return ^uint64(0), true
+	case neg:
+		return -v, true
+	}
+	return v, true
+}
+
+// digit is the value of a digit in bases up to 36, or 36.
+func digit(c byte) uint64 {
+	switch {
+	case '0' <= c && c <= '9':
+		return uint64(c - '0')
+	case 'a' <= c && c <= 'z':
+		return uint64(c-'a') + 10
+	case 'A' <= c && c <= 'Z':
+		return uint64(c-'A') + 10
+	}
+	return 36
 }
 
 // optionsFromArgs is kmod's options_from_array: the operands after the module name, joined by

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/modload/modload/internal/cli"
@@ -36,44 +35,6 @@ func TestPrependEnvOptions(t *testing.T) {
 	}
 	if got := prependEnvOptions([]string{"p", "x"}, "-q", false); len(got) != 2 {
 		t.Errorf("without MODPROBE_OPTIONS: %q", got)
-	}
-}
-
-func TestGetoptLong(t *testing.T) {
-	for _, tc := range []struct {
-		args     []string
-		opts     []parsedOpt
-		operands []string
-		errText  string
-	}{
-		{args: []string{"p", "-D", "ext4", "-v"}, opts: []parsedOpt{{val: 'D'}, {val: 'v'}}, operands: []string{"ext4"}},
-		{args: []string{"p", "-qvd/r", "x"}, opts: []parsedOpt{{val: 'q'}, {val: 'v'}, {val: 'd', arg: "/r"}}, operands: []string{"x"}},
-		{args: []string{"p", "-d", "/r", "--", "-D"}, opts: []parsedOpt{{val: 'd', arg: "/r"}}, operands: []string{"-D"}},
-		{args: []string{"p", "--show-d", "--dirname=/r", "--set-version", "v"}, opts: []parsedOpt{{val: 'D'}, {val: 'd', arg: "/r"}, {val: 'S', arg: "v"}}},
-		{args: []string{"p", "--ignore-"}, opts: []parsedOpt{{val: 'i'}}},
-		{args: []string{"p", "--show"}, opts: []parsedOpt{{val: 'n'}}},
-		{args: []string{"p", "--sh"}, errText: "p: option '--sh' is ambiguous; possibilities: '--show-depends' '--showconfig' '--show-config' '--show-modversions' '--show-exports' '--show'\n"},
-		{args: []string{"p", "--bogus"}, errText: "p: unrecognized option '--bogus'\n"},
-		{args: []string{"p", "--wait"}, errText: "p: option '--wait' requires an argument\n"},
-		{args: []string{"p", "--all=1"}, errText: "p: option '--all' doesn't allow an argument\n"},
-		{args: []string{"p", "-Z"}, errText: "p: invalid option -- 'Z'\n"},
-		{args: []string{"p", "-w"}, errText: "p: option requires an argument -- 'w'\n"},
-	} {
-		var stderr bytes.Buffer
-		opts, operands, ok := getoptLong(tc.args, shortOpts, longOpts, &stderr)
-		if ok != (tc.errText == "") || stderr.String() != tc.errText {
-			t.Errorf("getoptLong(%q): ok %v stderr %q, want %q", tc.args, ok, stderr.String(), tc.errText)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		if diff := cmp.Diff(tc.opts, opts, cmp.AllowUnexported(parsedOpt{})); diff != "" {
-			t.Errorf("getoptLong(%q) options (-want +got):\n%s", tc.args, diff)
-		}
-		if diff := cmp.Diff(tc.operands, operands); diff != "" {
-			t.Errorf("getoptLong(%q) operands (-want +got):\n%s", tc.args, diff)
-		}
 	}
 }
 
@@ -227,32 +188,6 @@ func FuzzPrependEnvOptions(f *testing.F) {
 		}
 		if !strings.ContainsAny(env, `"'`) && strings.Join(out[1:len(out)-1], " ") != strings.TrimSuffix(env, " ") && env != "" {
 			t.Fatalf("prependEnvOptions(%q) = %q: unquoted input is not split on spaces", env, out)
-		}
-	})
-}
-
-func FuzzGetoptLong(f *testing.F) {
-	for _, s := range []string{"-D ext4", "--show-d=1 x", "-qvd/r -- -a", "--sh", "-w", "--dirname /r m"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, line string) {
-		if !utf8.ValidString(line) {
-			return
-		}
-		args := append([]string{"p"}, strings.Split(line, " ")...)
-		var stderr bytes.Buffer
-		opts, operands, ok := getoptLong(args, shortOpts, longOpts, &stderr)
-		if ok != (stderr.Len() == 0) {
-			t.Fatalf("getoptLong(%q): ok %v but stderr %q", args, ok, stderr.String())
-		}
-		// Every option is at least one byte of the line, every operand a word of it.
-		if ok && (len(opts) > len(line) || len(operands) > len(args)-1) {
-			t.Fatalf("getoptLong(%q): %d options and %d operands from %d words", args, len(opts), len(operands), len(args)-1)
-		}
-		for _, o := range operands {
-			if !strings.Contains(line, o) {
-				t.Fatalf("getoptLong(%q): operand %q not in the input", args, o)
-			}
 		}
 	})
 }

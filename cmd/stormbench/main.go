@@ -1,0 +1,287 @@
+// Command stormbench reproduces the seed's boot-storm experiment on the real Debian kernel under
+// qemu: for each CPU count and each loader it boots the VM, runs the loader against every device
+// event, and records what the kernel traced (finit_module calls, duplicates, bytes read for
+// nothing, peak VmallocUsed, load-phase time). It writes docs/benchmarks/storm.md (table, date,
+// machine, a fitted model of waste against CPU count), storm.json and PNG charts.
+//
+//	go run ./cmd/stormbench                              # smp 1,4,16,64 × kmod,list
+//	go run ./cmd/stormbench -smp 4 -loaders kmod          # one quick boot
+//	go run ./cmd/stormbench -init ./cmd/modload -loaders kmod,modload,modload-one,modload-off,list
+//
+// Loaders: kmod (kmod's modprobe per device event, as udev runs it), modload (modload's modprobe
+// per device event, separate processes), modload-one (modload in one process per coldplug pass),
+// modload-off (modload per event with MODLOAD_DEDUP=off), list (the floor: the exact modules in
+// order, finit_module from /init, no resolution; the order comes from the kmod run).
+// The modload loaders need -init to be a binary whose argv[0] "init" runs guest.Main and whose
+// argv[0] "modprobe"/"modload" run modload's tools (cmd/modload).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/modload/modload/internal/debian"
+	"github.com/modload/modload/internal/vm"
+	"github.com/modload/modload/internal/vm/guest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	smps      []int
+	loaders   []string
+	init      string
+	out       string
+	timeout   time.Duration
+	verbose   bool
+	calibrate int
+	from      string
+}
+
+var knownLoaders = []string{"kmod", "modload", "modload-one", "modload-off", "list"}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	smp := fs.String("smp", "1,4,16,64", "comma-separated CPU counts")
+	loaders := fs.String("loaders", "kmod,list", "comma-separated loaders: "+strings.Join(knownLoaders, ","))
+	o := &options{}
+	fs.StringVar(&o.init, "init", vm.GuestInitPackage, "package built as the guest's /init")
+	fs.StringVar(&o.out, "out", "docs/benchmarks", "output directory")
+	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "timeout of one boot")
+	fs.BoolVar(&o.verbose, "v", false, "copy the serial consoles to stderr")
+	fs.IntVar(&o.calibrate, "calibrate-smp", 4, "CPU count of the whole-tree boot that picks the module set")
+	fs.StringVar(&o.from, "from", "", "re-render the report from this storm.json instead of booting")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	for _, s := range strings.Split(*smp, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 255 {
+			return nil, fmt.Errorf("-smp: bad CPU count %q", s)
+		}
+		o.smps = append(o.smps, n)
+	}
+	for _, l := range strings.Split(*loaders, ",") {
+		l = strings.TrimSpace(l)
+		ok := false
+		for _, k := range knownLoaders {
+			ok = ok || k == l
+		}
+		if !ok {
+			return nil, fmt.Errorf("-loaders: unknown loader %q (known: %s)", l, strings.Join(knownLoaders, ","))
+		}
+		o.loaders = append(o.loaders, l)
+	}
+	// The floor's order comes from a kmod run: run kmod first.
+	hasList, hasKmod := false, false
+	for _, l := range o.loaders {
+		hasList = hasList || l == "list"
+		hasKmod = hasKmod || l == "kmod"
+	}
+	if hasList && !hasKmod {
+		return nil, errors.New("-loaders: list needs kmod (the floor's module order comes from kmod's run)")
+	}
+	return o, nil
+}
+
+func scenario(loader string, floor []string) guest.Scenario {
+	switch loader {
+	case "kmod":
+		return vm.KmodStorm()
+	case "modload":
+		return vm.ModloadStorm("modload")
+	case "modload-one":
+		return vm.ModloadBatch("modload-one")
+	case "modload-off":
+		return vm.ModloadStorm("modload-off", "MODLOAD_DEDUP=off")
+	}
+	return vm.ListFloor(floor)
+}
+
+// run is the whole command over injected streams.
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "stormbench: %v\n", err)
+		return 2
+	}
+	if o.from != "" {
+		if err := rerender(o.from, o.out); err != nil {
+			fmt.Fprintf(stderr, "stormbench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err := bench(context.Background(), o, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "stormbench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	tree, ok := debian.FromEnv()
+	if !ok {
+		var err error
+		if tree, err = debian.Prepare(ctx, debian.Options{Log: stderr}); err != nil {
+			return err
+		}
+	}
+	work, err := os.MkdirTemp("", "stormbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	initBin, err := vm.BuildInit(ctx, work, o.init)
+	if err != nil {
+		return err
+	}
+	var console io.Writer
+	if o.verbose {
+		console = stderr
+	}
+	base := vm.Config{Tree: tree, Init: initBin, Timeout: o.timeout, Console: console, SMP: o.calibrate}
+	fmt.Fprintf(stderr, "stormbench: choosing the module set (cached after the first time)\n")
+	mods, err := vm.ModuleSet(ctx, base)
+	if err != nil {
+		return err
+	}
+	base.Modules = mods
+	rep := &report{Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, ModuleSet: mods, Init: o.init}
+	for _, smp := range o.smps {
+		var floor []string
+		for _, l := range o.loaders {
+			cfg := base
+			cfg.SMP = smp
+			cfg.Scenario = scenario(l, floor)
+			start := time.Now()
+			res, err := vm.Run(ctx, cfg)
+			if err != nil {
+				fmt.Fprintf(stderr, "stormbench: smp %d %s: %v\n", smp, l, err)
+				rep.Failures = append(rep.Failures, fmt.Sprintf("smp %d %s: %v", smp, l, firstLine(err.Error())))
+				continue
+			}
+			if l == "kmod" {
+				floor, err = vm.LoadPlan(ctx, tree, vm.LoadOrder(&res.Result))
+				if err != nil {
+					return err
+				}
+			}
+			row := newRow(l, res)
+			rep.Rows = append(rep.Rows, row)
+			fmt.Fprintf(stdout, "smp %3d %-12s calls %5d dup %5d wasted %8.1f MiB peak vmalloc %7.1f MiB load %7.2f s modules %3d (boot %.0f s)\n",
+				smp, l, row.Calls, row.Duplicates, mib(row.WastedBytes), float64(row.PeakVmallocKB)/1024,
+				row.LoadPhase, row.Loaded, time.Since(start).Seconds())
+			if err := rep.write(o.out); err != nil { // keep partial results on disk
+				return err
+			}
+		}
+	}
+	if err := rep.write(o.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(o.out, "storm.md"))
+	return nil
+}
+
+// rerender writes the report of a previous run's storm.json again (after a change of format).
+func rerender(from, out string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	if len(r.Rows) == 0 {
+		return fmt.Errorf("%s: no rows", from)
+	}
+	return r.write(out)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// row is one (smp, loader) measurement.
+type row struct {
+	SMP        int            `json:"smp"`
+	Loader     string         `json:"loader"`
+	Calls      int            `json:"calls"` // finit_module + init_module
+	Finit      int            `json:"finit_module"`
+	Init       int            `json:"init_module"`
+	Duplicates int            `json:"duplicates"`
+	Errnos     map[string]int `json:"errnos"`
+	// WastedBytes are what duplicate calls made the kernel read.
+	WastedBytes   int64    `json:"wasted_bytes"`
+	ReadBytes     int64    `json:"read_bytes"`
+	PeakVmallocKB int64    `json:"peak_vmalloc_kb"`
+	BaseVmallocKB int64    `json:"base_vmalloc_kb"`
+	LoadPhase     float64  `json:"load_phase_s"`
+	Boot          float64  `json:"boot_s"`
+	Events        int      `json:"events"`
+	Passes        int      `json:"passes"`
+	Loaded        int      `json:"modules_loaded"`
+	Modules       []string `json:"modules"`
+	Errors        []string `json:"errors,omitempty"`
+}
+
+func newRow(loader string, res *vm.Result) row {
+	r := row{
+		SMP: res.SMP, Loader: loader, Calls: res.FinitCalls + res.InitCalls, Finit: res.FinitCalls,
+		Init: res.InitCalls, Duplicates: res.Duplicates, Errnos: res.Errnos, WastedBytes: res.WastedBytes,
+		ReadBytes: res.ReadBytes, PeakVmallocKB: res.PeakVmallocKB, BaseVmallocKB: res.BaseVmallocKB,
+		LoadPhase: res.LoadPhase.Seconds(), Boot: res.Boot.Seconds(), Passes: len(res.Passes),
+		Loaded: len(res.Modules), Modules: res.Modules, Errors: res.Errors,
+	}
+	for _, p := range res.Passes {
+		r.Events += p.Events
+	}
+	return r
+}
+
+// machine describes the host: CPU model from /proc/cpuinfo, CPU count, qemu.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		model = cpuModel(string(b))
+	}
+	return fmt.Sprintf("%s, %d host CPUs, qemu TCG (thread=single), no KVM", model, numCPU())
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo contents.
+func cpuModel(cpuinfo string) string {
+	for _, l := range strings.Split(cpuinfo, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func writeJSON(p string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testReport() *report {
+	r := &report{Date: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Machine: "test CPU, 2 host CPUs", KVer: "6.1.0-56-amd64", Init: "x"}
+	for _, smp := range []int{1, 4, 16, 64} {
+		mods := []string{"e1000", "kvm"}
+		r.Rows = append(r.Rows,
+			row{SMP: smp, Loader: "kmod", Calls: 80 + 10*smp, Finit: 80 + 10*smp, Duplicates: 10 * smp,
+				WastedBytes: int64(smp) * 4 << 20, LoadPhase: float64(smp), Loaded: 2, Modules: mods,
+				Errnos: map[string]int{"EEXIST": 7 * smp, "EBUSY": 3 * smp}},
+			row{SMP: smp, Loader: "modload", Calls: 81, Finit: 81, LoadPhase: float64(smp) / 4, Loaded: 3,
+				Modules: []string{"e1000", "kvm", "floppy"}},
+			row{SMP: smp, Loader: "list", Calls: 81, Finit: 81, LoadPhase: float64(smp) / 5, Loaded: 2, Modules: mods},
+		)
+	}
+	return r
+}
+
+func TestReportMarkdown(t *testing.T) {
+	md := testReport().markdown()
+	for _, want := range []string{
+		"| 64 | kmod | 0 | 0 | 720 | 0 | 640 | 448 / 192 | 256.0 |",
+		"| kmod | 0 + 4.19e+06 · n | 1.000 |",
+		"| 1.00 GiB | 4.00 GiB | 1.82 GiB |", // 255·4 MiB, 1024·4 MiB, the seed
+		"smp 64 modload: 0 duplicate kernel calls (goal 0): met.",
+		"Module set vs kmod's storm: missing [], extra [floppy].",
+		"Load phase 16.00 s = 0.25x kmod's storm (goal ≤ 0.3x).",
+		"Load phase 1.25x the precomputed-list floor (goal ≤ 1.1x).",
+		"2026-11-25 02:00 UTC", "test CPU, 2 host CPUs",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| modload | ") && strings.Contains(md, "| modload | 0 +") {
+		t.Error("a loader without waste got a model")
+	}
+}
+
+func TestReportWrite(t *testing.T) {
+	dir := t.TempDir()
+	if err := testReport().write(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"storm-waste.png", "storm-time.png"} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if img.Bounds().Dx() < 500 {
+			t.Errorf("%s: %v wide", n, img.Bounds())
+		}
+	}
+	for _, n := range []string{"storm.md", "storm.json"} {
+		if fi, err := os.Stat(filepath.Join(dir, n)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+}
+
+// TestReportWriteOneSMP: a quick run at one CPU count still draws its charts (no log axis).
+func TestReportWriteOneSMP(t *testing.T) {
+	r := testReport()
+	r.Rows = r.Rows[:3]
+	if err := r.write(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	o, err := parseFlags([]string{"-smp", "4, 64", "-loaders", "kmod,list,modload-off"}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.smps) != 2 || o.smps[1] != 64 || len(o.loaders) != 3 || o.loaders[2] != "modload-off" {
+		t.Errorf("options = %+v", o)
+	}
+	for _, bad := range [][]string{
+		{"-smp", "0"}, {"-smp", "x"}, {"-smp", "256"}, {"-loaders", "udev"}, {"-loaders", "list"},
+	} {
+		if _, err := parseFlags(bad, &stderr); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+func TestCPUModel(t *testing.T) {
+	in := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n"
+	if got := cpuModel(in); got != "AMD EPYC 7B13" {
+		t.Errorf("cpuModel = %q", got)
+	}
+	if got := cpuModel("flags: x\n"); got != "unknown CPU" {
+		t.Errorf("no model: %q", got)
+	}
+}
+
+func FuzzCPUModel(f *testing.F) {
+	f.Add("model name\t: AMD EPYC 7B13\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got := cpuModel(s); strings.Contains(got, "\n") {
+			t.Fatalf("model %q spans lines", got)
+		}
+	})
+}

@@ -1,0 +1,23 @@
+// Package vm boots the real Debian kernel (package debian) under qemu with a generated initramfs,
+// runs one guest.Scenario inside and returns what the kernel itself traced.
+//
+// Contract:
+//   - Run builds the initramfs (cpio newc; the module part cached under Config.Cache, the small
+//     part — /init, busybox, kmod with its shared libraries, the scenario — built per boot), boots
+//     qemu-system-x86_64 with -accel tcg,thread=single, reads the serial console, and returns the
+//     Result the guest printed after guest.ResultMarker.
+//   - A boot in which qemu itself crashes (non-zero exit or signal, no result) is retried once.
+//     A timeout is ErrTimeout; a boot that ends without a result line is ErrNoResult carrying the
+//     console's tail; neither is retried.
+//   - Which modules the guest holds: Config.Modules (names, closed over dependencies and softdeps
+//     with the host's kmod `modprobe -D`, re-indexed with kmod's depmod), or the whole tree when
+//     Config.AllModules is set. ModuleSet computes (and caches) the set a device set needs by
+//     booting the whole tree once with a kmod storm.
+//   - Scenarios: KmodStorm (udev-like baseline), ModloadStorm (modload's modprobe per event;
+//     pass "MODLOAD_DEDUP=off" for the off mode), ModloadBatch (one modload process per pass),
+//     ListFloor (exact files in order, finit_module from /init). LoadOrder + LoadPlan turn a kmod
+//     run into the floor's list. The modload scenarios need Config.Init built from cmd/modload
+//     (argv[0] "init" -> guest.Main); /modload/sbin/<tool> and /modload/bin/modload link to /init.
+//   - Require skips a test when qemu, kmod, busybox or the Debian tree is missing, unless
+//     MODLOAD_TEST_REQUIRE_VM=1, which turns the skip into a failure.
+package vm

@@ -1,0 +1,565 @@
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Paths inside the guest.
+const (
+	tracefs = "/sys/kernel/tracing"
+	sysDevs = "/sys/devices"
+)
+
+// Main is /init: it sets the machine up, runs the scenario, prints the Result after
+// ResultMarker and powers off. Outside PID 1 it runs the scenario and returns an exit code.
+func Main(args []string) int {
+	fl := flag.NewFlagSet("init", flag.ContinueOnError)
+	path := fl.String("scenario", "/scenario.json", "scenario file")
+	if len(args) > 0 {
+		if err := fl.Parse(args[1:]); err != nil {
+			return finish(2)
+		}
+	}
+	out := os.Stdout
+	res, err := run(*path)
+	if res == nil {
+		res = &Result{}
+	}
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+	}
+	b, jerr := json.Marshal(res)
+	if jerr != nil {
+		b = []byte(fmt.Sprintf(`{"errors":[%q]}`, jerr.Error()))
+	}
+	// One write: the kernel's console output cannot split the line (printk level is lowered).
+	out.Write(append(append([]byte("\n"+ResultMarker), b...), '\n'))
+	code := 0
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "init: %v\n", err)
+		code = 1
+	}
+	return finish(code)
+}
+
+// finish powers the machine off when this is PID 1.
+func finish(code int) int {
+	if os.Getpid() != 1 {
+		return code
+	}
+	syscall.Sync()
+	syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)
+	select {} // not reached
+}
+
+func run(path string) (*Result, error) {
+	if os.Getpid() == 1 {
+		if err := setup(); err != nil {
+			return nil, err
+		}
+	}
+	sc, err := ReadScenario(path)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Scenario: sc.Name, CPUs: runtime.NumCPU(), Errnos: map[string]int{}}
+	var uts syscall.Utsname
+	if syscall.Uname(&uts) == nil {
+		res.KernelRelease = cstr(uts.Release[:])
+	}
+	for _, c := range sc.Setup {
+		if out, err := exec.Command("/bin/sh", "-c", c).CombinedOutput(); err != nil {
+			return res, fmt.Errorf("setup %q: %v: %s", c, err, out)
+		}
+	}
+	if err := startTracing(res); err != nil {
+		return res, err
+	}
+	if sc.Helper != "" {
+		if err := os.WriteFile("/proc/sys/kernel/modprobe", []byte(sc.Helper), 0); err != nil {
+			return res, fmt.Errorf("set modprobe helper: %w", err)
+		}
+	}
+	before, _ := procModules()
+	s := newSampler(sc.SampleEvery)
+	res.BaseVmallocKB = s.peak
+	res.Uptime = uptime()
+	start := time.Now()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.run(ctx); close(done) }()
+	fmt.Fprintf(os.Stderr, "init: scenario %s (%s) on %d CPUs\n", sc.Name, sc.Kind, res.CPUs)
+	switch sc.Kind {
+	case KindStorm:
+		err = storm(sc, res, before)
+	case KindList:
+		err = list(sc, res)
+	}
+	res.LoadPhase = time.Since(start)
+	stop()
+	<-done
+	res.PeakVmallocKB, res.Samples = s.peak, s.n
+	if werr := os.WriteFile(filepath.Join(tracefs, "tracing_on"), []byte("0"), 0); werr != nil {
+		res.Errors = append(res.Errors, "stop tracing: "+werr.Error())
+	}
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+	}
+	res.Modules, _ = procModules()
+	readTrace(res)
+	for _, c := range sc.After {
+		out, err := exec.Command("/bin/sh", "-c", c).CombinedOutput()
+		s := string(out)
+		if err != nil {
+			s += "(" + err.Error() + ")"
+		}
+		res.After = append(res.After, s)
+	}
+	return res, nil
+}
+
+func cstr(b []int8) string {
+	var sb strings.Builder
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		sb.WriteByte(byte(c))
+	}
+	return sb.String()
+}
+
+// setup mounts what the scenario and tracing need and quietens the console.
+func setup() error {
+	mounts := []struct{ src, dst, typ string }{
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"tmpfs", "/run", "tmpfs"},
+		{"tmpfs", "/tmp", "tmpfs"},
+		{"tracefs", tracefs, "tracefs"},
+		{"debugfs", "/sys/kernel/debug", "debugfs"},
+	}
+	for _, m := range mounts {
+		if err := os.MkdirAll(m.dst, 0o755); err != nil {
+			return fmt.Errorf("mkdir %s: %w", m.dst, err)
+		}
+		if err := syscall.Mount(m.src, m.dst, m.typ, 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
+			return fmt.Errorf("mount %s on %s: %w", m.typ, m.dst, err)
+		}
+	}
+	// Only emergencies on the console, so that kernel messages cannot split the result line.
+	os.WriteFile("/proc/sys/kernel/printk", []byte("1 4 1 7"), 0)
+	os.Setenv("PATH", "/kmod/sbin:/bin:/sbin:/usr/bin")
+	return nil
+}
+
+// startTracing enables the module-loading events and the kernel_read_file kretprobe.
+func startTracing(res *Result) error {
+	w := func(rel, v string) error {
+		return os.WriteFile(filepath.Join(tracefs, rel), []byte(v), 0)
+	}
+	if err := w("tracing_on", "0"); err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	kb := 8192 / runtime.NumCPU()
+	if kb < 512 {
+		kb = 512
+	}
+	if err := w("buffer_size_kb", strconv.Itoa(kb)); err != nil {
+		return fmt.Errorf("tracing buffer: %w", err)
+	}
+	w("trace_clock", "global")
+	w("trace", "")
+	if err := w("kprobe_events", "r:modload/"+kreadEvent+" kernel_read_file ret=$retval:s64\n"); err == nil {
+		if err := w("events/modload/"+kreadEvent+"/enable", "1"); err == nil {
+			res.BytesKnown = true
+		}
+	}
+	if !res.BytesKnown {
+		res.Errors = append(res.Errors, "kprobe on kernel_read_file unavailable: bytes read unknown for finit_module")
+	}
+	for _, ev := range []string{
+		"syscalls/sys_enter_finit_module", "syscalls/sys_exit_finit_module",
+		"syscalls/sys_enter_init_module", "syscalls/sys_exit_init_module",
+		"module/module_load",
+	} {
+		if err := w("events/"+ev+"/enable", "1"); err != nil {
+			return fmt.Errorf("enable %s: %w", ev, err)
+		}
+	}
+	return w("tracing_on", "1")
+}
+
+func readTrace(res *Result) {
+	f, err := os.Open(filepath.Join(tracefs, "trace"))
+	if err != nil {
+		res.Errors = append(res.Errors, "read trace: "+err.Error())
+		return
+	}
+	defer f.Close()
+	evs, errs := parseTrace(f)
+	for _, e := range errs {
+		res.Errors = append(res.Errors, e.Error())
+	}
+	analyze(evs, res)
+	cpus, _ := filepath.Glob(filepath.Join(tracefs, "per_cpu", "cpu*", "stats"))
+	for _, p := range cpus {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "overrun: "); ok {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				res.TraceOverrun += n
+			}
+		}
+	}
+	if res.TraceOverrun > 0 {
+		res.Errors = append(res.Errors, fmt.Sprintf("trace buffer overran: %d events lost", res.TraceOverrun))
+	}
+}
+
+// procModules returns the sorted module names in /proc/modules.
+func procModules() ([]string, error) {
+	b, err := os.ReadFile("/proc/modules")
+	if err != nil {
+		return nil, err
+	}
+	return parseProcModules(bytes.NewReader(b)), nil
+}
+
+func parseProcModules(r io.Reader) []string {
+	var mods []string
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		if f := strings.Fields(s.Text()); len(f) > 0 {
+			mods = append(mods, f[0])
+		}
+	}
+	sort.Strings(mods)
+	return mods
+}
+
+func uptime() float64 {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// deviceEvent is one uevent file with a MODALIAS line.
+type deviceEvent struct {
+	dir, modalias string
+}
+
+// walkDevices returns every device under root whose uevent names a MODALIAS, in walk order.
+func walkDevices(root string) ([]deviceEvent, error) {
+	var evs []deviceEvent
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // devices come and go during a storm
+		}
+		if d.Name() != "uevent" || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		if m := ueventModalias(b); m != "" {
+			evs = append(evs, deviceEvent{dir: filepath.Dir(p), modalias: m})
+		}
+		return nil
+	})
+	return evs, err
+}
+
+// ueventModalias returns the MODALIAS= value of a uevent file's contents.
+func ueventModalias(b []byte) string {
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "MODALIAS="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// expand substitutes args for Placeholder in tmpl.
+func expand(tmpl []string, args ...string) []string {
+	var out []string
+	for _, t := range tmpl {
+		if t == Placeholder {
+			out = append(out, args...)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// storm runs coldplug passes: one loader per new device event, all started at once.
+func storm(sc *Scenario, res *Result, before []string) error {
+	max := sc.MaxPasses
+	if max == 0 {
+		max = 8
+	}
+	seen := map[string]bool{}
+	known := map[string]bool{}
+	for _, m := range before {
+		known[m] = true
+	}
+	for pass := 0; pass < max; pass++ {
+		all, err := walkDevices(sysDevs)
+		if err != nil {
+			return fmt.Errorf("walk %s: %w", sysDevs, err)
+		}
+		var evs []deviceEvent
+		aliases := map[string]bool{}
+		for _, e := range all {
+			if !seen[e.dir] {
+				seen[e.dir] = true
+				evs = append(evs, e)
+				aliases[e.modalias] = true
+			}
+		}
+		if len(evs) == 0 {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "init: pass %d: %d device events, %d modaliases\n", pass+1, len(evs), len(aliases))
+		t := time.Now()
+		var cmds [][]string
+		if sc.Batch {
+			all := make([]string, len(evs))
+			for i, e := range evs {
+				all[i] = e.modalias
+			}
+			cmds = append(cmds, expand(sc.Loader, all...))
+		} else {
+			for _, e := range evs {
+				cmds = append(cmds, expand(sc.Loader, e.modalias))
+			}
+		}
+		runAll(cmds, sc.Env, res)
+		mods, _ := procModules()
+		p := Pass{Events: len(evs), Modaliases: len(aliases), Duration: time.Since(t)}
+		for _, m := range mods {
+			if !known[m] {
+				known[m] = true
+				p.NewModules++
+			}
+		}
+		res.Passes = append(res.Passes, p)
+	}
+	return nil
+}
+
+// runAll starts every command before waiting for any, then waits for all.
+func runAll(cmds [][]string, env []string, res *Result) {
+	type proc struct {
+		cmd *exec.Cmd
+		out *bytes.Buffer
+	}
+	procs := make([]proc, 0, len(cmds))
+	environ := append(os.Environ(), env...)
+	for _, c := range cmds {
+		cmd := exec.Command(c[0], c[1:]...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr, cmd.Env = &out, &out, environ
+		res.LoaderRuns++
+		if err := cmd.Start(); err != nil {
+			res.LoaderFailed++
+			addLoaderError(res, fmt.Sprintf("%s: %v", strings.Join(c, " "), err))
+			continue
+		}
+		procs = append(procs, proc{cmd, &out})
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	defer close(stop)
+	go stuck(procs2pids(procs, func(p proc) int { return p.cmd.Process.Pid }), stop)
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := p.cmd.Wait()
+			if err != nil {
+				mu.Lock()
+				res.LoaderFailed++
+				// modprobe -q exits 1 silently for aliases nothing matches: only output is news.
+				if out := strings.TrimSpace(p.out.String()); out != "" {
+					addLoaderError(res, fmt.Sprintf("%s: %v: %s", strings.Join(p.cmd.Args, " "), err, out))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func procs2pids[T any](ps []T, pid func(T) int) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = pid(p)
+	}
+	return out
+}
+
+// stuck prints, every 30 s until stop is closed, the loaders still running and their kernel
+// stacks, so that a hung module init shows on the console.
+func stuck(pids []int, stop <-chan struct{}) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for _, pid := range pids {
+			cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err != nil {
+				continue
+			}
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stack", pid))
+			fmt.Fprintf(os.Stderr, "init: still running %d: %s\n%s", pid, strings.ReplaceAll(string(cl), "\x00", " "), st)
+		}
+	}
+}
+
+func addLoaderError(res *Result, s string) {
+	if len(res.LoaderErrors) < 20 {
+		if len(s) > 400 {
+			s = s[:400]
+		}
+		res.LoaderErrors = append(res.LoaderErrors, s)
+	}
+}
+
+// list loads sc.Modules in order: in-process with finit_module when no loader is given.
+func list(sc *Scenario, res *Result) error {
+	var uts syscall.Utsname
+	syscall.Uname(&uts)
+	base := filepath.Join("/lib/modules", cstr(uts.Release[:]))
+	paths := make([]string, len(sc.Modules))
+	for i, m := range sc.Modules {
+		if filepath.IsAbs(m) {
+			paths[i] = m
+		} else {
+			paths[i] = filepath.Join(base, m)
+		}
+	}
+	if len(sc.Loader) > 0 {
+		runAll([][]string{expand(sc.Loader, paths...)}, sc.Env, res)
+		return nil
+	}
+	for _, p := range paths {
+		res.LoaderRuns++
+		if err := finitModule(p); err != nil && !errors.Is(err, syscall.EEXIST) {
+			res.LoaderFailed++
+			addLoaderError(res, fmt.Sprintf("finit_module %s: %v", p, err))
+		}
+	}
+	return nil
+}
+
+func finitModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	params, _ := syscall.BytePtrFromString("")
+	_, _, e := syscall.Syscall(sysFinitModule, f.Fd(), uintptr(unsafe.Pointer(params)), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// sampler records the peak of /proc/meminfo VmallocUsed.
+type sampler struct {
+	every time.Duration
+	peak  int64
+	n     int
+}
+
+func newSampler(every time.Duration) *sampler {
+	if every == 0 {
+		every = 2 * time.Millisecond
+	}
+	s := &sampler{every: every}
+	s.sample()
+	return s
+}
+
+func (s *sampler) sample() {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return
+	}
+	if v, ok := meminfoKB(b, "VmallocUsed"); ok {
+		s.n++
+		if v > s.peak {
+			s.peak = v
+		}
+	}
+}
+
+func (s *sampler) run(ctx context.Context) {
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.sample()
+			return
+		case <-t.C:
+			s.sample()
+		}
+	}
+}
+
+// meminfoKB returns the kB value of key in /proc/meminfo contents.
+func meminfoKB(b []byte, key string) (int64, bool) {
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok || k != key {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}

@@ -1,0 +1,156 @@
+package guest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// ResultMarker starts the console line that carries the JSON Result.
+const ResultMarker = "MODLOAD-RESULT "
+
+// Scenario kinds.
+const (
+	// KindStorm starts one loader process per device event (a uevent file with MODALIAS=), all at
+	// once, and repeats coldplug passes over devices not seen before until none appear.
+	KindStorm = "storm"
+	// KindList loads an exact list of modules in order: in-process finit_module when Loader is
+	// empty (the floor), else one Loader process with the list substituted for Placeholder.
+	KindList = "list"
+)
+
+// Placeholder in a Loader template is replaced by the event's MODALIAS (storm) or by the whole
+// module list (list).
+const Placeholder = "{}"
+
+// Scenario is what the guest runs; the harness writes it as JSON to /scenario.json.
+type Scenario struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Loader is the command template, e.g. ["/kmod/sbin/modprobe", "-b", "-q", "{}"].
+	Loader []string `json:"loader,omitempty"`
+	// Batch makes a storm start one loader per pass with every event's MODALIAS substituted for
+	// Placeholder (a loader that handles a whole coldplug pass in one process).
+	Batch bool `json:"batch,omitempty"`
+	// Env is added to the loaders' environment (KEY=VALUE), e.g. MODLOAD_DEDUP=off.
+	Env []string `json:"env,omitempty"`
+	// Helper is written to /proc/sys/kernel/modprobe before the load phase ("" leaves it).
+	Helper string `json:"helper,omitempty"`
+	// Modules are, for KindList, module paths relative to /lib/modules/<kver>/ (or absolute).
+	Modules []string `json:"modules,omitempty"`
+	// MaxPasses bounds storm coldplug passes (0: 8).
+	MaxPasses int `json:"max_passes,omitempty"`
+	// Setup are shell commands run with /bin/sh -c before tracing starts.
+	Setup []string `json:"setup,omitempty"`
+	// After are shell commands run after the load phase; their output is in Result.After.
+	After []string `json:"after,omitempty"`
+	// SampleEvery is the VmallocUsed sampling period (0: 2ms).
+	SampleEvery time.Duration `json:"sample_every,omitempty"`
+}
+
+// ParseScenario decodes a scenario from r and checks it.
+func ParseScenario(r io.Reader) (*Scenario, error) {
+	var s Scenario
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// ReadScenario reads the scenario file at path.
+func ReadScenario(path string) (*Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	s, err := ParseScenario(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Validate reports a scenario that cannot run.
+func (s *Scenario) Validate() error {
+	switch s.Kind {
+	case KindStorm:
+		if len(s.Loader) == 0 {
+			return fmt.Errorf("scenario %q: storm needs a loader", s.Name)
+		}
+	case KindList:
+		if len(s.Modules) == 0 {
+			return fmt.Errorf("scenario %q: list needs modules", s.Name)
+		}
+	default:
+		return fmt.Errorf("scenario %q: unknown kind %q", s.Name, s.Kind)
+	}
+	if s.MaxPasses < 0 || s.SampleEvery < 0 {
+		return fmt.Errorf("scenario %q: negative max_passes or sample_every", s.Name)
+	}
+	return nil
+}
+
+// Call is one finit_module or init_module call as the kernel traced it.
+type Call struct {
+	PID     int    `json:"pid"`
+	Comm    string `json:"comm"`
+	Syscall string `json:"syscall"` // "finit_module" or "init_module"
+	Ret     int64  `json:"ret"`
+	Errno   string `json:"errno,omitempty"`
+	// Module is the module_load event's name seen during the call ("" if none fired).
+	Module string `json:"module,omitempty"`
+	// Bytes the kernel read (kernel_read_file's return for finit_module, len for init_module).
+	Bytes     int64   `json:"bytes"`
+	Duplicate bool    `json:"duplicate,omitempty"`
+	Start     float64 `json:"start"` // trace timestamp, seconds
+	End       float64 `json:"end"`
+}
+
+// Pass is one storm coldplug pass.
+type Pass struct {
+	Events     int           `json:"events"`
+	Modaliases int           `json:"modaliases"` // distinct MODALIAS values
+	NewModules int           `json:"new_modules"`
+	Duration   time.Duration `json:"duration"`
+}
+
+// Result is the guest's report: kernel-side counts of one scenario.
+type Result struct {
+	Scenario      string `json:"scenario"`
+	CPUs          int    `json:"cpus"`
+	KernelRelease string `json:"kernel_release"`
+	Passes        []Pass `json:"passes,omitempty"`
+	// LoaderRuns is the number of loader processes started; LoaderFailed those exiting non-zero.
+	LoaderRuns   int      `json:"loader_runs"`
+	LoaderFailed int      `json:"loader_failed"`
+	LoaderErrors []string `json:"loader_errors,omitempty"`
+
+	Calls       []Call         `json:"calls"`
+	FinitCalls  int            `json:"finit_calls"`
+	InitCalls   int            `json:"init_calls"`
+	Errnos      map[string]int `json:"errnos"`
+	ModuleLoads []string       `json:"module_loads"` // module_load events in order
+	Duplicates  int            `json:"duplicates"`
+	WastedBytes int64          `json:"wasted_bytes"`
+	ReadBytes   int64          `json:"read_bytes"`
+	// BytesKnown is false when the kernel_read_file probe could not be set up.
+	BytesKnown bool `json:"bytes_known"`
+
+	BaseVmallocKB int64         `json:"base_vmalloc_kb"`
+	PeakVmallocKB int64         `json:"peak_vmalloc_kb"`
+	Samples       int           `json:"samples"`
+	LoadPhase     time.Duration `json:"load_phase"`
+	Uptime        float64       `json:"uptime"`  // seconds at start of the load phase
+	Modules       []string      `json:"modules"` // /proc/modules after the load phase, sorted
+	TraceOverrun  int64         `json:"trace_overrun"`
+	After         []string      `json:"after,omitempty"`
+	Errors        []string      `json:"errors,omitempty"`
+}

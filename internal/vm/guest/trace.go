@@ -1,0 +1,229 @@
+package guest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Event kinds parsed from the trace buffer.
+const (
+	evEnterFinit = iota + 1
+	evExitFinit
+	evEnterInit
+	evExitInit
+	evModuleLoad
+	evKread
+)
+
+// event is one line of /sys/kernel/tracing/trace that matters here.
+type event struct {
+	kind int
+	comm string
+	pid  int
+	ts   float64
+	// val is the return value (exits, kread) or len (init_module enter).
+	val  int64
+	name string // module_load
+}
+
+// KreadEvent is the kretprobe event name ("r:modload/kread kernel_read_file ret=$retval:s64").
+const kreadEvent = "kread"
+
+// lineRE splits "comm-pid [cpu] flags ts: message". comm may contain '-' and spaces.
+var lineRE = regexp.MustCompile(`^\s*(.*)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:\S+\s+)?(\d+\.\d+):\s(.*)$`)
+
+// parseTrace reads the text trace format. Lines it does not care about are skipped; lines it
+// cares about but cannot read are errors naming the line number.
+func parseTrace(r io.Reader) ([]event, []error) {
+	var evs []event
+	var errs []error
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	n := 0
+	for s.Scan() {
+		n++
+		line := s.Text()
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		m := lineRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		msg := m[5]
+		e := event{comm: m[1]}
+		var err error
+		if e.pid, err = strconv.Atoi(m[2]); err != nil {
+			errs = append(errs, fmt.Errorf("trace line %d: pid %q: %w", n, m[2], err))
+			continue
+		}
+		if e.ts, err = strconv.ParseFloat(m[4], 64); err != nil {
+			errs = append(errs, fmt.Errorf("trace line %d: timestamp %q: %w", n, m[4], err))
+			continue
+		}
+		switch {
+		case strings.HasPrefix(msg, "sys_finit_module("):
+			e.kind = evEnterFinit
+		case strings.HasPrefix(msg, "sys_init_module("):
+			e.kind = evEnterInit
+			v, ok := argValue(msg, "len")
+			if !ok {
+				errs = append(errs, fmt.Errorf("trace line %d: init_module without len: %q", n, msg))
+				continue
+			}
+			e.val = v
+		case strings.HasPrefix(msg, "sys_finit_module -> "), strings.HasPrefix(msg, "sys_init_module -> "):
+			e.kind = evExitFinit
+			if strings.HasPrefix(msg, "sys_init_module") {
+				e.kind = evExitInit
+			}
+			_, v, _ := strings.Cut(msg, " -> ")
+			u, err := parseHex(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("trace line %d: return value %q: %w", n, v, err))
+				continue
+			}
+			e.val = int64(u)
+		case strings.HasPrefix(msg, "module_load: "):
+			e.kind = evModuleLoad
+			f := strings.Fields(strings.TrimPrefix(msg, "module_load: "))
+			if len(f) == 0 {
+				errs = append(errs, fmt.Errorf("trace line %d: module_load without name", n))
+				continue
+			}
+			e.name = f[0]
+		case strings.HasPrefix(msg, kreadEvent+": "):
+			e.kind = evKread
+			i := strings.LastIndex(msg, "ret=")
+			if i < 0 {
+				errs = append(errs, fmt.Errorf("trace line %d: %s without ret: %q", n, kreadEvent, msg))
+				continue
+			}
+			v := strings.Fields(msg[i+len("ret="):])
+			if len(v) == 0 {
+				errs = append(errs, fmt.Errorf("trace line %d: %s: empty ret", n, kreadEvent))
+				continue
+			}
+			if strings.HasPrefix(v[0], "0x") {
+				u, err := parseHex(v[0])
+				e.val = int64(u)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("trace line %d: ret %q: %w", n, v[0], err))
+					continue
+				}
+			} else if e.val, err = strconv.ParseInt(v[0], 10, 64); err != nil {
+				errs = append(errs, fmt.Errorf("trace line %d: ret %q: %w", n, v[0], err))
+				continue
+			}
+		default:
+			continue
+		}
+		evs = append(evs, e)
+	}
+	if err := s.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("trace line %d: %w", n+1, err))
+	}
+	return evs, errs
+}
+
+// argValue returns the hex value of "name: v" in a syscall enter line.
+func argValue(msg, name string) (int64, bool) {
+	i := strings.Index(msg, name+": ")
+	if i < 0 {
+		return 0, false
+	}
+	v := msg[i+len(name)+2:]
+	if j := strings.IndexAny(v, ",)"); j >= 0 {
+		v = v[:j]
+	}
+	u, err := parseHex(v)
+	if err != nil {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+func parseHex(s string) (uint64, error) {
+	return strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(s), "0x"), 16, 64)
+}
+
+// analyze pairs events per task into calls and fills the kernel-side counters of res.
+func analyze(evs []event, res *Result) {
+	open := map[int]*Call{}
+	seen := map[string]bool{}
+	if res.Errnos == nil {
+		res.Errnos = map[string]int{}
+	}
+	for _, e := range evs {
+		switch e.kind {
+		case evEnterFinit, evEnterInit:
+			c := &Call{PID: e.pid, Comm: e.comm, Syscall: "finit_module", Start: e.ts}
+			if e.kind == evEnterInit {
+				c.Syscall, c.Bytes = "init_module", e.val
+			}
+			open[e.pid] = c
+		case evKread:
+			if c := open[e.pid]; c != nil && c.Syscall == "finit_module" && c.Bytes == 0 && e.val > 0 {
+				c.Bytes = e.val
+			}
+		case evModuleLoad:
+			res.ModuleLoads = append(res.ModuleLoads, e.name)
+			if c := open[e.pid]; c != nil && c.Module == "" {
+				c.Module = e.name
+			}
+		case evExitFinit, evExitInit:
+			c := open[e.pid]
+			if c == nil {
+				continue // entered before tracing started
+			}
+			delete(open, e.pid)
+			c.Ret, c.End = e.val, e.ts
+			if c.Ret < 0 {
+				c.Errno = errnoName(-c.Ret)
+				res.Errnos[c.Errno]++
+			}
+			switch {
+			case c.Module != "":
+				c.Duplicate = seen[c.Module]
+				seen[c.Module] = true
+			case c.Ret == -int64(syscall.EEXIST) || c.Ret == -int64(syscall.EBUSY):
+				c.Duplicate = true
+			}
+			res.Calls = append(res.Calls, *c)
+		}
+	}
+	for _, c := range res.Calls {
+		if c.Syscall == "finit_module" {
+			res.FinitCalls++
+		} else {
+			res.InitCalls++
+		}
+		res.ReadBytes += c.Bytes
+		if c.Duplicate {
+			res.Duplicates++
+			res.WastedBytes += c.Bytes
+		}
+	}
+}
+
+var errnoNames = map[syscall.Errno]string{
+	syscall.EPERM: "EPERM", syscall.ENOENT: "ENOENT", syscall.EINTR: "EINTR", syscall.EIO: "EIO",
+	syscall.ENXIO: "ENXIO", syscall.E2BIG: "E2BIG", syscall.ENOEXEC: "ENOEXEC", syscall.EBADF: "EBADF",
+	syscall.EAGAIN: "EAGAIN", syscall.ENOMEM: "ENOMEM", syscall.EACCES: "EACCES", syscall.EFAULT: "EFAULT",
+	syscall.EBUSY: "EBUSY", syscall.EEXIST: "EEXIST", syscall.ENODEV: "ENODEV", syscall.EINVAL: "EINVAL",
+	syscall.ENOSPC: "ENOSPC", syscall.ENOSYS: "ENOSYS", syscall.ETIMEDOUT: "ETIMEDOUT",
+	syscall.EKEYREJECTED: "EKEYREJECTED", syscall.ENOKEY: "ENOKEY", syscall.EBADMSG: "EBADMSG",
+	syscall.ETXTBSY: "ETXTBSY", syscall.EOPNOTSUPP: "EOPNOTSUPP",
+}
+
+func errnoName(n int64) string {
+	if s, ok := errnoNames[syscall.Errno(n)]; ok {
+		return s
+	}
+	return "E" + strconv.FormatInt(n, 10)
+}

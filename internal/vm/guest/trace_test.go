@@ -1,0 +1,174 @@
+package guest
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// A storm in miniature, in the kernel's own trace format (see testdata/storm.trace for a real
+// one): task 101 loads e1000; 102 asks again while 101 is in flight (EBUSY) and 103 after it is
+// live (EEXIST); acpi_cpufreq fails its init twice (the second is a duplicate); pcc_cpufreq's own
+// init returns EEXIST (not a duplicate); 106 gets a bad signature (ENOKEY, not a duplicate);
+// 107 uses init_module with len 0x400.
+const miniTrace = `# tracer: nop
+#
+#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
+#              | |         |   |||||     |         |
+        modprobe-101     [000] .....     1.000000: sys_finit_module(fd: 3, uargs: 55d0c0a0, flags: 0)
+        modprobe-102     [001] .....     1.000100: sys_finit_module(fd: 3, uargs: 55d0c0a0, flags: 0)
+        modprobe-101     [000] .....     1.000200: kread: (kernel_read_file_from_fd+0x52/0x90 <- kernel_read_file) ret=330137
+        modprobe-102     [001] .....     1.000300: kread: (kernel_read_file_from_fd+0x52/0x90 <- kernel_read_file) ret=330137
+        modprobe-101     [000] .....     1.000400: module_load: e1000
+        modprobe-102     [001] .....     1.000500: sys_finit_module -> 0xfffffffffffffff0
+        modprobe-101     [000] .....     1.000600: sys_finit_module -> 0x0
+        modprobe-103     [000] .....     1.100000: sys_finit_module(fd: 3, uargs: 55d0c0a0, flags: 0)
+        modprobe-103     [000] .....     1.100100: kread: (kernel_read_file_from_fd+0x52/0x90 <- kernel_read_file) ret=330137
+        modprobe-103     [000] .....     1.100200: sys_finit_module -> 0xffffffffffffffef
+ kworker/u4:1-ab-104     [001] .....     1.200000: sys_finit_module(fd: 4, uargs: 0, flags: 0)
+ kworker/u4:1-ab-104     [001] .....     1.200100: kread: (kernel_read_file_from_fd+0x52/0x90 <- kernel_read_file) ret=1000
+ kworker/u4:1-ab-104     [001] .....     1.200200: module_load: acpi_cpufreq (E)
+ kworker/u4:1-ab-104     [001] .....     1.200300: sys_finit_module -> 0xffffffffffffffed
+        modprobe-105     [000] d..1.     1.300000: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-105     [000] .....     1.300100: kread: (kernel_read_file_from_fd+0x52/0x90 <- kernel_read_file) ret=0x3e8
+        modprobe-105     [000] .....     1.300200: module_load: acpi_cpufreq
+        modprobe-105     [000] .....     1.300300: sys_finit_module -> 0xffffffffffffffed
+        modprobe-108     [000] .....     1.350000: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-108     [000] .....     1.350100: kread: (kernel_read_file_from_fd+0x52/0x90 <- kernel_read_file) ret=2000
+        modprobe-108     [000] .....     1.350200: module_load: pcc_cpufreq
+        modprobe-108     [000] .....     1.350300: sys_finit_module -> 0xffffffffffffffef
+        modprobe-106     [001] .....     1.400000: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-106     [001] .....     1.400100: kread: (kernel_read_file_from_fd+0x52/0x90 <- kernel_read_file) ret=500
+        modprobe-106     [001] .....     1.400200: sys_finit_module -> 0xffffffffffffff82
+        modprobe-107     [001] .....     1.500000: sys_init_module(umod: 7f0000000000, len: 400, uargs: 55d0c0a0)
+        modprobe-107     [001] .....     1.500100: module_load: xz_mod
+        modprobe-107     [001] .....     1.500200: sys_init_module -> 0x0
+        modprobe-109     [001] .....     1.600000: sys_finit_module -> 0x0
+`
+
+func TestAnalyzeMiniTrace(t *testing.T) {
+	evs, errs := parseTrace(strings.NewReader(miniTrace))
+	if len(errs) != 0 {
+		t.Fatalf("parseTrace errors: %v", errs)
+	}
+	var res Result
+	analyze(evs, &res)
+	type call struct {
+		PID       int
+		Module    string
+		Errno     string
+		Bytes     int64
+		Duplicate bool
+	}
+	var got []call
+	for _, c := range res.Calls {
+		got = append(got, call{c.PID, c.Module, c.Errno, c.Bytes, c.Duplicate})
+	}
+	want := []call{
+		{102, "", "EBUSY", 330137, true},
+		{101, "e1000", "", 330137, false},
+		{103, "", "EEXIST", 330137, true},
+		{104, "acpi_cpufreq", "ENODEV", 1000, false},
+		{105, "acpi_cpufreq", "ENODEV", 1000, true},
+		{108, "pcc_cpufreq", "EEXIST", 2000, false},
+		{106, "", "ENOKEY", 500, false},
+		{107, "xz_mod", "", 1024, false},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("calls (-want +got):\n%s", d)
+	}
+	if res.FinitCalls != 7 || res.InitCalls != 1 {
+		t.Errorf("finit/init calls = %d/%d, want 7/1", res.FinitCalls, res.InitCalls)
+	}
+	if res.Duplicates != 3 || res.WastedBytes != 330137*2+1000 {
+		t.Errorf("duplicates = %d wasting %d bytes, want 3 wasting %d", res.Duplicates, res.WastedBytes, 330137*2+1000)
+	}
+	if res.ReadBytes != 330137*3+1000*2+2000+500+1024 {
+		t.Errorf("read bytes = %d", res.ReadBytes)
+	}
+	wantErrnos := map[string]int{"EBUSY": 1, "EEXIST": 2, "ENODEV": 2, "ENOKEY": 1}
+	if d := cmp.Diff(wantErrnos, res.Errnos); d != "" {
+		t.Errorf("errnos (-want +got):\n%s", d)
+	}
+	wantLoads := []string{"e1000", "acpi_cpufreq", "acpi_cpufreq", "pcc_cpufreq", "xz_mod"}
+	if d := cmp.Diff(wantLoads, res.ModuleLoads); d != "" {
+		t.Errorf("module loads (-want +got):\n%s", d)
+	}
+	if got := res.Calls[3].Comm; got != "kworker/u4:1-ab" {
+		t.Errorf("comm with dashes = %q", got)
+	}
+}
+
+func TestParseTraceErrors(t *testing.T) {
+	for _, tc := range []struct{ name, line, want string }{
+		{"bad return", "  modprobe-1 [000] ..... 1.0: sys_finit_module -> 0xzz", "trace line 1: return value"},
+		{"init without len", "  modprobe-1 [000] ..... 1.0: sys_init_module(umod: 0)", "init_module without len"},
+		{"empty module_load", "  modprobe-1 [000] ..... 1.0: module_load: ", "module_load without name"},
+		{"kread without ret", "  modprobe-1 [000] ..... 1.0: kread: (x <- kernel_read_file)", "kread without ret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs := parseTrace(strings.NewReader(tc.line + "\n"))
+			if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
+				t.Fatalf("errors = %v, want one containing %q", errs, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseRealTrace reads a trace buffer captured in the Debian 6.1 guest during a kmod storm.
+func TestParseRealTrace(t *testing.T) {
+	f, err := os.Open("testdata/storm.trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	evs, errs := parseTrace(f)
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	var res Result
+	analyze(evs, &res)
+	if res.FinitCalls == 0 || len(res.ModuleLoads) == 0 {
+		t.Fatalf("finit calls %d, module loads %d: want both non-zero", res.FinitCalls, len(res.ModuleLoads))
+	}
+	for _, c := range res.Calls {
+		if c.Bytes <= 0 {
+			t.Errorf("call %+v: no bytes from the kread probe", c)
+		}
+		if c.Ret == 0 && c.Module == "" {
+			t.Errorf("call %+v succeeded without a module_load", c)
+		}
+	}
+	loaded := 0
+	for _, c := range res.Calls {
+		if c.Module != "" && !c.Duplicate {
+			loaded++
+		}
+	}
+	if loaded+res.Duplicates > len(res.Calls) {
+		t.Errorf("loaded %d + duplicates %d > calls %d", loaded, res.Duplicates, len(res.Calls))
+	}
+}
+
+func FuzzParseTrace(f *testing.F) {
+	f.Add(miniTrace)
+	f.Fuzz(func(t *testing.T, s string) {
+		evs, _ := parseTrace(strings.NewReader(s))
+		var res Result
+		analyze(evs, &res)
+		if res.Duplicates > len(res.Calls) || res.FinitCalls+res.InitCalls != len(res.Calls) {
+			t.Fatalf("inconsistent counts: %+v", res)
+		}
+		var dup int64
+		for _, c := range res.Calls {
+			if c.Duplicate {
+				dup += c.Bytes
+			}
+		}
+		if dup != res.WastedBytes {
+			t.Fatalf("wasted %d, duplicates' bytes %d", res.WastedBytes, dup)
+		}
+	})
+}
