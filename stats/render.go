@@ -97,23 +97,20 @@ func WriteJSON(w io.Writer, s Snapshot) error {
 
 // Formats accepted by Write.
 const (
-	FormatText       = "text"
-	FormatJSON       = "json"
-	FormatPrometheus = "prometheus"
+	FormatText = "text"
+	FormatJSON = "json"
 )
 
 // ErrUnknownFormat is returned by Write for a format it does not know.
 var ErrUnknownFormat = errors.New("unknown stats format")
 
-// Write renders s in one of the formats (for modload stats, --json, --prometheus).
+// Write renders s in one of the formats (for modload stats and --json).
 func Write(w io.Writer, s Snapshot, format string) error {
 	switch format {
 	case FormatText, "":
 		return WriteText(w, s)
 	case FormatJSON:
 		return WriteJSON(w, s)
-	case FormatPrometheus:
-		return WritePrometheus(w, s)
 	}
 	return fmt.Errorf("%w %q", ErrUnknownFormat, format)
 }

@@ -2,7 +2,6 @@ package stats
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
@@ -127,19 +125,15 @@ func TestGolden(t *testing.T) {
 		snap Snapshot
 	}{{"sample", sample()}, {"zero", Snapshot{}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			var text, js, prom bytes.Buffer
+			var text, js bytes.Buffer
 			if err := WriteText(&text, tc.snap); err != nil {
 				t.Fatal(err)
 			}
 			if err := WriteJSON(&js, tc.snap); err != nil {
 				t.Fatal(err)
 			}
-			if err := WritePrometheus(&prom, tc.snap); err != nil {
-				t.Fatal(err)
-			}
 			golden(t, tc.name+".txt", text.Bytes())
 			golden(t, tc.name+".json", js.Bytes())
-			golden(t, tc.name+".prom", prom.Bytes())
 		})
 	}
 }
@@ -249,32 +243,5 @@ func TestConcurrentRecord(t *testing.T) {
 	}
 	if len(total.Duplicates) != 4 || dups != workers*each {
 		t.Errorf("duplicates = %+v, want 4 names summing to %d", total.Duplicates, workers*each)
-	}
-}
-
-func TestCollector(t *testing.T) {
-	var b bytes.Buffer
-	if err := WritePrometheus(&b, sample()); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		"# TYPE modload_coalesced_total counter\n",
-		"modload_coalesced_total{scope=\"across_processes\"} 1\n",
-		"modload_coalesced_total{scope=\"process\"} 1\n",
-		"modload_kernel_failed_total{stage=\"becoming\"} 3\n",
-		"modload_kernel_failed_bytes_total{stage=\"load\"} 22\n",
-		"modload_kernel_wasted_bytes_total 1188\n",
-		"modload_saved_bytes_total 12394\n",
-		"modload_requests_total 3\n",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("exposition lacks %q:\n%s", want, b.String())
-		}
-	}
-	bad := NewCollector(func() (Snapshot, error) { return Snapshot{}, errors.New("boom") })
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(bad)
-	if _, err := reg.Gather(); err == nil || !strings.Contains(err.Error(), "boom") {
-		t.Errorf("Gather() err = %v, want boom", err)
 	}
 }

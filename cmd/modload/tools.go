@@ -31,7 +31,7 @@ func init() {
 	register("lsmod", "show the modules the kernel has loaded (kmod's lsmod)", false, lsmod.Main)
 	register("insmod", "insert one module file, through the duplicate gate (kmod's insmod)", false, insmod.Main)
 	register("load", "load names, aliases and modaliases as one parallel graph, each module once", false, admin.Load)
-	register("stats", "print this boot's load statistics (--json, --prometheus)", false, admin.Stats)
+	register("stats", "print this boot's load statistics (--json)", false, admin.Stats)
 	register("failures", "list the load failures remembered for this boot", false, admin.Failures)
 	register("forget", "clear remembered failures (NAME... or --all)", false, admin.Forget)
 	register("init", "", true, guestMain)

@@ -19,9 +19,9 @@ import (
 //	go test ./internal/difftest -run '^$' -bench . -benchtime 400x
 //
 // BenchmarkShowDependsKmodProcess and BenchmarkShowDependsOurProcess exec a process per query
-// (kmod's modprobe; modload's modprobe built from ./internal/difftest/mprun, which is what
-// "modload modprobe" runs); BenchmarkShowDependsInProcess runs Main in process (index open,
-// config load, lookup, plan, print: everything but the process start).
+// (kmod's modprobe; the static modload binary built from ./cmd/modload, run as "modprobe");
+// BenchmarkShowDependsInProcess runs Main in process (index open, config load, lookup, plan,
+// print: everything but the process start).
 
 func benchTree(b *testing.B) (Tree, []string) {
 	b.Helper()
@@ -49,8 +49,10 @@ func BenchmarkShowDependsKmodProcess(b *testing.B) {
 func BenchmarkShowDependsOurProcess(b *testing.B) {
 	tr, names := benchTree(b)
 	bin := filepath.Join(b.TempDir(), "modprobe")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/modload/modload/internal/difftest/mprun").CombinedOutput(); err != nil {
-		b.Skipf("go build mprun: %v\n%s", err, out)
+	build := exec.Command("go", "build", "-o", bin, "github.com/modload/modload/cmd/modload")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build ./cmd/modload: %v\n%s", err, out)
 	}
 	i := 0
 	for b.Loop() {

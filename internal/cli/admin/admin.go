@@ -1,6 +1,6 @@
 // Package admin holds modload's own subcommands, the ones kmod has no equivalent for:
 //
-//	modload stats [--json | --prometheus]   the per-boot statistics, kernel-style
+//	modload stats [--json]                  the per-boot statistics, kernel-style
 //	modload failures                        the failures remembered for this boot
 //	modload forget [--all | NAME...]        clear remembered failures
 //
@@ -49,19 +49,12 @@ func Stats(env *cli.Env, args []string) int {
 	fs := newFlags(env, "modload stats")
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	asProm := fs.Bool("prometheus", false, "print the Prometheus text exposition")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
 	format := "text"
-	switch {
-	case *asJSON && *asProm:
-		fmt.Fprintln(env.Stderr, "modload stats: --json and --prometheus exclude each other")
-		return 2
-	case *asJSON:
-		format = "json"
-	case *asProm:
-		format = "prometheus"
+	if *asJSON {
+		format = stats.FormatJSON
 	}
 	store, err := stats.OpenStore(c.dir(), c.root)
 	if err != nil {

@@ -73,12 +73,6 @@ func TestStatsAddsUpAcrossStores(t *testing.T) {
 	}
 }
 
-func TestStatsFlagsExclusive(t *testing.T) {
-	if code, _, _ := run(t, Stats, "stats", "--json", "--prometheus"); code != 2 {
-		t.Fatalf("exit %d, want 2", code)
-	}
-}
-
 func TestForgetNeedsTarget(t *testing.T) {
 	root := fakeRoot(t)
 	if code, _, _ := run(t, Forget, "forget", "--root", root); code != 2 {
