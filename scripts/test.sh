@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (make test): the floor (gofmt, go vet, staticcheck), the unit and
 # differential tests under the race detector, a short run of every fuzz test, then the VM tests.
-# FUZZTIME (default 10s) sets the length of each fuzz run; VM=0 skips the VM tests.
+# FUZZTIME (default 5s) sets the length of each fuzz run; VM=0 skips the VM tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -19,11 +19,11 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/modload
 echo "== go test -race"
 go test -race -count=1 -timeout 45m -skip '^TestVM' ./...
 
-echo "== fuzz (each ${FUZZTIME:-10s})"
+echo "== fuzz (each ${FUZZTIME:-5s})"
 for pkg in $(go list ./...); do
 	for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "-- $pkg $f"
-		go test -run '^$' -fuzz "^$f\$" -fuzztime "${FUZZTIME:-10s}" "$pkg"
+		go test -run '^$' -fuzz "^$f\$" -fuzztime "${FUZZTIME:-5s}" "$pkg"
 	done
 done
 

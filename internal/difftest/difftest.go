@@ -42,7 +42,7 @@ func DebianTree(t TB) Tree {
 	t.Helper()
 	root, kver := os.Getenv("MODLOAD_DEBIAN_ROOT"), os.Getenv("MODLOAD_DEBIAN_KVER")
 	if root == "" || kver == "" {
-		t.Skip("MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER unset (scripts/debian-tree.sh prints them)")
+		t.Skip("MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER unset (go run ./internal/debian/cmd/debtree prints them)")
 	}
 	tr := Tree{Root: root, Version: kver}
 	if _, err := os.Stat(tr.Dir() + "/modules.dep"); err != nil {
