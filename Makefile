@@ -13,14 +13,13 @@ GO ?= go
 SHELL := /bin/bash
 # The real Debian kernel tree (cached outside the repo): exported for every recipe line that runs Go.
 DEBTREE = eval "$$($(GO) run ./internal/debian/cmd/debtree)" && export MODLOAD_DEBIAN_ROOT MODLOAD_DEBIAN_KVER
-# What the guest's /init is built from and which loaders the benchmark compares. Once cmd/modload
-# dispatches argv[0] "init" to guest.Main: STORM_INIT=./cmd/modload
-# STORM_LOADERS=kmod,modload,modload-one,modload-off,list
-STORM_INIT ?= ./internal/vm/guest/cmd/guestinit
-STORM_LOADERS ?= kmod,list
+# What the guest's /init is built from (cmd/modload: argv[0] "init" runs guest.Main, the tools are
+# linked to it) and which loaders the benchmark compares.
+STORM_INIT ?= ./cmd/modload
+STORM_LOADERS ?= kmod,modload,modload-one,modload-off,list
 STORM_SMP ?= 1,4,16,64
 DEMO_SMP ?= 16
-DEMO_LOADERS ?= $(STORM_LOADERS)
+DEMO_LOADERS ?= kmod,modload
 VM_DEPS = qemu-system-x86 kmod cpio busybox-static
 
 .PHONY: demo vmtest bench-storm vm-deps
@@ -29,9 +28,10 @@ vm-deps:
 	@missing=(); for p in $(VM_DEPS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing+=($$p); done; \
 	if [ $${#missing[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${missing[@]}"; fi
 
-# One screen: kmod's storm against the other loaders at smp $(DEMO_SMP), counted by the kernel.
+# One screen: kmod's storm against modload's (modprobe per device event) at smp $(DEMO_SMP), two
+# boots, counted by the kernel: calls, duplicates, bytes read for nothing, load-phase time.
 demo: vm-deps
-	@$(DEBTREE) && $(GO) run ./cmd/stormbench -smp $(DEMO_SMP) -loaders $(DEMO_LOADERS) -init $(STORM_INIT) -out $${TMPDIR:-/tmp}/modload-demo
+	@$(DEBTREE) && $(GO) run ./cmd/stormbench -demo -smp $(DEMO_SMP) -loaders $(DEMO_LOADERS) -init $(STORM_INIT) -out $${TMPDIR:-/tmp}/modload-demo
 
 vmtest: vm-deps
 	@$(DEBTREE) && MODLOAD_TEST_REQUIRE_VM=1 $(GO) test -count=1 -v -run 'TestVM' ./internal/vm/...

@@ -235,25 +235,12 @@ scan:
 		case c == 0:
 			return 0, bracketLiteral
 		case c == '[' && m.at(pi) == '.':
-			startp := pi
-			n := 0
-			for {
-				pi++
-				c = m.at(pi)
-				if c == '.' && m.at(pi+1) == ']' {
-					pi += 2
-					break
-				}
-				if c == 0 {
-					return 0, bracketInvalid
-				}
-				n++
-			}
-			if n != 1 {
+			sym, next, ok := m.collatingSymbol(pi)
+			if !ok {
 				return 0, bracketInvalid
 			}
+			pi = next
 			isRange := m.at(pi) == '-' && m.at(pi+1) != 0
-			sym := m.p[startp+1]
 			if !isRange && fn == sym {
 				matched = true
 				break scan
@@ -274,24 +261,11 @@ scan:
 			cend := m.at(pi)
 			pi++
 			if cend == '[' && m.at(pi) == '.' {
-				startp := pi
-				n := 0
-				for {
-					pi++
-					c = m.at(pi)
-					if c == '.' && m.at(pi+1) == ']' {
-						pi += 2
-						break
-					}
-					if c == 0 {
-						return 0, bracketInvalid
-					}
-					n++
-				}
-				if n != 1 {
+				sym, next, ok := m.collatingSymbol(pi)
+				if !ok {
 					return 0, bracketInvalid
 				}
-				cend = m.p[startp+1]
+				cend, pi = sym, next
 			} else {
 				if cend == '\\' {
 					cend = m.at(pi)
@@ -381,6 +355,30 @@ scan:
 		return 0, bracketNoMatch
 	}
 	return pi, bracketMatch
+}
+
+// collatingSymbol reads a collating symbol "[.x.]" whose '.' is at pi: it returns x and the
+// index after the closing "]". ok is false for an unterminated symbol or one that is not
+// exactly one byte (the C locale has no multi-character collating elements).
+func (m *matcher) collatingSymbol(pi int) (sym byte, next int, ok bool) {
+	start := pi
+	n := 0
+	for {
+		pi++
+		c := m.at(pi)
+		if c == '.' && m.at(pi+1) == ']' {
+			pi += 2
+			break
+		}
+		if c == 0 {
+			return 0, 0, false
+		}
+		n++
+	}
+	if n != 1 {
+		return 0, 0, false
+	}
+	return m.p[start+1], pi, true
 }
 
 // single handles an ordinary member c of a bracket expression (glibc's

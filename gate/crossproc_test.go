@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -93,7 +92,7 @@ func TestCrossProcess(t *testing.T) {
 		}
 	}
 	fifo := filepath.Join(root, "victim.fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	if err := sys.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	exe, err := os.Executable()

@@ -98,9 +98,9 @@ func (e *telf) bytes() []byte {
 	shstr.WriteString(".shstrtab\x00")
 	secs = append(secs, tsec{".shstrtab", 3, shstr.Bytes()})
 
-	ehsize, shentsize := 64, 64
+	ehsize, shentsize, word := 64, 64, 8 // word: the size of addresses and offsets
 	if e.class == Class32 {
-		ehsize, shentsize = 52, 40
+		ehsize, shentsize, word = 52, 40, 4
 	}
 	var body bytes.Buffer
 	body.Write(make([]byte, ehsize))
@@ -119,23 +119,13 @@ func (e *telf) bytes() []byte {
 	var sh bytes.Buffer
 	sh.Write(make([]byte, shentsize)) // null section
 	for i, s := range secs {
-		if e.class == Class32 {
-			e.put(&sh, nameOff[i], 4)
-			e.put(&sh, uint64(s.typ), 4)
-			e.put(&sh, 0, 4)
-			e.put(&sh, 0, 4)
-			e.put(&sh, offs[i], 4)
-			e.put(&sh, uint64(len(s.data)), 4)
-			sh.Write(make([]byte, 16))
-		} else {
-			e.put(&sh, nameOff[i], 4)
-			e.put(&sh, uint64(s.typ), 4)
-			e.put(&sh, 0, 8)
-			e.put(&sh, 0, 8)
-			e.put(&sh, offs[i], 8)
-			e.put(&sh, uint64(len(s.data)), 8)
-			sh.Write(make([]byte, 24))
-		}
+		e.put(&sh, nameOff[i], 4)             // sh_name
+		e.put(&sh, uint64(s.typ), 4)          // sh_type
+		e.put(&sh, 0, word)                   // sh_flags
+		e.put(&sh, 0, word)                   // sh_addr
+		e.put(&sh, offs[i], word)             // sh_offset
+		e.put(&sh, uint64(len(s.data)), word) // sh_size
+		sh.Write(make([]byte, 8+2*word))      // sh_link, sh_info, sh_addralign, sh_entsize
 	}
 	out := body.Bytes()
 	out = append(out, sh.Bytes()...)
@@ -154,29 +144,16 @@ func (e *telf) bytes() []byte {
 	e.put(&h, uint64(e.machine), 2)
 	e.put(&h, 1, 4)
 	shnum, shstrndx := uint64(len(secs)+1), uint64(len(secs))
-	if e.class == Class32 {
-		e.put(&h, 0, 4)
-		e.put(&h, 0, 4)
-		e.put(&h, shoff, 4)
-		e.put(&h, 0, 4)
-		e.put(&h, uint64(ehsize), 2)
-		e.put(&h, 0, 2)
-		e.put(&h, 0, 2)
-		e.put(&h, uint64(shentsize), 2)
-		e.put(&h, shnum, 2)
-		e.put(&h, shstrndx, 2)
-	} else {
-		e.put(&h, 0, 8)
-		e.put(&h, 0, 8)
-		e.put(&h, shoff, 8)
-		e.put(&h, 0, 4)
-		e.put(&h, uint64(ehsize), 2)
-		e.put(&h, 0, 2)
-		e.put(&h, 0, 2)
-		e.put(&h, uint64(shentsize), 2)
-		e.put(&h, shnum, 2)
-		e.put(&h, shstrndx, 2)
-	}
+	e.put(&h, 0, word)     // e_entry
+	e.put(&h, 0, word)     // e_phoff
+	e.put(&h, shoff, word) // e_shoff
+	e.put(&h, 0, 4)        // e_flags
+	e.put(&h, uint64(ehsize), 2)
+	e.put(&h, 0, 2) // e_phentsize
+	e.put(&h, 0, 2) // e_phnum
+	e.put(&h, uint64(shentsize), 2)
+	e.put(&h, shnum, 2)
+	e.put(&h, shstrndx, 2)
 	copy(out, h.Bytes())
 	return out
 }

@@ -19,25 +19,14 @@ func NormalizeAlias(s string) (string, error) {
 	if i := strings.IndexByte(s, 0); i >= 0 {
 		s = s[:i]
 	}
-	b := []byte(s)
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '-':
-			b[i] = '_'
-		case ']':
-			return "", ErrUnmatchedBracket
-		case '[':
-			j := strings.IndexByte(s[i:], ']')
-			if j < 0 {
-				return "", ErrUnmatchedBracket
-			}
-			i += j
-		}
+	s, ok := underscores(s)
+	if !ok {
+		return "", ErrUnmatchedBracket
 	}
-	if len(b) > pathMax-1 {
-		b = b[:pathMax-1]
+	if len(s) > pathMax-1 {
+		s = s[:pathMax-1]
 	}
-	return string(b), nil
+	return s, nil
 }
 
 // NormalizeModname normalises a module name as kmod's modname_normalize does: stop at the

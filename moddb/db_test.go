@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -96,6 +97,13 @@ func answers(t *testing.T, db *DB) map[string]any {
 		}
 		out["builtin "+m] = v
 	}
+	out["dump"] = dumpIndexes(t, db)
+	return out
+}
+
+// dumpIndexes is DumpAliases then DumpSymbols: what modprobe -c prints after its configuration.
+func dumpIndexes(t testing.TB, db *DB) string {
+	t.Helper()
 	var dump bytes.Buffer
 	if err := db.DumpAliases(&dump); err != nil {
 		t.Fatal(err)
@@ -103,8 +111,23 @@ func answers(t *testing.T, db *DB) map[string]any {
 	if err := db.DumpSymbols(&dump); err != nil {
 		t.Fatal(err)
 	}
-	out["dump"] = dump.String()
-	return out
+	return dump.String()
+}
+
+// kmodDumpIndexes is the index dump of kmod's modprobe -c (no configuration) on the module
+// directory of version under base.
+func kmodDumpIndexes(t testing.TB, base, version string) string {
+	t.Helper()
+	out, err := exec.Command(needKmod(t, "modprobe"), "-C", "/dev/null", "-d", base, "-S", version, "-c").Output()
+	if err != nil {
+		t.Fatalf("modprobe -c: %v", err)
+	}
+	const sep = "# End of configuration files. Dumping indexes now:\n\n"
+	_, dump, ok := bytes.Cut(out, []byte(sep))
+	if !ok {
+		t.Fatalf("modprobe -c output lacks %q", sep)
+	}
+	return string(dump)
 }
 
 func TestFixtureTextEqualsBin(t *testing.T) {

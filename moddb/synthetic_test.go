@@ -150,19 +150,7 @@ func TestSyntheticTree(t *testing.T) {
 			if err != nil || !cmp.Equal(order, []string{"kernel/drivers/mod_b.ko", "kernel/drivers/mod-a.ko"}) {
 				t.Errorf("Order() = %q, %v", order, err)
 			}
-			var dump bytes.Buffer
-			if err := db.DumpAliases(&dump); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.DumpSymbols(&dump); err != nil {
-				t.Fatal(err)
-			}
-			out, err := exec.Command(needKmod(t, "modprobe"), "-C", "/dev/null", "-d", base, "-S", synthVersion, "-c").Output()
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, wantDump, _ := bytes.Cut(out, []byte("Dumping indexes now:\n\n"))
-			if diff := cmp.Diff(string(wantDump), dump.String()); diff != "" {
+			if diff := cmp.Diff(kmodDumpIndexes(t, base, synthVersion), dumpIndexes(t, db)); diff != "" {
 				t.Errorf("dump vs modprobe -c (-kmod +moddb):\n%s", diff)
 			}
 		})
@@ -235,19 +223,7 @@ func TestMissingBin(t *testing.T) {
 	if err != nil || !cmp.Equal(got, []string{"mod_b", "mod_a", "mod_a"}) {
 		t.Errorf("text fallback Aliases = %q, %v", got, err)
 	}
-	var dump bytes.Buffer
-	if err := db.DumpAliases(&dump); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.DumpSymbols(&dump); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(needKmod(t, "modprobe"), "-C", "/dev/null", "-d", base, "-S", synthVersion, "-c").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, wantDump, _ := bytes.Cut(out, []byte("Dumping indexes now:\n\n"))
-	if dump.String() != string(wantDump) {
-		t.Errorf("dump without .bin = %q, kmod prints %q", dump.String(), wantDump)
+	if dump, wantDump := dumpIndexes(t, db), kmodDumpIndexes(t, base, synthVersion); dump != wantDump {
+		t.Errorf("dump without .bin = %q, kmod prints %q", dump, wantDump)
 	}
 }

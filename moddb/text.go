@@ -37,19 +37,23 @@ func modname(path string) string {
 
 // normalizeAlias is kmod's alias_normalize (depmod's underscores2): '-'
 // becomes '_' outside bracket expressions; an unmatched bracket makes the
-// alias unusable (ok is false).
+// alias unusable (ok is false; the result is then converted up to the
+// offending bracket and unchanged after it).
 func normalizeAlias(s string) (string, bool) {
+	if strings.IndexByte(s, '-') < 0 && !strings.ContainsAny(s, "[]") {
+		return s, true
+	}
 	b := []byte(s)
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '-':
 			b[i] = '_'
 		case ']':
-			return "", false
+			return string(b), false
 		case '[':
 			j := bytes.IndexByte(b[i:], ']')
 			if j < 0 {
-				return "", false
+				return string(b), false
 			}
 			i += j
 		}
@@ -238,5 +242,5 @@ func ModuleName(path string) string { return modname(path) }
 // NormalizeAlias normalises an alias as kmod does before looking it up and
 // as depmod does before indexing it (alias_normalize): '-' becomes '_'
 // outside bracket expressions. ok is false for an unmatched bracket, which
-// kmod rejects.
+// kmod rejects (normalized is then converted up to that bracket only).
 func NormalizeAlias(alias string) (normalized string, ok bool) { return normalizeAlias(alias) }

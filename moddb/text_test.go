@@ -96,27 +96,47 @@ func checkTrie(t *testing.T, tr *trie, keys []string) {
 	}
 }
 
+// isParseError reports whether err is set, failing t unless it is a *ParseError.
+func isParseError(t *testing.T, err error) bool {
+	t.Helper()
+	if err == nil {
+		return false
+	}
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		t.Fatalf("error %T %v, want *ParseError", err, err)
+	}
+	return true
+}
+
+// checkParsed checks what a text index parser made of s: an error must be a *ParseError;
+// otherwise the trie holds the keys that key finds in the lines of s that are not skippable.
+func checkParsed(t *testing.T, s string, tr *trie, err error, key func(line string) (string, bool)) {
+	t.Helper()
+	if isParseError(t, err) {
+		return
+	}
+	var keys []string
+	lines(strings.NewReader(s), func(_ int, l string) error {
+		if !skippable(l) {
+			if k, ok := key(l); ok {
+				keys = append(keys, k)
+			}
+		}
+		return nil
+	})
+	checkTrie(t, tr, keys)
+}
+
 func FuzzParseDep(f *testing.F) {
 	f.Add("kernel/drivers/mod_b.ko: kernel/drivers/mod-a.ko\nkernel/drivers/mod-a.ko:\n")
 	f.Add("a.ko:\na.ko: b.ko\n#x\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		tr, err := parseDep(strings.NewReader(s), "modules.dep")
-		if err != nil {
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %T %v, want *ParseError", err, err)
-			}
-			return
-		}
-		var keys []string
-		lines(strings.NewReader(s), func(_ int, l string) error {
-			if !skippable(l) {
-				p, _, _ := strings.Cut(l, ":")
-				keys = append(keys, modname(p))
-			}
-			return nil
+		checkParsed(t, s, tr, err, func(l string) (string, bool) {
+			p, _, _ := strings.Cut(l, ":")
+			return modname(p), true
 		})
-		checkTrie(t, tr, keys)
 	})
 }
 
@@ -125,23 +145,12 @@ func FuzzParseAlias(f *testing.F) {
 	f.Add("alias symbol:foo_fn mod_a\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		tr, err := parseAlias(strings.NewReader(s), "modules.alias")
-		if err != nil {
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %T %v, want *ParseError", err, err)
+		checkParsed(t, s, tr, err, func(l string) (string, bool) {
+			if f := strings.Fields(l); len(f) == 3 {
+				return normalizeAlias(f[1])
 			}
-			return
-		}
-		var keys []string
-		lines(strings.NewReader(s), func(_ int, l string) error {
-			if f := strings.Fields(l); !skippable(l) && len(f) == 3 {
-				if k, ok := normalizeAlias(f[1]); ok {
-					keys = append(keys, k)
-				}
-			}
-			return nil
+			return "", false
 		})
-		checkTrie(t, tr, keys)
 	})
 }
 
@@ -149,11 +158,7 @@ func FuzzParseDevname(f *testing.F) {
 	f.Add("# Device nodes to trigger on-demand module loading.\nfuse fuse c10:229\nbtrfs btrfs-control c10:234\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		devs, err := parseDevname(strings.NewReader(s), "modules.devname")
-		if err != nil {
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %T %v, want *ParseError", err, err)
-			}
+		if isParseError(t, err) {
 			return
 		}
 		for _, d := range devs {

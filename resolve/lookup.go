@@ -3,6 +3,8 @@ package resolve
 import (
 	"fmt"
 	"strings"
+
+	"github.com/modload/modload/moddb"
 )
 
 // Lookup resolves name (a module name, an alias, "symbol:NAME") to modules in kmod's order of
@@ -28,7 +30,7 @@ func (r *Resolver) Lookup(name string) ([]Module, error) {
 
 // lookup is kmod_module_new_from_lookup.
 func (p *pool) lookup(given string) ([]*mod, error) {
-	alias, ok := normalizeAlias(given)
+	alias, ok := moddb.NormalizeAlias(given)
 	if !ok {
 		return nil, fmt.Errorf("lookup %q: %w", given, ErrInvalidName)
 	}

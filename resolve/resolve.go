@@ -189,33 +189,8 @@ func (r *Resolver) Close() error {
 // Normalize returns name with '-' replaced by '_' outside bracket expressions, as kmod's
 // alias_normalize; an unbalanced bracket leaves the rest unchanged.
 func Normalize(name string) string {
-	s, _ := normalizeAlias(name)
+	s, _ := moddb.NormalizeAlias(name)
 	return s
-}
-
-// normalizeAlias is kmod's alias_normalize: ok is false where kmod returns -EINVAL (a ']'
-// outside a bracket, or a '[' never closed).
-func normalizeAlias(name string) (string, bool) {
-	if strings.IndexByte(name, '-') < 0 && !strings.ContainsAny(name, "[]") {
-		return name, true
-	}
-	b := []byte(name)
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '-':
-			b[i] = '_'
-		case ']':
-			return string(b), false
-		case '[':
-			for i < len(b) && b[i] != ']' {
-				i++
-			}
-			if i == len(b) {
-				return string(b), false
-			}
-		}
-	}
-	return string(b), true
 }
 
 // NormalizeName is kmod's modname_normalize: '-' to '_' everywhere, cut at the first '.'.

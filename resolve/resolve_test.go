@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/modload/modload/fnmatch"
 	"github.com/modload/modload/modconf"
+	"github.com/modload/modload/moddb"
 )
 
 // fakeIndex is an in-memory module directory. Dep lines are "path: dep dep".
@@ -132,9 +133,9 @@ func TestNormalize(t *testing.T) {
 		{"fo[o-", "fo[o-", false},
 		{"", "", true},
 	} {
-		got, ok := normalizeAlias(tc.in)
+		got, ok := moddb.NormalizeAlias(tc.in)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("normalizeAlias(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("moddb.NormalizeAlias(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 		if Normalize(tc.in) != got {
 			t.Errorf("Normalize(%q) = %q, want %q", tc.in, Normalize(tc.in), got)

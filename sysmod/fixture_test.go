@@ -1,12 +1,11 @@
 package sysmod
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"golang.org/x/tools/txtar"
+
+	"github.com/modload/modload/internal/difftest"
 )
 
 // extract unpacks a txtar fixture into a temporary directory and returns it. A name
@@ -18,20 +17,8 @@ func extract(t *testing.T, archive string) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, f := range a.Files {
-		p := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if strings.HasSuffix(f.Name, "/") {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := difftest.WriteTree(dir, a, nil); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -35,21 +34,14 @@ func TestModinfoByAliasAgainstKmod(t *testing.T) {
 	}
 	for _, q := range queries {
 		args := []string{"-b", tr.Root, "-k", tr.Version, q}
-		var want, wantErr bytes.Buffer
-		cmd := exec.Command(kmod, args...)
-		cmd.Stdout, cmd.Stderr = &want, &wantErr
-		wantCode := 0
-		if err := cmd.Run(); err != nil {
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) {
-				t.Fatal(err)
-			}
-			wantCode = ee.ExitCode()
+		want, err := difftest.Run(exec.Command(kmod, args...))
+		if err != nil {
+			t.Fatal(err)
 		}
 		var got, gotErr bytes.Buffer
 		code := modinfoMain(&cli.Env{Stdout: &got, Stderr: &gotErr}, append([]string{"modinfo"}, args...))
-		if code != wantCode || got.String() != want.String() {
-			t.Errorf("modinfo %q: exit %d, want %d\n got: %q\nwant: %q\nstderr: %q / %q", q, code, wantCode, got.String(), want.String(), gotErr.String(), wantErr.String())
+		if code != want.Code || got.String() != want.Stdout {
+			t.Errorf("modinfo %q: exit %d, want %d\n got: %q\nwant: %q\nstderr: %q / %q", q, code, want.Code, got.String(), want.Stdout, gotErr.String(), want.Stderr)
 		}
 	}
 }

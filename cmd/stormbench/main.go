@@ -47,6 +47,7 @@ type options struct {
 	verbose   bool
 	calibrate int
 	from      string
+	demo      bool
 }
 
 var knownLoaders = []string{"kmod", "modload", "modload-one", "modload-off", "list"}
@@ -63,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "copy the serial consoles to stderr")
 	fs.IntVar(&o.calibrate, "calibrate-smp", 4, "CPU count of the whole-tree boot that picks the module set")
 	fs.StringVar(&o.from, "from", "", "re-render the report from this storm.json instead of booting")
+	fs.BoolVar(&o.demo, "demo", false, "end with one screen comparing the loaders at the first -smp value (make demo)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -196,6 +198,9 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(o.out, "storm.md"))
+	if o.demo {
+		fmt.Fprint(stdout, rep.compareScreen(o.smps[0]))
+	}
 	return nil
 }
 

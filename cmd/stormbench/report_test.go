@@ -27,16 +27,20 @@ func testReport() *report {
 }
 
 func TestReportMarkdown(t *testing.T) {
-	md := testReport().markdown()
+	r := testReport()
+	r.Notes = []string{"other VMs ran during smp 64"}
+	md := r.markdown()
 	for _, want := range []string{
 		"| 64 | kmod | 0 | 0 | 720 | 0 | 640 | 448 / 192 | 256.0 |",
 		"| kmod | 0 + 4.19e+06 · n | 1.000 |",
 		"| 1.00 GiB | 4.00 GiB | 1.82 GiB |", // 255·4 MiB, 1024·4 MiB, the seed
 		"smp 64 modload: 0 duplicate kernel calls (goal 0): met.",
 		"Module set vs kmod's storm: missing [], extra [floppy].",
-		"Load phase 16.00 s = 0.25x kmod's storm (goal ≤ 0.3x).",
-		"Load phase 1.25x the precomputed-list floor (goal ≤ 1.1x).",
-		"2026-11-25 02:00 UTC", "test CPU, 2 host CPUs",
+		"Load phase 16.00 s = 0.25x kmod's storm (goal ≤ 0.3x): met.",
+		"Load phase 1.25x the precomputed-list floor (goal ≤ 1.1x): NOT met.",
+		"Above the floor by 3.20 s.", "modload ran 0 loader processes over 0 coldplug passes",
+		"Load phase 4.00 s = 0.25x kmod's storm.\n", // no goal below smp 64
+		"2026-11-25 02:00 UTC", "test CPU, 2 host CPUs", "- Note: other VMs ran during smp 64\n",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -116,4 +120,28 @@ func FuzzCPUModel(f *testing.F) {
 			t.Fatalf("model %q spans lines", got)
 		}
 	})
+}
+
+func TestCompareScreen(t *testing.T) {
+	r := testReport()
+	r.Rows[0].Events = 99 // smp 1 kmod: not on the smp 16 screen
+	s := r.compareScreen(16)
+	for _, want := range []string{
+		"Boot storm at smp 16",
+		"           kmod        modload           list",
+		"duplicate kernel calls                    160              0              0",
+		"bytes read for nothing (MiB)             64.0            0.0            0.0",
+		"load phase vs kmod                      1.00x          0.25x          0.20x",
+		"module set vs kmod                       same          -0 +1           same",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "99") {
+		t.Errorf("screen shows another smp's row:\n%s", s)
+	}
+	if got := r.compareScreen(2); !strings.Contains(got, "no boots at smp 2") {
+		t.Errorf("empty smp: %q", got)
+	}
 }

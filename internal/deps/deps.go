@@ -9,7 +9,6 @@ import (
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/ulikunitz/xz"
 	_ "golang.org/x/sync/singleflight"
-	_ "golang.org/x/sys/unix"
 	_ "golang.org/x/tools/txtar"
 	_ "gonum.org/v1/plot"
 )

@@ -176,43 +176,17 @@ func (s *System) Load(ctx context.Context, steps []resolve.Step, f modprobe.Load
 	if err != nil {
 		return err
 	}
-	for _, st := range steps {
-		if st.Target && !f.IgnoreLoaded && s.inKernel(st.Module) {
-			s.alreadyLive(st.Module)
-			if f.FirstTime {
-				return fmt.Errorf("module %s already in kernel: %w", st.Module.Name, syscall.EEXIST)
+	return modprobe.WalkProbeList(steps, f, modprobe.ProbeHooks{
+		InKernel: func(m resolve.Module) bool {
+			if s.inKernel(m) {
+				s.alreadyLive(m)
+				return true
 			}
-			return nil
-		}
-	}
-	seen := make(map[string]bool, len(steps))
-	for _, st := range steps {
-		if seen[st.Module.Name] {
-			continue
-		}
-		seen[st.Module.Name] = true
-		err = nil
-		if !f.IgnoreLoaded && s.inKernel(st.Module) {
-			s.alreadyLive(st.Module)
-			err = syscall.EEXIST
-		} else {
-			if f.Print != nil {
-				f.Print(st)
-			}
-			if !f.DryRun {
-				err = s.step(ctx, l, st)
-			}
-		}
-		if errors.Is(err, syscall.EEXIST) && st.Target && f.FirstTime {
-			break
-		}
-		if errors.Is(err, syscall.EEXIST) || !st.Required {
-			err = nil
-		} else if err != nil {
-			break
-		}
-	}
-	return err
+			return false
+		},
+		Insert: func(st resolve.Step) error { return s.step(ctx, l, st) },
+		Once:   true,
+	})
 }
 
 // step runs one entry of a probe list.

@@ -13,5 +13,10 @@
 //   - kernel facts rooted at a configurable base: boot id ([BootID]), parent pids ([Ppid]),
 //     and the release from uname(2) ([Release]).
 //
-// mmap.go adds memory mapping for the index readers.
+// mmap.go adds memory mapping for the index readers; guest.go the calls of the test VM's /init
+// (mount, uname through [Release], power-off); lock.go also has [Mkfifo] for tests.
+//
+// imports_test.go enforces the rule: no other package imports golang.org/x/sys/unix, and no other
+// non-test file calls a syscall wrapper of package syscall (its Errno and signal constants stay
+// allowed everywhere).
 package sys

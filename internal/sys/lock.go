@@ -179,3 +179,11 @@ func WriteFileAtomic(dir, name string, data []byte) error {
 	}
 	return nil
 }
+
+// Mkfifo is mkfifo(3) (mknodat(2) with S_IFIFO): create a named pipe at path.
+func Mkfifo(path string, mode uint32) error {
+	if err := unix.Mkfifo(path, mode); err != nil {
+		return &os.PathError{Op: "mkfifo", Path: path, Err: err}
+	}
+	return nil
+}

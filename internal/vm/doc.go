@@ -14,10 +14,18 @@
 //     Config.AllModules is set. ModuleSet computes (and caches) the set a device set needs by
 //     booting the whole tree once with a kmod storm.
 //   - Scenarios: KmodStorm (udev-like baseline), ModloadStorm (modload's modprobe per event;
-//     pass "MODLOAD_DEDUP=off" for the off mode), ModloadBatch (one modload process per pass),
+//     pass "MODLOAD_DEDUP=off" for the off mode), ModloadBatch (one `modload load` per pass),
 //     ListFloor (exact files in order, finit_module from /init). LoadOrder + LoadPlan turn a kmod
 //     run into the floor's list. The modload scenarios need Config.Init built from cmd/modload
 //     (argv[0] "init" -> guest.Main); /modload/sbin/<tool> and /modload/bin/modload link to /init.
+//   - Config.Files are copied into the guest; host files with an execute bit stay executable
+//     (a kernel modprobe helper script).
+//   - The VM tests (TestVM*, run by scripts/test.sh after the unit tests): TestVMStorm boots kmod's
+//     and modload's storms at smp 4 (zero duplicates, same module set, acpi_cpufreq once, modload
+//     as the kernel's helper, a loader SIGKILLed mid-load); TestVMChecks boots once at smp 2 and
+//     runs named checks (dependencies and softdeps, aliases, blacklist, parameters, install
+//     commands, .ko.xz/.ko.zst through init_module, rmmod with holders, modinfo against kmod's,
+//     dedup modes wait/busy/off), each trace call attributed to its check.
 //   - Require skips a test when qemu, kmod, busybox or the Debian tree is missing, unless
 //     MODLOAD_TEST_REQUIRE_VM=1, which turns the skip into a failure.
 package vm

@@ -33,13 +33,14 @@ func ModloadStorm(name string, env ...string) guest.Scenario {
 	}
 }
 
-// ModloadBatch is modload in one process per coldplug pass, given every event's MODALIAS.
+// ModloadBatch is modload in one process per coldplug pass (`modload load -b -q`), given every
+// event's MODALIAS: the union is resolved and loaded as one parallel graph, each module once.
 func ModloadBatch(name string, env ...string) guest.Scenario {
 	return guest.Scenario{
 		Name:   name,
 		Kind:   guest.KindStorm,
 		Batch:  true,
-		Loader: []string{ModloadBinary, "modprobe", "-a", "-b", "-q", guest.Placeholder},
+		Loader: []string{ModloadBinary, "load", "-b", "-q", guest.Placeholder},
 		Helper: ModloadModprobe,
 		Env:    env,
 	}

@@ -78,7 +78,8 @@ type Config struct {
 	Modules []string
 	// AllModules puts the whole tree in the guest instead (slow: ~416 MB).
 	AllModules bool
-	// Files are extra guest files: guest path -> host path (e.g. /etc/modprobe.d/x.conf).
+	// Files are extra guest files: guest path -> host path (e.g. /etc/modprobe.d/x.conf); host
+	// files with an execute bit are executable (0755) in the guest, the others 0644.
 	Files map[string]string
 	// KernelArgs are appended to the kernel command line.
 	KernelArgs string
@@ -312,7 +313,11 @@ func buildInitrd(cfg Config, mods, out, work string) error {
 	}
 	a.AddBytes("scenario.json", sc, 0o644)
 	for g, h := range cfg.Files {
-		a.AddFile(g, h, 0o644)
+		mode := os.FileMode(0o644)
+		if st, err := os.Stat(h); err == nil && st.Mode()&0o111 != 0 {
+			mode = 0o755 // scripts (e.g. a kernel modprobe helper) stay executable
+		}
+		a.AddFile(g, h, mode)
 	}
 	base := filepath.Join(work, "base.cpio.gz")
 	if err := a.WriteFile(base, true); err != nil {

@@ -9,23 +9,19 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/tools/txtar"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/difftest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/want.txtar from kmod's insmod")
 
-type result struct {
-	Stdout, Stderr string
-	Code           int
-}
+type result = difftest.Result
 
 // cases are insmod command lines that kmod 30 accepts or rejects in the same way we do.
 var cases = [][]string{
@@ -95,7 +91,7 @@ func (l *recordingLoader) LoadFile(_ context.Context, path, params string, flags
 func runOurs(l Loader, args ...string) result {
 	var out, errb bytes.Buffer
 	code := Command{Loader: l}.Main(&cli.Env{Stdout: &out, Stderr: &errb}, append([]string{"insmod"}, args...))
-	return result{out.String(), errb.String(), code}
+	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
 }
 
 func runKmod(t *testing.T, args ...string) result {
@@ -103,19 +99,11 @@ func runKmod(t *testing.T, args ...string) result {
 	if _, err := exec.LookPath("insmod"); err != nil {
 		t.Skipf("kmod's insmod is not installed: %v", err)
 	}
-	cmd := exec.Command("insmod", args...)
-	cmd.Args[0] = "insmod"
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
+	r, err := difftest.Run(exec.Command("insmod", args...))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return result{out.String(), errb.String(), code}
+	return r
 }
 
 // TestRecorded compares with kmod 30's output recorded on a host without module support.
@@ -124,38 +112,20 @@ func TestRecorded(t *testing.T) {
 		if _, err := os.Stat("/proc/modules"); err == nil {
 			t.Fatal("record on a host without module support: kmod must not load anything")
 		}
-		a := &txtar.Archive{Comment: []byte("Output of Debian's kmod 30 insmod, on a host without module support (go test -update).\n")}
+		var names []string
+		var got []result
 		for _, args := range cases {
-			r := runKmod(t, args...)
-			n := caseName(args)
-			a.Files = append(a.Files,
-				txtar.File{Name: n + "/code", Data: []byte(strconv.Itoa(r.Code) + "\n")},
-				txtar.File{Name: n + "/stdout", Data: []byte(r.Stdout)},
-				txtar.File{Name: n + "/stderr", Data: []byte(r.Stderr)})
+			names = append(names, caseName(args))
+			got = append(got, runKmod(t, args...))
 		}
-		if err := os.WriteFile("testdata/want.txtar", txtar.Format(a), 0o644); err != nil {
+		comment := "Output of Debian's kmod 30 insmod, on a host without module support (go test -update).\n"
+		if err := difftest.WriteRecorded("testdata/want.txtar", comment, names, got); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a, err := txtar.ParseFile("testdata/want.txtar")
+	want, err := difftest.ReadRecorded("testdata/want.txtar")
 	if err != nil {
 		t.Fatal(err)
-	}
-	want := map[string]*result{}
-	for _, f := range a.Files {
-		i := strings.LastIndexByte(f.Name, '/')
-		n, part := f.Name[:i], f.Name[i+1:]
-		if want[n] == nil {
-			want[n] = &result{}
-		}
-		switch part {
-		case "code":
-			want[n].Code, _ = strconv.Atoi(strings.TrimSpace(string(f.Data)))
-		case "stdout":
-			want[n].Stdout = string(f.Data)
-		case "stderr":
-			want[n].Stderr = string(f.Data)
-		}
 	}
 	for _, args := range cases {
 		n := caseName(args)

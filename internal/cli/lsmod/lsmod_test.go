@@ -2,7 +2,6 @@ package lsmod
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -15,37 +14,21 @@ import (
 	"golang.org/x/tools/txtar"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/difftest"
 )
 
 var update = flag.Bool("update", false, "rewrite want.* in testdata/*.txtar from kmod's lsmod (needs root, unshare, kmod)")
 
-type result struct {
-	Stdout, Stderr string
-	Code           int
-}
+type result = difftest.Result
 
 // extract writes the tree of a txtar fixture (every file except want.*) to a temporary
 // directory. A name ending in "/" is an empty directory.
 func extract(t *testing.T, a *txtar.Archive) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range a.Files {
-		if strings.HasPrefix(f.Name, "want.") {
-			continue
-		}
-		p := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if strings.HasSuffix(f.Name, "/") {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	isWant := func(name string) bool { return strings.HasPrefix(name, "want.") }
+	if err := difftest.WriteTree(dir, a, isWant); err != nil {
+		t.Fatal(err)
 	}
 	// /proc/modules and /sys/module must exist as directories to be bind-mount targets.
 	for _, d := range []string{"proc", "sys/module"} {
@@ -76,37 +59,14 @@ func runOurs(root string, args ...string) result {
 	var out, errb bytes.Buffer
 	env := &cli.Env{Stdout: &out, Stderr: &errb, Environ: []string{"MODLOAD_ROOT=" + root}}
 	code := Main(env, args)
-	return result{out.String(), errb.String(), code}
+	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
 }
 
 // runKmod runs kmod's tool in a private mount namespace where the fixture is bind-mounted
 // over /proc and /sys/module, so kmod reads the same tree as we do.
 func runKmod(t *testing.T, root string, args ...string) result {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("differential test needs root for a mount namespace")
-	}
-	for _, bin := range []string{"unshare", "mount", args[0]} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("differential test needs %s: %v", bin, err)
-		}
-	}
-	if err := exec.Command("unshare", "-m", "true").Run(); err != nil {
-		t.Skipf("cannot create a mount namespace here: %v", err)
-	}
-	script := `mount --bind "$1/proc" /proc && mount --bind "$1/sys/module" /sys/module && shift && exec "$@"`
-	cmd := exec.Command("unshare", append([]string{"-m", "sh", "-c", script, "sh", root}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	return difftest.RunInTree(t, root, args...)
 }
 
 func fixtures(t *testing.T) []string {

@@ -2,7 +2,6 @@ package modinfo
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/difftest"
 )
 
 // kmodModinfo finds kmod's modinfo or skips.
@@ -50,17 +50,11 @@ func runKmod(t testing.TB, bin string, args ...string) result {
 	cmd := exec.Command(bin, args...)
 	cmd.Args[0] = "modinfo" // glibc's getopt messages start with argv[0]
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
+	r, err := difftest.Run(cmd)
+	if err != nil {
 		t.Fatalf("run %s %q: %v", bin, args, err)
 	}
-	return result{so.String(), se.String(), code}
+	return result{r.Stdout, r.Stderr, r.Code}
 }
 
 func runOurs(args ...string) result {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/kofile"
 	"github.com/modload/modload/modconf"
 )
@@ -153,7 +154,7 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 
 	ro := ResolverOptions{Base: root, Version: kversion}
 	if !haveK {
-		rel, err := kernelRelease()
+		rel, err := sys.Release()
 		if err != nil {
 			t.errorf("uname() failed: %s\n", strerror(err))
 			return 1
@@ -536,20 +537,4 @@ var glibcErrors = map[syscall.Errno]string{
 	syscall.ENODATA: "No data available",
 	syscall.ELOOP:   "Too many levels of symbolic links",
 	syscall.ENOSYS:  "Function not implemented",
-}
-
-// kernelRelease is uname -r.
-func kernelRelease() (string, error) {
-	var u syscall.Utsname
-	if err := syscall.Uname(&u); err != nil {
-		return "", err
-	}
-	b := make([]byte, 0, len(u.Release))
-	for _, c := range u.Release {
-		if c == 0 {
-			break
-		}
-		b = append(b, byte(c))
-	}
-	return string(b), nil
 }

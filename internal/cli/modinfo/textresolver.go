@@ -12,6 +12,7 @@ import (
 
 	"github.com/modload/modload/kofile"
 	"github.com/modload/modload/modconf"
+	"github.com/modload/modload/moddb"
 )
 
 // ErrBadAlias is returned for an alias kmod's alias_normalize rejects (unbalanced brackets).
@@ -89,22 +90,11 @@ func (r *textResolver) parseModulesBuiltin(rd io.Reader) error {
 // normalizeAlias is kmod's alias_normalize: '-' becomes '_' outside [...]; unbalanced
 // brackets are an error.
 func normalizeAlias(s string) (string, error) {
-	b := []byte(s)
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '-':
-			b[i] = '_'
-		case ']':
-			return "", fmt.Errorf("%w: %q", ErrBadAlias, s)
-		case '[':
-			j := bytes.IndexByte(b[i:], ']')
-			if j < 0 {
-				return "", fmt.Errorf("%w: %q", ErrBadAlias, s)
-			}
-			i += j
-		}
+	alias, ok := moddb.NormalizeAlias(s)
+	if !ok {
+		return "", fmt.Errorf("%w: %q", ErrBadAlias, s)
 	}
-	return string(b), nil
+	return alias, nil
 }
 
 func (r *textResolver) Lookup(name string) ([]Module, error) {

@@ -485,34 +485,60 @@ func (st *state) loadedTarget() error {
 // builtinLoad is kmod's probe loop without a kernel: it checks kernel state in sysfs, prints,
 // and fails every real insertion with ENOSYS (what a kernel without module support answers).
 func (st *state) builtinLoad(steps []resolve.Step, f LoadFlags) error {
-	if len(steps) == 0 {
-		return nil
-	}
-	var target resolve.Module
+	return WalkProbeList(steps, f, ProbeHooks{
+		InKernel: st.inKernel,
+		Insert:   func(resolve.Step) error { return syscall.ENOSYS },
+	})
+}
+
+// ProbeHooks are the kernel side of WalkProbeList.
+type ProbeHooks struct {
+	// InKernel is kmod's module_is_inkernel. It is not asked with LoadFlags.IgnoreLoaded.
+	InKernel func(resolve.Module) bool
+	// Insert executes one step: an insmod, an install command, a builtin or a missing module.
+	// It is not called with LoadFlags.DryRun.
+	Insert func(resolve.Step) error
+	// Once skips, without printing or asking InKernel, a step whose module an earlier step
+	// already named (kmod itself walks such a step again).
+	Once bool
+}
+
+// WalkProbeList is the loop of kmod_module_probe_insert_module over one target's probe list
+// (resolve.PlanModule): a target already in the kernel ends the walk at once (an error wrapping
+// syscall.EEXIST with FirstTime, nil otherwise); then each step in the kernel is skipped, the
+// others are passed to f.Print and, without f.DryRun, executed by h.Insert. EEXIST and the
+// errors of steps that are not Required (softdeps) are ignored, except EEXIST for the target
+// with FirstTime; the first other error ends the walk and is returned.
+func WalkProbeList(steps []resolve.Step, f LoadFlags, h ProbeHooks) error {
 	for _, s := range steps {
-		if s.Target {
-			target = s.Module
+		if s.Target && !f.IgnoreLoaded && h.InKernel(s.Module) {
+			if f.FirstTime {
+				return fmt.Errorf("module %s already in kernel: %w", s.Module.Name, syscall.EEXIST)
+			}
+			return nil
 		}
 	}
-	if !f.IgnoreLoaded && st.inKernel(target) {
-		return st.loadedTarget()
+	var seen map[string]bool
+	if h.Once {
+		seen = make(map[string]bool, len(steps))
 	}
 	var err error
 	for _, s := range steps {
+		if h.Once {
+			if seen[s.Module.Name] {
+				continue
+			}
+			seen[s.Module.Name] = true
+		}
 		err = nil
-		if !f.IgnoreLoaded && st.inKernel(s.Module) {
+		if !f.IgnoreLoaded && h.InKernel(s.Module) {
 			err = syscall.EEXIST
 		} else {
 			if f.Print != nil {
 				f.Print(s)
 			}
 			if !f.DryRun {
-				switch s.Kind {
-				case resolve.Install:
-					err = syscall.ENOSYS
-				default:
-					err = syscall.ENOSYS
-				}
+				err = h.Insert(s)
 			}
 		}
 		if errors.Is(err, syscall.EEXIST) && s.Target && f.FirstTime {

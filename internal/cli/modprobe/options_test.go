@@ -2,7 +2,6 @@ package modprobe
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,13 +12,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/difftest"
 )
 
 // result is one invocation's answer.
-type result struct {
-	Stdout, Stderr string
-	Code           int
-}
+type result = difftest.Result
 
 // noRoot is a -d that does not exist: every lookup fails, in kmod as in modload, and nothing
 // can be loaded.
@@ -103,7 +100,7 @@ func runOurs(environ, argv []string) result {
 	var o, e bytes.Buffer
 	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Environ: environ}
 	code := Main(env, argv)
-	return result{o.String(), e.String(), code}
+	return result{Stdout: o.String(), Stderr: e.String(), Code: code}
 }
 
 func baseEnv(extra []string) []string {
@@ -150,17 +147,11 @@ func runKmodErr(bin string, environ, argv []string) (result, error) {
 	cmd := exec.Command(bin, argv[1:]...)
 	cmd.Args[0] = argv[0] // glibc's messages start with argv[0]; kmod dispatches on its base name
 	cmd.Env = environ
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
+	r, err := difftest.Run(cmd)
+	if err != nil {
 		return result{}, fmt.Errorf("%s %q: %w", bin, argv, err)
 	}
-	return result{o.String(), e.String(), code}, nil
+	return r, nil
 }
 
 // TestOptionsKmod runs the recorded cases through the installed kmod: the recorded answers

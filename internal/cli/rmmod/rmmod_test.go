@@ -2,13 +2,10 @@ package rmmod
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,14 +15,12 @@ import (
 	"golang.org/x/tools/txtar"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/difftest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/want.txtar from kmod's rmmod (needs root, unshare, kmod)")
 
-type result struct {
-	Stdout, Stderr string
-	Code           int
-}
+type result = difftest.Result
 
 // cases are rmmod command lines (after "rmmod"), run against testdata/tree.txtar.
 var cases = [][]string{
@@ -82,20 +77,8 @@ func extract(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, f := range a.Files {
-		p := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if strings.HasSuffix(f.Name, "/") {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := difftest.WriteTree(dir, a, nil); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -118,35 +101,12 @@ func runOurs(root string, k Kernel, builtin func(string) bool, args ...string) r
 	var out, errb bytes.Buffer
 	env := &cli.Env{Stdout: &out, Stderr: &errb, Environ: []string{"MODLOAD_ROOT=" + root}}
 	code := Command{Kernel: k, Builtin: builtin}.Main(env, append([]string{"rmmod"}, args...))
-	return result{out.String(), errb.String(), code}
+	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
 }
 
 func runKmod(t *testing.T, root string, args ...string) result {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("differential test needs root for a mount namespace")
-	}
-	for _, bin := range []string{"unshare", "mount", "rmmod"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("differential test needs %s: %v", bin, err)
-		}
-	}
-	if err := exec.Command("unshare", "-m", "true").Run(); err != nil {
-		t.Skipf("cannot create a mount namespace here: %v", err)
-	}
-	script := `mount --bind "$1/proc" /proc && mount --bind "$1/sys/module" /sys/module && shift && exec "$@"`
-	cmd := exec.Command("unshare", append([]string{"-m", "sh", "-c", script, "sh", root, "rmmod"}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	return difftest.RunInTree(t, root, append([]string{"rmmod"}, args...)...)
 }
 
 // hostErrno is what delete_module answers on this host for a module that is not really
@@ -168,38 +128,20 @@ func init() {
 func TestRecorded(t *testing.T) {
 	root := extract(t)
 	if *update {
-		a := &txtar.Archive{Comment: []byte("Output of Debian's kmod 30 rmmod on testdata/tree.txtar (go test -update).\n")}
+		var names []string
+		var got []result
 		for _, args := range cases {
-			r := runKmod(t, root, args...)
-			n := caseName(args)
-			a.Files = append(a.Files,
-				txtar.File{Name: n + "/code", Data: []byte(strconv.Itoa(r.Code) + "\n")},
-				txtar.File{Name: n + "/stdout", Data: []byte(r.Stdout)},
-				txtar.File{Name: n + "/stderr", Data: []byte(r.Stderr)})
+			names = append(names, caseName(args))
+			got = append(got, runKmod(t, root, args...))
 		}
-		if err := os.WriteFile("testdata/want.txtar", txtar.Format(a), 0o644); err != nil {
+		comment := "Output of Debian's kmod 30 rmmod on testdata/tree.txtar (go test -update).\n"
+		if err := difftest.WriteRecorded("testdata/want.txtar", comment, names, got); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a, err := txtar.ParseFile("testdata/want.txtar")
+	want, err := difftest.ReadRecorded("testdata/want.txtar")
 	if err != nil {
 		t.Fatal(err)
-	}
-	want := map[string]*result{}
-	for _, f := range a.Files {
-		i := strings.LastIndexByte(f.Name, '/')
-		n, part := f.Name[:i], f.Name[i+1:]
-		if want[n] == nil {
-			want[n] = &result{}
-		}
-		switch part {
-		case "code":
-			want[n].Code, _ = strconv.Atoi(strings.TrimSpace(string(f.Data)))
-		case "stdout":
-			want[n].Stdout = string(f.Data)
-		case "stderr":
-			want[n].Stderr = string(f.Data)
-		}
 	}
 	for _, args := range cases {
 		n := caseName(args)

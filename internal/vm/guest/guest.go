@@ -20,7 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/modload/modload/internal/sys"
 )
 
 // Paths inside the guest.
@@ -66,8 +67,7 @@ func finish(code int) int {
 	if os.Getpid() != 1 {
 		return code
 	}
-	syscall.Sync()
-	syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)
+	sys.PowerOff()
 	select {} // not reached
 }
 
@@ -82,9 +82,8 @@ func run(path string) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Scenario: sc.Name, CPUs: runtime.NumCPU(), Errnos: map[string]int{}}
-	var uts syscall.Utsname
-	if syscall.Uname(&uts) == nil {
-		res.KernelRelease = cstr(uts.Release[:])
+	if rel, err := sys.Release(); err == nil {
+		res.KernelRelease = rel
 	}
 	for _, c := range sc.Setup {
 		if out, err := exec.Command("/bin/sh", "-c", c).CombinedOutput(); err != nil {
@@ -113,6 +112,8 @@ func run(path string) (*Result, error) {
 		err = storm(sc, res, before)
 	case KindList:
 		err = list(sc, res)
+	case KindChecks:
+		runChecks(sc, res)
 	}
 	res.LoadPhase = time.Since(start)
 	stop()
@@ -137,17 +138,6 @@ func run(path string) (*Result, error) {
 	return res, nil
 }
 
-func cstr(b []int8) string {
-	var sb strings.Builder
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		sb.WriteByte(byte(c))
-	}
-	return sb.String()
-}
-
 // setup mounts what the scenario and tracing need and quietens the console.
 func setup() error {
 	mounts := []struct{ src, dst, typ string }{
@@ -163,7 +153,7 @@ func setup() error {
 		if err := os.MkdirAll(m.dst, 0o755); err != nil {
 			return fmt.Errorf("mkdir %s: %w", m.dst, err)
 		}
-		if err := syscall.Mount(m.src, m.dst, m.typ, 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
+		if err := sys.Mount(m.src, m.dst, m.typ); err != nil && !errors.Is(err, syscall.EBUSY) {
 			return fmt.Errorf("mount %s on %s: %w", m.typ, m.dst, err)
 		}
 	}
@@ -201,7 +191,7 @@ func startTracing(res *Result) error {
 	for _, ev := range []string{
 		"syscalls/sys_enter_finit_module", "syscalls/sys_exit_finit_module",
 		"syscalls/sys_enter_init_module", "syscalls/sys_exit_init_module",
-		"module/module_load",
+		"module/module_load", "module/module_free",
 	} {
 		if err := w("events/"+ev+"/enable", "1"); err != nil {
 			return fmt.Errorf("enable %s: %w", ev, err)
@@ -366,7 +356,7 @@ func storm(sc *Scenario, res *Result, before []string) error {
 				cmds = append(cmds, expand(sc.Loader, e.modalias))
 			}
 		}
-		runAll(cmds, sc.Env, res)
+		runAll(cmds, sc.Env, res, sc.Kill)
 		mods, _ := procModules()
 		p := Pass{Events: len(evs), Modaliases: len(aliases), Duration: time.Since(t)}
 		for _, m := range mods {
@@ -380,8 +370,9 @@ func storm(sc *Scenario, res *Result, before []string) error {
 	return nil
 }
 
-// runAll starts every command before waiting for any, then waits for all.
-func runAll(cmds [][]string, env []string, res *Result) {
+// runAll starts every command before waiting for any, then waits for all. With kill set, the
+// first loader whose arguments contain it is killed once seen loading (killer).
+func runAll(cmds [][]string, env []string, res *Result, kill string) {
 	type proc struct {
 		cmd *exec.Cmd
 		out *bytes.Buffer
@@ -405,6 +396,21 @@ func runAll(cmds [][]string, env []string, res *Result) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go stuck(procs2pids(procs, func(p proc) int { return p.cmd.Process.Pid }), stop)
+	if kill != "" && res.Killed == nil {
+		var victims []*exec.Cmd
+		for _, p := range procs {
+			if strings.Contains(strings.Join(p.cmd.Args[1:], " "), kill) {
+				victims = append(victims, p.cmd)
+			}
+		}
+		killed := make(chan *Killed, 1)
+		go func() { killed <- killer(victims, stop) }()
+		defer func() {
+			if k := <-killed; k != nil {
+				res.Killed = k
+			}
+		}()
+	}
 	for _, p := range procs {
 		wg.Add(1)
 		go func() {
@@ -422,6 +428,94 @@ func runAll(cmds [][]string, env []string, res *Result) {
 		}()
 	}
 	wg.Wait()
+}
+
+// killer polls the victims until one is inside finit_module/init_module (/proc/PID/syscall
+// names the call only while the task sleeps in it) or holds a module file open (the gate opens it
+// right before the call), sends that one SIGKILL and returns what it did; nil when all exited
+// first or stop closed.
+func killer(victims []*exec.Cmd, stop <-chan struct{}) *Killed {
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		alive := 0
+		for _, c := range victims {
+			pid := c.Process.Pid
+			when, ok := loading(pid)
+			if !ok {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+					alive++
+				}
+				continue
+			}
+			if err := c.Process.Signal(syscall.SIGKILL); err != nil {
+				continue
+			}
+			return &Killed{PID: pid, Args: c.Args, When: when}
+		}
+		if alive == 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// loading reports whether pid is loading a module: in finit_module (313) or init_module (175)
+// by /proc/PID/syscall, or with a file under /lib/modules open.
+func loading(pid int) (string, bool) {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid)); err == nil {
+		switch f := strings.Fields(string(b)); {
+		case len(f) > 0 && f[0] == "313":
+			return "finit_module", true
+		case len(f) > 0 && f[0] == "175":
+			return "init_module", true
+		}
+	}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", false
+	}
+	for _, e := range ents {
+		t, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && strings.HasPrefix(t, "/lib/modules/") && strings.Contains(t, ".ko") {
+			return "open " + t, true
+		}
+	}
+	return "", false
+}
+
+// runChecks runs sc.Checks in order, writing a marker to the trace buffer before each so that
+// the calls each check made can be told apart (Call.Check).
+func runChecks(sc *Scenario, res *Result) {
+	environ := append(os.Environ(), sc.Env...)
+	marker := filepath.Join(tracefs, "trace_marker")
+	for _, c := range sc.Checks {
+		if err := os.WriteFile(marker, []byte(checkMarker+c.Name+"\n"), 0); err != nil {
+			res.Errors = append(res.Errors, "trace marker: "+err.Error())
+		}
+		fmt.Fprintf(os.Stderr, "init: check %s\n", c.Name)
+		cmd := exec.Command("/bin/sh", "-c", c.Script)
+		cmd.Env = environ
+		t := time.Now()
+		out, err := cmd.CombinedOutput()
+		r := CheckResult{Name: c.Name, Output: string(out), Seconds: time.Since(t).Seconds()}
+		if len(r.Output) > 4000 {
+			r.Output = r.Output[:2000] + "\n...\n" + r.Output[len(r.Output)-2000:]
+		}
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			r.Exit = ee.ExitCode()
+		case err != nil:
+			r.Exit, r.Output = -1, r.Output+err.Error()
+		}
+		res.Checks = append(res.Checks, r)
+	}
+	os.WriteFile(marker, []byte(checkMarker+"-\n"), 0)
 }
 
 func procs2pids[T any](ps []T, pid func(T) int) []int {
@@ -465,9 +559,8 @@ func addLoaderError(res *Result, s string) {
 
 // list loads sc.Modules in order: in-process with finit_module when no loader is given.
 func list(sc *Scenario, res *Result) error {
-	var uts syscall.Utsname
-	syscall.Uname(&uts)
-	base := filepath.Join("/lib/modules", cstr(uts.Release[:]))
+	rel, _ := sys.Release()
+	base := filepath.Join("/lib/modules", rel)
 	paths := make([]string, len(sc.Modules))
 	for i, m := range sc.Modules {
 		if filepath.IsAbs(m) {
@@ -477,7 +570,7 @@ func list(sc *Scenario, res *Result) error {
 		}
 	}
 	if len(sc.Loader) > 0 {
-		runAll([][]string{expand(sc.Loader, paths...)}, sc.Env, res)
+		runAll([][]string{expand(sc.Loader, paths...)}, sc.Env, res, "")
 		return nil
 	}
 	for _, p := range paths {
@@ -496,12 +589,7 @@ func finitModule(path string) error {
 		return err
 	}
 	defer f.Close()
-	params, _ := syscall.BytePtrFromString("")
-	_, _, e := syscall.Syscall(sysFinitModule, f.Fd(), uintptr(unsafe.Pointer(params)), 0)
-	if e != 0 {
-		return e
-	}
-	return nil
+	return sys.Real().FinitModule(f, "", 0)
 }
 
 // sampler records the peak of /proc/meminfo VmallocUsed.

@@ -126,3 +126,24 @@ func TestErrnoName(t *testing.T) {
 		t.Errorf("errnoName: %s %s %s", errnoName(17), errnoName(16), errnoName(4095))
 	}
 }
+
+func TestValidateChecksAndKill(t *testing.T) {
+	ok := Scenario{Name: "c", Kind: KindChecks, Checks: []Check{{Name: "a", Script: "true"}, {Name: "b", Script: "false"}}}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("valid checks scenario: %v", err)
+	}
+	for _, bad := range []Scenario{
+		{Name: "none", Kind: KindChecks},
+		{Name: "dup", Kind: KindChecks, Checks: []Check{{Name: "a"}, {Name: "a"}}},
+		{Name: "blank", Kind: KindChecks, Checks: []Check{{Name: "a b"}}},
+		{Name: "kill-list", Kind: KindList, Modules: []string{"a.ko"}, Kill: "cpu:"},
+	} {
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), bad.Name) {
+			t.Errorf("scenario %q: err = %v, want an error naming it", bad.Name, err)
+		}
+	}
+	storm := Scenario{Name: "s", Kind: KindStorm, Loader: []string{"/x", Placeholder}, Kill: "cpu:type:x86"}
+	if err := storm.Validate(); err != nil {
+		t.Errorf("storm with kill: %v", err)
+	}
+}

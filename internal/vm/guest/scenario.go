@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -19,7 +20,34 @@ const (
 	// KindList loads an exact list of modules in order: in-process finit_module when Loader is
 	// empty (the floor), else one Loader process with the list substituted for Placeholder.
 	KindList = "list"
+	// KindChecks runs Checks in order, each a shell script, marking the trace buffer before each so
+	// that every traced call is attributed to the check that caused it (Call.Check).
+	KindChecks = "checks"
 )
+
+// Check is one named shell script of a KindChecks scenario. It passes when it exits 0; what it
+// prints is kept (Result.Checks) to say what went wrong.
+type Check struct {
+	Name   string `json:"name"`
+	Script string `json:"script"`
+}
+
+// CheckResult is what one Check did.
+type CheckResult struct {
+	Name    string  `json:"name"`
+	Exit    int     `json:"exit"`
+	Output  string  `json:"output,omitempty"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Killed is the storm loader the guest killed (Scenario.Kill).
+type Killed struct {
+	PID  int      `json:"pid"`
+	Args []string `json:"args"`
+	// When says what the loader was doing: "finit_module", "init_module" (from
+	// /proc/PID/syscall) or "open FILE" (a module file open, about to be loaded).
+	When string `json:"when"`
+}
 
 // Placeholder in a Loader template is replaced by the event's MODALIAS (storm) or by the whole
 // module list (list).
@@ -46,6 +74,11 @@ type Scenario struct {
 	Setup []string `json:"setup,omitempty"`
 	// After are shell commands run after the load phase; their output is in Result.After.
 	After []string `json:"after,omitempty"`
+	// Checks are the scripts of a KindChecks scenario, run in order with Env added.
+	Checks []Check `json:"checks,omitempty"`
+	// Kill (storm) names a substring of a loader's arguments: the first such loader seen inside
+	// finit_module/init_module, or holding a module file open, is sent SIGKILL (Result.Killed).
+	Kill string `json:"kill,omitempty"`
 	// SampleEvery is the VmallocUsed sampling period (0: 2ms).
 	SampleEvery time.Duration `json:"sample_every,omitempty"`
 }
@@ -89,8 +122,22 @@ func (s *Scenario) Validate() error {
 		if len(s.Modules) == 0 {
 			return fmt.Errorf("scenario %q: list needs modules", s.Name)
 		}
+	case KindChecks:
+		if len(s.Checks) == 0 {
+			return fmt.Errorf("scenario %q: checks needs checks", s.Name)
+		}
+		names := map[string]bool{}
+		for i, c := range s.Checks {
+			if c.Name == "" || strings.ContainsAny(c.Name, " \t\n") || names[c.Name] {
+				return fmt.Errorf("scenario %q: check %d: empty, blank-containing or repeated name %q", s.Name, i, c.Name)
+			}
+			names[c.Name] = true
+		}
 	default:
 		return fmt.Errorf("scenario %q: unknown kind %q", s.Name, s.Kind)
+	}
+	if s.Kill != "" && s.Kind != KindStorm {
+		return fmt.Errorf("scenario %q: kill is for storms", s.Name)
 	}
 	if s.MaxPasses < 0 || s.SampleEvery < 0 {
 		return fmt.Errorf("scenario %q: negative max_passes or sample_every", s.Name)
@@ -108,7 +155,9 @@ type Call struct {
 	// Module is the module_load event's name seen during the call ("" if none fired).
 	Module string `json:"module,omitempty"`
 	// Bytes the kernel read (kernel_read_file's return for finit_module, len for init_module).
-	Bytes     int64   `json:"bytes"`
+	Bytes int64 `json:"bytes"`
+	// Check is the KindChecks check running when the call entered the kernel.
+	Check     string  `json:"check,omitempty"`
 	Duplicate bool    `json:"duplicate,omitempty"`
 	Start     float64 `json:"start"` // trace timestamp, seconds
 	End       float64 `json:"end"`
@@ -152,5 +201,7 @@ type Result struct {
 	Modules       []string      `json:"modules"` // /proc/modules after the load phase, sorted
 	TraceOverrun  int64         `json:"trace_overrun"`
 	After         []string      `json:"after,omitempty"`
+	Checks        []CheckResult `json:"checks,omitempty"`
+	Killed        *Killed       `json:"killed,omitempty"`
 	Errors        []string      `json:"errors,omitempty"`
 }

@@ -18,7 +18,12 @@ const (
 	evExitInit
 	evModuleLoad
 	evKread
+	evMarker
+	evModuleFree
 )
+
+// checkMarker starts what a KindChecks scenario writes to trace_marker before each check.
+const checkMarker = "modload-check "
 
 // event is one line of /sys/kernel/tracing/trace that matters here.
 type event struct {
@@ -97,6 +102,17 @@ func parseTrace(r io.Reader) ([]event, []error) {
 				continue
 			}
 			e.name = f[0]
+		case strings.HasPrefix(msg, "module_free: "):
+			e.kind = evModuleFree
+			f := strings.Fields(strings.TrimPrefix(msg, "module_free: "))
+			if len(f) == 0 {
+				errs = append(errs, fmt.Errorf("trace line %d: module_free without name", n))
+				continue
+			}
+			e.name = f[0]
+		case strings.HasPrefix(msg, "tracing_mark_write: "+checkMarker):
+			e.kind = evMarker
+			e.name = strings.TrimSpace(strings.TrimPrefix(msg, "tracing_mark_write: "+checkMarker))
 		case strings.HasPrefix(msg, kreadEvent+": "):
 			e.kind = evKread
 			i := strings.LastIndex(msg, "ret=")
@@ -156,17 +172,27 @@ func parseHex(s string) (uint64, error) {
 func analyze(evs []event, res *Result) {
 	open := map[int]*Call{}
 	seen := map[string]bool{}
+	check := ""
 	if res.Errnos == nil {
 		res.Errnos = map[string]int{}
 	}
 	for _, e := range evs {
 		switch e.kind {
 		case evEnterFinit, evEnterInit:
-			c := &Call{PID: e.pid, Comm: e.comm, Syscall: "finit_module", Start: e.ts}
+			c := &Call{PID: e.pid, Comm: e.comm, Syscall: "finit_module", Start: e.ts, Check: check}
 			if e.kind == evEnterInit {
 				c.Syscall, c.Bytes = "init_module", e.val
 			}
 			open[e.pid] = c
+		case evMarker:
+			check = e.name
+		case evModuleFree:
+			// A module freed outside a loading call was removed (delete_module): loading it
+			// again is no duplicate. Freed inside its loading call, its init failed: asking
+			// again is.
+			if open[e.pid] == nil {
+				delete(seen, e.name)
+			}
 		case evKread:
 			if c := open[e.pid]; c != nil && c.Syscall == "finit_module" && c.Bytes == 0 && e.val > 0 {
 				c.Bytes = e.val

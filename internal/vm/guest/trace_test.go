@@ -172,3 +172,71 @@ func FuzzParseTrace(f *testing.F) {
 		}
 	})
 }
+
+// TestAnalyzeCheckMarkers: calls entered after a check's trace_marker line belong to that check;
+// calls before any marker belong to none.
+func TestAnalyzeCheckMarkers(t *testing.T) {
+	const tr = `        modprobe-90      [000] .....     0.900000: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-90      [000] .....     0.900100: sys_finit_module -> 0x0
+              sh-1       [000] .....     1.000000: tracing_mark_write: modload-check alias
+        modprobe-91      [001] .....     1.000100: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-91      [001] .....     1.000200: module_load: vfat
+              sh-1       [000] .....     1.000250: tracing_mark_write: modload-check blacklist
+        modprobe-91      [001] .....     1.000300: sys_finit_module -> 0x0
+        modprobe-92      [001] .....     1.100000: sys_init_module(umod: 7f0000000000, len: 400, uargs: 0)
+        modprobe-92      [001] .....     1.100200: sys_init_module -> 0xffffffffffffffef
+`
+	evs, errs := parseTrace(strings.NewReader(tr))
+	if len(errs) != 0 {
+		t.Fatalf("parseTrace errors: %v", errs)
+	}
+	var res Result
+	analyze(evs, &res)
+	var got []string
+	for _, c := range res.Calls {
+		got = append(got, c.Check+":"+c.Module)
+	}
+	if d := cmp.Diff([]string{":", "alias:vfat", "blacklist:"}, got); d != "" {
+		t.Errorf("calls by check (-want +got):\n%s", d)
+	}
+}
+
+// TestAnalyzeModuleFree: loop removed with delete_module (module_free outside a loading call) and
+// loaded again is no duplicate; acpi_cpufreq freed inside its failing call and asked for again is.
+func TestAnalyzeModuleFree(t *testing.T) {
+	const tr = `        modprobe-10      [000] .....     1.000000: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-10      [000] .....     1.000100: module_load: loop
+        modprobe-10      [000] .....     1.000200: sys_finit_module -> 0x0
+           rmmod-11      [000] .....     1.100000: module_free: loop
+        modprobe-12      [000] .....     1.200000: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-12      [000] .....     1.200100: module_load: loop
+        modprobe-12      [000] .....     1.200200: sys_finit_module -> 0x0
+        modprobe-13      [001] .....     1.300000: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-13      [001] .....     1.300100: module_load: acpi_cpufreq
+        modprobe-13      [001] .....     1.300150: module_free: acpi_cpufreq
+        modprobe-13      [001] .....     1.300200: sys_finit_module -> 0xffffffffffffffed
+        modprobe-14      [001] .....     1.400000: sys_finit_module(fd: 3, uargs: 0, flags: 0)
+        modprobe-14      [001] .....     1.400100: module_load: acpi_cpufreq
+        modprobe-14      [001] .....     1.400150: module_free: acpi_cpufreq
+        modprobe-14      [001] .....     1.400200: sys_finit_module -> 0xffffffffffffffed
+`
+	evs, errs := parseTrace(strings.NewReader(tr))
+	if len(errs) != 0 {
+		t.Fatalf("parseTrace errors: %v", errs)
+	}
+	var res Result
+	analyze(evs, &res)
+	var got []bool
+	for _, c := range res.Calls {
+		got = append(got, c.Duplicate)
+	}
+	if d := cmp.Diff([]bool{false, false, false, true}, got); d != "" {
+		t.Errorf("duplicate flags (-want +got):\n%s", d)
+	}
+	if res.Duplicates != 1 {
+		t.Errorf("duplicates = %d, want 1", res.Duplicates)
+	}
+	if _, errs := parseTrace(strings.NewReader("  rmmod-1 [000] ..... 1.0: module_free: \n")); len(errs) != 1 {
+		t.Errorf("module_free without name: errors %v, want one", errs)
+	}
+}
