@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/sys"
 )
@@ -63,7 +65,7 @@ type Options struct {
 // Loader executes load graphs. Safe for concurrent use.
 type Loader struct {
 	opts  Options
-	sem   chan struct{}
+	sem   *semaphore.Weighted
 	comp  Compression
 	chain []string
 }
@@ -91,7 +93,7 @@ func New(opts Options) (*Loader, error) {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
-	l := &Loader{opts: opts, sem: make(chan struct{}, opts.Workers), comp: kernelCompression(opts.Root)}
+	l := &Loader{opts: opts, sem: semaphore.NewWeighted(int64(opts.Workers)), comp: kernelCompression(opts.Root)}
 	for _, kv := range opts.Environ {
 		if v, ok := strings.CutPrefix(kv, EnvInstallChain+"="); ok && v != "" {
 			l.chain = strings.Split(v, ",")
@@ -201,13 +203,11 @@ func (l *Loader) run(ctx context.Context, n *node) {
 			return
 		}
 	}
-	select {
-	case l.sem <- struct{}{}:
-	case <-ctx.Done():
-		n.err = &Error{Module: n.m.Name, Path: n.m.Path, Err: ctx.Err()}
+	if err := l.sem.Acquire(ctx, 1); err != nil {
+		n.err = &Error{Module: n.m.Name, Path: n.m.Path, Err: err}
 		return
 	}
-	defer func() { <-l.sem }()
+	defer l.sem.Release(1)
 	n.err = l.loadOne(ctx, n)
 }
 

@@ -8,7 +8,6 @@ import (
 	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/ulikunitz/xz"
-	_ "golang.org/x/sync/singleflight"
 	_ "golang.org/x/tools/txtar"
 	_ "gonum.org/v1/plot"
 )
