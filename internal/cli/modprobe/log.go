@@ -3,6 +3,7 @@ package modprobe
 import (
 	"fmt"
 	"io"
+	"sync"
 )
 
 // syslog priorities, as kmod's tools use them.
@@ -19,6 +20,7 @@ const (
 // logger is kmod's tools/log.c: messages at or below the priority are written to stderr as
 // "<prog>: <LEVEL>: <msg>".
 type logger struct {
+	mu       sync.Mutex // matches of one alias may be inserted concurrently
 	w        io.Writer
 	prog     string
 	priority int
@@ -46,5 +48,7 @@ func (l *logger) printf(prio int, format string, args ...any) {
 	if prio > l.priority {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, "%s: %s: %s", l.prog, prioName(prio), fmt.Sprintf(format, args...))
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/modload/modload/internal/cli"
@@ -406,11 +407,30 @@ func (st *state) insmod(alias, extra string) error {
 		st.logf("Module %s not found in directory %s\n", alias, st.r.Dir())
 		return errFailed
 	}
+	if st.parallelMatches(len(ms)) {
+		// Independent matches of one alias (a CPU's modalias matches a dozen modules) load
+		// at once, each through the duplicate gate, instead of one after another as kmod
+		// loads them; the result is still the last match's, as kmod returns it.
+		errs := make([]error, len(ms))
+		var wg sync.WaitGroup
+		for i, m := range ms {
+			wg.Go(func() { errs[i] = st.insert(m, extra) })
+		}
+		wg.Wait()
+		return errs[len(errs)-1]
+	}
 	var last error
 	for _, m := range ms {
 		last = st.insert(m, extra)
 	}
 	return last
+}
+
+// parallelMatches reports whether n matches of one name may be inserted concurrently: only with
+// the real loader, more than one match, and nothing printed per step (-v, -n, -D, --show keep
+// kmod's sequential output).
+func (st *state) parallelMatches(n int) bool {
+	return n > 1 && Hooks.Loader != nil && !st.dryRun && !st.lookupOnly && !st.doShow && st.verbose <= logWarning
 }
 
 // logf is modprobe's LOG(): FATAL, or WARNING under -a.

@@ -1,0 +1,100 @@
+package modprobe
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/modload/modload/resolve"
+)
+
+// barrierLoader holds every Load until `want` of them are in flight at once, so it only
+// returns if the matches of one alias are inserted concurrently; with -v it must never be
+// asked to (kmod's sequential output).
+type barrierLoader struct {
+	mu      sync.Mutex
+	entered int
+	want    int
+	all     chan struct{}
+	targets []string
+}
+
+func (b *barrierLoader) Load(ctx context.Context, steps []resolve.Step, f LoadFlags) error {
+	b.mu.Lock()
+	b.entered++
+	for _, s := range steps {
+		if s.Target {
+			b.targets = append(b.targets, s.Module.Name)
+		}
+	}
+	if b.entered == b.want {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *barrierLoader) Remove(context.Context, resolve.Module, RemoveFlags) error { return nil }
+
+func TestAliasMatchesLoadConcurrently(t *testing.T) {
+	root, ver := t.TempDir(), "1.0"
+	dir := filepath.Join(root, "lib/modules", ver)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"modules.dep":   "kernel/a.ko:\nkernel/b.ko:\nkernel/c.ko:\n",
+		"modules.alias": "alias cpu:type:x86* a\nalias cpu:type:x86* b\nalias cpu:type:x86* c\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bl := &barrierLoader{want: 3, all: make(chan struct{})}
+	Hooks.Loader = bl
+	defer func() { Hooks.Loader = nil }()
+	// Deadlocks (and the test times out) unless the three matches are in flight together.
+	if _, stderr, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "cpu:type:x86,ven0000"); code != 0 || stderr != "" {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	if len(bl.targets) != 3 {
+		t.Fatalf("targets %q, want a, b and c", bl.targets)
+	}
+
+}
+
+// TestParallelMatchesOnlyWhenSilent: kmod's per-step output (-v, -n, -D, --show) keeps its
+// order because those modes insert one match after another.
+func TestParallelMatchesOnlyWhenSilent(t *testing.T) {
+	Hooks.Loader = &barrierLoader{}
+	defer func() { Hooks.Loader = nil }()
+	for _, tc := range []struct {
+		name string
+		st   state
+		n    int
+		want bool
+	}{
+		{"silent", state{verbose: logErr}, 3, true},
+		{"one match", state{verbose: logErr}, 1, false},
+		{"verbose", state{verbose: logNotice}, 3, false},
+		{"dry run", state{verbose: logErr, dryRun: true}, 3, false},
+		{"show", state{verbose: logErr, doShow: true}, 3, false},
+		{"resolve alias", state{verbose: logErr, lookupOnly: true}, 3, false},
+	} {
+		if got := tc.st.parallelMatches(tc.n); got != tc.want {
+			t.Errorf("%s: parallelMatches(%d) = %v, want %v", tc.name, tc.n, got, tc.want)
+		}
+	}
+	Hooks.Loader = nil
+	if (&state{verbose: logErr}).parallelMatches(3) {
+		t.Error("parallel without a loader")
+	}
+}
