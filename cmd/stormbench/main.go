@@ -237,17 +237,18 @@ type row struct {
 	Duplicates int            `json:"duplicates"`
 	Errnos     map[string]int `json:"errnos"`
 	// WastedBytes are what duplicate calls made the kernel read.
-	WastedBytes   int64    `json:"wasted_bytes"`
-	ReadBytes     int64    `json:"read_bytes"`
-	PeakVmallocKB int64    `json:"peak_vmalloc_kb"`
-	BaseVmallocKB int64    `json:"base_vmalloc_kb"`
-	LoadPhase     float64  `json:"load_phase_s"`
-	Boot          float64  `json:"boot_s"`
-	Events        int      `json:"events"`
-	Passes        int      `json:"passes"`
-	Loaded        int      `json:"modules_loaded"`
-	Modules       []string `json:"modules"`
-	Errors        []string `json:"errors,omitempty"`
+	WastedBytes   int64     `json:"wasted_bytes"`
+	ReadBytes     int64     `json:"read_bytes"`
+	PeakVmallocKB int64     `json:"peak_vmalloc_kb"`
+	BaseVmallocKB int64     `json:"base_vmalloc_kb"`
+	LoadPhase     float64   `json:"load_phase_s"`
+	Boot          float64   `json:"boot_s"`
+	Events        int       `json:"events"`
+	Passes        int       `json:"passes"`
+	PassSeconds   []float64 `json:"pass_s,omitempty"` // each coldplug pass's duration
+	Loaded        int       `json:"modules_loaded"`
+	Modules       []string  `json:"modules"`
+	Errors        []string  `json:"errors,omitempty"`
 }
 
 func newRow(loader string, res *vm.Result) row {
@@ -260,6 +261,7 @@ func newRow(loader string, res *vm.Result) row {
 	}
 	for _, p := range res.Passes {
 		r.Events += p.Events
+		r.PassSeconds = append(r.PassSeconds, p.Duration.Seconds())
 	}
 	return r
 }

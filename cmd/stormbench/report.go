@@ -234,10 +234,22 @@ func (r *report) checks() string {
 func (r *report) why(smp int, w, floor row) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  Above the floor by %.2f s. The floor loads the %d files in a fixed order from one process with no resolution and no coldplug passes;", w.LoadPhase-floor.LoadPhase, floor.Calls)
-	fmt.Fprintf(&b, " %s ran %d loader processes over %d coldplug passes (the storm waits for each pass before the next walk of /sys).", w.Loader, w.Events, w.Passes)
+	procs := fmt.Sprintf("%d loader processes (one per device event)", w.Events)
+	if w.Loader == "modload-one" {
+		procs = fmt.Sprintf("one process per pass for %d device events", w.Events)
+	}
+	fmt.Fprintf(&b, " %s ran %s over %d coldplug passes (the storm waits for each pass before the next walk of /sys)", w.Loader, procs, w.Passes)
+	if len(w.PassSeconds) > 0 {
+		ps := make([]string, len(w.PassSeconds))
+		for i, p := range w.PassSeconds {
+			ps[i] = fmt.Sprintf("%.1f", p)
+		}
+		fmt.Fprintf(&b, "; passes took %s s", strings.Join(ps, ", "))
+	}
+	b.WriteString(".")
 	if one, ok := r.find(smp, "modload-one"); ok && w.Loader != "modload-one" {
-		fmt.Fprintf(&b, " modload in one process per pass (%d passes) took %.2f s = %.2fx the floor: per-event processes cost %.2f s more than that, and the passes and resolution the rest.",
-			one.Passes, one.LoadPhase, one.LoadPhase/floor.LoadPhase, w.LoadPhase-one.LoadPhase)
+		fmt.Fprintf(&b, " The same events handled by modload in one process per pass took %.2f s (%.2fx the floor): the per-event storm took %+.2f s against that.",
+			one.LoadPhase, one.LoadPhase/floor.LoadPhase, w.LoadPhase-one.LoadPhase)
 	}
 	if w.Loaded != floor.Loaded {
 		fmt.Fprintf(&b, " It also loaded %d modules against the floor's %d.", w.Loaded, floor.Loaded)
