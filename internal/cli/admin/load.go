@@ -6,29 +6,41 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/probe"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/resolve"
 )
 
-// LoadHook opens the loading machinery for Load; the binary wires the real one, tests a fake.
-var LoadHook = func(env *cli.Env) (*probe.System, error) {
-	return probe.Open(probe.Options{Environ: env.Environ, Stdout: env.Stdout, Stderr: env.Stderr})
+// LoadHook opens the loading machinery for Load; tests replace it to use a fake kernel.
+var LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
+	return probe.Open(probe.Options{Environ: env.Environ, Stdout: env.Stdout, Stderr: env.Stderr, Mode: mode})
 }
 
-// Load is "modload load [-b] [-q] [-d BASE] [-S VERSION] [-j N] NAME... | -": modload's
+// Load is "modload load [-b] [-q] [-d BASE] [-S VERSION] [-dedup MODE] NAME... | -": modload's
 // one-process loader. Every name (module name, alias, device modalias, symbol:NAME; "-" reads
 // names from standard input, one per line) is resolved as modprobe resolves it, and the union of
 // what they need is loaded as one graph: independent modules in parallel, each module once.
+// -dedup (wait, busy or off) overrides MODLOAD_DEDUP and /etc/modload.conf.
 func Load(env *cli.Env, args []string) int {
 	fs := newFlags(env, "modload load")
 	blacklist := fs.Bool("b", false, "apply the blacklist to modules matched through aliases (modprobe -b)")
 	quiet := fs.Bool("q", false, "do not report names that match no module")
 	base := fs.String("d", "/", "base directory of lib/modules (modprobe -d)")
 	version := fs.String("S", "", "kernel version (default: the running kernel's)")
+	dedup := fs.String("dedup", "", "duplicate handling: wait, busy or off (default: MODLOAD_DEDUP, /etc/modload.conf, wait)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	mode := gate.ModeDefault
+	if *dedup != "" {
+		m, err := gate.ParseMode(*dedup)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "modload load: -dedup: %v\n", err)
+			return 2
+		}
+		mode = m
 	}
 	names := fs.Args()
 	if len(names) == 1 && names[0] == "-" {
@@ -73,7 +85,7 @@ func Load(env *cli.Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "modload load: module %s not found in directory %s\n", m, r.Dir())
 		}
 	}
-	s, err := LoadHook(env)
+	s, err := LoadHook(env, mode)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modload load: %v\n", err)
 		return 1

@@ -1,0 +1,132 @@
+package admin
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/modload/modload/gate"
+	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/probe"
+	"github.com/modload/modload/internal/sys"
+	"github.com/modload/modload/internal/sys/fake"
+)
+
+// loadTree writes a module directory (text indexes) whose files the fake kernel knows by name:
+// b needs a, the alias matches b and c.
+func loadTree(t *testing.T, root string, k *fake.Kernel) {
+	t.Helper()
+	dir := filepath.Join(root, "lib/modules/1.0")
+	if err := os.MkdirAll(filepath.Join(dir, "kernel"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"modules.dep":   "kernel/a.ko:\nkernel/b.ko: kernel/a.ko\nkernel/c.ko:\n",
+		"modules.alias": "alias pci:v00001234d* b\nalias pci:v00001234d* c\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"a", "b", "c"} {
+		p := filepath.Join(dir, "kernel", m+".ko")
+		if err := os.WriteFile(p, []byte("module "+m), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		k.SetName(p, m)
+	}
+}
+
+func TestLoadGraph(t *testing.T) {
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	var gotMode gate.Mode
+	old := LoadHook
+	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
+		s, err := probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
+		if err == nil {
+			gotMode = s.Gate().Mode()
+		}
+		return s, err
+	}
+	defer func() { LoadHook = old }()
+
+	in := strings.NewReader("pci:v00001234d00000001sv0sd0bc02sc00i00\na\nnosuch\n")
+	var out, errb bytes.Buffer
+	code := Load(&cli.Env{Stdin: in, Stdout: &out, Stderr: &errb}, []string{"load", "-d", root, "-S", "1.0", "-"})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "module nosuch not found") {
+		t.Errorf("stderr %q does not report the name that matched nothing", errb.String())
+	}
+	for _, m := range []string{"a", "b", "c"} {
+		if n := k.Count(m); n != 1 {
+			t.Errorf("%s: %d kernel calls, want 1", m, n)
+		}
+	}
+	var order []string
+	for _, c := range k.Calls() {
+		order = append(order, c.Name)
+	}
+	if ia, ib := index(order, "a"), index(order, "b"); ia < 0 || ib < 0 || ia > ib {
+		t.Errorf("kernel calls %q: a must load before b, which needs it", order)
+	}
+	if gotMode != gate.ModeWait {
+		t.Errorf("default mode %v, want wait", gotMode)
+	}
+
+	if code := Load(&cli.Env{Stdout: &out, Stderr: &errb}, []string{"load", "-d", root, "-S", "1.0", "-q", "-dedup", "off", "a"}); code != 0 || gotMode != gate.ModeOff {
+		t.Errorf("-dedup off: exit %d mode %v", code, gotMode)
+	}
+	if code := Load(&cli.Env{Stdout: &out, Stderr: &errb}, []string{"load", "-dedup", "bogus", "a"}); code != 2 {
+		t.Errorf("-dedup bogus: exit %d, want 2", code)
+	}
+}
+
+func index(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestFailuresAndForget(t *testing.T) {
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	k.SetResult("c", sys.ENODEV)
+	old := LoadHook
+	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
+		return probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
+	}
+	defer func() { LoadHook = old }()
+	var out, errb bytes.Buffer
+	env := &cli.Env{Stdout: &out, Stderr: &errb}
+	for i := 0; i < 2; i++ {
+		if code := Load(env, []string{"load", "-d", root, "-S", "1.0", "c"}); code != 1 {
+			t.Fatalf("load of a failing module: exit %d, want 1", code)
+		}
+	}
+	if n := k.Count("c"); n != 1 {
+		t.Fatalf("failing module sent to the kernel %d times, want 1 (remembered)", n)
+	}
+	out.Reset()
+	if code := Failures(env, []string{"failures", "--root", root}); code != 0 || !strings.HasPrefix(out.String(), "c\tNo such device\t") {
+		t.Fatalf("failures: exit %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := Forget(env, []string{"forget", "--root", root, "c"}); code != 0 || out.String() != "forgot 1 failure(s)\n" {
+		t.Fatalf("forget c: exit %d %q", code, out.String())
+	}
+	_ = Load(env, []string{"load", "-d", root, "-S", "1.0", "c"})
+	if n := k.Count("c"); n != 2 {
+		t.Fatalf("after forget: %d kernel calls, want 2", n)
+	}
+}
