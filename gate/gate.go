@@ -325,13 +325,20 @@ func (g *Gate) Load(ctx context.Context, req Request, load LoadFunc) (Outcome, e
 }
 
 func (g *Gate) leadFlight(ctx context.Context, f *flight, req Request, fi sys.FileInfo, st state, load LoadFunc) (Outcome, error) {
+	// Waiters are released however lead ends: a LoadFunc that panics leaves them this error
+	// instead of a flight that never completes.
+	f.outcome, f.err = Failed, &Error{Module: req.Name, Path: req.Path, Err: errLeaderPanicked}
+	defer func() {
+		g.mu.Lock()
+		delete(g.flights, fi.Identity)
+		g.mu.Unlock()
+		close(f.done)
+	}()
 	f.outcome, f.err = g.lead(ctx, req, fi, st, load)
-	g.mu.Lock()
-	delete(g.flights, fi.Identity)
-	g.mu.Unlock()
-	close(f.done)
 	return f.outcome, f.err
 }
+
+var errLeaderPanicked = errors.New("the load this request waited for panicked")
 
 func (g *Gate) callKernel(ctx context.Context, req Request, load LoadFunc) (Outcome, error) {
 	c, err := load(ctx)

@@ -279,6 +279,23 @@ func TestSoftdeps(t *testing.T) {
 	}
 }
 
+// TestSoftdepNeverOverridesHardDep: b has "softdep b pre: a" but a needs b's symbols
+// (modules.dep); the loop is broken on the soft edge, whatever order the graph is walked in.
+func TestSoftdepNeverOverridesHardDep(t *testing.T) {
+	for _, target := range []string{"b", "a"} {
+		w := newWorld(t, gate.ModeWait)
+		g := w.graph("a:b", "b:")
+		g["b"].Pre = []string{"a"}
+		l := w.loader(Options{Workers: 1})
+		if err := l.Load(context.Background(), []string{target}, g); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"b", "a"}, callNames(w.k)); d != "" {
+			t.Errorf("target %s: calls (-want +got):\n%s", target, d)
+		}
+	}
+}
+
 func TestFailingDependencyStopsDependents(t *testing.T) {
 	w := newWorld(t, gate.ModeWait)
 	g := w.graph("top: mid", "mid: base", "base:", "other:")

@@ -40,44 +40,50 @@ func plan(targets []string, graph map[string]*Module) ([]*node, error) {
 	if err := hardCycle(order, nodes); err != nil {
 		return nil, err
 	}
-	// prerequisite edges: deps (hard), pre softdeps, and "post" reversed.
-	pre := map[*node][]*node{}
+	// Prerequisite edges: hard deps first, always kept; then pre softdeps and reversed post
+	// softdeps, each dropped when it would close a cycle (the module it should wait for
+	// already waits for it), so a softdep can never override a hard dependency.
+	prereqs := map[*node][]*node{}
 	for _, n := range order {
 		for _, d := range n.m.Deps {
-			pre[n] = append(pre[n], nodes[d])
-		}
-		for _, d := range n.m.Pre {
-			pre[n] = append(pre[n], nodes[d])
-		}
-		for _, d := range n.m.Post {
-			pre[nodes[d]] = append(pre[nodes[d]], n)
-		}
-	}
-	const white, gray, black = 0, 1, 2
-	color := map[*node]int{}
-	var visit func(n *node)
-	visit = func(n *node) {
-		color[n] = gray
-		for _, p := range pre[n] {
-			switch color[p] {
-			case white:
-				visit(p)
-				n.prereqs = append(n.prereqs, p)
-			case black:
-				n.prereqs = append(n.prereqs, p)
-			case gray:
-				// closes a cycle through a softdep: dropped
+			if p := nodes[d]; !slices.Contains(prereqs[n], p) {
+				prereqs[n] = append(prereqs[n], p)
 			}
 		}
-		color[n] = black
+	}
+	waitsFor := func(from, to *node) bool {
+		seen := map[*node]bool{}
+		stack := []*node{from}
+		for len(stack) > 0 {
+			n := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if n == to {
+				return true
+			}
+			if seen[n] {
+				continue
+			}
+			seen[n] = true
+			stack = append(stack, prereqs[n]...)
+		}
+		return false
+	}
+	soft := func(n, p *node) {
+		if n == p || slices.Contains(prereqs[n], p) || waitsFor(p, n) {
+			return
+		}
+		prereqs[n] = append(prereqs[n], p)
 	}
 	for _, n := range order {
-		if color[n] == white {
-			visit(n)
+		for _, d := range n.m.Pre {
+			soft(n, nodes[d])
+		}
+		for _, d := range n.m.Post {
+			soft(nodes[d], n)
 		}
 	}
 	for _, n := range order {
-		n.prereqs = slices.Compact(n.prereqs)
+		n.prereqs = prereqs[n]
 	}
 	return order, nil
 }

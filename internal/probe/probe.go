@@ -170,11 +170,21 @@ func (s *System) Load(ctx context.Context, steps []resolve.Step, f modprobe.Load
 	if f.HasModprobeOptions {
 		environ = setenv(environ, "MODPROBE_OPTIONS", f.ModprobeOptions)
 	}
-	l, err := s.loader(loader.Options{
+	opts := loader.Options{
 		ForceModversion: f.ForceModversion, ForceVermagic: f.ForceVermagic, Environ: environ, Workers: 1,
-	})
+	}
+	l, err := s.loader(opts)
 	if err != nil {
 		return err
+	}
+	// --first-time: the target fails with EEXIST even when the kernel, or another process's
+	// load, says it arrived between the in-kernel check and the call.
+	lTarget := l
+	if f.FirstTime {
+		opts.FirstTime = true
+		if lTarget, err = s.loader(opts); err != nil {
+			return err
+		}
 	}
 	return modprobe.WalkProbeList(steps, f, modprobe.ProbeHooks{
 		InKernel: func(m resolve.Module) bool {
@@ -184,7 +194,12 @@ func (s *System) Load(ctx context.Context, steps []resolve.Step, f modprobe.Load
 			}
 			return false
 		},
-		Insert: func(st resolve.Step) error { return s.step(ctx, l, st) },
+		Insert: func(st resolve.Step) error {
+			if st.Target {
+				return s.step(ctx, lTarget, st)
+			}
+			return s.step(ctx, l, st)
+		},
 		Once:   true,
 	})
 }

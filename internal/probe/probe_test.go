@@ -238,3 +238,17 @@ func TestInsecureRuntimeDir(t *testing.T) {
 		t.Fatalf("world-writable runtime dir: %v, want an error naming it", err)
 	}
 }
+
+// TestFirstTimeKernelEEXIST: with --first-time, the kernel's EEXIST for the target (a load that
+// arrived between the in-kernel check and the call) is an error; without it, success.
+func TestFirstTimeKernelEEXIST(t *testing.T) {
+	e := newEnv(t, "m")
+	e.kernel.SetResult("m", syscall.EEXIST)
+	steps := []resolve.Step{e.step("m", true, true)}
+	if err := e.sys.Load(context.Background(), steps, modprobe.LoadFlags{}); err != nil {
+		t.Fatalf("EEXIST without --first-time: %v, want success", err)
+	}
+	if err := e.sys.Load(context.Background(), steps, modprobe.LoadFlags{FirstTime: true}); !errors.Is(err, syscall.EEXIST) {
+		t.Fatalf("EEXIST with --first-time: %v, want EEXIST", err)
+	}
+}

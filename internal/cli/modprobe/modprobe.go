@@ -427,10 +427,14 @@ func (st *state) insmod(alias, extra string) error {
 }
 
 // parallelMatches reports whether n matches of one name may be inserted concurrently: only with
-// the real loader, more than one match, and nothing printed per step (-v, -n, -D, --show keep
-// kmod's sequential output).
+// the real loader, more than one match, nothing printed per step (-v, -n, -D, --show keep
+// kmod's sequential output), and no install commands configured (they bypass the duplicate
+// gate, so two matches sharing a module with one would run it twice).
 func (st *state) parallelMatches(n int) bool {
-	return n > 1 && Hooks.Loader != nil && !st.dryRun && !st.lookupOnly && !st.doShow && st.verbose <= logWarning
+	if n < 2 || Hooks.Loader == nil || st.dryRun || st.lookupOnly || st.doShow || st.verbose > logWarning {
+		return false
+	}
+	return st.r == nil || st.r.Config() == nil || len(st.r.Config().Installs) == 0
 }
 
 // logf is modprobe's LOG(): FATAL, or WARNING under -a.

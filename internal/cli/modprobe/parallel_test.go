@@ -98,3 +98,29 @@ func TestParallelMatchesOnlyWhenSilent(t *testing.T) {
 		t.Error("parallel without a loader")
 	}
 }
+
+// TestNoParallelMatchesWithInstallCommands: install commands bypass the gate, so matches are
+// inserted one after another as soon as the configuration has any.
+func TestNoParallelMatchesWithInstallCommands(t *testing.T) {
+	Hooks.Loader = &barrierLoader{}
+	defer func() { Hooks.Loader = nil }()
+	root, ver := writeTree(t)
+	for _, tc := range []struct {
+		conf string
+		want bool
+	}{{"", true}, {"install b /bin/true\n", false}} {
+		conf := filepath.Join(t.TempDir(), "c.conf")
+		if err := os.WriteFile(conf, []byte(tc.conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := resolve.New(resolve.Options{Base: root, Version: ver, ConfigPaths: []string{conf}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &state{verbose: logErr, r: r}
+		if got := st.parallelMatches(3); got != tc.want {
+			t.Errorf("config %q: parallelMatches = %v, want %v", tc.conf, got, tc.want)
+		}
+		r.Close()
+	}
+}
