@@ -200,7 +200,7 @@ func (s *System) Load(ctx context.Context, steps []resolve.Step, f modprobe.Load
 			}
 			return s.step(ctx, l, st)
 		},
-		Once:   true,
+		Once: true,
 	})
 }
 
