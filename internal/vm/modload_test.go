@@ -14,7 +14,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
+	"github.com/modload/modload/internal/debian"
 	"github.com/modload/modload/internal/vm/guest"
+	"github.com/modload/modload/resolve"
 )
 
 // ModloadPackage is cmd/modload: argv[0] "init" runs guest.Main, the tools are linked to it.
@@ -88,11 +90,25 @@ func TestVMStorm(t *testing.T) {
 		}
 	})
 	t.Run("zero-duplicates", func(t *testing.T) {
+		// The killed loader's result is lost with it: a module it had in flight (its alias's
+		// matches load concurrently, with their dependencies) may be asked for once more by
+		// the loader that takes over. Any other repeat, or a second repeat, is a duplicate.
+		inFlight := map[string]bool{}
+		if resM.Killed != nil && len(resM.Killed.Args) > 0 {
+			inFlight = probeClosure(t, tree, resM.Killed.Args[len(resM.Killed.Args)-1])
+		}
+		retried := map[string]bool{}
 		for _, c := range resM.Calls {
-			if c.Duplicate {
-				t.Errorf("duplicate kernel call: %s by %s[%d] for %q -> %d %s (killed loader: %d)",
-					c.Syscall, c.Comm, c.PID, c.Module, c.Ret, c.Errno, killed)
+			if !c.Duplicate {
+				continue
 			}
+			if inFlight[c.Module] && !retried[c.Module] {
+				retried[c.Module] = true
+				t.Logf("retry after the killed loader: %s by %s[%d] for %q -> %d %s", c.Syscall, c.Comm, c.PID, c.Module, c.Ret, c.Errno)
+				continue
+			}
+			t.Errorf("duplicate kernel call: %s by %s[%d] for %q -> %d %s (killed loader: %d)",
+				c.Syscall, c.Comm, c.PID, c.Module, c.Ret, c.Errno, killed)
 		}
 	})
 	t.Run("same-modules-as-kmod", func(t *testing.T) {
@@ -540,4 +556,30 @@ func compress(t *testing.T, ext string, raw []byte) []byte {
 		t.Fatalf("compress: unknown extension %q", ext)
 	}
 	return buf.Bytes()
+}
+
+// probeClosure is every module modprobe -b would load for alias on the tree: its matches and
+// their probe lists (dependencies and softdeps).
+func probeClosure(t *testing.T, tree debian.Tree, alias string) map[string]bool {
+	t.Helper()
+	r, err := resolve.New(resolve.Options{Base: tree.Root, Version: tree.KVer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ms, err := r.Lookup(alias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, m := range ms {
+		steps, err := r.PlanModule(m, resolve.PlanOptions{Blacklist: true})
+		if err != nil {
+			continue // blacklisted: not loaded
+		}
+		for _, st := range steps {
+			out[st.Module.Name] = true
+		}
+	}
+	return out
 }
