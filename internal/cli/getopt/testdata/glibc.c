@@ -65,7 +65,7 @@ int main(void) {
 				if (r == -1) { free(buf); break; }
 				puts0("R");
 				putint(r < -1 ? r & 0xff : r);
-				putint(r != '?' && r != ':' ? 0 : optopt < 0 ? optopt & 0xff : optopt); // optopt is sticky; it means something only after an error
+				putint((r != '?' && r != ':') || longindex >= 0 ? 0 : optopt < 0 ? optopt & 0xff : optopt); // optopt means something only after an error (a long option whose val is '?' or ':' succeeded when longindex is set)
 				putint(longindex);
 				putint(optarg != NULL);
 				puts0(optarg ? optarg : "");
