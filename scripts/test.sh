@@ -47,5 +47,5 @@ done
 
 if [ "${VM:-1}" != 0 ]; then
 	echo "== VM tests (qemu, Debian kernel)"
-	go test -count=1 -timeout 60m -v -run '^TestVM' ./...
+	go test -count=1 -timeout 60m -v -run '^TestVM' ./internal/vm/
 fi
