@@ -452,6 +452,17 @@ func (g *Gate) lead(ctx context.Context, req Request, fi sys.FileInfo, st state,
 	return o, err
 }
 
+// rememberable reports whether a recorded errno is the module's own failure, not to be sent to
+// the kernel again this boot. EEXIST usually means "already loaded" (success), but a module's
+// init can return it too (pcc_cpufreq does under TCG): then the module is not in the kernel.
+func (g *Gate) rememberable(name string, e syscall.Errno) bool {
+	if e == sys.EEXIST {
+		st := g.state(name)
+		return st != stateLive && st != stateComing
+	}
+	return remembered(e)
+}
+
 func reasonOf(err error) error {
 	if errors.Is(err, ErrGaveUp) {
 		return ErrGaveUp
@@ -461,7 +472,7 @@ func reasonOf(err error) error {
 
 func (g *Gate) rememberedFailure(req Request, fi sys.FileInfo, resName string) (Outcome, error, bool) {
 	r := g.readRecord(resName)
-	if r == nil || g.boot == "" || r.Boot != g.boot || r.Errno == 0 || !remembered(r.Errno) ||
+	if r == nil || g.boot == "" || r.Boot != g.boot || r.Errno == 0 || !g.rememberable(req.Name, r.Errno) ||
 		r.Size != fi.Size || r.Mtime != fi.MtimeNs {
 		return Failed, nil, false
 	}

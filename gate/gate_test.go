@@ -792,3 +792,22 @@ func TestEvents(t *testing.T) {
 		t.Errorf("events (-want +got):\n%s", d)
 	}
 }
+
+// TestInitEEXISTRemembered: a module whose own init returns EEXIST (pcc_cpufreq under TCG) is
+// not in the kernel afterwards; it is not sent to the kernel again, and callers still see
+// EEXIST (success, for kmod's semantics).
+func TestInitEEXISTRemembered(t *testing.T) {
+	e := newEnv(t)
+	g := e.gate(ModeWait)
+	req := e.module("pcc")
+	e.k.SetResult("pcc", sys.EEXIST)
+	for i := 0; i < 3; i++ {
+		_, err := g.Load(context.Background(), req, e.finit(req))
+		if !errors.Is(err, sys.EEXIST) {
+			t.Fatalf("load %d: %v, want EEXIST", i, err)
+		}
+	}
+	if n := e.k.Count("pcc"); n != 1 {
+		t.Fatalf("%d kernel calls, want 1", n)
+	}
+}
