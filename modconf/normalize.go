@@ -3,6 +3,8 @@ package modconf
 import (
 	"errors"
 	"strings"
+
+	"github.com/modload/modload/moddb"
 )
 
 // ErrUnmatchedBracket is returned by NormalizeAlias for a name with a ']' outside brackets or
@@ -43,23 +45,7 @@ func NormalizeModname(s string) string {
 }
 
 // underscores is kmod's underscores() on a config token: '-' becomes '_' except inside
-// [...]; ok is false for an unmatched bracket. The partly converted string is returned even
-// then, because kmod prints it in one message.
-func underscores(s string) (string, bool) {
-	b := []byte(s)
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '-':
-			b[i] = '_'
-		case ']':
-			return string(b), false
-		case '[':
-			j := strings.IndexByte(s[i:], ']')
-			if j < 0 {
-				return string(b), false
-			}
-			i += j
-		}
-	}
-	return string(b), true
-}
+// [...]; ok is false for an unmatched bracket (the partly converted string is still returned,
+// because kmod prints it in one message). It is the same conversion kmod applies to aliases
+// looked up in the indexes: moddb's.
+func underscores(s string) (string, bool) { return moddb.NormalizeAlias(s) }

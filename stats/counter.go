@@ -129,26 +129,26 @@ func (c *Counter) Record(e Event) {
 		s.Requests++
 	case AlreadyLive:
 		s.AlreadyLive++
-		s.SavedBytes += spared
 	case WaitedComing:
 		s.WaitedComing++
-		s.SavedBytes += spared
 	case CoalescedLocal:
 		s.CoalescedLocal++
-		s.SavedBytes += spared
 	case CoalescedProcess:
 		s.CoalescedProcess++
-		s.SavedBytes += spared
 	case RememberedFailure:
 		s.RememberedFailures++
-		s.SavedBytes += spared
 	case Busy:
 		s.BusyRefusals++
-		s.SavedBytes += spared
 	case KernelCall:
 		s.KernelCalls++
 		s.KernelReadBytes += spared
 		s.kernelResult(e.Module, spared, e.Err)
+	default:
+		return // unknown kinds count nothing
+	}
+	// Every other kind served the request without the kernel: what it would have read is spared.
+	if e.Kind != Request && e.Kind != KernelCall {
+		s.SavedBytes += spared
 	}
 }
 
