@@ -62,9 +62,12 @@ func FuzzInstantiate(f *testing.F) {
 				continue
 			}
 			if pattern[i] == '[' {
-				end, _, _, ok := bracket(pattern, i)
+				end, members, negate, ok := bracket(pattern, i)
 				if !ok {
 					return // unterminated or empty (a reversed range): nothing to instantiate
+				}
+				if negate && outside(members) == 0 {
+					return // "[!\x01-\xff]" matches only NUL, which no C string holds
 				}
 				i = end
 			}
