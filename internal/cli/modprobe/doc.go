@@ -16,5 +16,7 @@
 //     one target's plan (resolve.PlanModule) at a time; errors map to kmod's messages through
 //     errors.Is on syscall errnos. Without a Loader, loading fails as kmod fails on a kernel
 //     without module support (ENOSYS) and -r only makes the checks that need no kernel.
-//   - Differences from kmod: -s logs to stderr, not syslog.
+//   - -s sends the log to syslog (/dev/log, LOG_DAEMON, "<LEVEL>: <msg>") through internal/sys,
+//     not log/syslog, whose net dependency every tool would pay for at start-up; without a
+//     syslog daemon the log stays on stderr.
 package modprobe

@@ -4,7 +4,21 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/modload/modload/internal/sys"
 )
+
+// Syslogger receives messages at a priority (modprobe -s).
+type Syslogger interface {
+	Write(prio int, msg string) error
+	Close() error
+}
+
+// OpenSyslog opens the syslog connection modprobe -s writes to (kmod's openlog(prog, LOG_CONS,
+// LOG_DAEMON)). Tests replace it.
+var OpenSyslog = func(tag string) (Syslogger, error) {
+	return sys.OpenSyslog("", tag, sys.LogDaemon)
+}
 
 // syslog priorities, as kmod's tools use them.
 const (
@@ -24,6 +38,7 @@ type logger struct {
 	w        io.Writer
 	prog     string
 	priority int
+	syslog   Syslogger // -s: messages go here as "<LEVEL>: <msg>"
 }
 
 func prioName(prio int) string {
@@ -50,5 +65,9 @@ func (l *logger) printf(prio int, format string, args ...any) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.syslog != nil {
+		l.syslog.Write(prio, prioName(prio)+": "+fmt.Sprintf(format, args...))
+		return
+	}
 	fmt.Fprintf(l.w, "%s: %s: %s", l.prog, prioName(prio), fmt.Sprintf(format, args...))
 }

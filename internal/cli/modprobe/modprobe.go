@@ -157,6 +157,7 @@ func Main(env *cli.Env, args []string) int {
 	prog := filepath.Base(args[0])
 	st := &state{env: env, prog: prog, verbose: logWarning, logPriority: logCrit}
 	st.log = &logger{w: env.Stderr, prog: prog, priority: logErr}
+	useSyslog := false
 
 	envOpts, hasEnv := lookupEnv(env, "MODPROBE_OPTIONS")
 	st.envOptions, st.hasEnvOptions = envOpts, hasEnv
@@ -226,7 +227,7 @@ func Main(env *cli.Env, args []string) int {
 		case 'S':
 			kversion, kverSet = o.Arg, true
 		case 's':
-			// syslog: messages still go to stderr here.
+			useSyslog = true
 			st.appendEnvOption("-s")
 		case 'q':
 			st.appendEnvOption("-q")
@@ -272,8 +273,15 @@ func Main(env *cli.Env, args []string) int {
 		ConfigWarn: func(err error) { io.WriteString(env.Stderr, modconf.KmodMessage(err)) },
 		Warn:       st.libkmodError,
 	})
-	// From here on the log follows -q/-v, as log_setup_kmod_log.
+	// From here on the log follows -q/-v, as log_setup_kmod_log; -s sends it to syslog as
+	// log_open does (stderr when no syslog daemon listens).
 	st.log.priority = st.verbose
+	if useSyslog {
+		if w, err := OpenSyslog(prog); err == nil {
+			st.log.syslog = w
+			defer w.Close()
+		}
+	}
 	if err != nil {
 		st.log.printf(logErr, "kmod_new() failed!\n")
 		return 1

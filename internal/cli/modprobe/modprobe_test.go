@@ -3,6 +3,8 @@ package modprobe
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,4 +192,40 @@ func FuzzPrependEnvOptions(f *testing.F) {
 			t.Fatalf("prependEnvOptions(%q) = %q: unquoted input is not split on spaces", env, out)
 		}
 	})
+}
+
+type fakeSyslog struct {
+	tag    string
+	msgs   []string
+	closed bool
+}
+
+func (f *fakeSyslog) Write(prio int, msg string) error {
+	f.msgs = append(f.msgs, fmt.Sprintf("%d %s", prio, msg))
+	return nil
+}
+func (f *fakeSyslog) Close() error { f.closed = true; return nil }
+
+// TestSyslogOption: -s sends the log to syslog as "<LEVEL>: <msg>" (kmod's log_printf), not
+// stderr; with no syslog daemon the messages stay on stderr.
+func TestSyslogOption(t *testing.T) {
+	root, ver := writeTree(t)
+	dir := root + "/lib/modules/" + ver
+	old := OpenSyslog
+	defer func() { OpenSyslog = old }()
+	var fs *fakeSyslog
+	OpenSyslog = func(tag string) (Syslogger, error) { fs = &fakeSyslog{tag: tag}; return fs, nil }
+	stdout, stderr, code := run(t, "-s", "-d", root, "-S", ver, "-D", "nope")
+	if stdout != "" || stderr != "" || code != 1 {
+		t.Errorf("modprobe -s -D nope: %d %q %q, want 1 and nothing on stdout/stderr", code, stdout, stderr)
+	}
+	want := []string{"2 FATAL: Module nope not found in directory " + dir + "\n"}
+	if fs == nil || fs.tag != "modprobe" || !fs.closed || !cmp.Equal(fs.msgs, want) {
+		t.Errorf("syslog got %+v, want tag modprobe, closed, messages %q", fs, want)
+	}
+	OpenSyslog = func(string) (Syslogger, error) { return nil, errors.New("no daemon") }
+	_, stderr, _ = run(t, "-s", "-d", root, "-S", ver, "-D", "nope")
+	if want := "modprobe: FATAL: Module nope not found in directory " + dir + "\n"; stderr != want {
+		t.Errorf("without a daemon stderr = %q, want %q", stderr, want)
+	}
 }

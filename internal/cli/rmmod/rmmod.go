@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/syslog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
@@ -71,11 +71,11 @@ var longOpts = []getopt.Option{
 // openSyslog connects to syslog as kmod's log_open does (LOG_DAEMON, tagged with the
 // program name). Tests replace it.
 var openSyslog = func(tag string) (func(msg string), error) {
-	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_ERR, tag)
+	w, err := sys.OpenSyslog("", tag, sys.LogDaemon)
 	if err != nil {
 		return nil, err
 	}
-	return func(msg string) { w.Err(msg) }, nil
+	return func(msg string) { w.Write(3, msg) }, nil
 }
 
 type logger struct {

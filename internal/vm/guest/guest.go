@@ -102,6 +102,7 @@ func run(path string) (*Result, error) {
 	s := newSampler(sc.SampleEvery)
 	res.BaseVmallocKB = s.peak
 	res.Uptime = uptime()
+	cpu0, self0 := readCPU(), selfCPU()
 	start := time.Now()
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -116,6 +117,7 @@ func run(path string) (*Result, error) {
 		runChecks(sc, res)
 	}
 	res.LoadPhase = time.Since(start)
+	res.CPU, res.InitCPU = readCPU().since(cpu0), selfCPU()-self0
 	stop()
 	<-done
 	res.PeakVmallocKB, res.Samples = s.peak, s.n
@@ -230,6 +232,45 @@ func readTrace(res *Result) {
 	}
 }
 
+// cpuStat is the first line of /proc/stat in clock ticks.
+type cpuStat struct {
+	user, system, irq, steal, at float64
+}
+
+// readCPU reads the "cpu" line of /proc/stat (USER_HZ = 100 on Debian's kernel).
+func readCPU() cpuStat {
+	st := cpuStat{at: float64(time.Now().UnixNano()) / 1e9}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return st
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	v := func(i int) float64 {
+		if i >= len(f) {
+			return 0
+		}
+		x, _ := strconv.ParseFloat(f[i], 64)
+		return x / 100
+	}
+	// cpu user nice system idle iowait irq softirq steal
+	st.user, st.system, st.irq, st.steal = v(1)+v(2), v(3), v(6)+v(7), v(8)
+	return st
+}
+
+func (s cpuStat) since(t cpuStat) CPUTimes {
+	return CPUTimes{User: s.user - t.user, System: s.system - t.system, IRQ: s.irq - t.irq, Steal: s.steal - t.steal, Elapsed: s.at - t.at}
+}
+
+// selfCPU is /init's own user+system time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // procModules returns the sorted module names in /proc/modules.
 func procModules() ([]string, error) {
 	b, err := os.ReadFile("/proc/modules")
@@ -326,7 +367,9 @@ func storm(sc *Scenario, res *Result, before []string) error {
 		known[m] = true
 	}
 	for pass := 0; pass < max; pass++ {
+		w := time.Now()
 		all, err := walkDevices(sysDevs)
+		walk := time.Since(w)
 		if err != nil {
 			return fmt.Errorf("walk %s: %w", sysDevs, err)
 		}
@@ -343,7 +386,7 @@ func storm(sc *Scenario, res *Result, before []string) error {
 			break
 		}
 		fmt.Fprintf(os.Stderr, "init: pass %d: %d device events, %d modaliases\n", pass+1, len(evs), len(aliases))
-		t := time.Now()
+		t, cpu0 := time.Now(), readCPU()
 		var cmds [][]string
 		if sc.Batch {
 			all := make([]string, len(evs))
@@ -356,9 +399,9 @@ func storm(sc *Scenario, res *Result, before []string) error {
 				cmds = append(cmds, expand(sc.Loader, e.modalias))
 			}
 		}
-		runAll(cmds, sc.Env, res, sc.Kill)
+		lcpu := runAll(cmds, sc.Env, res, sc.Kill)
+		p := Pass{Events: len(evs), Modaliases: len(aliases), Duration: time.Since(t), Walk: walk, LoaderCPU: lcpu, CPU: readCPU().since(cpu0)}
 		mods, _ := procModules()
-		p := Pass{Events: len(evs), Modaliases: len(aliases), Duration: time.Since(t)}
 		for _, m := range mods {
 			if !known[m] {
 				known[m] = true
@@ -371,8 +414,9 @@ func storm(sc *Scenario, res *Result, before []string) error {
 }
 
 // runAll starts every command before waiting for any, then waits for all. With kill set, the
-// first loader whose arguments contain it is killed once seen loading (killer).
-func runAll(cmds [][]string, env []string, res *Result, kill string) {
+// first loader whose arguments contain it is killed once seen loading (killer). It returns the
+// loaders' summed user+system time.
+func runAll(cmds [][]string, env []string, res *Result, kill string) (cpu time.Duration) {
 	type proc struct {
 		cmd *exec.Cmd
 		out *bytes.Buffer
@@ -416,6 +460,11 @@ func runAll(cmds [][]string, env []string, res *Result, kill string) {
 		go func() {
 			defer wg.Done()
 			err := p.cmd.Wait()
+			if st := p.cmd.ProcessState; st != nil {
+				mu.Lock()
+				cpu += st.UserTime() + st.SystemTime()
+				mu.Unlock()
+			}
 			if err != nil {
 				mu.Lock()
 				res.LoaderFailed++
@@ -428,6 +477,7 @@ func runAll(cmds [][]string, env []string, res *Result, kill string) {
 		}()
 	}
 	wg.Wait()
+	return cpu
 }
 
 // killer polls the victims until one is inside finit_module/init_module (/proc/PID/syscall

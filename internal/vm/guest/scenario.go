@@ -169,6 +169,22 @@ type Pass struct {
 	Modaliases int           `json:"modaliases"` // distinct MODALIAS values
 	NewModules int           `json:"new_modules"`
 	Duration   time.Duration `json:"duration"`
+	// Walk is the time the pass's walk of /sys/devices took before its loaders started.
+	Walk time.Duration `json:"walk"`
+	// LoaderCPU is the user+system time of the pass's loader processes (their rusage);
+	// CPU the guest's busy time over all CPUs during the pass, by /proc/stat.
+	LoaderCPU time.Duration `json:"loader_cpu"`
+	CPU       CPUTimes      `json:"cpu"`
+}
+
+// CPUTimes is a /proc/stat "cpu" line's difference between two readings, in seconds summed over
+// all CPUs (busy time: idle and iowait left out).
+type CPUTimes struct {
+	User    float64 `json:"user"`
+	System  float64 `json:"system"`
+	IRQ     float64 `json:"irq"` // irq + softirq
+	Steal   float64 `json:"steal,omitempty"`
+	Elapsed float64 `json:"elapsed"`
 }
 
 // Result is the guest's report: kernel-side counts of one scenario.
@@ -197,11 +213,15 @@ type Result struct {
 	PeakVmallocKB int64         `json:"peak_vmalloc_kb"`
 	Samples       int           `json:"samples"`
 	LoadPhase     time.Duration `json:"load_phase"`
-	Uptime        float64       `json:"uptime"`  // seconds at start of the load phase
-	Modules       []string      `json:"modules"` // /proc/modules after the load phase, sorted
-	TraceOverrun  int64         `json:"trace_overrun"`
-	After         []string      `json:"after,omitempty"`
-	Checks        []CheckResult `json:"checks,omitempty"`
-	Killed        *Killed       `json:"killed,omitempty"`
-	Errors        []string      `json:"errors,omitempty"`
+	// CPU is the guest's busy time over the load phase (/proc/stat); InitCPU the part /init
+	// itself used (walks, the VmallocUsed sampler, waiting on loaders).
+	CPU          CPUTimes      `json:"cpu"`
+	InitCPU      time.Duration `json:"init_cpu"`
+	Uptime       float64       `json:"uptime"`  // seconds at start of the load phase
+	Modules      []string      `json:"modules"` // /proc/modules after the load phase, sorted
+	TraceOverrun int64         `json:"trace_overrun"`
+	After        []string      `json:"after,omitempty"`
+	Checks       []CheckResult `json:"checks,omitempty"`
+	Killed       *Killed       `json:"killed,omitempty"`
+	Errors       []string      `json:"errors,omitempty"`
 }

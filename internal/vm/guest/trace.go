@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,8 +38,81 @@ type event struct {
 // KreadEvent is the kretprobe event name ("r:modload/kread kernel_read_file ret=$retval:s64").
 const kreadEvent = "kread"
 
-// lineRE splits "comm-pid [cpu] flags ts: message". comm may contain '-' and spaces.
-var lineRE = regexp.MustCompile(`^\s*(.*)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:\S+\s+)?(\d+\.\d+):\s(.*)$`)
+// splitLine splits a trace line "comm-pid [(tgid)] [cpu] [flags] ts: message" into its comm,
+// pid, timestamp and message. comm may contain '-', spaces and brackets: the last "[cpu]" that
+// follows a "-pid" is the one (as a greedy match would take it). No regexp: the guest binary is
+// the modload tools' binary too, and regexp's package init costs every tool's start-up.
+func splitLine(line string) (comm, pid, ts, msg string, ok bool) {
+	line = strings.TrimLeft(line, " \t")
+	for i := strings.LastIndexByte(line, '['); i > 0; i = strings.LastIndexByte(line[:i], '[') {
+		j := strings.IndexByte(line[i:], ']')
+		if j < 2 || !allDigits(line[i+1:i+j]) {
+			continue
+		}
+		before := strings.TrimRight(line[:i], " \t")
+		if len(before) == len(line[:i]) {
+			continue // no space before "[cpu]"
+		}
+		if strings.HasSuffix(before, ")") { // "(tgid)"
+			k := strings.LastIndexByte(before, '(')
+			if k < 0 || !tgid(before[k+1:len(before)-1]) {
+				continue
+			}
+			b := strings.TrimRight(before[:k], " \t")
+			if len(b) == k {
+				continue
+			}
+			before = b
+		}
+		d := strings.LastIndexByte(before, '-')
+		if d < 0 || !allDigits(before[d+1:]) {
+			continue
+		}
+		rest := strings.TrimLeft(line[i+j+1:], " \t")
+		if len(rest) == len(line[i+j+1:]) {
+			continue
+		}
+		tok, after, _ := strings.Cut(rest, " ")
+		if !timestamp(tok) { // a flags field first
+			tok, after, _ = strings.Cut(strings.TrimLeft(after, " \t"), " ")
+			if !timestamp(tok) {
+				continue
+			}
+		}
+		return before[:d], before[d+1:], tok[:len(tok)-1], after, true
+	}
+	return "", "", "", "", false
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// tgid is the "(tgid)" field's inside: spaces, then digits or "-------".
+func tgid(s string) bool {
+	s = strings.TrimLeft(s, " \t")
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != '-' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// timestamp is "secs.frac:".
+func timestamp(tok string) bool {
+	t, ok := strings.CutSuffix(tok, ":")
+	if !ok {
+		return false
+	}
+	a, b, ok := strings.Cut(t, ".")
+	return ok && allDigits(a) && allDigits(b)
+}
 
 // parseTrace reads the text trace format. Lines it does not care about are skipped; lines it
 // cares about but cannot read are errors naming the line number.
@@ -56,19 +128,18 @@ func parseTrace(r io.Reader) ([]event, []error) {
 		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
 			continue
 		}
-		m := lineRE.FindStringSubmatch(line)
-		if m == nil {
+		comm, pid, ts, msg, ok := splitLine(line)
+		if !ok {
 			continue
 		}
-		msg := m[5]
-		e := event{comm: m[1]}
+		e := event{comm: comm}
 		var err error
-		if e.pid, err = strconv.Atoi(m[2]); err != nil {
-			errs = append(errs, fmt.Errorf("trace line %d: pid %q: %w", n, m[2], err))
+		if e.pid, err = strconv.Atoi(pid); err != nil {
+			errs = append(errs, fmt.Errorf("trace line %d: pid %q: %w", n, pid, err))
 			continue
 		}
-		if e.ts, err = strconv.ParseFloat(m[4], 64); err != nil {
-			errs = append(errs, fmt.Errorf("trace line %d: timestamp %q: %w", n, m[4], err))
+		if e.ts, err = strconv.ParseFloat(ts, 64); err != nil {
+			errs = append(errs, fmt.Errorf("trace line %d: timestamp %q: %w", n, ts, err))
 			continue
 		}
 		switch {

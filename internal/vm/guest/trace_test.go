@@ -240,3 +240,23 @@ func TestAnalyzeModuleFree(t *testing.T) {
 		t.Errorf("module_free without name: errors %v, want one", errs)
 	}
 }
+
+func TestSplitLine(t *testing.T) {
+	for _, c := range []struct {
+		line, comm, pid, ts, msg string
+		ok                       bool
+	}{
+		{"        modprobe-10      [000] .....     1.000000: sys_finit_module(fd: 3)", "modprobe", "10", "1.000000", "sys_finit_module(fd: 3)", true},
+		{" kworker/u8:2-in-5 (  5) [003] d..1. 12.5: module_load: loop", "kworker/u8:2-in", "5", "12.5", "module_load: loop", true},
+		{"my comm [1]-77 [001] 3.25: x", "my comm [1]", "77", "3.25", "x", true},
+		{"a-1 (-------) [000] 1.0: module_free: ", "a", "1", "1.0", "module_free: ", true},
+		{"# tracer: nop", "", "", "", "", false},
+		{"a-1 [000] ..... notatime: x", "", "", "", "", false},
+		{"a-x [000] 1.0: x", "", "", "", "", false},
+	} {
+		comm, pid, ts, msg, ok := splitLine(c.line)
+		if comm != c.comm || pid != c.pid || ts != c.ts || msg != c.msg || ok != c.ok {
+			t.Errorf("splitLine(%q) = %q %q %q %q %v, want %q %q %q %q %v", c.line, comm, pid, ts, msg, ok, c.comm, c.pid, c.ts, c.msg, c.ok)
+		}
+	}
+}
