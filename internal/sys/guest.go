@@ -16,3 +16,13 @@ func PowerOff() error {
 	unix.Sync()
 	return errno(unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF))
 }
+
+// SelfCPU is the calling process's user and system time so far, in nanoseconds (getrusage(2),
+// RUSAGE_SELF).
+func SelfCPU() (int64, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, errno(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano(), nil
+}

@@ -264,11 +264,8 @@ func (s cpuStat) since(t cpuStat) CPUTimes {
 
 // selfCPU is /init's own user+system time so far.
 func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	ns, _ := sys.SelfCPU()
+	return time.Duration(ns)
 }
 
 // procModules returns the sorted module names in /proc/modules.
