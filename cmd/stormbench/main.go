@@ -246,9 +246,19 @@ type row struct {
 	Events        int       `json:"events"`
 	Passes        int       `json:"passes"`
 	PassSeconds   []float64 `json:"pass_s,omitempty"` // each coldplug pass's duration
-	Loaded        int       `json:"modules_loaded"`
-	Modules       []string  `json:"modules"`
-	Errors        []string  `json:"errors,omitempty"`
+	// WalkSeconds are each pass's walk of /sys/devices before its loaders started.
+	WalkSeconds []float64 `json:"walk_s,omitempty"`
+	// LoaderCPU is the user+system time of all loader processes (rusage); InitCPU that of the
+	// guest's /init (walks, the VmallocUsed sampler); Guest* the busy time of all guest CPUs over
+	// the load phase from /proc/stat. Under TCG with one host thread, busy time is what costs.
+	LoaderCPU   float64  `json:"loader_cpu_s,omitempty"`
+	InitCPU     float64  `json:"init_cpu_s,omitempty"`
+	GuestUser   float64  `json:"guest_user_s,omitempty"`
+	GuestSystem float64  `json:"guest_system_s,omitempty"`
+	GuestIRQ    float64  `json:"guest_irq_s,omitempty"`
+	Loaded      int      `json:"modules_loaded"`
+	Modules     []string `json:"modules"`
+	Errors      []string `json:"errors,omitempty"`
 }
 
 func newRow(loader string, res *vm.Result) row {
@@ -258,10 +268,13 @@ func newRow(loader string, res *vm.Result) row {
 		ReadBytes: res.ReadBytes, PeakVmallocKB: res.PeakVmallocKB, BaseVmallocKB: res.BaseVmallocKB,
 		LoadPhase: res.LoadPhase.Seconds(), Boot: res.Boot.Seconds(), Passes: len(res.Passes),
 		Loaded: len(res.Modules), Modules: res.Modules, Errors: res.Errors,
+		InitCPU: res.InitCPU.Seconds(), GuestUser: res.CPU.User, GuestSystem: res.CPU.System, GuestIRQ: res.CPU.IRQ,
 	}
 	for _, p := range res.Passes {
 		r.Events += p.Events
 		r.PassSeconds = append(r.PassSeconds, p.Duration.Seconds())
+		r.WalkSeconds = append(r.WalkSeconds, p.Walk.Seconds())
+		r.LoaderCPU += p.LoaderCPU.Seconds()
 	}
 	return r
 }

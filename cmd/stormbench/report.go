@@ -247,6 +247,7 @@ func (r *report) why(smp int, w, floor row) string {
 		fmt.Fprintf(&b, "; passes took %s s", strings.Join(ps, ", "))
 	}
 	b.WriteString(".")
+	b.WriteString(cpuSentence(w, floor))
 	if one, ok := r.find(smp, "modload-one"); ok && w.Loader != "modload-one" {
 		fmt.Fprintf(&b, " The same events handled by modload in one process per pass took %.2f s (%.2fx the floor): the per-event storm took %+.2f s against that.",
 			one.LoadPhase, one.LoadPhase/floor.LoadPhase, w.LoadPhase-one.LoadPhase)
@@ -256,6 +257,25 @@ func (r *report) why(smp int, w, floor row) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// cpuSentence says where the guest's CPU time went (under TCG with one host thread the load
+// phase tracks it), when the run recorded it.
+func cpuSentence(w, floor row) string {
+	busy := w.GuestUser + w.GuestSystem + w.GuestIRQ
+	if busy == 0 {
+		return ""
+	}
+	walk := 0.0
+	for _, s := range w.WalkSeconds {
+		walk += s
+	}
+	s := fmt.Sprintf(" Guest CPUs were busy %.1f s in all (user %.1f, system %.1f, irq %.1f); the loader processes used %.1f s of it, /init %.1f s (its walks of /sys took %.1f s)",
+		busy, w.GuestUser, w.GuestSystem, w.GuestIRQ, w.LoaderCPU, w.InitCPU, walk)
+	if fb := floor.GuestUser + floor.GuestSystem + floor.GuestIRQ; fb > 0 {
+		s += fmt.Sprintf("; the floor's guest CPUs were busy %.1f s", fb)
+	}
+	return s + "."
 }
 
 // diff returns the names of a missing from b and those b has beyond a.
