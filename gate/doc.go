@@ -36,13 +36,16 @@
 //     them and [Gate.Forget] clears them (one module or all).
 //  8. Cross-process: the leader takes an flock on <RuntimeDir>/<dev>-<ino>.lock (created 0600
 //     with O_NOFOLLOW in a directory that must be root-owned, not a symlink, and not group or
-//     world writable). Mode busy: a held lock means EBUSY. Mode wait: block on the lock (in a
-//     goroutine, so ctx and WaitTimeout end the wait). The holder records the kernel's result
-//     in <dev>-<ino>.result (boot id, a fresh nonce, name, path, size, mtime, errno; written by
-//     rename, so readers see whole files). A waiter that gets the lock and finds a fresh record
+//     world writable), exclusive. Mode busy: a held lock means EBUSY. Mode wait: block on the
+//     lock *shared* (in a goroutine, so ctx and WaitTimeout end the wait): when the holder lets
+//     go, every waiter holds it at once, woken once, rather than being handed the exclusive lock
+//     in turn (a thundering herd of re-blocking waiters per handoff). The holder records the
+//     kernel's result in <dev>-<ino>.result (boot id, a fresh nonce, name, path, size, mtime,
+//     errno; written by rename, so readers see whole files). A waiter that finds a fresh record
 //     of this boot returns it without calling the kernel (outcome CoalescedProcess). If the
 //     holder was killed mid-load, its flock died with it and no record was written: the
-//     waiter re-checks the kernel (live: done; coming: rule 6; else it loads).
+//     waiters queue for the exclusive lock; the first re-checks the kernel (live: done; coming:
+//     rule 6; else it loads) and records, the next ones find its record.
 //  9. The leader calls the LoadFunc once while holding the lock (outcome Loaded) and records
 //     the result. A LoadFunc makes one kernel call and takes no other gate lock, so a
 //     goroutine never holds one load lock while waiting for another: lock order cannot

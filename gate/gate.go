@@ -384,11 +384,27 @@ func (g *Gate) lead(ctx context.Context, req Request, fi sys.FileInfo, st state,
 		// An ancestor holding the lock is not recursion: the gate never runs commands while
 		// holding a lock, so the holder is a separate load that will finish (for example an
 		// in-process loader running as /init, pid 1, whose children are modprobe processes).
+		//
+		// Waiters take the lock shared: when the holder lets go they all hold it at once and
+		// read its result together (one wake-up each), instead of being handed the exclusive
+		// lock one after another. Only when the holder left no result (it died mid-load) do
+		// they queue for the exclusive lock, and the first of them loads.
 		before = g.readRecord(resName)
 		if h := testHookLockWait; h != nil {
 			h(req.Name)
 		}
-		if err := g.waitLock(ctx, lock); err != nil {
+		if err := g.waitLock(ctx, lock, lock.LockShared); err != nil {
+			return Failed, &Error{Module: req.Name, Path: req.Path, Reason: reasonOf(err), Err: err}
+		}
+		if o, err, ok := g.recorded(req, fi, resName, before); ok {
+			lock.Close()
+			return o, err
+		}
+		if err := lock.Unlock(); err != nil {
+			lock.Close()
+			return Failed, &Error{Module: req.Name, Path: req.Path, Err: fmt.Errorf("lock: %w", err)}
+		}
+		if err := g.waitLock(ctx, lock, lock.Lock); err != nil {
 			return Failed, &Error{Module: req.Name, Path: req.Path, Reason: reasonOf(err), Err: err}
 		}
 		waited = true
@@ -397,15 +413,9 @@ func (g *Gate) lead(ctx context.Context, req Request, fi sys.FileInfo, st state,
 	g.writeHolder(lock)
 
 	if waited {
-		// The holder recorded its result unless it died mid-load.
-		if r := g.readRecord(resName); r != nil && r.Boot == g.boot && g.boot != "" &&
-			(before == nil || r.Nonce != before.Nonce) && r.Size == fi.Size && r.Mtime == fi.MtimeNs {
-			var err error
-			if r.Errno != 0 {
-				err = &Error{Module: req.Name, Path: req.Path, Err: r.Errno}
-			}
-			g.event(stats.CoalescedProcess, req.Name, fi.Size, err)
-			return CoalescedProcess, err
+		// A waiter ahead of us in the exclusive queue may have loaded it meanwhile.
+		if o, err, ok := g.recorded(req, fi, resName, before); ok {
+			return o, err
 		}
 	}
 	// Re-check the kernel: the module may have become live (loaded by a process that died
@@ -470,6 +480,22 @@ func reasonOf(err error) error {
 	return nil
 }
 
+// recorded returns the result a lock holder recorded for this file this boot after before (the
+// record seen when the wait began), if there is one.
+func (g *Gate) recorded(req Request, fi sys.FileInfo, resName string, before *record) (Outcome, error, bool) {
+	r := g.readRecord(resName)
+	if r == nil || r.Boot != g.boot || g.boot == "" || before != nil && r.Nonce == before.Nonce ||
+		r.Size != fi.Size || r.Mtime != fi.MtimeNs {
+		return Failed, nil, false
+	}
+	var err error
+	if r.Errno != 0 {
+		err = &Error{Module: req.Name, Path: req.Path, Err: r.Errno}
+	}
+	g.event(stats.CoalescedProcess, req.Name, fi.Size, err)
+	return CoalescedProcess, err, true
+}
+
 func (g *Gate) rememberedFailure(req Request, fi sys.FileInfo, resName string) (Outcome, error, bool) {
 	r := g.readRecord(resName)
 	if r == nil || g.boot == "" || r.Boot != g.boot || r.Errno == 0 || !g.rememberable(req.Name, r.Errno) ||
@@ -500,11 +526,11 @@ func (g *Gate) writeHolder(l *sys.Lock) {
 	}
 }
 
-// waitLock blocks on the lock in a goroutine so that ctx and the timeout can end the wait; a
-// lock acquired after the caller gave up is released at once.
-func (g *Gate) waitLock(ctx context.Context, l *sys.Lock) error {
+// waitLock blocks in take (l.Lock or l.LockShared) in a goroutine so that ctx and the timeout
+// can end the wait; a lock acquired after the caller gave up is released at once.
+func (g *Gate) waitLock(ctx context.Context, l *sys.Lock, take func() error) error {
 	ch := make(chan error, 1)
-	go func() { ch <- l.Lock() }()
+	go func() { ch <- take() }()
 	timer := time.NewTimer(g.timeout)
 	defer timer.Stop()
 	var err error

@@ -117,9 +117,15 @@ func (l *Lock) TryLock() (ok bool, err error) {
 
 // Lock blocks until the exclusive lock is held. It cannot be interrupted: callers that need
 // cancellation run it in a goroutine and Close the lock when it returns late.
-func (l *Lock) Lock() error {
+func (l *Lock) Lock() error { return l.lock(unix.LOCK_EX) }
+
+// LockShared blocks until a shared lock is held: every shared waiter gets it at once when the
+// exclusive holder lets go, so many waiters are woken once instead of handed the lock in turn.
+func (l *Lock) LockShared() error { return l.lock(unix.LOCK_SH) }
+
+func (l *Lock) lock(how int) error {
 	for {
-		err := unix.Flock(int(l.f.Fd()), unix.LOCK_EX)
+		err := unix.Flock(int(l.f.Fd()), how)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
