@@ -64,6 +64,20 @@ func (s Snapshot) Wasted() uint64 {
 	return s.KreadBytes + s.DecompressBytes + s.BecomingBytes + s.LoadBytes
 }
 
+// IsZero reports whether s has no counts at all.
+func (s Snapshot) IsZero() bool {
+	for _, v := range []uint64{s.ModsLoaded, s.FailedKreads, s.FailedDecompress, s.FailedBecoming,
+		s.FailedLoad, s.TotalModSize, s.TotalTextSize, s.KreadBytes, s.DecompressBytes, s.BecomingBytes,
+		s.LoadBytes, s.Requests, s.AlreadyLive, s.WaitedComing, s.CoalescedLocal, s.CoalescedProcess,
+		s.RememberedFailures, s.BusyRefusals, s.KernelCalls, s.KernelFailures, s.KernelReadBytes,
+		s.SavedBytes} {
+		if v != 0 {
+			return false
+		}
+	}
+	return len(s.Duplicates) == 0
+}
+
 // Add returns s with every counter of o added; duplicates merge by module name, new
 // names after the known ones.
 func (s Snapshot) Add(o Snapshot) Snapshot {

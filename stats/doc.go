@@ -42,10 +42,12 @@
 //
 // # Persistence
 //
-// Store writes <dir>/stats-<bootid>.json (dir defaults to /run/modload): Add takes an
-// exclusive flock(2) on <dir>/stats-<bootid>.lock (internal/sys's Lock, in a directory
-// internal/sys has checked), reads the file, adds the delta, writes a temporary file,
-// fsyncs it and renames it over the old one. Readers (Load) need no
-// lock: rename is atomic. A process killed while holding the lock releases it with its
-// file descriptors.
+// Store appends to <dir>/stats-<bootid>.log (dir defaults to /run/modload, checked by
+// internal/sys: root-owned, not a symlink, not group or world writable): each Add is one line,
+// one process's delta as JSON, written with a single write(2) on an O_APPEND descriptor, so
+// separate processes' lines never interleave and no process waits for another: no lock, no
+// read-modify-write, no fsync (the file lives on tmpfs for one boot). Load sums the lines; a
+// line it cannot read is an error naming the file and the line number. (An earlier version
+// rewrote one JSON file under a global lock on every load; in a boot storm every modprobe
+// process queued on that lock.)
 package stats

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/modload/modload/internal/sys"
 )
 
 // DefaultDir is the runtime directory used when Store.Dir is empty.
@@ -60,15 +63,12 @@ func checkBootID(id string) error {
 	return nil
 }
 
-// Store is the per-boot statistics file.
+// Store is the per-boot statistics log.
 type Store struct {
 	// Dir is the runtime directory; "" means DefaultDir.
 	Dir string
 	// BootID keys the file: a new boot starts from zero.
 	BootID string
-	// Lock takes an exclusive lock on path, creating it, and returns the function that
-	// releases it. nil means internal/sys's flock(2) lock (see lock.go).
-	Lock func(path string) (unlock func() error, err error)
 }
 
 func (s *Store) dir() string {
@@ -78,12 +78,12 @@ func (s *Store) dir() string {
 	return s.Dir
 }
 
-// Path is the stats file: <dir>/stats-<bootid>.json.
-func (s *Store) Path() string { return filepath.Join(s.dir(), "stats-"+s.BootID+".json") }
+// Path is the stats log: <dir>/stats-<bootid>.log.
+func (s *Store) Path() string { return filepath.Join(s.dir(), s.name()) }
 
-func (s *Store) lockPath() string { return filepath.Join(s.dir(), "stats-"+s.BootID+".lock") }
+func (s *Store) name() string { return "stats-" + s.BootID + ".log" }
 
-// fileFormat is the persisted form.
+// fileFormat is one line of the log: one process's delta.
 type fileFormat struct {
 	Version int       `json:"version"`
 	BootID  string    `json:"boot_id"`
@@ -92,7 +92,11 @@ type fileFormat struct {
 
 const fileVersion = 1
 
-// Load returns the counters stored for this boot; no file yet is the zero Snapshot.
+// maxLine bounds one line of the log (a delta with a long duplicate list stays far below it).
+const maxLine = 1 << 20
+
+// Load returns the counters stored for this boot: the sum of every line of the log; no log yet
+// is the zero Snapshot. A line that cannot be read is an error naming the file and the line.
 func (s *Store) Load() (Snapshot, error) {
 	if err := checkBootID(s.BootID); err != nil {
 		return Snapshot{}, err
@@ -107,73 +111,56 @@ func (s *Store) Load() (Snapshot, error) {
 	defer f.Close()
 	snap, err := parseStats(f, s.BootID)
 	if err != nil {
-		return Snapshot{}, &FileError{File: s.Path(), Msg: "corrupt stats file", Err: err}
+		return Snapshot{}, &FileError{File: s.Path(), Msg: "corrupt stats log", Err: err}
 	}
 	return snap, nil
 }
 
-// Add adds delta to the stored counters under the lock and returns the new totals.
-func (s *Store) Add(delta Snapshot) (Snapshot, error) {
+// Add appends delta to the log as one line, written with one write(2) on a file opened with
+// O_APPEND: concurrent writers (other processes) never interleave, no lock is taken, nothing is
+// read. A zero delta writes nothing.
+func (s *Store) Add(delta Snapshot) error {
 	if err := checkBootID(s.BootID); err != nil {
-		return Snapshot{}, err
+		return err
 	}
-	if err := os.MkdirAll(s.dir(), 0o700); err != nil {
-		return Snapshot{}, err
+	if delta.IsZero() {
+		return nil
 	}
-	lock := s.Lock
-	if lock == nil {
-		lock = flockFile
-	}
-	unlock, err := lock(s.lockPath())
+	b, err := json.Marshal(fileFormat{Version: fileVersion, BootID: s.BootID, Stats: &delta})
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("lock %s: %w", s.lockPath(), err)
+		return err
 	}
-	defer unlock()
-	cur, err := s.Load()
-	if err != nil {
-		return Snapshot{}, err
+	if len(b) >= maxLine {
+		return fmt.Errorf("stats: a delta of %d bytes exceeds the log's line limit", len(b))
 	}
-	total := cur.Add(delta)
-	if err := s.write(total); err != nil {
-		return Snapshot{}, err
+	if err := sys.EnsureDir(s.dir()); err != nil {
+		return err
+	}
+	return sys.AppendFileNoFollow(s.dir(), s.name(), append(b, '\n'))
+}
+
+// parseStats sums the lines of a stats log and checks each is one this boot wrote.
+func parseStats(r io.Reader, bootID string) (Snapshot, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	var total Snapshot
+	n := 0
+	for sc.Scan() {
+		n++
+		d, err := parseLine(sc.Bytes(), bootID)
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("line %d: %w", n, err)
+		}
+		total = total.Add(d)
+	}
+	if err := sc.Err(); err != nil {
+		return Snapshot{}, fmt.Errorf("line %d: %w", n+1, err)
 	}
 	return total, nil
 }
 
-func (s *Store) write(snap Snapshot) error {
-	b, err := json.MarshalIndent(fileFormat{Version: fileVersion, BootID: s.BootID, Stats: &snap}, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(s.dir(), ".stats-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), s.Path())
-}
-
-// parseStats decodes a stats file and checks it is one this boot wrote.
-func parseStats(r io.Reader, bootID string) (Snapshot, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 16<<20))
-	if err != nil {
-		return Snapshot{}, err
-	}
+// parseLine decodes one line of the log.
+func parseLine(b []byte, bootID string) (Snapshot, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var ff fileFormat

@@ -104,7 +104,7 @@ func (s *System) Flush() error {
 	if s.store == nil {
 		return nil
 	}
-	_, err := s.store.Add(delta)
+	err := s.store.Add(delta)
 	return err
 }
 

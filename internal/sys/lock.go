@@ -193,3 +193,26 @@ func Mkfifo(path string, mode uint32) error {
 	}
 	return nil
 }
+
+// AppendFileNoFollow appends data to dir/name (created 0644 when absent, never through a
+// symlink) with one write(2) on an O_APPEND descriptor, so that concurrent appenders' lines do
+// not interleave. dir must pass CheckDir.
+func AppendFileNoFollow(dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return &InsecureError{path, "is a symlink"}
+		}
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	n, err := unix.Write(fd, data)
+	if err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
+	if n != len(data) {
+		return &os.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
+	}
+	return nil
+}

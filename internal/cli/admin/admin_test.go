@@ -45,7 +45,7 @@ func TestStatsAddsUpAcrossStores(t *testing.T) {
 		c.Record(stats.Event{Kind: stats.Request, Module: "ext4"})
 		c.Record(stats.Event{Kind: stats.KernelCall, Module: "ext4", Bytes: 1000})
 		c.Record(stats.Event{Kind: stats.CoalescedLocal, Module: "ext4", Bytes: 1000})
-		if _, err := store.Add(c.Take()); err != nil {
+		if err := store.Add(c.Take()); err != nil {
 			t.Fatal(err)
 		}
 	}
