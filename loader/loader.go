@@ -44,7 +44,8 @@ type Options struct {
 	Gate   *gate.Gate // required: every kernel load goes through it
 	Kernel sys.Kernel // default sys.Real()
 	Root   string     // base for <Root>/sys/module/compression
-	// Workers bounds concurrent kernel loads (default GOMAXPROCS).
+	// Workers bounds concurrent kernel loads (default the CPU count: a load waits in the kernel,
+	// not on a Go P, so it is not bounded by GOMAXPROCS).
 	Workers int
 	// ForceModversion, ForceVermagic set MODULE_INIT_IGNORE_MODVERSIONS / _VERMAGIC; only
 	// when the user forces (modprobe -f, --force-*).
@@ -79,7 +80,7 @@ func New(opts Options) (*Loader, error) {
 		opts.Kernel = sys.Real()
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
+		opts.Workers = runtime.NumCPU()
 	}
 	if opts.Shell == "" {
 		opts.Shell = "/bin/sh"

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 
 	"github.com/modload/modload/internal/cli"
@@ -35,6 +36,13 @@ func register(name, help string, hidden bool, main func(env *cli.Env, args []str
 }
 
 func main() {
+	// The tools are short-lived and wait on the kernel, not on Go code: two Ps are plenty. On
+	// a many-CPU machine, where a boot storm starts one process per device event, fewer Ps mean
+	// fewer threads started and woken per process. Loads in flight are not bounded by it (a
+	// goroutine in finit_module holds no P). GOMAXPROCS in the environment still decides.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(min(runtime.NumCPU(), 2))
+	}
 	os.Exit(run(cli.OS(), os.Args))
 }
 

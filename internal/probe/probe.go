@@ -45,7 +45,7 @@ type Options struct {
 	Environ []string
 	// Stdout and Stderr receive install commands' output and modprobe -r's messages.
 	Stdout, Stderr io.Writer
-	// Workers bounds concurrent kernel loads of LoadGraph (default GOMAXPROCS).
+	// Workers bounds concurrent kernel loads of LoadGraph (default the CPU count).
 	Workers int
 }
 
