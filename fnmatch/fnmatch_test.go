@@ -227,25 +227,29 @@ func TestMatchAgainstGlibc(t *testing.T) {
 	t.Logf("%d pairs compared with glibc fnmatch", len(pairs))
 }
 
-// refMatch is a simple backtracking reference for patterns made only of
-// literal bytes, '*' and '?' (no brackets or backslashes).
+// refMatch is a simple reference for patterns made only of literal bytes, '*' and '?' (no
+// brackets or backslashes): the textbook dynamic program over (pattern, name) suffixes, so that
+// many stars cost O(len(p)·len(n)) instead of the exponential time of naive backtracking.
 func refMatch(p, n string) bool {
-	if p == "" {
-		return n == ""
-	}
-	switch p[0] {
-	case '*':
-		for i := 0; i <= len(n); i++ {
-			if refMatch(p[1:], n[i:]) {
-				return true
+	// ok[j] is whether p[i:] matches n[j:], computed for i from len(p) down to 0.
+	ok := make([]bool, len(n)+1)
+	ok[len(n)] = true
+	for i := len(p) - 1; i >= 0; i-- {
+		next := make([]bool, len(n)+1)
+		switch p[i] {
+		case '*':
+			next[len(n)] = ok[len(n)]
+			for j := len(n) - 1; j >= 0; j-- {
+				next[j] = ok[j] || next[j+1]
+			}
+		default:
+			for j := 0; j < len(n); j++ {
+				next[j] = (p[i] == '?' || n[j] == p[i]) && ok[j+1]
 			}
 		}
-		return false
-	case '?':
-		return n != "" && refMatch(p[1:], n[1:])
-	default:
-		return n != "" && n[0] == p[0] && refMatch(p[1:], n[1:])
+		ok = next
 	}
+	return ok[0]
 }
 
 func FuzzMatch(f *testing.F) {

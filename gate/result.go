@@ -2,6 +2,7 @@ package gate
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -38,9 +39,22 @@ func (r *record) marshal() []byte {
 
 // parseRecord parses a result file. Every field is required exactly once; values may not contain
 // newlines (path is the rest of its line).
+// splitLF splits at '\n' only: unlike bufio.ScanLines it keeps a '\r' before the newline, which
+// is part of a value (a path may end in one) and must survive a write and a re-read.
+func splitLF(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
 func parseRecord(rd io.Reader) (*record, error) {
 	sc := bufio.NewScanner(rd)
 	sc.Buffer(make([]byte, 4096), 1<<16)
+	sc.Split(splitLF)
 	if !sc.Scan() || sc.Text() != recordMagic {
 		return nil, fmt.Errorf("%w: line 1: missing %q header", ErrCorrupt, recordMagic)
 	}

@@ -14,7 +14,8 @@ var diagSMP = flag.Int("diag-smp", 0, "boot at this CPU count and time loader pr
 
 // TestVMDiagProcessCost measures what one loader process costs inside the guest, without any
 // module load: n processes that resolve an alias nothing matches, one after another and all at
-// once, for kmod's modprobe and modload's, and modload's with GOMAXPROCS=1. It explains a storm's
+// once, for kmod's modprobe and modload's, and modload's with GOMAXPROCS=1 and = the CPU count
+// (the binary's default is 2); plus a bare process (busybox true) and modload's start-up alone. It explains a storm's
 // time above the list floor (docs/benchmarks/storm.md).
 //
 //	go test ./internal/vm -run TestVMDiagProcessCost -v -args -diag-smp=64
@@ -36,13 +37,19 @@ func TestVMDiagProcessCost(t *testing.T) {
 	par := func(cmd string) string {
 		return fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s -q -b %s & i=$((i+1)); done; wait; true", n, cmd, alias)
 	}
+	seqPlain := func(cmd string) string {
+		return fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s >/dev/null; i=$((i+1)); done; true", n, cmd)
+	}
 	checks := []guest.Check{
+		{Name: "busybox-true-seq", Script: seqPlain("/bin/busybox true")},
+		{Name: "modload-version-seq", Script: seqPlain(ModloadBinary + " version")},
 		{Name: "kmod-seq", Script: seq(KmodModprobe)},
 		{Name: "modload-seq", Script: seq(ModloadModprobe)},
 		{Name: "modload-seq-gomaxprocs1", Script: seq("GOMAXPROCS=1 " + ModloadModprobe)},
+		{Name: "modload-seq-gomaxprocs-ncpu", Script: seq("GOMAXPROCS=$(/bin/busybox nproc) " + ModloadModprobe)},
 		{Name: "kmod-par", Script: par(KmodModprobe)},
 		{Name: "modload-par", Script: par(ModloadModprobe)},
-		{Name: "modload-par-gomaxprocs1", Script: par("GOMAXPROCS=1 " + ModloadModprobe)},
+		{Name: "modload-par-gomaxprocs-ncpu", Script: par("GOMAXPROCS=$(/bin/busybox nproc) " + ModloadModprobe)},
 		{Name: "modload-par-dedup-off", Script: par("MODLOAD_DEDUP=off " + ModloadModprobe)},
 		{Name: "stats-after", Script: ModloadBinary + " stats"},
 	}
