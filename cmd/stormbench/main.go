@@ -9,7 +9,9 @@
 //	go run ./cmd/stormbench -init ./cmd/modload -loaders kmod,modload,modload-one,modload-off,list
 //
 // Loaders: kmod (kmod's modprobe per device event, as udev runs it), modload (modload's modprobe
-// per device event, separate processes), modload-one (modload in one process per coldplug pass),
+// per device event, separate processes), modload-1p (the same with GOMAXPROCS=1 in the loaders'
+// environment, as a udev rule can set it: a Go process then starts no second thread before
+// main), modload-one (modload in one process per coldplug pass),
 // modload-off (modload per event with MODLOAD_DEDUP=off), list (the floor: the exact modules in
 // order, finit_module from /init, no resolution; the order comes from the kmod run).
 // The modload loaders need -init to be a binary whose argv[0] "init" runs guest.Main and whose
@@ -50,7 +52,7 @@ type options struct {
 	demo      bool
 }
 
-var knownLoaders = []string{"kmod", "modload", "modload-one", "modload-off", "list"}
+var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)
@@ -106,6 +108,8 @@ func scenario(loader string, floor []string) guest.Scenario {
 		return vm.ModloadStorm("modload")
 	case "modload-one":
 		return vm.ModloadBatch("modload-one")
+	case "modload-1p":
+		return vm.ModloadStorm("modload-1p", "GOMAXPROCS=1")
 	case "modload-off":
 		return vm.ModloadStorm("modload-off", "MODLOAD_DEDUP=off")
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -415,14 +416,21 @@ func (st *state) insmod(alias, extra string) error {
 		st.logf("Module %s not found in directory %s\n", alias, st.r.Dir())
 		return errFailed
 	}
-	if st.parallelMatches(len(ms)) {
+	if width := min(len(ms), runtime.GOMAXPROCS(0)); width > 1 && st.parallelMatches(len(ms)) {
 		// Independent matches of one alias (a CPU's modalias matches a dozen modules) load
-		// at once, each through the duplicate gate, instead of one after another as kmod
-		// loads them; the result is still the last match's, as kmod returns it.
+		// GOMAXPROCS at a time, each through the duplicate gate, instead of one after another
+		// as kmod loads them; the result is still the last match's, as kmod returns it. With
+		// GOMAXPROCS=1 they load in order: every match waiting on another process's lock
+		// holds a thread, and on a many-CPU machine in a storm threads are what costs.
 		errs := make([]error, len(ms))
+		sem := make(chan struct{}, width)
 		var wg sync.WaitGroup
 		for i, m := range ms {
-			wg.Go(func() { errs[i] = st.insert(m, extra) })
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				errs[i] = st.insert(m, extra)
+			})
 		}
 		wg.Wait()
 		return errs[len(errs)-1]

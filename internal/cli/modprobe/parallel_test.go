@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -61,6 +62,7 @@ func TestAliasMatchesLoadConcurrently(t *testing.T) {
 	bl := &barrierLoader{want: 3, all: make(chan struct{})}
 	Hooks.Loader = bl
 	defer func() { Hooks.Loader = nil }()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3)) // the width is GOMAXPROCS
 	// Deadlocks (and the test times out) unless the three matches are in flight together.
 	if _, stderr, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "cpu:type:x86,ven0000"); code != 0 || stderr != "" {
 		t.Fatalf("code %d stderr %q", code, stderr)
@@ -69,6 +71,61 @@ func TestAliasMatchesLoadConcurrently(t *testing.T) {
 		t.Fatalf("targets %q, want a, b and c", bl.targets)
 	}
 
+}
+
+// widthLoader records how many loads were in flight at most.
+type widthLoader struct {
+	mu       sync.Mutex
+	now, max int
+	targets  []string
+}
+
+func (w *widthLoader) Load(ctx context.Context, steps []resolve.Step, f LoadFlags) error {
+	w.mu.Lock()
+	w.now++
+	w.max = max(w.max, w.now)
+	for _, s := range steps {
+		if s.Target {
+			w.targets = append(w.targets, s.Module.Name)
+		}
+	}
+	w.mu.Unlock()
+	runtime.Gosched()
+	w.mu.Lock()
+	w.now--
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *widthLoader) Remove(context.Context, resolve.Module, RemoveFlags) error { return nil }
+
+// TestAliasMatchesInOrderWithOneP: with GOMAXPROCS=1 the matches load one after another, in
+// kmod's order (a waiting match would hold a thread).
+func TestAliasMatchesInOrderWithOneP(t *testing.T) {
+	root, ver := t.TempDir(), "1.0"
+	dir := filepath.Join(root, "lib/modules", ver)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"modules.dep":   "kernel/a.ko:\nkernel/b.ko:\nkernel/c.ko:\n",
+		"modules.alias": "alias cpu:type:x86* a\nalias cpu:type:x86* b\nalias cpu:type:x86* c\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &widthLoader{}
+	Hooks.Loader = w
+	defer func() { Hooks.Loader = nil }()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if _, stderr, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "cpu:type:x86,ven0000"); code != 0 || stderr != "" {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	if w.max != 1 || len(w.targets) != 3 {
+		t.Errorf("at most %d loads in flight for targets %q; want 1 at a time for a, b and c", w.max, w.targets)
+	}
 }
 
 // TestParallelMatchesOnlyWhenSilent: kmod's per-step output (-v, -n, -D, --show) keeps its
