@@ -16,7 +16,7 @@ DEBTREE = eval "$$($(GO) run ./internal/debian/cmd/debtree)" && export MODLOAD_D
 # What the guest's /init is built from (cmd/modload: argv[0] "init" runs guest.Main, the tools are
 # linked to it) and which loaders the benchmark compares.
 STORM_INIT ?= ./cmd/modload
-STORM_LOADERS ?= kmod,modload,modload-one,modload-off,list
+STORM_LOADERS ?= kmod,modload,modload-1p,modload-one,modload-off,list
 STORM_SMP ?= 1,4,16,64
 DEMO_SMP ?= 16
 DEMO_LOADERS ?= kmod,modload

@@ -36,12 +36,16 @@ func register(name, help string, hidden bool, main func(env *cli.Env, args []str
 }
 
 func main() {
-	// The tools are short-lived and wait on the kernel, not on Go code: two Ps are plenty. On
-	// a many-CPU machine, where a boot storm starts one process per device event, fewer Ps mean
-	// fewer threads started and woken per process. Loads in flight are not bounded by it (a
-	// goroutine in finit_module holds no P). GOMAXPROCS in the environment still decides.
+	// The tools are short-lived and wait on the kernel, not on Go code: one P is enough (a
+	// goroutine in finit_module or flock holds a thread, not a P, so loads in flight are not
+	// bounded by it). On a many-CPU machine in a boot storm, where one process starts per device
+	// event, every extra P means threads started, spun and torn down across CPUs: measured in
+	// the VM at 64 CPUs, a loader process costs about half as much with one P
+	// (internal/vm TestVMDiagProcessCost). Setting GOMAXPROCS=1 in the environment (a udev
+	// rule's ENV{GOMAXPROCS}="1") saves the rest, the threads the runtime starts before main.
+	// GOMAXPROCS in the environment still decides.
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(min(runtime.NumCPU(), 2))
+		runtime.GOMAXPROCS(1)
 	}
 	os.Exit(run(cli.OS(), os.Args))
 }
