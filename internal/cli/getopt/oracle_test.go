@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // call is one getopt_long call's observable result: its return value and optarg, optopt,
@@ -53,10 +55,16 @@ func run(args []string, optstring string, longopts []Option, posixly bool) outco
 
 // oracle is testdata/glibc.c running: glibc's own getopt_long and strerror.
 type oracle struct {
-	mu  sync.Mutex
-	in  io.WriteCloser
-	out *bufio.Reader
+	mu     sync.Mutex
+	in     io.WriteCloser
+	out    *bufio.Reader
+	outF   *os.File // out's pipe: a read deadline turns a stuck oracle into an error
+	broken error    // set once the protocol is out of step
 }
+
+// oracleTimeout bounds one answer: glibc answers in microseconds, so a silent oracle is stuck,
+// and the input that got it there is worth reporting rather than hanging the fuzzer.
+const oracleTimeout = 10 * time.Second
 
 var (
 	oracleOnce sync.Once
@@ -102,7 +110,8 @@ func startOracle() (*oracle, error) {
 			return
 		}
 		// The process exits when its stdin closes (TestMain, or the test binary's exit).
-		theOracle = &oracle{in: in, out: bufio.NewReader(out)}
+		f, _ := out.(*os.File)
+		theOracle = &oracle{in: in, out: bufio.NewReader(out), outF: f}
 	})
 	return theOracle, oracleErr
 }
@@ -180,7 +189,22 @@ func (o *oracle) getopt(args []string, optstring string, longopts []Option, posi
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, err := io.WriteString(o.in, b.String()); err != nil {
+	if o.broken != nil {
+		return outcome{}, o.broken
+	}
+	if o.outF != nil {
+		o.outF.SetReadDeadline(time.Now().Add(oracleTimeout))
+	}
+	out, err := o.exchange(b.String())
+	if err != nil {
+		o.broken = fmt.Errorf("glibc oracle: %w (no later answer can be trusted)", err)
+		return out, o.broken
+	}
+	return out, nil
+}
+
+func (o *oracle) exchange(req string) (outcome, error) {
+	if _, err := io.WriteString(o.in, req); err != nil {
 		return outcome{}, err
 	}
 	var out outcome
