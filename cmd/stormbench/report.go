@@ -270,11 +270,13 @@ func cpuSentence(w, floor row) string {
 	for _, s := range w.WalkSeconds {
 		walk += s
 	}
-	s := fmt.Sprintf(" Guest CPUs were busy %.1f s in all (user %.1f, system %.1f, irq %.1f); the loader processes used %.1f s of it, /init %.1f s (its walks of /sys took %.1f s)",
-		busy, w.GuestUser, w.GuestSystem, w.GuestIRQ, w.LoaderCPU, w.InitCPU, walk)
+	s := fmt.Sprintf(" By /proc/stat ticks the guest's CPUs were busy %.1f CPU-s (user %.1f, system %.1f, irq %.1f)",
+		busy, w.GuestUser, w.GuestSystem, w.GuestIRQ)
 	if fb := floor.GuestUser + floor.GuestSystem + floor.GuestIRQ; fb > 0 {
-		s += fmt.Sprintf("; the floor's guest CPUs were busy %.1f s", fb)
+		s += fmt.Sprintf(", the floor's %.1f", fb)
 	}
+	s += fmt.Sprintf("; by rusage the loader processes ran %.1f CPU-s and /init %.1f (its walks of /sys took %.1f s of wall time). Ticks sample, rusage sums scheduler time, and under TCG the two disagree: compare each only with its own kind",
+		w.LoaderCPU, w.InitCPU, walk)
 	return s + "."
 }
 

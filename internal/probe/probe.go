@@ -237,9 +237,9 @@ func (s *System) LoadFile(ctx context.Context, path, params string, flags int) e
 
 // LoadGraph loads targets and everything they need, independent modules in parallel, each
 // module once: modload's own one-process loader.
-func (s *System) LoadGraph(ctx context.Context, targets []string, graph map[string]*loader.Module) error {
+func (s *System) LoadGraph(ctx context.Context, targets []string, graph map[string]*loader.Module, workers int) error {
 	defer s.Flush()
-	l, err := s.loader(loader.Options{})
+	l, err := s.loader(loader.Options{Workers: workers})
 	if err != nil {
 		return err
 	}

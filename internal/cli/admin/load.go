@@ -18,11 +18,12 @@ var LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
 	return probe.Open(probe.Options{Environ: env.Environ, Stdout: env.Stdout, Stderr: env.Stderr, Mode: mode})
 }
 
-// Load is "modload load [-b] [-q] [-d BASE] [-S VERSION] [-dedup MODE] NAME... | -": modload's
+// Load is "modload load [-b] [-q] [-j N] [-d BASE] [-S VERSION] [-dedup MODE] NAME... | -": modload's
 // one-process loader. Every name (module name, alias, device modalias, symbol:NAME; "-" reads
 // names from standard input, one per line) is resolved as modprobe resolves it, and the union of
 // what they need is loaded as one graph: independent modules in parallel, each module once.
-// -dedup (wait, busy or off) overrides MODLOAD_DEDUP and /etc/modload.conf.
+// -dedup (wait, busy or off) overrides MODLOAD_DEDUP and /etc/modload.conf; -j bounds the loads
+// in flight (default the CPU count).
 func Load(env *cli.Env, args []string) int {
 	fs := newFlags(env, "modload load")
 	blacklist := fs.Bool("b", false, "apply the blacklist to modules matched through aliases (modprobe -b)")
@@ -30,7 +31,12 @@ func Load(env *cli.Env, args []string) int {
 	base := fs.String("d", "/", "base directory of lib/modules (modprobe -d)")
 	version := fs.String("S", "", "kernel version (default: the running kernel's)")
 	dedup := fs.String("dedup", "", "duplicate handling: wait, busy or off (default: MODLOAD_DEDUP, /etc/modload.conf, wait)")
+	jobs := fs.Int("j", 0, "load at most this many modules at once (default: the CPU count)")
 	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *jobs < 0 {
+		fmt.Fprintf(env.Stderr, "modload load: -j: %d is not a number of jobs\n", *jobs)
 		return 2
 	}
 	mode := gate.ModeDefault
@@ -90,7 +96,7 @@ func Load(env *cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modload load: %v\n", err)
 		return 1
 	}
-	if err := s.LoadGraph(context.Background(), targets, graph); err != nil {
+	if err := s.LoadGraph(context.Background(), targets, graph, *jobs); err != nil {
 		fmt.Fprintf(env.Stderr, "modload load: %v\n", err)
 		return 1
 	}

@@ -130,3 +130,27 @@ func TestFailuresAndForget(t *testing.T) {
 		t.Fatalf("after forget: %d kernel calls, want 2", n)
 	}
 }
+
+func TestLoadJobsFlag(t *testing.T) {
+	var errb bytes.Buffer
+	if code := Load(&cli.Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &errb}, []string{"load", "-j", "-1", "a"}); code != 2 || !strings.Contains(errb.String(), "-j: -1") {
+		t.Errorf("-j -1: exit %d, stderr %q; want 2 and a message naming -j", code, errb.String())
+	}
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	old := LoadHook
+	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
+		return probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
+	}
+	defer func() { LoadHook = old }()
+	errb.Reset()
+	if code := Load(&cli.Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &errb}, []string{"load", "-j", "1", "-d", root, "-S", "1.0", "b", "c"}); code != 0 {
+		t.Fatalf("-j 1: exit %d: %s", code, errb.String())
+	}
+	for _, m := range []string{"a", "b", "c"} {
+		if n := k.Count(m); n != 1 {
+			t.Errorf("-j 1: %s: %d kernel calls, want 1", m, n)
+		}
+	}
+}
