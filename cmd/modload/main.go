@@ -7,6 +7,12 @@
 //	modload stats --json
 //
 // main only wires: every tool lives in its own package as Main(env, args) int.
+//
+// The runtime does not read cgroup CPU limits at start-up or poll them later: a tool lives for
+// milliseconds, and every process of a boot storm would pay the extra opens and reads.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
@@ -14,7 +20,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 
 	"github.com/modload/modload/internal/cli"
@@ -36,17 +41,6 @@ func register(name, help string, hidden bool, main func(env *cli.Env, args []str
 }
 
 func main() {
-	// The tools are short-lived and wait on the kernel, not on Go code: one P is enough (a
-	// goroutine in finit_module or flock holds a thread, not a P, so loads in flight are not
-	// bounded by it). On a many-CPU machine in a boot storm, where one process starts per device
-	// event, every extra P means threads started, spun and torn down across CPUs: measured in
-	// the VM at 64 CPUs, a loader process costs about half as much with one P
-	// (internal/vm TestVMDiagProcessCost). Setting GOMAXPROCS=1 in the environment (a udev
-	// rule's ENV{GOMAXPROCS}="1") saves the rest, the threads the runtime starts before main.
-	// GOMAXPROCS in the environment still decides.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
 	os.Exit(run(cli.OS(), os.Args))
 }
 

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"runtime"
+	"sync"
 
+	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/admin"
 	"github.com/modload/modload/internal/cli/insmod"
@@ -13,6 +18,7 @@ import (
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/vm/guest"
 	"github.com/modload/modload/moddb"
+	"github.com/modload/modload/resolve"
 )
 
 // lazy opens the loading machinery on the first request that needs the kernel.
@@ -36,8 +42,13 @@ func init() {
 	register("forget", "clear remembered failures (NAME... or --all)", false, admin.Forget)
 	register("init", "", true, guestMain)
 	register("vm-guest", "", true, guestMain)
-	modprobe.Hooks.Loader = lazy
-	insmod.Default.Loader = lazy
+	openSystem := admin.LoadHook
+	admin.LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
+		setOneP()
+		return openSystem(env, mode)
+	}
+	modprobe.Hooks.Loader = oneP{lazy}
+	insmod.Default.Loader = oneP{lazy}
 	rmmod.Default.Kernel = sys.Real()
 	rmmod.Default.Builtin = runningBuiltin
 	register("rmmod", "remove a module (kmod's rmmod)", false, rmmod.Main)
@@ -60,4 +71,43 @@ func runningBuiltin(name string) bool {
 }
 
 // guestMain is /init inside the test VM (internal/vm): it runs a scenario and powers off.
-func guestMain(env *cli.Env, args []string) int { return guest.Main(args) }
+func guestMain(env *cli.Env, args []string) int {
+	setOneP()
+	return guest.Main(args)
+}
+
+// setOneP gives the process one P unless GOMAXPROCS is set. The loading tools wait on the
+// kernel and on other processes' locks, not on Go code: a goroutine in finit_module or flock
+// holds a thread, not a P. On a many-CPU machine in a boot storm, where a process starts per
+// device event, every idle P means threads started, spun and torn down across CPUs; the VM's
+// /init (this binary) with 64 Ps made its loaders compete with its idle threads. It is set
+// when loading starts, not in main: the stop-the-world it costs (about 1 ms) is not worth
+// paying for queries (modprobe -D, modinfo). GOMAXPROCS=1 in the environment saves the threads
+// the runtime starts before main too (a udev rule's ENV{GOMAXPROCS}="1").
+func setOneP() {
+	oncePOnce.Do(func() {
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(1)
+		}
+	})
+}
+
+var oncePOnce sync.Once
+
+// oneP is the loading machinery behind modprobe and insmod, with one P from the first load.
+type oneP struct{ z *probe.Lazy }
+
+func (o oneP) Load(ctx context.Context, steps []resolve.Step, f modprobe.LoadFlags) error {
+	setOneP()
+	return o.z.Load(ctx, steps, f)
+}
+
+func (o oneP) Remove(ctx context.Context, m resolve.Module, f modprobe.RemoveFlags) error {
+	setOneP()
+	return o.z.Remove(ctx, m, f)
+}
+
+func (o oneP) LoadFile(ctx context.Context, path, params string, flags int) error {
+	setOneP()
+	return o.z.LoadFile(ctx, path, params, flags)
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,6 +57,11 @@ type Loader interface {
 // The zero value is usable: loading fails as kmod fails on a kernel without modules (ENOSYS).
 var Hooks struct {
 	Loader Loader
+	// MatchWidth is how many of one alias's matches load at once; 0 or 1 loads them in order,
+	// as kmod does. In a boot storm the parallelism is across processes already, and every
+	// match waiting on another process's lock holds a thread: measured in the VM at 64 CPUs,
+	// one at a time was faster (docs/benchmarks/storm.md).
+	MatchWidth int
 	// Sysfs is the sysfs root for kernel state, default "/sys".
 	Sysfs string
 }
@@ -416,12 +420,10 @@ func (st *state) insmod(alias, extra string) error {
 		st.logf("Module %s not found in directory %s\n", alias, st.r.Dir())
 		return errFailed
 	}
-	if width := min(len(ms), runtime.GOMAXPROCS(0)); width > 1 && st.parallelMatches(len(ms)) {
+	if width := min(len(ms), Hooks.MatchWidth); width > 1 && st.parallelMatches(len(ms)) {
 		// Independent matches of one alias (a CPU's modalias matches a dozen modules) load
-		// GOMAXPROCS at a time, each through the duplicate gate, instead of one after another
-		// as kmod loads them; the result is still the last match's, as kmod returns it. With
-		// GOMAXPROCS=1 they load in order: every match waiting on another process's lock
-		// holds a thread, and on a many-CPU machine in a storm threads are what costs.
+		// MatchWidth at a time, each through the duplicate gate; the result is still the last
+		// match's, as kmod returns it.
 		errs := make([]error, len(ms))
 		sem := make(chan struct{}, width)
 		var wg sync.WaitGroup

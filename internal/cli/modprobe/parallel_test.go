@@ -62,7 +62,8 @@ func TestAliasMatchesLoadConcurrently(t *testing.T) {
 	bl := &barrierLoader{want: 3, all: make(chan struct{})}
 	Hooks.Loader = bl
 	defer func() { Hooks.Loader = nil }()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3)) // the width is GOMAXPROCS
+	Hooks.MatchWidth = 3
+	defer func() { Hooks.MatchWidth = 0 }()
 	// Deadlocks (and the test times out) unless the three matches are in flight together.
 	if _, stderr, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "cpu:type:x86,ven0000"); code != 0 || stderr != "" {
 		t.Fatalf("code %d stderr %q", code, stderr)
@@ -99,9 +100,9 @@ func (w *widthLoader) Load(ctx context.Context, steps []resolve.Step, f LoadFlag
 
 func (w *widthLoader) Remove(context.Context, resolve.Module, RemoveFlags) error { return nil }
 
-// TestAliasMatchesInOrderWithOneP: with GOMAXPROCS=1 the matches load one after another, in
-// kmod's order (a waiting match would hold a thread).
-func TestAliasMatchesInOrderWithOneP(t *testing.T) {
+// TestAliasMatchesInOrderByDefault: with MatchWidth unset the matches load one after another,
+// in kmod's order.
+func TestAliasMatchesInOrderByDefault(t *testing.T) {
 	root, ver := t.TempDir(), "1.0"
 	dir := filepath.Join(root, "lib/modules", ver)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -119,7 +120,6 @@ func TestAliasMatchesInOrderWithOneP(t *testing.T) {
 	w := &widthLoader{}
 	Hooks.Loader = w
 	defer func() { Hooks.Loader = nil }()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	if _, stderr, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "cpu:type:x86,ven0000"); code != 0 || stderr != "" {
 		t.Fatalf("code %d stderr %q", code, stderr)
 	}
