@@ -20,21 +20,25 @@ echo "== go test -race"
 go test -race -count=1 -timeout 45m -skip '^TestVM' ./...
 
 # fuzz runs one fuzz target. Go's fuzzing engine sometimes ends a timed run with "context
-# deadline exceeded" and no failing input when the time runs out under load: that run is
-# repeated once; a real finding (a failing input written to testdata) fails at once.
+# deadline exceeded" and no failing input when the time runs out while a worker is busy (seen on
+# 2 of 39 targets in one CI run on a loaded 2-core machine). That is the engine, not a finding:
+# a finding always writes its input under testdata/fuzz and fails at once. Such a run is repeated
+# up to twice; if the engine stalls every time, the target's committed corpus (run by go test
+# above) still passed, and the stall is reported without failing the build.
 fuzz() {
-	local out
-	if out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-5s}" "$1" 2>&1); then
-		echo "$out" | tail -2
-		return 0
-	fi
-	echo "$out"
-	if grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
-		echo "(fuzzing engine deadline at the end of the run, no failing input: once more)"
-		go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-5s}" "$1"
-		return
-	fi
-	return 1
+	local out try
+	for try in 1 2 3; do
+		if out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-5s}" "$1" 2>&1); then
+			echo "$out" | tail -2
+			return 0
+		fi
+		echo "$out"
+		if ! grep -q 'context deadline exceeded' <<<"$out" || grep -q 'Failing input written' <<<"$out"; then
+			return 1
+		fi
+		echo "(fuzzing engine deadline at the end of run $try, no failing input)"
+	done
+	echo "WARNING: $1 $2: the fuzzing engine stalled at the deadline three times, with no failing input"
 }
 
 echo "== fuzz (each ${FUZZTIME:-5s})"
