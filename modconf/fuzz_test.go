@@ -109,7 +109,9 @@ func FuzzCmdline(f *testing.F) {
 			}
 		}
 		for _, b := range p.cfg.Blacklist {
-			if strings.ContainsAny(b, ", \x00") {
+			// kmod 30 keeps the quotes of a quoted value, and a space inside them:
+			// modprobe.blacklist=" " blacklists `" "`.
+			if strings.ContainsAny(b, ",\x00") || strings.Contains(b, " ") && !strings.Contains(b, `"`) {
 				t.Errorf("bad cmdline blacklist %q", b)
 			}
 		}
