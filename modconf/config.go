@@ -36,10 +36,10 @@ type Softdep struct {
 	Raw string
 }
 
-// Weakdep is "weakdep MODULE A B".
-//
-// kmod 30 does not know weakdep: such lines are bad lines and modules.weakdep is not read, so
-// Load never fills Config.Weakdeps. The type stays for callers that build a Config themselves.
+// Weakdep is "weakdep MODULE A B" (kmod 33+): modules that MODULE may ask the kernel for while
+// it probes. They are not loaded with MODULE; they tell an initramfs builder what to include.
+// Module is normalised (a pattern, as for softdep); Deps are kept as written. A Config loaded
+// with LoadOptions.Kmod30 has none: kmod 30 reports such lines as bad lines.
 type Weakdep struct {
 	Module string
 	Deps   []string
@@ -106,8 +106,8 @@ func (c *Config) Softdep(name string) (pre, post []string) {
 	return nil, nil
 }
 
-// Weakdep returns the weak dependencies of name. kmod 30 has none (see Weakdep); this reads
-// Config.Weakdeps exactly, first entry matching name by fnmatch, for configs built by hand.
+// Weakdep returns the weak dependencies of name as kmod_module_get_weakdeps finds them: only
+// the first weakdep entry whose module pattern matches name (fnmatch) counts.
 func (c *Config) Weakdep(name string) []string {
 	for _, w := range c.Weakdeps {
 		if match(w.Module, name) {

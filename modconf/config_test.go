@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,11 +84,15 @@ alias net-pf-31 bt
 		t.Errorf("CommandFor matched a pattern; kmod compares exactly")
 	}
 	if w := cfg.Weakdep("snd_hda"); w != nil {
-		t.Errorf("Weakdep = %v, kmod 30 has none", w)
+		t.Errorf("Weakdep(snd_hda) = %v, the config has none", w)
 	}
-	hand := &Config{Weakdeps: []Weakdep{{Module: "m*", Deps: []string{"d"}}}}
-	if diff := cmp.Diff([]string{"d"}, hand.Weakdep("mod")); diff != "" {
-		t.Errorf("Weakdep on a hand-built config (-want +got):\n%s", diff)
+	// kmod_module_get_weakdeps: the first entry whose pattern matches, later ones ignored.
+	wd := &Config{Weakdeps: []Weakdep{{Module: "x"}, {Module: "m*", Deps: []string{"d"}}, {Module: "mod", Deps: []string{"later"}}}}
+	if diff := cmp.Diff([]string{"d"}, wd.Weakdep("mod")); diff != "" {
+		t.Errorf("Weakdep(mod) (-want +got):\n%s", diff)
+	}
+	if w := wd.Weakdep("other"); w != nil {
+		t.Errorf("Weakdep(other) = %v, want none", w)
 	}
 }
 
@@ -126,7 +131,7 @@ func TestWriteTo(t *testing.T) {
 		Weakdeps:  []Weakdep{{Module: "w", Deps: []string{"d"}}},
 		Blacklist: []string{"b"},
 	}
-	want := "blacklist b\ninstall i /bin/true\nremove r /bin/false\nalias a m\noptions o p=1\noptions e \nsoftdep s pre: x ypost: z\nsoftdep n \n\n"
+	want := "blacklist b\ninstall i /bin/true\nremove r /bin/false\nalias a m\noptions o p=1\noptions e \nsoftdep s pre: x ypost: z\nsoftdep n \nweakdep w d\n\n"
 	var buf bytes.Buffer
 	n, err := cfg.WriteTo(&buf)
 	if err != nil || n != int64(len(want)) {
@@ -170,6 +175,8 @@ func TestLoadBase(t *testing.T) {
 		"usr/local/lib/modprobe.d/skip.txt":  "alias skipped m\n",
 		"etc/modprobe.d/nested.conf/x.conf":  "alias nested m\n",
 		"lib/modules/1.0/modules.softdep":    "softdep ext4 pre: crc32c\n",
+		"lib/modules/1.0/modules.weakdep":    "# Weak dependencies extracted from modules themselves.\n\nweakdep lan78xx microchip smsc\n",
+		"lib/modprobe.d/n-weak.conf":         "weakdep r8169 realtek\n",
 		"proc/cmdline":                       "quiet m.p=1 modprobe.blacklist=bad\n",
 	})
 	var warns []string
@@ -178,13 +185,30 @@ func TestLoadBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Aliases:   []Alias{{"lib_b", "m"}, {"etc_a", "m"}, {"local_d", "m"}, {"run_c", "m"}},
-		Options:   []Options{{Module: "m", Options: "p=1"}},
-		Softdeps:  []Softdep{{Module: "ext4", Pre: []string{"crc32c"}, Raw: "pre: crc32c"}},
+		Aliases:  []Alias{{"lib_b", "m"}, {"etc_a", "m"}, {"local_d", "m"}, {"run_c", "m"}},
+		Options:  []Options{{Module: "m", Options: "p=1"}},
+		Softdeps: []Softdep{{Module: "ext4", Pre: []string{"crc32c"}, Raw: "pre: crc32c"}},
+		// modules.weakdep sorts under its name, after modules.softdep and before n-weak.conf
+		Weakdeps:  []Weakdep{{Module: "lan78xx", Deps: []string{"microchip", "smsc"}}, {Module: "r8169", Deps: []string{"realtek"}}},
 		Blacklist: []string{"bad"},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+
+	// kmod 30 reads no modules.weakdep and rejects weakdep lines.
+	var warns30 []string
+	cfg30, err := Load(LoadOptions{Base: root, ModuleDir: filepath.Join(root, "lib/modules/1.0"), Kmod30: true, Warn: func(err error) { warns30 = append(warns30, err.Error()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want30 := *want
+	want30.Weakdeps = nil
+	if diff := cmp.Diff(&want30, cfg30); diff != "" {
+		t.Errorf("Load with Kmod30 (-want +got):\n%s", diff)
+	}
+	if bad := root + "/lib/modprobe.d/n-weak.conf line 1: ignoring bad line starting with 'weakdep'"; !slices.Contains(warns30, bad) {
+		t.Errorf("Kmod30 warnings %q lack %q", warns30, bad)
 	}
 	wantWarns := []string{
 		root + "/etc/modprobe.d/nested.conf: directories inside directories are not supported",

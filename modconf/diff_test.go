@@ -61,6 +61,9 @@ type diffCase struct {
 	defaults bool
 	cmdline  bool
 	softdep  bool
+	// kmod30: the case holds weakdep, which kmod 30 (the oracle) does not know, so Load runs
+	// with Kmod30 to be compared with it; TestWeakdepShowConfig covers kmod 33's weakdep.
+	kmod30 bool
 }
 
 func setupCase(t *testing.T, file, root string) diffCase {
@@ -130,6 +133,9 @@ func setupCase(t *testing.T, file, root string) diffCase {
 	}
 	for _, name := range order {
 		data := contents[name]
+		if bytes.Contains(data, []byte("weakdep")) {
+			c.kmod30 = true
+		}
 		dst := filepath.Join(dir, name)
 		switch name {
 		case "cmdline":
@@ -222,6 +228,7 @@ func runOurs(t *testing.T, root string, c diffCase, ns bool) (string, string) {
 	o := LoadOptions{
 		ModuleDir: filepath.Join(root, "lib/modules", diffKver),
 		Cmdline:   filepath.Join(c.dir, "cmdline"),
+		Kmod30:    c.kmod30,
 		Warn:      func(err error) { warns.WriteString(KmodMessage(err)) },
 	}
 	if !ns {
@@ -464,6 +471,9 @@ func TestDiffFuzzCorpus(t *testing.T) {
 		}
 		corpus := readCorpus(t, "FuzzParse")
 		for name, data := range corpus {
+			if bytes.Contains(data, []byte("weakdep")) {
+				c.kmod30 = true
+			}
 			if err := os.WriteFile(filepath.Join(dir, "conf", name+".conf"), data, 0o644); err != nil {
 				t.Fatal(err)
 			}

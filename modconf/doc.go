@@ -1,28 +1,30 @@
-// Package modconf reads modprobe configuration as kmod 30 (Debian 12) does: modprobe.d
-// directories, the module directory's modules.softdep, the kernel command line and
-// MODPROBE_OPTIONS, and renders it as "modprobe -c" does.
+// Package modconf reads modprobe configuration as kmod does: modprobe.d directories, the
+// module directory's modules.softdep and modules.weakdep, the kernel command line and
+// MODPROBE_OPTIONS, and renders it as "modprobe -c" does. It follows kmod 30 (Debian 12's),
+// plus kmod 33's weakdep; LoadOptions.Kmod30 drops weakdep to give kmod 30's answers exactly.
 //
 // Contract:
 //   - Load reads the configuration directories (DefaultPaths under LoadOptions.Base, or
 //     LoadOptions.Paths as modprobe -C), lists their *.conf and *.alias files, sorts all files
 //     by name across directories (a name seen in an earlier directory masks later ones; the
-//     module directory's modules.softdep comes first of all), parses them in that order and
-//     then the kernel command line. Directives keep config order in Config.
+//     module directory's modules.softdep and modules.weakdep sort under those names), parses
+//     them in that order and then the kernel command line. Directives keep config order in Config.
 //   - Lines are kmod's: "\" joins lines, '#' starts a comment only as the first byte, tokens
 //     are split on spaces and tabs only, a NUL byte ends the line. Module names are normalised
 //     as kmod's underscores() ('-' to '_' outside [...]). The commands are alias, options,
-//     install, remove, softdep and blacklist; include and config are reported as deprecated;
-//     anything else, including weakdep (unknown to kmod 30), is a bad line. Every problem is
+//     install, remove, softdep, weakdep and blacklist; include and config are reported as
+//     deprecated; anything else (and weakdep under Kmod30) is a bad line. Every problem is
 //     passed to LoadOptions.Warn as a *ParseError and the line is skipped; Load never fails
 //     on bad input and never panics. KmodMessage renders a warning as kmod prints it.
 //   - The kernel command line gives "options MOD PARAM" for mod.param[=value] and blacklist
 //     entries for modprobe.blacklist=a,b (not normalised, as kmod); module_blacklist= is the
 //     kernel's and ignored, as kmod 30 ignores it.
 //   - The accessors answer as libkmod does: options joined with spaces over all matching
-//     entries; install, remove and softdep from the first entry whose module pattern matches
+//     entries; install, remove, softdep and weakdep from the first entry whose module pattern matches
 //     (glibc fnmatch, package fnmatch); blacklist by exact name; config aliases by fnmatch of
 //     their pattern.
-//   - WriteTo is byte-identical to the configuration part of kmod 30's "modprobe -c", up to
-//     and including the empty line before ShowConfigTrailer.
+//   - WriteTo is byte-identical to the configuration part of kmod 30's "modprobe -c" for a
+//     Kmod30 config, and adds kmod 33's weakdep lines otherwise, up to and including the
+//     empty line before ShowConfigTrailer.
 //   - SplitOptions splits MODPROBE_OPTIONS as kmod's modprobe does.
 package modconf

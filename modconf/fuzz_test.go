@@ -25,7 +25,7 @@ func checkNormalised(t *testing.T, what, s string) {
 }
 
 func FuzzParse(f *testing.F) {
-	f.Add([]byte("alias a-b c\noptions m p=1\ninstall i /bin/true\nremove r x\nsoftdep s pre: a post: b\nblacklist x\n"))
+	f.Add([]byte("alias a-b c\noptions m p=1\ninstall i /bin/true\nremove r x\nsoftdep s pre: a post: b\nblacklist x\nweakdep w-x  a b\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var warns []error
 		p := &parser{cfg: &Config{}, warn: func(err error) { warns = append(warns, err) }}
@@ -64,6 +64,25 @@ func FuzzParse(f *testing.F) {
 			if diff := cmp.Diff(post, s.Post); diff != "" {
 				t.Errorf("softdep post differs from its Raw (-raw +post):\n%s", diff)
 			}
+		}
+		for _, w := range cfg.Weakdeps {
+			checkNormalised(t, "weakdep module", w.Module)
+			for _, d := range w.Deps {
+				checkNoNUL(t, "weakdep", d)
+				if d == "" || strings.ContainsAny(d[min(1, len(d)):], " \t\v\f\r") {
+					t.Errorf("weakdep word %q is empty or holds a blank past its first byte", d)
+				}
+			}
+		}
+		// kmod 30 mode: the same input with weakdep lines reported as bad lines instead.
+		p30 := &parser{cfg: &Config{}, warn: func(error) {}, kmod30: true}
+		p30.parseConfig(bytes.NewReader(data), "f.conf")
+		if len(p30.cfg.Weakdeps) != 0 {
+			t.Errorf("kmod 30 mode kept weakdeps %v", p30.cfg.Weakdeps)
+		}
+		p30.cfg.Weakdeps = cfg.Weakdeps
+		if diff := cmp.Diff(cfg, p30.cfg); diff != "" {
+			t.Errorf("kmod 30 mode differs in more than weakdep (-default +kmod30):\n%s", diff)
 		}
 		for _, b := range cfg.Blacklist {
 			checkNormalised(t, "blacklist", b)

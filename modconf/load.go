@@ -35,10 +35,13 @@ type LoadOptions struct {
 	// given, not joined with Base, as kmod uses -C. A path that is not a directory is read as
 	// one file, whatever its name.
 	Paths []string
-	// ModuleDir is <base>/lib/modules/<version>. Its modules.softdep is read as a
-	// configuration file, sorted among the others under the name "modules.softdep", as kmod
-	// 30 does (kmod 30 does not read modules.weakdep). "" reads none.
+	// ModuleDir is <base>/lib/modules/<version>. Its modules.softdep and modules.weakdep are
+	// read as configuration files, sorted among the others under those names, as kmod 33+
+	// does (kmod 30 reads only modules.softdep). "" reads none.
 	ModuleDir string
+	// Kmod30 parses as kmod 30, Debian 12's kmod, does: "weakdep" (added in kmod 33) is a bad
+	// line and modules.weakdep is not read. Everything else is the same in both.
+	Kmod30 bool
 	// Cmdline is the kernel command line file; "" means <Base>/proc/cmdline. A file that
 	// cannot be opened is skipped silently, as kmod does; NoCmdline reads nothing.
 	Cmdline string
@@ -73,7 +76,8 @@ func (l *fileList) insert(f confFile) {
 	(*l)[i] = f
 }
 
-// Load reads the configuration as kmod_config_new does: modules.softdep of ModuleDir, then
+// Load reads the configuration as kmod_config_new does: modules.softdep (and, unless Kmod30,
+// modules.weakdep) of ModuleDir, then
 // every *.conf (and, in kmod 30, *.alias) file of the configuration directories, all sorted
 // by file name, then the kernel command line. Problems kmod reports and skips go to Warn.
 // Load fails only when it cannot read at all in a way kmod would notice; today that never
@@ -83,11 +87,14 @@ func Load(o LoadOptions) (*Config, error) {
 	if base == "" {
 		base = "/"
 	}
-	p := &parser{cfg: &Config{}, warn: o.Warn}
+	p := &parser{cfg: &Config{}, warn: o.Warn, kmod30: o.Kmod30}
 
 	var files fileList
 	if o.ModuleDir != "" {
 		files.insert(confFile{dir: o.ModuleDir, name: "modules.softdep"})
+		if !o.Kmod30 {
+			files.insert(confFile{dir: o.ModuleDir, name: "modules.weakdep"})
+		}
 	}
 	paths := o.Paths
 	if len(paths) == 0 {

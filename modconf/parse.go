@@ -12,6 +12,8 @@ import (
 type parser struct {
 	cfg  *Config
 	warn func(error)
+	// kmod30 parses as kmod 30 (Debian 12) does: weakdep is a bad line.
+	kmod30 bool
 }
 
 func (p *parser) report(err error) {
@@ -168,6 +170,19 @@ func (p *parser) parseLine(line, file string, lineno int) {
 			pre, post, _ := splitSoftdep(rest)
 			cfg.Softdeps = append(cfg.Softdeps, Softdep{Module: mod, Pre: pre, Post: post, Raw: rest})
 		}
+	case "weakdep":
+		if p.kmod30 {
+			bad()
+			return
+		}
+		// kmod 33's kmod_config_parse: a module name (normalised) and a non-empty rest.
+		mod, ok1 := normToken(t.next())
+		rest, ok2 := t.rest()
+		if !ok1 || !ok2 {
+			bad()
+			return
+		}
+		cfg.Weakdeps = append(cfg.Weakdeps, Weakdep{Module: mod, Deps: splitWeakdep(rest)})
 	case "include", "config":
 		p.report(&ParseError{File: file, Line: lineno, Err: ErrDeprecated,
 			Msg: fmt.Sprintf("command %s is deprecated and not parsed anymore", cmd)})
@@ -195,17 +210,17 @@ func isspace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
-// splitSoftdep is kmod_config_add_softdep's scanner, quirks kept: words are separated by
-// runs of isspace; "pre:" and "post:" switch the list words go to; words before either are
-// dropped; a single leading blank stays part of the first word (so " pre:" is not a keyword).
-// seq is every kept word in line order, which "modprobe -c" renders from.
-func splitSoftdep(line string) (pre, post []string, seq []softdepToken) {
-	const (
-		none = iota
-		inPre
-		inPost
-	)
-	mode := none
+// splitWeakdep is kmod 33's kmod_config_add_weakdep: the softdep scanner without keywords,
+// so every word counts (a single leading blank stays part of the first word, as in softdep).
+func splitWeakdep(line string) []string {
+	var deps []string
+	scanWords(line, func(word string) { deps = append(deps, word) })
+	return deps
+}
+
+// scanWords is the word scanner kmod's softdep and weakdep parsers share, quirks kept: words
+// are separated by runs of isspace, and a single leading blank stays part of the first word.
+func scanWords(line string, word func(string)) {
 	wasSpace := false
 	p := 0
 	for s := 0; ; s++ {
@@ -224,25 +239,40 @@ func splitSoftdep(line string) (pre, post []string, seq []softdepToken) {
 				continue
 			}
 		}
-		word := line[p:s]
+		if !end || !wasSpace {
+			word(line[p:s])
+		}
+		p = s + 1
+		if end {
+			return
+		}
+	}
+}
+
+// splitSoftdep is kmod_config_add_softdep's scanner, quirks kept: words are separated by
+// runs of isspace; "pre:" and "post:" switch the list words go to; words before either are
+// dropped; a single leading blank stays part of the first word (so " pre:" is not a keyword).
+// seq is every kept word in line order, which "modprobe -c" renders from.
+func splitSoftdep(line string) (pre, post []string, seq []softdepToken) {
+	const (
+		none = iota
+		inPre
+		inPost
+	)
+	mode := none
+	scanWords(line, func(word string) {
 		switch {
 		case word == "pre:":
 			mode = inPre
 		case word == "post:":
 			mode = inPost
-		case !end || !wasSpace:
-			switch mode {
-			case inPre:
-				pre = append(pre, word)
-				seq = append(seq, softdepToken{word, false})
-			case inPost:
-				post = append(post, word)
-				seq = append(seq, softdepToken{word, true})
-			}
+		case mode == inPre:
+			pre = append(pre, word)
+			seq = append(seq, softdepToken{word, false})
+		case mode == inPost:
+			post = append(post, word)
+			seq = append(seq, softdepToken{word, true})
 		}
-		p = s + 1
-		if end {
-			return pre, post, seq
-		}
-	}
+	})
+	return pre, post, seq
 }

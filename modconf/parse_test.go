@@ -67,9 +67,22 @@ func TestParseDirectives(t *testing.T) {
 		},
 		{
 			name:  "bad lines name the last physical line",
-			in:    "alias x\nfoo \\\nbar\n  # indented\nweakdep a b\n",
+			in:    "alias x\nfoo \\\nbar\n  # indented\nweakdep a\n",
 			want:  &Config{},
 			warns: []string{"f.conf line 1: ignoring bad line starting with 'alias'", "f.conf line 3: ignoring bad line starting with 'foo'", "f.conf line 4: ignoring bad line starting with '#'", "f.conf line 5: ignoring bad line starting with 'weakdep'"},
+		},
+		{
+			// kmod 33's kmod_config_add_weakdep: every word counts, runs of blanks separate,
+			// one blank after the module name is the separator and a second stays in the
+			// first word; a rest of blanks only is no dependency at all.
+			name: "weakdep",
+			in:   "weakdep snd-hda a b\tc-d\nweakdep m  x  y \nweakdep e \t\nweakdep w[-]* z\n",
+			want: &Config{Weakdeps: []Weakdep{
+				{Module: "snd_hda", Deps: []string{"a", "b", "c-d"}},
+				{Module: "m", Deps: []string{" x", "y"}},
+				{Module: "e"},
+				{Module: "w[-]*", Deps: []string{"z"}},
+			}},
 		},
 		{
 			name:  "missing arguments",

@@ -6,10 +6,11 @@ import (
 	"strings"
 )
 
-// WriteTo writes the configuration as the first part of "modprobe -c" (kmod 30's
-// show_config): blacklist, install, remove, alias, options and softdep lines in that order,
-// each list in config order, then the empty line that precedes ShowConfigTrailer. kmod 30
-// has no weakdep section. Softdeps are rendered from Softdep.Raw exactly as kmod 30 renders
+// WriteTo writes the configuration as the first part of "modprobe -c" (kmod's show_config):
+// blacklist, install, remove, alias, options, softdep and weakdep lines in that order, each
+// list in config order, then the empty line that precedes ShowConfigTrailer. A weakdep line
+// is kmod 33's: the module, a space, the weak dependencies joined by single spaces (a config
+// loaded with Kmod30 has none, so the output is kmod 30's). Softdeps are rendered from Softdep.Raw exactly as kmod 30 renders
 // them, including its quirks: the pre list spans from the first to the last pre module in
 // line order (post modules in between included) and "post:" follows it without a space.
 func (c *Config) WriteTo(w io.Writer) (int64, error) {
@@ -31,6 +32,9 @@ func (c *Config) WriteTo(w io.Writer) (int64, error) {
 	}
 	for _, s := range c.Softdeps {
 		cw.line("softdep", s.Module, renderSoftdep(s))
+	}
+	for _, w := range c.Weakdeps {
+		cw.line("weakdep", w.Module, strings.Join(w.Deps, " "))
 	}
 	cw.write("\n")
 	if cw.err == nil {

@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -262,5 +263,58 @@ func TestDebianSingle(t *testing.T) {
 			t.Errorf("modprobe %q:\nkmod: code %d stdout %.400q stderr %.400q\nours: code %d stdout %.400q stderr %.400q",
 				c, k.Code, k.Stdout, k.Stderr, o.Code, o.Stdout, o.Stderr)
 		}
+	}
+}
+
+// TestDebianModuleSample runs the per-file queries (--show-modversions, --show-exports) and
+// the dry run (-n -v) on every 20th module of modules.dep, one invocation each: what
+// TestDebianSingle checks on ext4 and dummy, over about 200 modules of every kind.
+func TestDebianModuleSample(t *testing.T) {
+	s := newSuite(t)
+	f, err := os.Open(filepath.Join(s.tree.Dir(), "modules.dep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if p, _, ok := strings.Cut(sc.Text(), ":"); ok {
+			paths = append(paths, p)
+		}
+	}
+	f.Close()
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var cases [][]string
+	for i := 0; i < len(paths); i += 20 {
+		full := filepath.Join(s.tree.Dir(), paths[i])
+		name := filepath.Base(paths[i])
+		name = name[:strings.IndexByte(name, '.')]
+		cases = append(cases, []string{"--show-modversions", full}, []string{"--show-exports", full}, []string{"-n", "-v", name})
+	}
+	if len(cases) < 300 {
+		t.Fatalf("only %d cases from %d modules", len(cases), len(paths))
+	}
+	nonEmpty := 0
+	for _, c := range cases {
+		args := append(append([]string{}, s.common...), c...)
+		k, err := Oracle(s.kmod, s.cache, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Code == 0 && k.Stdout != "" {
+			nonEmpty++
+		}
+		if o := s.ours(args); k != o {
+			t.Errorf("modprobe %q:\nkmod: code %d stdout %.400q stderr %.400q\nours: code %d stdout %.400q stderr %.400q",
+				c, k.Code, k.Stdout, k.Stderr, o.Code, o.Stdout, o.Stderr)
+		}
+	}
+	t.Logf("%d invocations, %d non-empty successes", len(cases), nonEmpty)
+	// The comparison must be able to fail: most of kmod's answers print something.
+	if nonEmpty < len(cases)/2 {
+		t.Errorf("only %d of %d kmod answers were non-empty successes", nonEmpty, len(cases))
 	}
 }
