@@ -4,9 +4,12 @@
 // nothing, peak VmallocUsed, load-phase time). It writes docs/benchmarks/storm.md (table, date,
 // machine, a fitted model of waste against CPU count), storm.json and PNG charts.
 //
-//	go run ./cmd/stormbench                              # smp 1,4,16,64 × kmod,list
-//	go run ./cmd/stormbench -smp 4 -loaders kmod          # one quick boot
-//	go run ./cmd/stormbench -init ./cmd/modload -loaders kmod,modload,modload-one,modload-off,list
+//	go run ./cmd/stormbench                      # smp 1,4,16,64 × every loader (make bench-storm)
+//	go run ./cmd/stormbench -smp 4 -loaders kmod  # one quick boot
+//	go run ./cmd/stormbench -from docs/benchmarks/storm.json  # re-render, no boot
+//
+// It exits 1 when any boot failed (the report lists it). Remarks written by hand about a run
+// go in docs/benchmarks/storm-notes.md (-notes), one paragraph each.
 //
 // Loaders: kmod (kmod's modprobe per device event, as udev runs it), modload (modload's modprobe
 // per device event, separate processes), modload-1p (the same with GOMAXPROCS=1 in the loaders'
@@ -14,8 +17,8 @@
 // main), modload-one (modload in one process per coldplug pass),
 // modload-off (modload per event with MODLOAD_DEDUP=off), list (the floor: the exact modules in
 // order, finit_module from /init, no resolution; the order comes from the kmod run).
-// The modload loaders need -init to be a binary whose argv[0] "init" runs guest.Main and whose
-// argv[0] "modprobe"/"modload" run modload's tools (cmd/modload).
+// The modload loaders need -init (default ./cmd/modload) to be a binary whose argv[0] "init"
+// runs guest.Main and whose argv[0] "modprobe"/"modload" run modload's tools.
 package main
 
 import (
@@ -49,6 +52,7 @@ type options struct {
 	verbose   bool
 	calibrate int
 	from      string
+	notes     string
 	demo      bool
 }
 
@@ -58,9 +62,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	smp := fs.String("smp", "1,4,16,64", "comma-separated CPU counts")
-	loaders := fs.String("loaders", "kmod,list", "comma-separated loaders: "+strings.Join(knownLoaders, ","))
+	loaders := fs.String("loaders", strings.Join(knownLoaders, ","), "comma-separated loaders: "+strings.Join(knownLoaders, ","))
 	o := &options{}
-	fs.StringVar(&o.init, "init", vm.GuestInitPackage, "package built as the guest's /init")
+	fs.StringVar(&o.init, "init", "./cmd/modload", "package built as the guest's /init (the modload binary: its tools are the modload loaders)")
+	fs.StringVar(&o.notes, "notes", "docs/benchmarks/storm-notes.md", "file of remarks on the run, one paragraph each, rendered under the header (\"\" or a missing file: none)")
 	fs.StringVar(&o.out, "out", "docs/benchmarks", "output directory")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "timeout of one boot")
 	fs.BoolVar(&o.verbose, "v", false, "copy the serial consoles to stderr")
@@ -127,35 +132,66 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.from != "" {
-		if err := rerender(o.from, o.out); err != nil {
+		if err := rerender(o.from, o.out, o.notes); err != nil {
 			fmt.Fprintf(stderr, "stormbench: %v\n", err)
 			return 1
 		}
 		return 0
 	}
-	if err := bench(context.Background(), o, stdout, stderr); err != nil {
+	failures, err := bench(context.Background(), o, stdout, stderr)
+	if err != nil {
 		fmt.Fprintf(stderr, "stormbench: %v\n", err)
+		return 1
+	}
+	if failures > 0 {
+		fmt.Fprintf(stderr, "stormbench: %d boots failed (listed in the report)\n", failures)
 		return 1
 	}
 	return 0
 }
 
-func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+// readNotes returns the paragraphs of the notes file (blank-line separated, lines joined with
+// spaces); a missing file or "" gives none.
+func readNotes(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var notes []string
+	for _, para := range strings.Split(string(b), "\n\n") {
+		if p := strings.Join(strings.Fields(para), " "); p != "" && !strings.HasPrefix(p, "#") {
+			notes = append(notes, p)
+		}
+	}
+	return notes, nil
+}
+
+// bench boots every (smp, loader) pair and writes the report; it returns how many boots failed.
+func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (int, error) {
+	notes, err := readNotes(o.notes)
+	if err != nil {
+		return 0, err
+	}
 	tree, ok := debian.FromEnv()
 	if !ok {
-		var err error
 		if tree, err = debian.Prepare(ctx, debian.Options{Log: stderr}); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	work, err := os.MkdirTemp("", "stormbench-")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer os.RemoveAll(work)
 	initBin, err := vm.BuildInit(ctx, work, o.init)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var console io.Writer
 	if o.verbose {
@@ -165,10 +201,10 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "stormbench: choosing the module set (cached after the first time)\n")
 	mods, err := vm.ModuleSet(ctx, base)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	base.Modules = mods
-	rep := &report{Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, ModuleSet: mods, Init: o.init}
+	rep := &report{Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, ModuleSet: mods, Init: o.init, Notes: notes}
 	for _, smp := range o.smps {
 		var floor []string
 		for _, l := range o.loaders {
@@ -185,7 +221,7 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			if l == "kmod" {
 				floor, err = vm.LoadPlan(ctx, tree, vm.LoadOrder(&res.Result))
 				if err != nil {
-					return err
+					return 0, err
 				}
 			}
 			row := newRow(l, res)
@@ -194,22 +230,23 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				smp, l, row.Calls, row.Duplicates, mib(row.WastedBytes), float64(row.PeakVmallocKB)/1024,
 				row.LoadPhase, row.Loaded, time.Since(start).Seconds())
 			if err := rep.write(o.out); err != nil { // keep partial results on disk
-				return err
+				return 0, err
 			}
 		}
 	}
 	if err := rep.write(o.out); err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(o.out, "storm.md"))
 	if o.demo {
 		fmt.Fprint(stdout, rep.compareScreen(o.smps[0]))
 	}
-	return nil
+	return len(rep.Failures), nil
 }
 
 // rerender writes the report of a previous run's storm.json again (after a change of format).
-func rerender(from, out string) error {
+// Notes come from the notes file when it exists.
+func rerender(from, out, notesFile string) error {
 	b, err := os.ReadFile(from)
 	if err != nil {
 		return err
@@ -220,6 +257,13 @@ func rerender(from, out string) error {
 	}
 	if len(r.Rows) == 0 {
 		return fmt.Errorf("%s: no rows", from)
+	}
+	notes, err := readNotes(notesFile)
+	if err != nil {
+		return err
+	}
+	if notes != nil {
+		r.Notes = notes
 	}
 	return r.write(out)
 }

@@ -27,8 +27,8 @@ type report struct {
 	ModuleSet []string  `json:"module_set"`
 	Rows      []row     `json:"rows"`
 	Failures  []string  `json:"failures,omitempty"`
-	// Notes are remarks on the run (e.g. other load on the host), added to storm.json by hand
-	// and rendered under the header by -from.
+	// Notes are remarks on the run written by hand in the -notes file (what the table alone
+	// does not say, with the commands behind any figure they quote), rendered under the header.
 	Notes []string `json:"notes,omitempty"`
 }
 
@@ -81,7 +81,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- Module set in the initramfs: the %d modules a whole-tree kmod storm reaches, with their dependencies and softdeps.\n", len(r.ModuleSet))
 	fmt.Fprintf(&b, "- Every number is counted from the kernel's side: tracefs `syscalls/sys_{enter,exit}_{finit,init}_module`, `module/module_load`, a kretprobe on `kernel_read_file` for bytes read, `/proc/meminfo` VmallocUsed sampled every 2 ms.\n")
 	fmt.Fprintf(&b, "- A duplicate is a call that loaded nothing and got EEXIST/EBUSY, or a call that reached load for a module an earlier call already reached (a failing module asked for again). Wasted = bytes the kernel read in duplicate calls.\n")
-	fmt.Fprintf(&b, "- One boot per row. Counts and bytes repeat closely between runs; load-phase times under TCG on a shared 2-core host do not (the same smp 4 kmod storm measured 81 s and 127 s in two runs), so compare times within a table, not across machines. Load phase = from the first loader started to the last one finished, all coldplug passes.\n\n")
+	fmt.Fprintf(&b, "- One boot per row. Counts and bytes repeat closely between runs; load-phase times under TCG on a shared 2-core host do not, so compare times within a table, not across runs or machines. Load phase = from the first loader started to the last one finished, all coldplug passes.\n\n")
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- Note: %s\n", n)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func testReport() *report {
@@ -144,5 +146,28 @@ func TestCompareScreen(t *testing.T) {
 	}
 	if got := r.compareScreen(2); !strings.Contains(got, "no boots at smp 2") {
 		t.Errorf("empty smp: %q", got)
+	}
+}
+
+func TestReadNotes(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "notes.md")
+	if err := os.WriteFile(p, []byte("# header, skipped\n# still the header\n\nfirst note\nwrapped   here\n\n\n  second note  \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readNotes(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"first note wrapped here", "second note"}, got); diff != "" {
+		t.Errorf("readNotes (-want +got):\n%s", diff)
+	}
+	for _, none := range []string{"", filepath.Join(dir, "missing")} {
+		if got, err := readNotes(none); got != nil || err != nil {
+			t.Errorf("readNotes(%q) = %q, %v; want none", none, got, err)
+		}
+	}
+	if _, err := readNotes(dir); err == nil {
+		t.Errorf("readNotes of a directory: no error")
 	}
 }
