@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,9 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
-	"github.com/modload/modload/internal/debian"
 	"github.com/modload/modload/internal/vm/guest"
-	"github.com/modload/modload/resolve"
 )
 
 // ModloadPackage is cmd/modload: argv[0] "init" runs guest.Main, the tools are linked to it.
@@ -90,12 +89,13 @@ func TestVMStorm(t *testing.T) {
 		}
 	})
 	t.Run("zero-duplicates", func(t *testing.T) {
-		// The killed loader's result is lost with it: a module it had in flight (its alias's
-		// matches load concurrently, with their dependencies) may be asked for once more by
-		// the loader that takes over. Any other repeat, or a second repeat, is a duplicate.
+		// The killed loader's result is lost with it: a module whose kernel call it had made
+		// when it was killed (the trace shows the call under one of its threads) may be asked for once
+		// more by the loader that takes over. Any other repeat, or a second repeat, is a
+		// duplicate.
 		inFlight := map[string]bool{}
-		if resM.Killed != nil && len(resM.Killed.Args) > 0 {
-			inFlight = probeClosure(t, tree, resM.Killed.Args[len(resM.Killed.Args)-1])
+		for _, c := range killedCalls(resM) {
+			inFlight[c.Module] = true
 		}
 		retried := map[string]bool{}
 		for _, c := range resM.Calls {
@@ -150,10 +150,8 @@ func TestVMStorm(t *testing.T) {
 			args = args[:100] + "..."
 		}
 		var own []string
-		for _, c := range resM.Calls {
-			if c.PID == resM.Killed.PID {
-				own = append(own, fmt.Sprintf("%s %s -> %d", c.Syscall, c.Module, c.Ret))
-			}
+		for _, c := range killedCalls(resM) {
+			own = append(own, fmt.Sprintf("%s %s -> %d", c.Syscall, c.Module, c.Ret))
 		}
 		t.Logf("killed pid %d while %s: %s; its traced calls: %v", resM.Killed.PID, resM.Killed.When, args, own)
 		// The storm finished (a result came back), and the set check above shows the others
@@ -165,6 +163,21 @@ func TestVMStorm(t *testing.T) {
 }
 
 func first(n int, _ string) int { return n }
+
+// killedCalls returns the traced calls made by the killed loader's threads.
+func killedCalls(res *Result) []guest.Call {
+	if res.Killed == nil {
+		return nil
+	}
+	tids := append([]int{res.Killed.PID}, res.Killed.TIDs...)
+	var out []guest.Call
+	for _, c := range res.Calls {
+		if slices.Contains(tids, c.PID) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // moduleCalls counts the calls that reached load for module and returns the last one's errno.
 func moduleCalls(res *Result, module string) (int, string) {
@@ -556,30 +569,4 @@ func compress(t *testing.T, ext string, raw []byte) []byte {
 		t.Fatalf("compress: unknown extension %q", ext)
 	}
 	return buf.Bytes()
-}
-
-// probeClosure is every module modprobe -b would load for alias on the tree: its matches and
-// their probe lists (dependencies and softdeps).
-func probeClosure(t *testing.T, tree debian.Tree, alias string) map[string]bool {
-	t.Helper()
-	r, err := resolve.New(resolve.Options{Base: tree.Root, Version: tree.KVer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ms, err := r.Lookup(alias)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]bool{}
-	for _, m := range ms {
-		steps, err := r.PlanModule(m, resolve.PlanOptions{Blacklist: true})
-		if err != nil {
-			continue // blacklisted: not loaded
-		}
-		for _, st := range steps {
-			out[st.Module.Name] = true
-		}
-	}
-	return out
 }

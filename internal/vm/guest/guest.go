@@ -498,10 +498,11 @@ func killer(victims []*exec.Cmd, stop <-chan struct{}) *Killed {
 				}
 				continue
 			}
+			tids := tasks(pid) // its threads: a Go loader's syscall may run on any of them
 			if err := c.Process.Signal(syscall.SIGKILL); err != nil {
 				continue
 			}
-			return &Killed{PID: pid, Args: c.Args, When: when}
+			return &Killed{PID: pid, TIDs: tids, Args: c.Args, When: when}
 		}
 		if alive == 0 {
 			return nil
@@ -510,10 +511,29 @@ func killer(victims []*exec.Cmd, stop <-chan struct{}) *Killed {
 	}
 }
 
-// loading reports whether pid is loading a module: in finit_module (313) or init_module (175)
-// by /proc/PID/syscall, or with a file under /lib/modules open.
+// tasks returns the thread ids of pid (/proc/PID/task), pid itself when they cannot be read.
+func tasks(pid int) []int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return []int{pid}
+	}
+	var tids []int
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids
+}
+
+// loading reports whether pid is loading a module: one of its threads in finit_module (313) or
+// init_module (175) by /proc/PID/task/TID/syscall, or with a file under /lib/modules open.
 func loading(pid int) (string, bool) {
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid)); err == nil {
+	for _, tid := range tasks(pid) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, tid))
+		if err != nil {
+			continue
+		}
 		switch f := strings.Fields(string(b)); {
 		case len(f) > 0 && f[0] == "313":
 			return "finit_module", true

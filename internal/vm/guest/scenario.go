@@ -42,7 +42,9 @@ type CheckResult struct {
 
 // Killed is the storm loader the guest killed (Scenario.Kill).
 type Killed struct {
-	PID  int      `json:"pid"`
+	PID int `json:"pid"`
+	// TIDs are its threads when it was killed: trace events name the thread that made a call.
+	TIDs []int    `json:"tids,omitempty"`
 	Args []string `json:"args"`
 	// When says what the loader was doing: "finit_module", "init_module" (from
 	// /proc/PID/syscall) or "open FILE" (a module file open, about to be loaded).
