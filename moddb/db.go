@@ -377,13 +377,18 @@ func (db *DB) Order() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseOrder(data), nil
+}
+
+// parseOrder returns the non-blank lines of modules.order, trimmed, in order.
+func parseOrder(data []byte) []string {
 	var out []string
 	for _, l := range bytes.Split(data, []byte{'\n'}) {
 		if s := strings.TrimSpace(string(l)); s != "" {
 			out = append(out, s)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // SoftdepFile returns the path of modules.softdep (it may not exist).

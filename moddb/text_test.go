@@ -169,6 +169,41 @@ func FuzzParseDevname(f *testing.F) {
 	})
 }
 
+func FuzzParseBuiltin(f *testing.F) {
+	f.Add("kernel/fs/ext4/ext4.ko\nkernel/drivers/char/mem-x.ko\n")
+	f.Add("kernel/a.ko\n\n#c\n/abs.ko\n9.ko\nkernel/\xff.ko\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		tr, err := parseBuiltin(strings.NewReader(s), "modules.builtin")
+		checkParsed(t, s, tr, err, func(l string) (string, bool) {
+			if l == "" || !isAlpha(l[0]) {
+				return "", false // depmod's output_builtin_bin skips these
+			}
+			return modname(l), true
+		})
+	})
+}
+
+func FuzzParseOrder(f *testing.F) {
+	f.Add([]byte("kernel/fs/ext4/ext4.ko\n  kernel/a.ko \n\n\tkernel/b.ko"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got := parseOrder(data)
+		var want []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				want = append(want, l)
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("parseOrder gave %d entries, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] || got[i] == "" || strings.ContainsRune(got[i], '\n') {
+				t.Fatalf("entry %d = %q, want %q", i, got[i], want[i])
+			}
+		}
+	})
+}
+
 func FuzzParseModinfo(f *testing.F) {
 	f.Add([]byte("ext4.alias=fs-ext4\x00ext4.description=Fourth Extended Filesystem\x00usbcore.alias=usb:v*p*d*\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -115,6 +115,7 @@ func BenchmarkResolveAliasInProcess(b *testing.B) {
 		}
 		i++
 	}
+	b.ReportMetric(float64(len(qs)), "aliases")
 }
 
 // BenchmarkResolveAliasKmodProcess: one kmod process per generated alias (modprobe -R).
@@ -128,4 +129,5 @@ func BenchmarkResolveAliasKmodProcess(b *testing.B) {
 		cmd.Run() // "not found" exits 1: still one query answered
 		i++
 	}
+	b.ReportMetric(float64(len(qs)), "aliases")
 }
