@@ -137,7 +137,9 @@ func TestSyntheticTree(t *testing.T) {
 				t.Errorf("BuiltinAliases(usb:v1p2d3) = %q, want [usbcore]", got)
 			}
 			info, err := db.BuiltinModinfo("ext4")
-			wantInfo := []Info{{"alias", "fs-ext4"}, {"description", "Fourth Extended Filesystem"}, {"alias", "foo:*"}}
+			// kmod's modinfo reads a builtin's first run of records: "ext4.alias=foo:*",
+			// after other modules' records, is an alias (BuiltinAliases) but not modinfo.
+			wantInfo := []Info{{"alias", "fs-ext4"}, {"description", "Fourth Extended Filesystem"}}
 			if err != nil || !cmp.Equal(info, wantInfo) {
 				t.Errorf("BuiltinModinfo(ext4) = %v, %v; want %v", info, err, wantInfo)
 			}

@@ -197,7 +197,18 @@ func parseBuiltinAlias(r io.Reader, file string) (*trie, error) {
 // parseModinfo groups the records of modules.builtin.modinfo by module.
 func parseModinfo(data []byte) map[string][]Info {
 	m := map[string][]Info{}
+	// kmod reads a builtin module's first run of consecutive records and stops at the next
+	// module's: a module's records after another module's are not its modinfo.
+	done := map[string]bool{}
+	last := ""
 	modinfoRecords(data, func(mod, key, value string, _ bool) {
+		if mod != last {
+			done[last] = true
+			last = mod
+		}
+		if done[mod] {
+			return
+		}
 		m[mod] = append(m[mod], Info{Key: key, Value: value})
 	})
 	return m

@@ -56,9 +56,10 @@ type ResolverOptions struct {
 // is not a module file.
 type OpenResolver func(ResolverOptions) (Resolver, error)
 
-// Main runs modinfo with the built-in text-index Resolver.
+// Main runs modinfo with package resolve behind name lookups (OpenResolve), as the modload
+// binary does.
 func Main(env *cli.Env, args []string) int {
-	return Run(env, args, OpenTextResolver)
+	return Run(env, args, OpenResolve)
 }
 
 var longopts = []getopt.Option{
