@@ -173,9 +173,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	args := qemuArgs(cfg, initrd, disk)
-	var res *Result
+	return retryCrash(cfg.Console, func() (*Result, error) { return boot(ctx, cfg, args) })
+}
+
+// retryCrash runs boot, and once more if qemu itself crashed (a *crashError) before the guest
+// gave a result; any other failure is returned at once. Result.Attempts says how many ran.
+func retryCrash(console io.Writer, boot func() (*Result, error)) (*Result, error) {
+	var err error
 	for attempt := 1; attempt <= 2; attempt++ {
-		res, err = boot(ctx, cfg, args)
+		var res *Result
+		res, err = boot()
 		if res != nil {
 			res.Attempts = attempt
 			return res, nil
@@ -184,7 +191,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if !errors.As(err, &ce) {
 			break
 		}
-		fmt.Fprintf(cfg.Console, "\nvm: qemu crashed (%v), retrying once\n", ce.err)
+		fmt.Fprintf(console, "\nvm: qemu crashed (%v), retrying once\n", ce.err)
 	}
 	return nil, err
 }
