@@ -32,8 +32,11 @@
 //     ErrRemembered and the errno. Only the module's own failures are remembered: ENODEV,
 //     ENXIO, ENOEXEC, EKEYREJECTED, EBADMSG, ENOKEY. Never EBUSY, EINTR, EAGAIN, ENOMEM,
 //     ETXTBSY (transient), ENOENT (unknown symbol: a missing dependency), EINVAL (parameters
-//     are not part of the identity), EPERM (policy) or EEXIST (success). [Gate.List] lists
-//     them and [Gate.Forget] clears them (one module or all).
+//     are not part of the identity), EPERM (policy) or EEXIST (success, unless the module is
+//     not in the kernel afterwards: then its own init returned it). [Gate.List] lists exactly
+//     what is served and [Gate.Forget] clears it (one module or all). A Request with Force
+//     (modprobe -f) is never served a remembered failure: it goes to the kernel, and its
+//     result is remembered in turn.
 //  8. Cross-process: the leader takes an flock on <RuntimeDir>/<dev>-<ino>.lock (created 0600
 //     with O_NOFOLLOW in a directory that must be root-owned, not a symlink, and not group or
 //     world writable), exclusive. Mode busy: a held lock means EBUSY. Mode wait: block on the

@@ -226,12 +226,19 @@ type Request struct {
 	Name    string // module name as the kernel knows it (underscores)
 	Path    string // module file; may be empty only when Builtin
 	Builtin bool   // builtin per modules.builtin: always already in the kernel
+	// Force: the load ignores modversions or vermagic (modprobe -f, --force-*). A remembered
+	// failure is not served to it (the failure was most likely what forcing is for): it goes
+	// to the kernel, and its own result is remembered as any other.
+	Force bool
 }
 
 // Call describes the kernel call a LoadFunc made, for statistics.
 type Call struct {
 	Bytes      int64 // what the kernel read: file size, or decompressed image size
 	Compressed bool  // finit_module with MODULE_INIT_COMPRESSED_FILE
+	// NotCalled: the load failed before any kernel call (open, read, decompression), so no
+	// kernel call is counted.
+	NotCalled bool
 }
 
 // LoadFunc opens the file and calls the kernel once. It is called at most once per Load, only
@@ -240,6 +247,17 @@ type Call struct {
 type LoadFunc func(ctx context.Context) (Call, error)
 
 type chainKey struct{}
+
+// LoadingIdentity returns, inside a LoadFunc, the identity the gate took from stat before the
+// file was opened: the LoadFunc compares it with what it opened (fstat), so that a file
+// replaced in between is not loaded under the old identity's lock.
+func LoadingIdentity(ctx context.Context) (sys.Identity, bool) {
+	c := chain(ctx)
+	if len(c) == 0 {
+		return sys.Identity{}, false
+	}
+	return c[len(c)-1], true
+}
 
 // chain returns the identities the calling goroutine chain is loading.
 func chain(ctx context.Context) []sys.Identity {
@@ -342,7 +360,9 @@ var errLeaderPanicked = errors.New("the load this request waited for panicked")
 
 func (g *Gate) callKernel(ctx context.Context, req Request, load LoadFunc) (Outcome, error) {
 	c, err := load(ctx)
-	g.sink.Record(stats.Event{Kind: stats.KernelCall, Module: req.Name, Bytes: c.Bytes, Compressed: c.Compressed, Err: err})
+	if !c.NotCalled {
+		g.sink.Record(stats.Event{Kind: stats.KernelCall, Module: req.Name, Bytes: c.Bytes, Compressed: c.Compressed, Err: err})
+	}
 	if err != nil {
 		return Loaded, &Error{Module: req.Name, Path: req.Path, Err: err}
 	}
@@ -497,6 +517,9 @@ func (g *Gate) recorded(req Request, fi sys.FileInfo, resName string, before *re
 }
 
 func (g *Gate) rememberedFailure(req Request, fi sys.FileInfo, resName string) (Outcome, error, bool) {
+	if req.Force {
+		return Failed, nil, false
+	}
 	r := g.readRecord(resName)
 	if r == nil || g.boot == "" || r.Boot != g.boot || r.Errno == 0 || !g.rememberable(req.Name, r.Errno) ||
 		r.Size != fi.Size || r.Mtime != fi.MtimeNs {

@@ -811,3 +811,65 @@ func TestInitEEXISTRemembered(t *testing.T) {
 		t.Fatalf("%d kernel calls, want 1", n)
 	}
 }
+
+// The EEXIST a module's own init returned is listed and cleared like any remembered failure:
+// List and Forget see what loading serves.
+func TestInitEEXISTListedAndForgotten(t *testing.T) {
+	e := newEnv(t)
+	g := e.gate(ModeWait)
+	req := e.module("pcc")
+	e.k.SetResult("pcc", sys.EEXIST)
+	g.Load(context.Background(), req, e.finit(req))
+	list, err := g.List()
+	if err != nil || len(list) != 1 || list[0].Module != "pcc" || list[0].Errno != sys.EEXIST {
+		t.Fatalf("List = %+v, %v; want pcc EEXIST", list, err)
+	}
+	if n, err := g.Forget("pcc"); n != 1 || err != nil {
+		t.Fatalf("Forget(pcc) = %d, %v; want 1", n, err)
+	}
+	g.Load(context.Background(), req, e.finit(req))
+	if n := e.k.Count("pcc"); n != 2 {
+		t.Errorf("after Forget: %d kernel calls, want 2", n)
+	}
+}
+
+// A forced load (modprobe -f after a vermagic failure) is not served the failure that forcing
+// is meant to get past; an unforced one after it still is.
+func TestForceBypassesMemory(t *testing.T) {
+	e := newEnv(t)
+	g := e.gate(ModeWait)
+	req := e.module("vm")
+	e.k.SetResult("vm", sys.ENOEXEC)
+	if _, err := g.Load(context.Background(), req, e.finit(req)); !errors.Is(err, sys.ENOEXEC) {
+		t.Fatalf("first load: %v, want ENOEXEC", err)
+	}
+	if o, _ := g.Load(context.Background(), req, e.finit(req)); o != RememberedFailure {
+		t.Fatalf("unforced retry: %v, want remembered-failure", o)
+	}
+	forced := req
+	forced.Force = true
+	o, err := g.Load(context.Background(), forced, e.finit(forced))
+	if o != Loaded || !errors.Is(err, sys.ENOEXEC) || errors.Is(err, ErrRemembered) {
+		t.Fatalf("forced: %v %v; want a kernel call that fails with ENOEXEC", o, err)
+	}
+	if n := e.k.Count("vm"); n != 2 {
+		t.Errorf("%d kernel calls, want 2 (the first and the forced one)", n)
+	}
+	if o, _ := g.Load(context.Background(), req, e.finit(req)); o != RememberedFailure {
+		t.Errorf("unforced after forced: %v, want remembered-failure", o)
+	}
+}
+
+// A LoadFunc that failed before the kernel (NotCalled) is no kernel call in the statistics.
+func TestNotCalledIsNoKernelCall(t *testing.T) {
+	e := newEnv(t)
+	g := e.gate(ModeWait)
+	req := e.module("m")
+	g.Load(context.Background(), req, func(context.Context) (Call, error) {
+		return Call{NotCalled: true}, errors.New("corrupt xz stream")
+	})
+	g.Load(context.Background(), req, e.finit(req))
+	if calls := e.sink.count(stats.KernelCall); calls != 1 {
+		t.Errorf("%d KernelCall events, want 1 (only the real call)", calls)
+	}
+}

@@ -36,7 +36,9 @@ func (g *Gate) List() ([]Failure, error) {
 			continue
 		}
 		r := g.readRecord(e.Name())
-		if r == nil || g.boot == "" || r.Boot != g.boot || !remembered(r.Errno) {
+		// Exactly what loading serves (rememberedFailure): an EEXIST from a module's own init
+		// counts while the module is not in the kernel.
+		if r == nil || g.boot == "" || r.Boot != g.boot || r.Errno == 0 || !g.rememberable(r.Name, r.Errno) {
 			continue
 		}
 		out = append(out, Failure{Module: r.Name, Path: r.Path, Errno: r.Errno, File: filepath.Join(g.runtime, e.Name())})

@@ -25,10 +25,13 @@
 //   - Kernel calls: an uncompressed file goes to finit_module; a compressed file (detected by
 //     magic: gzip, xz, zstd) goes to finit_module with MODULE_INIT_COMPRESSED_FILE when
 //     <Root>/sys/module/compression names its format, else it is decompressed in userspace and
-//     passed to init_module. MODULE_INIT_IGNORE_MODVERSIONS/_VERMAGIC only when forced; forcing
-//     a module that needs userspace decompression is refused (EOPNOTSUPP) — kmod strips the
-//     sections instead, which modload does not do yet. finit_module's ENOSYS falls back to
-//     init_module (flags 0 only), as kmod does.
+//     passed to init_module. MODULE_INIT_IGNORE_MODVERSIONS/_VERMAGIC only when forced; a forced
+//     module that needs userspace decompression is passed to init_module with __versions
+//     unallocated and its vermagic zeroed (kofile.Strip), as kmod does. finit_module's ENOSYS
+//     falls back to init_module (flags 0 only), as kmod does.
+//   - The file opened must be the one the gate identified by stat (gate.LoadingIdentity):
+//     otherwise ErrReplaced, and no kernel call. A failure before the kernel call (open, read,
+//     decompression) is no kernel call in the statistics (gate.Call.NotCalled).
 //   - The kernel's EEXIST, and the gate's "already live", are success, except for a target
 //     with Options.FirstTime (modprobe --first-time).
 //   - Errors are kmod-like, naming module and file: "could not insert 'm' (path): no such

@@ -16,6 +16,7 @@ import (
 
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/sys"
+	"github.com/modload/modload/kofile"
 )
 
 // Module is one node of the load graph, plain data (the lead adapts resolve's plan to it).
@@ -223,8 +224,9 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 	if !m.Builtin && m.Path == "" {
 		return &Error{Module: m.Name, Err: ErrNotFound}
 	}
-	o, err := l.opts.Gate.Load(ctx, gate.Request{Name: m.Name, Path: m.Path, Builtin: m.Builtin}, func(ctx context.Context) (gate.Call, error) {
-		return l.kernelLoad(m)
+	req := gate.Request{Name: m.Name, Path: m.Path, Builtin: m.Builtin, Force: l.opts.ForceModversion || l.opts.ForceVermagic}
+	o, err := l.opts.Gate.Load(ctx, req, func(ctx context.Context) (gate.Call, error) {
+		return l.kernelLoad(ctx, m)
 	})
 	if errors.Is(err, sys.EEXIST) {
 		o, err = gate.AlreadyLive, nil
@@ -304,24 +306,38 @@ func (l *Loader) flags() int {
 	return f
 }
 
+// testHookBeforeOpen, when set by a test, runs just before kernelLoad opens the module file.
+var testHookBeforeOpen func(path string)
+
+// ErrReplaced is returned when the file opened is not the one the gate identified by stat.
+var ErrReplaced = errors.New("module file replaced between stat and open")
+
 // kernelLoad makes the one kernel call for m: finit_module for an uncompressed file or one the
 // kernel can decompress (MODULE_INIT_COMPRESSED_FILE), else userspace decompression and
-// init_module.
-func (l *Loader) kernelLoad(m *Module) (gate.Call, error) {
+// init_module (forced: with __versions and vermagic stripped from the image, as kmod does,
+// since init_module takes no flags). A failure before the kernel call says so (NotCalled).
+func (l *Loader) kernelLoad(ctx context.Context, m *Module) (gate.Call, error) {
+	notCalled := gate.Call{NotCalled: true}
+	if h := testHookBeforeOpen; h != nil {
+		h(m.Path)
+	}
 	f, err := os.Open(m.Path)
 	if err != nil {
-		return gate.Call{}, err
+		return notCalled, err
 	}
 	defer f.Close()
 	fi, err := sys.Fstat(f)
 	if err != nil {
-		return gate.Call{}, err
+		return notCalled, err
+	}
+	if id, ok := gate.LoadingIdentity(ctx); ok && id != fi.Identity {
+		return notCalled, fmt.Errorf("%s: %w (identified as %v, opened %v)", m.Path, ErrReplaced, id, fi.Identity)
 	}
 	head := make([]byte, 6)
 	k, _ := io.ReadFull(f, head)
 	comp := detect(head[:k])
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return gate.Call{}, err
+		return notCalled, err
 	}
 	flags := l.flags()
 	if comp == None || comp == l.comp {
@@ -334,9 +350,6 @@ func (l *Loader) kernelLoad(m *Module) (gate.Call, error) {
 		}
 		// No finit_module (very old kernel): fall back to init_module, as kmod does.
 	}
-	if flags&^sys.MODULE_INIT_COMPRESSED_FILE != 0 {
-		return gate.Call{}, fmt.Errorf("forcing a module that needs userspace decompression is not supported: %w", sys.EOPNOTSUPP)
-	}
 	var image []byte
 	if l.opts.ReadImage != nil {
 		image, err = l.opts.ReadImage(m.Path)
@@ -344,7 +357,16 @@ func (l *Loader) kernelLoad(m *Module) (gate.Call, error) {
 		image, err = decompress(comp, f)
 	}
 	if err != nil {
-		return gate.Call{}, fmt.Errorf("%s: %w", m.Path, err)
+		return notCalled, fmt.Errorf("%s: %w", m.Path, err)
+	}
+	if l.opts.ForceModversion || l.opts.ForceVermagic {
+		kf, err := kofile.NewFileBytes(image, m.Path)
+		if err != nil {
+			return notCalled, err
+		}
+		if image, err = kf.Strip(kofile.StripOptions{Modversions: l.opts.ForceModversion, Vermagic: l.opts.ForceVermagic}); err != nil {
+			return notCalled, err
+		}
 	}
 	return gate.Call{Bytes: int64(len(image))}, l.opts.Kernel.InitModule(image, m.Params)
 }
