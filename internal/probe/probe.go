@@ -56,6 +56,10 @@ type System struct {
 	sysfs   sysmod.FS
 	counter stats.Counter
 	store   *stats.Store
+	// now and after are the clock of modprobe -r -w's retries (time.Now, time.After; tests
+	// replace them).
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
 }
 
 // Open returns a System. It fails when the runtime directory is insecure or cannot be created.
@@ -78,7 +82,7 @@ func Open(o Options) (*System, error) {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	s := &System{opts: o, sysfs: sysmod.New(o.Root)}
+	s := &System{opts: o, sysfs: sysmod.New(o.Root), now: time.Now, after: time.After}
 	g, err := gate.New(gate.Options{
 		Root: o.Root, RuntimeDir: o.RuntimeDir, Mode: o.Mode, Sink: &s.counter,
 		Getenv: func(k string) string { return getenv(o.Environ, k) },
@@ -264,8 +268,21 @@ func (s *System) Remove(ctx context.Context, m resolve.Module, f modprobe.Remove
 	return rs.remove(ctx, m, false)
 }
 
+// logf is modprobe's LOG(), errf its ERR(), through the tool's logger when it gave one.
 func (rs *removeState) logf(format string, args ...any) {
+	if rs.f.Logf != nil {
+		rs.f.Logf(format, args...)
+		return
+	}
 	fmt.Fprintf(rs.s.opts.Stderr, "modprobe: FATAL: "+format, args...)
+}
+
+func (rs *removeState) errf(format string, args ...any) {
+	if rs.f.Errf != nil {
+		rs.f.Errf(format, args...)
+		return
+	}
+	fmt.Fprintf(rs.s.opts.Stderr, "modprobe: ERROR: "+format, args...)
 }
 
 func (rs *removeState) remove(ctx context.Context, m resolve.Module, quietInUse bool) error {
@@ -298,7 +315,9 @@ func (rs *removeState) remove(ctx context.Context, m resolve.Module, quietInUse 
 			}
 			return nil
 		}
-		if n, err := s.sysfs.Refcnt(m.Name); err == nil && n > 0 {
+		// With -w kmod does not check the count: delete_module's EAGAIN is retried until the
+		// deadline instead (rmmod_do_module: !cmd && !ignore_loaded && !wait_msec).
+		if n, err := s.sysfs.Refcnt(m.Name); err == nil && n > 0 && f.WaitMsec == 0 {
 			if !quietInUse {
 				rs.logf("Module %s is in use.\n", m.Name)
 			}
@@ -333,26 +352,26 @@ func (rs *removeState) unload(ctx context.Context, m resolve.Module, cmd string)
 		flags = sys.O_TRUNC
 	}
 	lm := &loader.Module{Name: m.Name, Remove: cmd}
-	deadline := time.Now().Add(time.Duration(rs.f.WaitMsec) * time.Millisecond)
+	deadline := rs.s.now().Add(time.Duration(rs.f.WaitMsec) * time.Millisecond)
 	delay := 10 * time.Millisecond
 	for {
 		err := rs.l.Unload(ctx, lm, flags)
 		if err == nil {
 			return nil
 		}
-		if rs.f.WaitMsec == 0 || !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
+		if rs.f.WaitMsec == 0 || !errors.Is(err, syscall.EAGAIN) || rs.s.now().After(deadline) {
 			var errno syscall.Errno
 			if errors.As(err, &errno) {
-				fmt.Fprintf(rs.s.opts.Stderr, "modprobe: ERROR: could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
+				rs.errf("could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
 			} else {
-				fmt.Fprintf(rs.s.opts.Stderr, "modprobe: ERROR: %v\n", err)
+				rs.errf("%v\n", err)
 			}
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(delay):
+		case <-rs.s.after(delay):
 		}
 		if delay < time.Second {
 			delay *= 2

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/modload/modload/internal/cli/modprobe"
 	"github.com/modload/modload/internal/sys/fake"
@@ -250,5 +252,90 @@ func TestFirstTimeKernelEEXIST(t *testing.T) {
 	}
 	if err := e.sys.Load(context.Background(), steps, modprobe.LoadFlags{FirstTime: true}); !errors.Is(err, syscall.EEXIST) {
 		t.Fatalf("EEXIST with --first-time: %v, want EEXIST", err)
+	}
+}
+
+// busyKernel answers delete_module with EAGAIN (in use, O_NONBLOCK) a number of times first.
+type busyKernel struct {
+	*fake.Kernel
+	mu      sync.Mutex
+	eagain  int
+	deletes int
+}
+
+func (k *busyKernel) DeleteModule(name string, flags int) error {
+	k.mu.Lock()
+	k.deletes++
+	busy := k.deletes <= k.eagain
+	k.mu.Unlock()
+	if busy {
+		return syscall.EAGAIN
+	}
+	return k.Kernel.DeleteModule(name, flags)
+}
+
+// modprobe -r -w: no refcount check (kmod skips it with a wait), delete_module's EAGAIN is
+// retried with a growing delay until it goes or the deadline passes; messages go through the
+// tool's logger. The clock is the test's: no real waiting.
+func TestRemoveWait(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		eagain  int
+		wait    uint64
+		wantErr error
+		deletes int
+		errs    string
+	}{
+		{name: "goes after two retries", eagain: 2, wait: 5000, deletes: 3},
+		{name: "deadline passes", eagain: 1000, wait: 50, wantErr: syscall.EAGAIN, deletes: 4,
+			errs: "ERR could not remove 'm': Resource temporarily unavailable\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "m")
+			ctx := context.Background()
+			if err := e.sys.Load(ctx, []resolve.Step{e.step("m", true, true)}, modprobe.LoadFlags{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(e.root, "sys/module/m/refcnt"), []byte("1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			k := &busyKernel{Kernel: e.kernel, eagain: tc.eagain}
+			s, err := Open(Options{Root: e.root, Kernel: k, Environ: []string{"PATH=/usr/bin:/bin"}, Stdout: &bytes.Buffer{}, Stderr: &e.stderr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := time.Unix(0, 0)
+			var delays []time.Duration
+			s.now = func() time.Time { return clock }
+			s.after = func(d time.Duration) <-chan time.Time {
+				delays = append(delays, d)
+				clock = clock.Add(d)
+				c := make(chan time.Time, 1)
+				c <- clock
+				return c
+			}
+			var msgs strings.Builder
+			f := modprobe.RemoveFlags{WaitMsec: tc.wait,
+				Logf: func(format string, args ...any) { fmt.Fprintf(&msgs, "LOG "+format, args...) },
+				Errf: func(format string, args ...any) { fmt.Fprintf(&msgs, "ERR "+format, args...) }}
+			err = s.Remove(ctx, resolve.Module{Name: "m"}, f)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Remove: %v, want %v", err, tc.wantErr)
+			}
+			if k.deletes != tc.deletes {
+				t.Errorf("%d delete_module calls, want %d (delays %v)", k.deletes, tc.deletes, delays)
+			}
+			for i := 1; i < len(delays); i++ {
+				if delays[i] < delays[i-1] {
+					t.Errorf("delays %v do not grow", delays)
+				}
+			}
+			if msgs.String() != tc.errs {
+				t.Errorf("messages %q, want %q", msgs.String(), tc.errs)
+			}
+			if e.stderr.Len() != 0 {
+				t.Errorf("written to stderr directly: %q", e.stderr.String())
+			}
+		})
 	}
 }

@@ -42,6 +42,9 @@ type RemoveFlags struct {
 	// WaitMsec is -w.
 	WaitMsec uint64
 	Print    func(line string)
+	// Logf and Errf are modprobe's LOG() and ERR(): the messages a removal prints, through
+	// modprobe's logger (-q, -s, the program name). Nil writes to the System's stderr.
+	Logf, Errf func(format string, args ...any)
 }
 
 // Loader executes plans. The steps are one target's probe list (resolve.PlanModule) in order;

@@ -141,6 +141,8 @@ func (st *state) remove(m resolve.Module) error {
 		f := RemoveFlags{
 			DryRun: st.dryRun, FirstTime: st.firstTime, Force: st.force,
 			RemoveHolders: st.removeHolders, IgnoreRemove: st.ignoreCommands, WaitMsec: st.waitMsec,
+			Logf: st.logf,
+			Errf: func(format string, args ...any) { st.log.printf(logErr, format, args...) },
 		}
 		if st.doShow || st.verbose > logWarning {
 			f.Print = func(line string) { io.WriteString(st.env.Stdout, line) }
