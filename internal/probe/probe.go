@@ -90,6 +90,13 @@ func Open(o Options) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A bad line of /etc/modload.conf is skipped; say so (kmod has no such file, so this
+	// never changes kmod-compatible output for a machine without one).
+	if o.Stderr != nil {
+		for _, w := range g.Warnings() {
+			fmt.Fprintf(o.Stderr, "modload: %v (line skipped)\n", w)
+		}
+	}
 	s.gate = g
 	if g.Mode() != gate.ModeOff {
 		if id, err := sys.BootID(o.Root); err == nil {

@@ -339,3 +339,21 @@ func TestRemoveWait(t *testing.T) {
 		})
 	}
 }
+
+// A typo in /etc/modload.conf is reported (file and line), not silently taken as the default.
+func TestConfigWarning(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.root, "etc/modload.conf"), []byte("dedup = of\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if _, err := Open(Options{Root: e.root, Kernel: e.kernel, Environ: []string{}, Stdout: &bytes.Buffer{}, Stderr: &stderr}); err != nil {
+		t.Fatal(err)
+	}
+	if got := stderr.String(); !strings.Contains(got, "etc/modload.conf:1:") || !strings.Contains(got, "line skipped") {
+		t.Errorf("stderr %q, want a warning naming etc/modload.conf line 1", got)
+	}
+}

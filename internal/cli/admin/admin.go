@@ -74,7 +74,14 @@ func Stats(env *cli.Env, args []string) int {
 }
 
 func openGate(env *cli.Env, c common) (*gate.Gate, error) {
-	return gate.New(gate.Options{Root: c.root, RuntimeDir: c.dir(), Getenv: env.Getenv})
+	g, err := gate.New(gate.Options{Root: c.root, RuntimeDir: c.dir(), Getenv: env.Getenv})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range g.Warnings() {
+		fmt.Fprintf(env.Stderr, "modload: %v (line skipped)\n", w)
+	}
+	return g, nil
 }
 
 // Failures lists the failures remembered for this boot: module, errno, file.
