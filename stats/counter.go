@@ -160,8 +160,9 @@ func (c *Counter) Record(e Event) {
 	default:
 		return // unknown kinds count nothing
 	}
-	// Every other kind served the request without the kernel: what it would have read is spared.
-	if e.Kind != Request && e.Kind != KernelCall {
+	// Every other kind served the request without the kernel: what it would have read is
+	// spared. Except AlreadyLive: kmod skips a live module too, so it spares nothing over kmod.
+	if e.Kind != Request && e.Kind != KernelCall && e.Kind != AlreadyLive {
 		s.SavedBytes += spared
 	}
 }

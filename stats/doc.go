@@ -38,7 +38,9 @@
 // modload's own counters: requests, served already live, waited for coming, coalesced in
 // process, coalesced across processes, remembered failures served, busy refusals, kernel
 // calls (and their failures), bytes the kernel read, and "Virtual mem saved bytes": the
-// Bytes of every request that was served without a kernel call.
+// Bytes of every request that was served without a kernel call where kmod would have made
+// one: coalesced, waited for while coming, remembered failures, busy refusals. A request for
+// a module already live is not counted: kmod skips those too.
 //
 // # Persistence
 //
