@@ -6,7 +6,8 @@
 //  2. Identity is the file's (st_dev, st_ino) from stat(2), taken before the file is opened.
 //     A missing or non-regular file is an error naming the module and the file.
 //  3. Mode off stops here: the LoadFunc is called (like kmod: no coalescing, no locks, no
-//     failure memory).
+//     failure memory). In every mode the LoadFunc gets the identity from [LoadingIdentity] to
+//     check against what it opens.
 //  4. Recursion: a request for an identity that the same call chain is loading (the context
 //     passed to a LoadFunc carries the chain) fails with ErrRecursive (EDEADLK) instead of
 //     waiting for itself. The gate never runs commands while holding a lock (install commands
@@ -18,7 +19,8 @@
 //     waiting" answer; kmod on 6.1 would wait forever there.
 //  5. In-process coalescing: the first request for an identity leads; concurrent requests for
 //     it wait for the leader and receive its exact result (outcome CoalescedLocal, kernel 6.5
-//     semantics). A waiter's context cancels its wait only; if the leader gave up because of its
+//     semantics). Forced and unforced requests (Request.Force) are separate loads: neither
+//     joins the other's flight (the second one waits for the first's lock, rule 8). A waiter's context cancels its wait only; if the leader gave up because of its
 //     own context, a waiter takes over instead of inheriting the cancellation. Mode busy: the
 //     duplicate gets EBUSY (ErrBusy) at once.
 //  6. Coming (initstate "coming", or the directory without initstate): mode busy answers EBUSY;
@@ -34,18 +36,28 @@
 //     ETXTBSY (transient), ENOENT (unknown symbol: a missing dependency), EINVAL (parameters
 //     are not part of the identity), EPERM (policy) or EEXIST (success, unless the module is
 //     not in the kernel afterwards: then its own init returned it). [Gate.List] lists exactly
-//     what is served and [Gate.Forget] clears it (one module or all). A Request with Force
-//     (modprobe -f) is never served a remembered failure: it goes to the kernel, and its
-//     result is remembered in turn.
+//     what an unforced request would be served now (this boot; the recorded path still names
+//     the same identity, size and mtime; the module not live) and [Gate.Forget] clears it (one
+//     module or all).
+//     Force: a Request with Force (modprobe -f, --force-*) skips this lookup and goes to the
+//     kernel. Its result is recorded apart, keyed by identity and force
+//     (<dev>-<ino>.forced-result): it is shared with concurrent forced requests (rule 8) but
+//     never served from memory, and it leaves the unforced record alone. So a later unforced
+//     request still gets what an unforced load gets: live if the forced load succeeded (rule
+//     1), else the unforced failure remembered before, or else the kernel — never a failure
+//     that forcing itself caused (EKEYREJECTED: a forced module's signature is not checked).
 //  8. Cross-process: the leader takes an flock on <RuntimeDir>/<dev>-<ino>.lock (created 0600
 //     with O_NOFOLLOW in a directory that must be root-owned, not a symlink, and not group or
 //     world writable), exclusive. Mode busy: a held lock means EBUSY. Mode wait: block on the
 //     lock *shared* (in a goroutine, so ctx and WaitTimeout end the wait): when the holder lets
 //     go, every waiter holds it at once, woken once, rather than being handed the exclusive lock
-//     in turn (a thundering herd of re-blocking waiters per handoff). The holder records the
-//     kernel's result in <dev>-<ino>.result (boot id, a fresh nonce, name, path, size, mtime,
-//     errno; written by rename, so readers see whole files). A waiter that finds a fresh record
-//     of this boot returns it without calling the kernel (outcome CoalescedProcess). If the
+//     in turn (a thundering herd of re-blocking waiters per handoff). The lock is per identity
+//     (forced or not); the holder records the kernel's result in <dev>-<ino>.result, or
+//     <dev>-<ino>.forced-result when forced (boot id, a fresh nonce, name, path, size, mtime,
+//     errno; written by rename, so readers see whole files), and only when the kernel was
+//     called: a failure before the call (Call.NotCalled: open, replaced file, decompression) is
+//     neither shared nor remembered. A waiter that finds a fresh record of this boot, of its own
+//     kind (forced or not), returns it without calling the kernel (outcome CoalescedProcess). If the
 //     holder was killed mid-load, its flock died with it and no record was written: the
 //     waiters queue for the exclusive lock; the first re-checks the kernel (live: done; coming:
 //     rule 6; else it loads) and records, the next ones find its record.
@@ -61,7 +73,10 @@
 // by [Gate.Warnings]. The default is wait.
 //
 // Every request is reported to the stats.Sink: Request, then one of AlreadyLive, WaitedComing,
-// CoalescedLocal, CoalescedProcess, RememberedFailure, Busy, or KernelCall.
+// CoalescedLocal, CoalescedProcess, RememberedFailure, Busy, or KernelCall — KernelCall only
+// when finit_module or init_module was called: a request that failed before any outcome, or
+// whose LoadFunc failed before the kernel (Call.NotCalled), reports Request alone. Bytes of a
+// CoalescedLocal event is 0 when its leader never reached the kernel (nothing was spared).
 //
 // The kernel's EEXIST is passed through as an error; callers treat it as success as kmod does
 // (unless --first-time).

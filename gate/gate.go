@@ -142,13 +142,23 @@ type Gate struct {
 	warns   []error
 
 	mu      sync.Mutex
-	flights map[sys.Identity]*flight
+	flights map[flightKey]*flight
+}
+
+// flightKey keys in-process coalescing: a forced and an unforced request for one file are
+// separate loads (they may well get different answers from the kernel).
+type flightKey struct {
+	id    sys.Identity
+	force bool
 }
 
 type flight struct {
 	done    chan struct{}
 	outcome Outcome
 	err     error
+	// notCalled: the leader's LoadFunc failed before any kernel call, so its waiters spared
+	// the kernel nothing.
+	notCalled bool
 }
 
 // New returns a Gate. It fails when the runtime directory cannot be created or is insecure
@@ -160,7 +170,7 @@ func New(opts Options) (*Gate, error) {
 		sink:    opts.Sink,
 		timeout: opts.WaitTimeout,
 		boot:    opts.BootID,
-		flights: map[sys.Identity]*flight{},
+		flights: map[flightKey]*flight{},
 	}
 	if g.runtime == "" {
 		g.runtime = filepath.Join(opts.Root, DefaultRuntimeDir)
@@ -248,15 +258,14 @@ type LoadFunc func(ctx context.Context) (Call, error)
 
 type chainKey struct{}
 
+type loadingKey struct{}
+
 // LoadingIdentity returns, inside a LoadFunc, the identity the gate took from stat before the
-// file was opened: the LoadFunc compares it with what it opened (fstat), so that a file
-// replaced in between is not loaded under the old identity's lock.
+// file was opened (in every mode, off included): the LoadFunc compares it with what it opened
+// (fstat), so that a file replaced in between is not loaded under the old identity's lock.
 func LoadingIdentity(ctx context.Context) (sys.Identity, bool) {
-	c := chain(ctx)
-	if len(c) == 0 {
-		return sys.Identity{}, false
-	}
-	return c[len(c)-1], true
+	id, ok := ctx.Value(loadingKey{}).(sys.Identity)
+	return id, ok
 }
 
 // chain returns the identities the calling goroutine chain is loading.
@@ -301,7 +310,8 @@ func (g *Gate) Load(ctx context.Context, req Request, load LoadFunc) (Outcome, e
 		return Failed, &Error{Module: req.Name, Path: req.Path, Err: fmt.Errorf("not a regular file: %w", sys.EINVAL)}
 	}
 	if g.mode == ModeOff {
-		return g.callKernel(ctx, req, load)
+		o, _, err := g.callKernel(ctx, req, fi, load)
+		return o, err
 	}
 	for _, id := range chain(ctx) {
 		if id == fi.Identity {
@@ -309,12 +319,13 @@ func (g *Gate) Load(ctx context.Context, req Request, load LoadFunc) (Outcome, e
 		}
 	}
 
+	key := flightKey{fi.Identity, req.Force}
 	for {
 		g.mu.Lock()
-		f, ok := g.flights[fi.Identity]
+		f, ok := g.flights[key]
 		if !ok {
 			f = &flight{done: make(chan struct{})}
-			g.flights[fi.Identity] = f
+			g.flights[key] = f
 			g.mu.Unlock()
 			return g.leadFlight(ctx, f, req, fi, st, load)
 		}
@@ -337,7 +348,11 @@ func (g *Gate) Load(ctx context.Context, req Request, load LoadFunc) (Outcome, e
 		if f.outcome == Failed && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
 			continue
 		}
-		g.event(stats.CoalescedLocal, req.Name, fi.Size, f.err)
+		spared := fi.Size
+		if f.notCalled {
+			spared = 0 // the leader never reached the kernel: nothing was spared
+		}
+		g.event(stats.CoalescedLocal, req.Name, spared, f.err)
 		return CoalescedLocal, f.err
 	}
 }
@@ -348,32 +363,49 @@ func (g *Gate) leadFlight(ctx context.Context, f *flight, req Request, fi sys.Fi
 	f.outcome, f.err = Failed, &Error{Module: req.Name, Path: req.Path, Err: errLeaderPanicked}
 	defer func() {
 		g.mu.Lock()
-		delete(g.flights, fi.Identity)
+		delete(g.flights, flightKey{fi.Identity, req.Force})
 		g.mu.Unlock()
 		close(f.done)
 	}()
-	f.outcome, f.err = g.lead(ctx, req, fi, st, load)
+	f.outcome, f.err = g.lead(ctx, f, req, fi, st, load)
 	return f.outcome, f.err
 }
 
 var errLeaderPanicked = errors.New("the load this request waited for panicked")
 
-func (g *Gate) callKernel(ctx context.Context, req Request, load LoadFunc) (Outcome, error) {
-	c, err := load(ctx)
+// callKernel runs the LoadFunc, telling it the identity it must open (LoadingIdentity), and
+// counts a kernel call only when it made one.
+func (g *Gate) callKernel(ctx context.Context, req Request, fi sys.FileInfo, load LoadFunc) (Outcome, Call, error) {
+	c, err := load(context.WithValue(ctx, loadingKey{}, fi.Identity))
 	if !c.NotCalled {
 		g.sink.Record(stats.Event{Kind: stats.KernelCall, Module: req.Name, Bytes: c.Bytes, Compressed: c.Compressed, Err: err})
 	}
 	if err != nil {
-		return Loaded, &Error{Module: req.Name, Path: req.Path, Err: err}
+		return Loaded, c, &Error{Module: req.Name, Path: req.Path, Err: err}
 	}
-	return Loaded, nil
+	return Loaded, c, nil
 }
 
-// lead is run by the one in-process request per identity.
-func (g *Gate) lead(ctx context.Context, req Request, fi sys.FileInfo, st state, load LoadFunc) (Outcome, error) {
-	name := fi.Identity.String()
-	name = strings.ReplaceAll(name, ":", "-")
-	lockName, resName := name+".lock", name+".result"
+// fileBase is the identity as it names files in the runtime directory: "<dev>-<ino>".
+func fileBase(id sys.Identity) string { return strings.ReplaceAll(id.String(), ":", "-") }
+
+// resultName is the result file of an identity: forced loads record theirs apart, so that an
+// unforced request is never served a forced load's failure, nor a forced one an unforced's.
+func resultName(id sys.Identity, force bool) string {
+	if force {
+		return fileBase(id) + forcedResultSuffix
+	}
+	return fileBase(id) + resultSuffix
+}
+
+const (
+	resultSuffix       = ".result"
+	forcedResultSuffix = ".forced-result"
+)
+
+// lead is run by the one in-process request per identity and force.
+func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo, st state, load LoadFunc) (Outcome, error) {
+	lockName, resName := fileBase(fi.Identity)+".lock", resultName(fi.Identity, req.Force)
 
 	if st == stateComing && g.mode == ModeBusy {
 		err := &Error{Module: req.Name, Path: req.Path, Reason: ErrBusy, Err: sys.EBUSY}
@@ -469,9 +501,12 @@ func (g *Gate) lead(ctx context.Context, req Request, fi sys.FileInfo, st state,
 		return o, err
 	}
 	ctx = context.WithValue(ctx, chainKey{}, append(chain(ctx)[:len(chain(ctx)):len(chain(ctx))], fi.Identity))
-	o, err := g.callKernel(ctx, req, load)
+	o, c, err := g.callKernel(ctx, req, fi, load)
+	f.notCalled = c.NotCalled
 	var e syscall.Errno
-	if err == nil || errors.As(err, &e) {
+	// Only the kernel's result is recorded: a failure before the kernel call (open, a replaced
+	// file, decompression) is neither shared nor remembered, even when it carries an errno.
+	if !c.NotCalled && (err == nil || errors.As(err, &e)) {
 		nonce := make([]byte, 8)
 		rand.Read(nonce)
 		r := &record{Boot: g.boot, Nonce: hex.EncodeToString(nonce), Name: req.Name, Path: req.Path,
@@ -491,6 +526,14 @@ func (g *Gate) rememberable(name string, e syscall.Errno) bool {
 		return st != stateLive && st != stateComing
 	}
 	return remembered(e)
+}
+
+// serves reports whether record r is a failure remembered for module name in file fi: this
+// boot's, the module's own failure, and the same file (size and mtime; the identity is the
+// record's file name). Loading (rememberedFailure) and List/Forget decide with it.
+func (g *Gate) serves(r *record, name string, fi sys.FileInfo) bool {
+	return r != nil && g.boot != "" && r.Boot == g.boot && r.Errno != 0 && g.rememberable(name, r.Errno) &&
+		r.Size == fi.Size && r.Mtime == fi.MtimeNs
 }
 
 func reasonOf(err error) error {
@@ -516,13 +559,15 @@ func (g *Gate) recorded(req Request, fi sys.FileInfo, resName string, before *re
 	return CoalescedProcess, err, true
 }
 
+// rememberedFailure serves the failure remembered for this file, if any. A forced request
+// never is (forcing is what gets past such a failure); an unforced one reads only unforced
+// results (resName), so a forced load's failure is never served to it.
 func (g *Gate) rememberedFailure(req Request, fi sys.FileInfo, resName string) (Outcome, error, bool) {
 	if req.Force {
 		return Failed, nil, false
 	}
 	r := g.readRecord(resName)
-	if r == nil || g.boot == "" || r.Boot != g.boot || r.Errno == 0 || !g.rememberable(req.Name, r.Errno) ||
-		r.Size != fi.Size || r.Mtime != fi.MtimeNs {
+	if !g.serves(r, req.Name, fi) {
 		return Failed, nil, false
 	}
 	err := &Error{Module: req.Name, Path: req.Path, Reason: ErrRemembered, Err: r.Errno}

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/modload/modload/internal/sys"
 )
 
 // Failure is one remembered failure of this boot.
@@ -21,7 +23,10 @@ type Failure struct {
 // ErrOff is returned by List and Forget in mode off, which keeps no memory.
 var ErrOff = errors.New("dedup mode off keeps no failure memory")
 
-// List returns the failures remembered for this boot, sorted by module name.
+// List returns the failures remembered for this boot, sorted by module name: exactly those an
+// unforced request for the recorded module and path would be served now (the same decision as
+// loading: an EEXIST from a module's own init counts while the module is not in the kernel; a
+// record of a file since rewritten or replaced, or of a module now live, does not).
 func (g *Gate) List() ([]Failure, error) {
 	if g.mode == ModeOff {
 		return nil, ErrOff
@@ -32,16 +37,12 @@ func (g *Gate) List() ([]Failure, error) {
 	}
 	var out []Failure
 	for _, e := range ents {
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".result") {
-			continue
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), resultSuffix) {
+			continue // forced loads' results (.forced-result) are never served from memory
 		}
-		r := g.readRecord(e.Name())
-		// Exactly what loading serves (rememberedFailure): an EEXIST from a module's own init
-		// counts while the module is not in the kernel.
-		if r == nil || g.boot == "" || r.Boot != g.boot || r.Errno == 0 || !g.rememberable(r.Name, r.Errno) {
-			continue
+		if r := g.readRecord(e.Name()); g.wouldServe(r, e.Name()) {
+			out = append(out, Failure{Module: r.Name, Path: r.Path, Errno: r.Errno, File: filepath.Join(g.runtime, e.Name())})
 		}
-		out = append(out, Failure{Module: r.Name, Path: r.Path, Errno: r.Errno, File: filepath.Join(g.runtime, e.Name())})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Module != out[j].Module {
@@ -70,4 +71,19 @@ func (g *Gate) Forget(name string) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// wouldServe reports whether a request for record r's module and path would be served r (the
+// content of result file resFile) as a remembered failure: its path still stats to the identity
+// the file is named for, with the recorded size and mtime, and the module is not live (a live
+// module is served AlreadyLive before the memory is consulted).
+func (g *Gate) wouldServe(r *record, resFile string) bool {
+	if r == nil || r.Path == "" {
+		return false
+	}
+	fi, err := sys.Stat(r.Path)
+	if err != nil || !fi.Regular || resultName(fi.Identity, false) != resFile {
+		return false
+	}
+	return g.state(r.Name) != stateLive && g.serves(r, r.Name, fi)
 }

@@ -16,8 +16,9 @@ import (
 // ErrCorrupt is matched by errors about a malformed result or lock file in the runtime dir.
 var ErrCorrupt = errors.New("corrupt runtime file")
 
-// record is the content of <runtime>/<dev>-<ino>.result: the last kernel result for one file
-// identity, written by the lock holder while it holds the lock.
+// record is the content of <runtime>/<dev>-<ino>.result (<dev>-<ino>.forced-result for forced
+// loads): the last kernel result for one file identity, written by the lock holder while it
+// holds the lock.
 type record struct {
 	Boot  string // boot id when written
 	Nonce string // random per write: waiters tell a fresh result from the one they saw before

@@ -107,29 +107,34 @@ func TestForceUserspaceDecompression(t *testing.T) {
 	}
 }
 
-// A file replaced between the gate's stat and the open is not loaded under the old identity.
+// A file replaced between the gate's stat and the open is not loaded under the old identity,
+// in every mode (off too: the gate still stats first).
 func TestReplacedFile(t *testing.T) {
-	w := newWorld(t, gate.ModeWait)
-	p := w.file("rm", nil)
-	other := w.file("rm-new", []byte("\x00name=rm\x00")) // another inode, while p still exists
-	swapped := false
-	// The gate stats before it calls the LoadFunc; the hook swaps the file just before the
-	// loader opens it.
-	l := w.loader(Options{})
-	testHookBeforeOpen = func(path string) {
-		if path == p && !swapped {
-			swapped = true
-			if err := os.Rename(other, p); err != nil {
-				t.Error(err)
+	for _, mode := range []gate.Mode{gate.ModeWait, gate.ModeBusy, gate.ModeOff} {
+		t.Run(mode.String(), func(t *testing.T) {
+			w := newWorld(t, mode)
+			p := w.file("rm", nil)
+			other := w.file("rm-new", []byte("\x00name=rm\x00")) // another inode, while p still exists
+			swapped := false
+			// The gate stats before it calls the LoadFunc; the hook swaps the file just before
+			// the loader opens it.
+			l := w.loader(Options{})
+			testHookBeforeOpen = func(path string) {
+				if path == p && !swapped {
+					swapped = true
+					if err := os.Rename(other, p); err != nil {
+						t.Error(err)
+					}
+				}
 			}
-		}
-	}
-	defer func() { testHookBeforeOpen = nil }()
-	err := l.Load(context.Background(), []string{"rm"}, map[string]*Module{"rm": {Name: "rm", Path: p}})
-	if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), filepath.Base(p)) {
-		t.Fatalf("err = %v, want ErrReplaced naming the file", err)
-	}
-	if len(w.k.Calls()) != 0 {
-		t.Errorf("kernel called for a replaced file: %+v", w.k.Calls())
+			defer func() { testHookBeforeOpen = nil }()
+			err := l.Load(context.Background(), []string{"rm"}, map[string]*Module{"rm": {Name: "rm", Path: p}})
+			if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), filepath.Base(p)) {
+				t.Fatalf("err = %v, want ErrReplaced naming the file", err)
+			}
+			if len(w.k.Calls()) != 0 {
+				t.Errorf("kernel called for a replaced file: %+v", w.k.Calls())
+			}
+		})
 	}
 }

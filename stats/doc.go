@@ -39,8 +39,11 @@
 // process, coalesced across processes, remembered failures served, busy refusals, kernel
 // calls (and their failures), bytes the kernel read, and "Virtual mem saved bytes": the
 // Bytes of every request that was served without a kernel call where kmod would have made
-// one: coalesced, waited for while coming, remembered failures, busy refusals. A request for
-// a module already live is not counted: kmod skips those too.
+// one: coalesced (with a load that reached the kernel: the gate reports 0 bytes for a request
+// coalesced with a load that failed before it), waited for while coming, remembered failures,
+// busy refusals. A request for a module already live is not counted: kmod skips those too.
+// A KernelCall event means finit_module or init_module was called; a load that failed before
+// (open, decompression) reports none.
 //
 // # Persistence
 //

@@ -30,8 +30,9 @@ const (
 type Event struct {
 	Kind   Kind
 	Module string
-	// Bytes: for KernelCall, the bytes the kernel read; for the coalescing kinds, AlreadyLive and
-	// RememberedFailure, the bytes the kernel was spared (the file size it would have read).
+	// Bytes: for KernelCall, the bytes the kernel read; for the other kinds (not Request), the
+	// file size the kernel would have read (0 when a coalesced request's leader never reached
+	// the kernel). Counter counts them as saved except for AlreadyLive, which kmod skips too.
 	Bytes int64
 	// Compressed is true when the kernel was handed a compressed file (finit_module with
 	// MODULE_INIT_COMPRESSED_FILE), which costs it a decompression too.
