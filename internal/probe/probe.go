@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -272,7 +273,7 @@ func (s *System) Remove(ctx context.Context, m resolve.Module, f modprobe.Remove
 		return err
 	}
 	rs := &removeState{s: s, f: f, l: l}
-	return rs.remove(ctx, m, false)
+	return rs.remove(ctx, m)
 }
 
 // logf is modprobe's LOG(), errf its ERR(), through the tool's logger when it gave one.
@@ -292,12 +293,16 @@ func (rs *removeState) errf(format string, args ...any) {
 	fmt.Fprintf(rs.s.opts.Stderr, "modprobe: ERROR: "+format, args...)
 }
 
-func (rs *removeState) remove(ctx context.Context, m resolve.Module, quietInUse bool) error {
+// libkmodRemove is where Debian's libkmod (built with debug info, so log_kmod prints the
+// location) reports a failed delete_module: kmod_module_remove_module's ERR().
+const libkmodRemove = "../libkmod/libkmod-module.c:856 kmod_module_remove_module() "
+
+func (rs *removeState) remove(ctx context.Context, m resolve.Module) error {
 	s, f := rs.s, rs.f
 	if f.RemoveHolders {
 		holders, _ := s.sysfs.Holders(m.Name)
 		for _, h := range holders {
-			if err := rs.remove(ctx, resolve.Module{Name: h}, false); err != nil {
+			if err := rs.remove(ctx, resolve.Module{Name: h}); err != nil {
 				return err
 			}
 		}
@@ -325,9 +330,7 @@ func (rs *removeState) remove(ctx context.Context, m resolve.Module, quietInUse 
 		// With -w kmod does not check the count: delete_module's EAGAIN is retried until the
 		// deadline instead (rmmod_do_module: !cmd && !ignore_loaded && !wait_msec).
 		if n, err := s.sysfs.Refcnt(m.Name); err == nil && n > 0 && f.WaitMsec == 0 {
-			if !quietInUse {
-				rs.logf("Module %s is in use.\n", m.Name)
-			}
+			rs.logf("Module %s is in use.\n", m.Name)
 			return syscall.EBUSY
 		}
 	}
@@ -346,44 +349,105 @@ func (rs *removeState) remove(ctx context.Context, m resolve.Module, quietInUse 
 	if err := rs.unload(ctx, m, cmd); err != nil {
 		return err
 	}
-	for _, d := range deps {
-		_ = rs.remove(ctx, resolve.Module{Name: d}, true)
+	if cmd == "" {
+		rs.removeDeps(ctx, deps)
 	}
 	return nil
 }
 
-// unload removes one module, retrying while it is in use for up to -w milliseconds.
+// removeDeps is step 4 of kmod's rmmod_do_module: each dependency whose count is 0 now is
+// deleted (rmmod_do_remove_module: no remove command, no holders, with -w's retries); a
+// dependency still in use is skipped quietly whatever -w says, and errors do not count.
+func (rs *removeState) removeDeps(ctx context.Context, deps []string) {
+	for _, d := range deps {
+		if n, err := rs.s.sysfs.Refcnt(d); err == nil && n > 0 {
+			continue
+		}
+		next := rs.heldBy(d)
+		if rs.f.Print != nil {
+			rs.f.Print("rmmod " + d + "\n")
+		}
+		if rs.unload(ctx, resolve.Module{Name: d}, "") == nil {
+			rs.removeDeps(ctx, next)
+		}
+	}
+}
+
+// unload removes one module: its remove command (kmod's command_do), or delete_module as
+// kmod's rmmod_do_remove_module does. Without -w a failed delete_module is libkmod's message.
+// With -w, EAGAIN (in use) is retried after kmod's get_backoff_delta_msec delays (2 ms, then
+// doubling, never past the deadline) until the module goes or the deadline passes, and the
+// last error is modprobe's own message.
 func (rs *removeState) unload(ctx context.Context, m resolve.Module, cmd string) error {
 	flags := 0
 	if rs.f.Force {
 		flags = sys.O_TRUNC
 	}
 	lm := &loader.Module{Name: m.Name, Remove: cmd}
-	deadline := rs.s.now().Add(time.Duration(rs.f.WaitMsec) * time.Millisecond)
-	delay := 10 * time.Millisecond
+	wait := waitDuration(rs.f.WaitMsec)
+	var deadline time.Time
+	var delay time.Duration // 0 until the first EAGAIN starts the clock
 	for {
 		err := rs.l.Unload(ctx, lm, flags)
 		if err == nil {
 			return nil
 		}
-		if rs.f.WaitMsec == 0 || !errors.Is(err, syscall.EAGAIN) || rs.s.now().After(deadline) {
-			var errno syscall.Errno
-			if errors.As(err, &errno) {
-				rs.errf("could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
-			} else {
-				rs.errf("%v\n", err)
+		if cmd == "" && wait > 0 && errors.Is(err, syscall.EAGAIN) {
+			now := rs.s.now()
+			if delay == 0 {
+				deadline, delay = now.Add(wait), time.Millisecond
 			}
-			return err
+			if delay = backoff(delay, deadline.Sub(now)); delay > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-rs.s.after(delay):
+				}
+				continue
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-rs.s.after(delay):
+		var errno syscall.Errno
+		switch {
+		case cmd != "":
+			rs.logf("Error running remove command for %s\n", m.Name)
+		case !errors.As(err, &errno):
+			rs.errf("%v\n", err)
+		case wait > 0:
+			rs.errf("could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
+		default:
+			rs.errf(libkmodRemove+"could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
 		}
-		if delay < time.Second {
-			delay *= 2
-		}
+		return err
 	}
+}
+
+// waitDuration is -w's milliseconds as a Duration, the longest one for values beyond it.
+func waitDuration(msec uint64) time.Duration {
+	const maxMsec = uint64(math.MaxInt64 / int64(time.Millisecond))
+	if msec > maxMsec {
+		return math.MaxInt64
+	}
+	return time.Duration(msec) * time.Millisecond
+}
+
+// backoff is kmod's get_backoff_delta_msec: the delay after last, twice last, halved until it
+// fits in what is left before the deadline, or all that is left when not even 1 ms fits; 0 when
+// the deadline has passed.
+func backoff(last, left time.Duration) time.Duration {
+	if left <= 0 {
+		return 0
+	}
+	d := time.Duration(math.MaxInt64)
+	if last <= math.MaxInt64/2 {
+		d = 2 * last
+	}
+	for d >= time.Millisecond && d > left {
+		d /= 2
+	}
+	if d < time.Millisecond {
+		d = left
+	}
+	return d
 }
 
 // heldBy lists the loaded modules that name holds: those whose holders/ include name.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -255,40 +256,121 @@ func TestFirstTimeKernelEEXIST(t *testing.T) {
 	}
 }
 
-// busyKernel answers delete_module with EAGAIN (in use, O_NONBLOCK) a number of times first.
+// busyKernel answers delete_module with err (EAGAIN when nil: in use, O_NONBLOCK) for the first
+// fails calls, then as the fake kernel does.
 type busyKernel struct {
 	*fake.Kernel
 	mu      sync.Mutex
-	eagain  int
-	deletes int
+	fails   int
+	err     error
+	deleted []string // every delete_module call's module, in order
 }
 
 func (k *busyKernel) DeleteModule(name string, flags int) error {
 	k.mu.Lock()
-	k.deletes++
-	busy := k.deletes <= k.eagain
+	k.deleted = append(k.deleted, name)
+	busy := len(k.deleted) <= k.fails
+	err := k.err
 	k.mu.Unlock()
 	if busy {
-		return syscall.EAGAIN
+		if err == nil {
+			err = syscall.EAGAIN
+		}
+		return err
 	}
 	return k.Kernel.DeleteModule(name, flags)
 }
 
-// modprobe -r -w: no refcount check (kmod skips it with a wait), delete_module's EAGAIN is
-// retried with a growing delay until it goes or the deadline passes; messages go through the
-// tool's logger. The clock is the test's: no real waiting.
+func (k *busyKernel) calls() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.deleted...)
+}
+
+// removeEnv is a System over e's tree with a busyKernel and a test clock: after(d) moves the
+// clock by d at once and records d, so nothing really waits. msgs gets the LOG and ERR lines.
+type removeEnv struct {
+	*env
+	k      *busyKernel
+	s      *System
+	clock  time.Time
+	delays []time.Duration
+	msgs   strings.Builder
+}
+
+func newRemoveEnv(t *testing.T, e *env, fails int, err error) *removeEnv {
+	t.Helper()
+	r := &removeEnv{env: e, k: &busyKernel{Kernel: e.kernel, fails: fails, err: err}, clock: time.Unix(1000, 0)}
+	s, oerr := Open(Options{Root: e.root, Kernel: r.k, Environ: []string{"PATH=/usr/bin:/bin"}, Stdout: &bytes.Buffer{}, Stderr: &e.stderr})
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	s.now = func() time.Time { return r.clock }
+	s.after = func(d time.Duration) <-chan time.Time {
+		r.delays = append(r.delays, d)
+		r.clock = r.clock.Add(d)
+		c := make(chan time.Time, 1)
+		c <- r.clock
+		return c
+	}
+	r.s = s
+	return r
+}
+
+func (r *removeEnv) flags(wait uint64) modprobe.RemoveFlags {
+	return modprobe.RemoveFlags{WaitMsec: wait,
+		Logf: func(format string, args ...any) { fmt.Fprintf(&r.msgs, "LOG "+format, args...) },
+		Errf: func(format string, args ...any) { fmt.Fprintf(&r.msgs, "ERR "+format, args...) }}
+}
+
+func (e *env) setRefcnt(name string, n int) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.root, "sys/module", name, "refcnt"), []byte(fmt.Sprintf("%d\n", n)), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) loaded(name string) bool {
+	_, err := os.Stat(filepath.Join(e.root, "sys/module", name))
+	return err == nil
+}
+
+func ms(n ...int) []time.Duration {
+	var out []time.Duration
+	for _, v := range n {
+		out = append(out, time.Duration(v)*time.Millisecond)
+	}
+	return out
+}
+
+// modprobe -r -w is kmod 30's rmmod_do_module/rmmod_do_remove_module: no refcount check with a
+// wait, delete_module's EAGAIN retried after get_backoff_delta_msec's delays (2 ms doubling,
+// never past the deadline) until it goes or the deadline passes, then ERR "could not remove";
+// without -w the count is checked (LOG "in use") and a failed delete_module is libkmod's ERR.
+// Messages go through the tool's logger only. The clock is the test's: no real waiting.
 func TestRemoveWait(t *testing.T) {
+	const libkmod = "ERR ../libkmod/libkmod-module.c:856 kmod_module_remove_module() "
 	for _, tc := range []struct {
 		name    string
-		eagain  int
+		refcnt  int
+		fails   int
+		err     error
 		wait    uint64
 		wantErr error
 		deletes int
-		errs    string
+		delays  []time.Duration
+		msgs    string
 	}{
-		{name: "goes after two retries", eagain: 2, wait: 5000, deletes: 3},
-		{name: "deadline passes", eagain: 1000, wait: 50, wantErr: syscall.EAGAIN, deletes: 4,
-			errs: "ERR could not remove 'm': Resource temporarily unavailable\n"},
+		{name: "goes after two retries", refcnt: 1, fails: 2, wait: 5000, deletes: 3, delays: ms(2, 4)},
+		// 0, 2, 6, 14, 30, 46 and 50 ms: the last delays shrink to end at the deadline.
+		{name: "deadline passes", refcnt: 1, fails: 1000, wait: 50, wantErr: syscall.EAGAIN, deletes: 7,
+			delays: ms(2, 4, 8, 16, 16, 4), msgs: "ERR could not remove 'm': Resource temporarily unavailable\n"},
+		{name: "longest wait", refcnt: 1, fails: 2, wait: ^uint64(0), deletes: 3, delays: ms(2, 4)},
+		{name: "other errors are not retried", refcnt: 1, fails: 1, err: syscall.EPERM, wait: 5000, wantErr: syscall.EPERM,
+			deletes: 1, msgs: "ERR could not remove 'm': Operation not permitted\n"},
+		{name: "in use without -w", refcnt: 1, wantErr: syscall.EBUSY, msgs: "LOG Module m is in use.\n"},
+		{name: "EAGAIN without -w", fails: 1, wantErr: syscall.EAGAIN, deletes: 1,
+			msgs: libkmod + "could not remove 'm': Resource temporarily unavailable\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "m")
@@ -296,47 +378,98 @@ func TestRemoveWait(t *testing.T) {
 			if err := e.sys.Load(ctx, []resolve.Step{e.step("m", true, true)}, modprobe.LoadFlags{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(e.root, "sys/module/m/refcnt"), []byte("1\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			k := &busyKernel{Kernel: e.kernel, eagain: tc.eagain}
-			s, err := Open(Options{Root: e.root, Kernel: k, Environ: []string{"PATH=/usr/bin:/bin"}, Stdout: &bytes.Buffer{}, Stderr: &e.stderr})
-			if err != nil {
-				t.Fatal(err)
-			}
-			clock := time.Unix(0, 0)
-			var delays []time.Duration
-			s.now = func() time.Time { return clock }
-			s.after = func(d time.Duration) <-chan time.Time {
-				delays = append(delays, d)
-				clock = clock.Add(d)
-				c := make(chan time.Time, 1)
-				c <- clock
-				return c
-			}
-			var msgs strings.Builder
-			f := modprobe.RemoveFlags{WaitMsec: tc.wait,
-				Logf: func(format string, args ...any) { fmt.Fprintf(&msgs, "LOG "+format, args...) },
-				Errf: func(format string, args ...any) { fmt.Fprintf(&msgs, "ERR "+format, args...) }}
-			err = s.Remove(ctx, resolve.Module{Name: "m"}, f)
+			e.setRefcnt("m", tc.refcnt)
+			r := newRemoveEnv(t, e, tc.fails, tc.err)
+			start := r.clock
+			err := r.s.Remove(ctx, resolve.Module{Name: "m"}, r.flags(tc.wait))
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Remove: %v, want %v", err, tc.wantErr)
 			}
-			if k.deletes != tc.deletes {
-				t.Errorf("%d delete_module calls, want %d (delays %v)", k.deletes, tc.deletes, delays)
+			if n := len(r.k.calls()); n != tc.deletes {
+				t.Errorf("%d delete_module calls, want %d (delays %v)", n, tc.deletes, r.delays)
 			}
-			for i := 1; i < len(delays); i++ {
-				if delays[i] < delays[i-1] {
-					t.Errorf("delays %v do not grow", delays)
-				}
+			if !slices.Equal(r.delays, tc.delays) {
+				t.Errorf("delays %v, want %v", r.delays, tc.delays)
 			}
-			if msgs.String() != tc.errs {
-				t.Errorf("messages %q, want %q", msgs.String(), tc.errs)
+			if waited := r.clock.Sub(start); waited > waitDuration(tc.wait) {
+				t.Errorf("waited %v, past -w %d ms", waited, tc.wait)
+			}
+			if r.msgs.String() != tc.msgs {
+				t.Errorf("messages %q, want %q", r.msgs.String(), tc.msgs)
 			}
 			if e.stderr.Len() != 0 {
 				t.Errorf("written to stderr directly: %q", e.stderr.String())
 			}
+			if gone := !e.loaded("m"); gone != (tc.wantErr == nil) {
+				t.Errorf("m removed: %v, want %v", gone, tc.wantErr == nil)
+			}
 		})
+	}
+}
+
+// A dependency is removed after the module only when its count is 0, with -w too (kmod's step
+// 4 checks kmod_module_get_refcnt(dep) == 0 whatever the wait), and its holders are never
+// removed for it: --remove-holders is for the named module's holders.
+func TestRemoveDependencyStillInUse(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags func(*modprobe.RemoveFlags)
+	}{
+		{name: "-w", flags: func(f *modprobe.RemoveFlags) { f.WaitMsec = 5000 }},
+		{name: "--remove-holders", flags: func(f *modprobe.RemoveFlags) { f.RemoveHolders = true }},
+		{name: "-w --remove-holders", flags: func(f *modprobe.RemoveFlags) { f.WaitMsec, f.RemoveHolders = 5000, true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "dep", "m", "other")
+			ctx := context.Background()
+			for _, n := range []string{"dep", "m", "other"} {
+				if err := e.sys.Load(ctx, []resolve.Step{e.step(n, true, true)}, modprobe.LoadFlags{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// m and other use dep: dep's count stays 1 (other's) once m is gone.
+			for _, h := range []string{"m", "other"} {
+				if err := os.MkdirAll(filepath.Join(e.root, "sys/module/dep/holders", h), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.setRefcnt("dep", 1)
+			e.setRefcnt("m", 0)
+			e.setRefcnt("other", 0)
+			r := newRemoveEnv(t, e, 0, nil)
+			var printed strings.Builder
+			f := r.flags(0)
+			f.Print = func(l string) { printed.WriteString(l) }
+			tc.flags(&f)
+			if err := r.s.Remove(ctx, resolve.Module{Name: "m"}, f); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.k.calls(); !slices.Equal(got, []string{"m"}) {
+				t.Errorf("delete_module calls %q, want only m", got)
+			}
+			if e.loaded("m") || !e.loaded("dep") || !e.loaded("other") {
+				t.Errorf("loaded after removal: m %v dep %v other %v, want only dep and other", e.loaded("m"), e.loaded("dep"), e.loaded("other"))
+			}
+			if printed.String() != "rmmod m\n" || r.msgs.Len() != 0 || len(r.delays) != 0 {
+				t.Errorf("printed %q, messages %q, delays %v: want rmmod m only, no message, no wait", printed.String(), r.msgs.String(), r.delays)
+			}
+		})
+	}
+}
+
+// A failing remove command is kmod's command_do LOG "Error running remove command", not an ERR.
+func TestRemoveCommandFails(t *testing.T) {
+	e := newEnv(t, "m")
+	r := newRemoveEnv(t, e, 0, nil)
+	err := r.s.Remove(context.Background(), resolve.Module{Name: "m", Remove: "exit 3"}, r.flags(1000))
+	if err == nil {
+		t.Fatal("failing remove command: no error")
+	}
+	if r.msgs.String() != "LOG Error running remove command for m\n" {
+		t.Errorf("messages %q", r.msgs.String())
+	}
+	if len(r.k.calls()) != 0 || len(r.delays) != 0 {
+		t.Errorf("delete_module calls %q, delays %v: want none", r.k.calls(), r.delays)
 	}
 }
 

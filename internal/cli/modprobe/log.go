@@ -39,6 +39,9 @@ type logger struct {
 	prog     string
 	priority int
 	syslog   Syslogger // -s: messages go here as "<LEVEL>: <msg>"
+	// fatal is set once a message at LOG_CRIT or above was written: kmod's log_printf exits
+	// then (EXIT_FAILURE), so the caller must stop.
+	fatal bool
 }
 
 func prioName(prio int) string {
@@ -65,9 +68,20 @@ func (l *logger) printf(prio int, format string, args ...any) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if prio <= logCrit {
+		l.fatal = true
+	}
 	if l.syslog != nil {
 		l.syslog.Write(prio, prioName(prio)+": "+fmt.Sprintf(format, args...))
 		return
 	}
 	fmt.Fprintf(l.w, "%s: %s: %s", l.prog, prioName(prio), fmt.Sprintf(format, args...))
+}
+
+// exited reports whether kmod would have exited: a message at LOG_CRIT or above was written
+// (not one that -q or the priority suppressed).
+func (l *logger) exited() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fatal
 }

@@ -112,7 +112,9 @@ func (st *state) showExports(filename string) error {
 }
 
 // removeAll is modprobe -r: every name looked up and removed through the Loader; without one,
-// only kmod's checks that need no kernel are made (not loaded: nothing to do).
+// only kmod's checks that need no kernel are made (not loaded: nothing to do). kmod's LOG()
+// is at LOG_CRIT without -a and log_printf exits after printing one: the first module
+// complained about ("not found", "in use", "builtin", ...) ends the run unless -q hid it.
 func (st *state) removeAll(names []string) error {
 	var rc error
 	for _, name := range names {
@@ -124,13 +126,18 @@ func (st *state) removeAll(names []string) error {
 		if len(ms) == 0 {
 			st.logf("Module %s not found.\n", name)
 			rc = syscall.ENOENT
-			continue
 		}
 		for _, m := range ms {
 			if err := st.remove(m); err != nil {
 				rc = err
 				break
 			}
+		}
+		if st.log.exited() {
+			if rc == nil {
+				rc = errFailed
+			}
+			return rc
 		}
 	}
 	return rc
