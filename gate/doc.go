@@ -20,8 +20,9 @@
 //  5. In-process coalescing: the first request for an identity leads; concurrent requests for
 //     it wait for the leader and receive its exact result (outcome CoalescedLocal, kernel 6.5
 //     semantics). Forced and unforced requests (Request.Force) are separate loads: neither
-//     joins the other's flight (the second one waits for the first's lock, rule 8). A waiter's context cancels its wait only; if the leader gave up because of its
-//     own context, a waiter takes over instead of inheriting the cancellation. Mode busy: the
+//     joins the other's flight (the second one waits for the first's lock, rule 8). A
+//     waiter's context cancels its wait only; if the leader gave up because of its own
+//     context, a waiter takes over instead of inheriting the cancellation. Mode busy: the
 //     duplicate gets EBUSY (ErrBusy) at once.
 //  6. Coming (initstate "coming", or the directory without initstate): mode busy answers EBUSY;
 //     mode wait takes the identity's lock (the modload process loading it holds that lock, so
@@ -56,10 +57,10 @@
 //     <dev>-<ino>.forced-result when forced (boot id, a fresh nonce, name, path, size, mtime,
 //     errno; written by rename, so readers see whole files), and only when the kernel was
 //     called: a failure before the call (Call.NotCalled: open, replaced file, decompression) is
-//     neither shared nor remembered. A waiter that finds a fresh record of this boot, of its own
-//     kind (forced or not), returns it without calling the kernel (outcome CoalescedProcess). If the
-//     holder was killed mid-load, its flock died with it and no record was written: the
-//     waiters queue for the exclusive lock; the first re-checks the kernel (live: done; coming:
+//     neither shared nor remembered. A waiter that finds a fresh record of this boot, of its
+//     own kind (forced or not), returns it without calling the kernel (outcome
+//     CoalescedProcess). If the holder was killed mid-load, its flock died with it and no
+//     record was written: the waiters queue for the exclusive lock; the first re-checks the kernel (live: done; coming:
 //     rule 6; else it loads) and records, the next ones find its record.
 //  9. The leader calls the LoadFunc once while holding the lock (outcome Loaded) and records
 //     the result. A LoadFunc makes one kernel call and takes no other gate lock, so a

@@ -859,17 +859,3 @@ func TestForceBypassesMemory(t *testing.T) {
 		t.Errorf("unforced after forced: %v, want remembered-failure", o)
 	}
 }
-
-// A LoadFunc that failed before the kernel (NotCalled) is no kernel call in the statistics.
-func TestNotCalledIsNoKernelCall(t *testing.T) {
-	e := newEnv(t)
-	g := e.gate(ModeWait)
-	req := e.module("m")
-	g.Load(context.Background(), req, func(context.Context) (Call, error) {
-		return Call{NotCalled: true}, errors.New("corrupt xz stream")
-	})
-	g.Load(context.Background(), req, e.finit(req))
-	if calls := e.sink.count(stats.KernelCall); calls != 1 {
-		t.Errorf("%d KernelCall events, want 1 (only the real call)", calls)
-	}
-}
