@@ -328,14 +328,12 @@ func (db *DB) BuiltinAliases(key string) ([]string, error) {
 
 // BuiltinModinfo returns the modinfo records of the built-in module name,
 // in file order, from modules.builtin.modinfo (read once). A module with no
-// records gives ErrNotFound.
+// records gives ErrNotFound; a missing file an error matching fs.ErrNotExist
+// (kernels before 5.2 have none: kmod then shows a builtin without modinfo).
 func (db *DB) BuiltinModinfo(name string) ([]Info, error) {
 	db.modinfoOnce.Do(func() {
 		path := filepath.Join(db.dir, FileModinfo)
 		data, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return
-		}
 		if err != nil {
 			db.modinfoErr = err
 			return

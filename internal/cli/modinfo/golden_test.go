@@ -3,7 +3,6 @@ package modinfo
 import (
 	"bytes"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -138,52 +137,23 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// The text resolver on its own: names, builtins, a bad alias, a missing directory.
-func TestTextResolver(t *testing.T) {
-	tree := treeDir(t)
-	dir := tree + "/lib/modules/1.0-test"
-	r, err := OpenTextResolver(ResolverOptions{Dir: dir})
-	if err != nil {
+// A tree without modules.builtin.modinfo (kernels before 5.2): kmod shows a builtin module's
+// name and filename and succeeds; so must modinfo by name, through Main's resolver.
+func TestBuiltinWithoutModinfoFile(t *testing.T) {
+	bin := kmodModinfo(t)
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(treeDir(t))); err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	tests := []struct {
-		name string
-		want []Module
-	}{
-		{"foo_bar", []Module{{Name: "foo_bar", Path: dir + "/kernel/drivers/foo-bar.ko"}}},
-		{"foo-bar", []Module{{Name: "foo_bar", Path: dir + "/kernel/drivers/foo-bar.ko"}}},
-		{"builtin_one", []Module{{Name: "builtin_one", Builtin: true}}},
-		{"nosuch", nil},
-		{"foo_bar.ko", nil},
-	}
-	for _, tt := range tests {
-		got, err := r.Lookup(tt.name)
-		if err != nil || fmt.Sprint(got) != fmt.Sprint(tt.want) {
-			t.Errorf("Lookup(%q) = %v, %v; want %v", tt.name, got, err, tt.want)
-		}
-	}
-	if _, err := r.Lookup("a]b"); err == nil {
-		t.Error("Lookup of an unbalanced alias succeeded")
-	}
-	if m, ok, err := r.LookupName("foo-bar.ko"); err != nil || !ok || m.Name != "foo_bar" {
-		t.Errorf("LookupName(foo-bar.ko) = %v, %v, %v", m, ok, err)
-	}
-	info, ok, err := r.BuiltinModinfo("builtin_one")
-	// The first run of builtin_one strings only: "other." ends it, as in kmod.
-	if err != nil || !ok || len(info) != 5 || info[4].Key != "alias" || info[4].Value != "fs-builtin-one" {
-		t.Errorf("BuiltinModinfo(builtin_one) = %v, %v, %v", info, ok, err)
-	}
-	if info, ok, err := r.BuiltinModinfo("builtin_two"); err != nil || ok || info != nil {
-		t.Errorf("BuiltinModinfo(builtin_two) = %v, %v, %v; want nothing", info, ok, err)
-	}
-	empty, err := OpenTextResolver(ResolverOptions{Dir: filepath.Join(t.TempDir(), "none")})
-	if err != nil {
+	if err := os.Remove(filepath.Join(root, "lib/modules/1.0-test/modules.builtin.modinfo")); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := empty.Lookup("foo_bar"); err != nil || got != nil {
-		t.Errorf("Lookup in a missing directory = %v, %v", got, err)
+	args := []string{"-b", root, "-k", "1.0-test", "builtin_one"}
+	want, got := runKmod(t, bin, args...), runOurs(args...)
+	if want.code != 0 || !strings.Contains(want.stdout, "(builtin)") {
+		t.Fatalf("kmod: %+v; want success naming a builtin", want)
 	}
+	compare(t, args, want, got)
 }
 
 // modload reads gzip modules (Debian's kmod 30 does not): same output as the plain file.

@@ -327,9 +327,6 @@ func (t *tool) doResolved(r Resolver, m Module) bool {
 			case errors.Is(err, fs.ErrNotExist):
 				return nil, nil // an old kernel without modules.builtin.modinfo
 			case err != nil:
-				if errors.Is(err, ErrBuiltinFormat) {
-					err = syscall.EINVAL
-				}
 				return nil, err
 			case !ok:
 				return nil, syscall.ENOSYS // what kmod 30 reports for a builtin without modinfo
