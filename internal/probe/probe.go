@@ -293,10 +293,6 @@ func (rs *removeState) errf(format string, args ...any) {
 	fmt.Fprintf(rs.s.opts.Stderr, "modprobe: ERROR: "+format, args...)
 }
 
-// libkmodRemove is where Debian's libkmod (built with debug info, so log_kmod prints the
-// location) reports a failed delete_module: kmod_module_remove_module's ERR().
-const libkmodRemove = "../libkmod/libkmod-module.c:856 kmod_module_remove_module() "
-
 func (rs *removeState) remove(ctx context.Context, m resolve.Module) error {
 	s, f := rs.s, rs.f
 	if f.RemoveHolders {
@@ -415,7 +411,7 @@ func (rs *removeState) unload(ctx context.Context, m resolve.Module, cmd string)
 		case wait > 0:
 			rs.errf("could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
 		default:
-			rs.errf(libkmodRemove+"could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
+			rs.errf(cli.LibkmodLoc(cli.LibkmodLineRemove, "kmod_module_remove_module")+"could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
 		}
 		return err
 	}

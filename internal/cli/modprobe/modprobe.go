@@ -143,7 +143,7 @@ type state struct {
 func (st *state) libkmodError(msg string) {
 	loc := ""
 	if strings.HasPrefix(msg, "failed to lookup soft dependency") {
-		loc = "../libkmod/libkmod-module.c:1567 lookup_softdep() "
+		loc = cli.LibkmodLoc(cli.LibkmodLineSoftdep, "lookup_softdep")
 	}
 	st.log.printf(logErr, "%s%s\n", loc, msg)
 }

@@ -40,15 +40,6 @@ var Default Command
 // Main runs Default.
 func Main(env *cli.Env, args []string) int { return Default.Main(env, args) }
 
-// libkmod source lines of Debian's kmod 30 build, printed in its error messages.
-const (
-	lineRemove        = 856
-	lineInitstateRead = 1835
-	lineInitstate     = 1847
-	lineGetRefcnt     = 1967
-	lineGetHolders    = 1998
-)
-
 // versionText is what Debian's kmod 30 prints for -V.
 const versionText = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
 
@@ -97,7 +88,7 @@ func (l *logger) errf(format string, args ...any) {
 // libkmodErr is libkmod's ERR() routed through kmod's log_kmod (Debian builds with
 // debug info: file, line and function are printed).
 func (l *logger) libkmodErr(line int, fn, format string, args ...any) {
-	l.errf("../libkmod/libkmod-module.c:%d %s() "+format, append([]any{line, fn}, args...)...)
+	l.errf(cli.LibkmodLoc(line, fn)+format, args...)
 }
 
 // Main runs rmmod. args[0] is the name it was invoked as.
@@ -177,7 +168,7 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		}
 		if err != nil {
 			msg := cli.Strerror(err)
-			l.libkmodErr(lineRemove, "kmod_module_remove_module", "could not remove '%s': %s\n", name, msg)
+			l.libkmodErr(cli.LibkmodLineRemove, "kmod_module_remove_module", "could not remove '%s': %s\n", name, msg)
 			l.errf("could not remove module %s: %s\n", arg, msg)
 			failed++
 		}
@@ -249,13 +240,13 @@ func (r *remover) loaded(name string) bool {
 			case "live\n", "coming\n", "going\n":
 				return true
 			}
-			r.log.libkmodErr(lineInitstate, "kmod_module_get_initstate", "unknown %s: '%s'\n", state, b)
+			r.log.libkmodErr(cli.LibkmodLineInitstate, "kmod_module_get_initstate", "unknown %s: '%s'\n", state, b)
 		case isOpenError(err):
 			if st, err := os.Stat(r.path(name, "")); err == nil && st.IsDir() {
 				return true // a directory without initstate: COMING
 			}
 		default:
-			r.log.libkmodErr(lineInitstateRead, "kmod_module_get_initstate", "could not read from '%s': %s\n", state, cli.Strerror(err))
+			r.log.libkmodErr(cli.LibkmodLineInitstateRead, "kmod_module_get_initstate", "could not read from '%s': %s\n", state, cli.Strerror(err))
 		}
 	}
 	r.log.errf("Module %s is not currently loaded\n", name)
@@ -286,7 +277,7 @@ func (r *remover) holders(name string) ([]string, bool) {
 		}
 	}
 	if err != nil {
-		r.log.libkmodErr(lineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, cli.Strerror(err))
+		r.log.libkmodErr(cli.LibkmodLineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, cli.Strerror(err))
 		return nil, false
 	}
 	return hs, true
@@ -303,7 +294,7 @@ func (r *remover) refcnt(name string) int32 {
 	}
 	v, e := cli.ReadStrLong(b)
 	if e != 0 {
-		r.log.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, cli.Strerror(e))
+		r.log.libkmodErr(cli.LibkmodLineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, cli.Strerror(e))
 		return -int32(e)
 	}
 	return int32(v)
