@@ -224,6 +224,14 @@ func newFile(data []byte, name string) (*File, error) {
 	return f, nil
 }
 
+// shdrOff is the file offset of section header idx (idx < f.shnum).
+func (f *File) shdrOff(idx uint16) uint64 {
+	if f.Class == Class32 {
+		return f.shoff + uint64(idx)*shdr32
+	}
+	return f.shoff + uint64(idx)*shdr64
+}
+
 // section returns the header of section idx; the section's bytes are inside the file.
 func (f *File) section(idx uint16) (section, error) {
 	if f.data == nil {
@@ -235,10 +243,10 @@ func (f *File) section(idx uint16) (section, error) {
 	bo := f.ByteOrder
 	var s section
 	if f.Class == Class32 {
-		h := f.data[f.shoff+uint64(idx)*shdr32:]
+		h := f.data[f.shdrOff(idx):]
 		s = section{name: bo.Uint32(h[0:]), off: uint64(bo.Uint32(h[16:])), size: uint64(bo.Uint32(h[20:]))}
 	} else {
-		h := f.data[f.shoff+uint64(idx)*shdr64:]
+		h := f.data[f.shdrOff(idx):]
 		s = section{name: bo.Uint32(h[0:]), off: bo.Uint64(h[24:]), size: bo.Uint64(h[32:])}
 	}
 	end := s.off + s.size

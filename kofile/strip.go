@@ -24,12 +24,11 @@ func (f *File) Strip(o StripOptions) ([]byte, error) {
 	out := bytes.Clone(f.data)
 	if o.Modversions {
 		if _, idx, ok := f.lookup("__versions"); ok {
-			bo := f.ByteOrder
+			// sh_flags follows sh_name and sh_type; it is a word of the class's size.
+			bo, h := f.ByteOrder, out[f.shdrOff(idx)+8:]
 			if f.Class == Class32 {
-				h := out[f.shoff+uint64(idx)*shdr32+8:]
 				bo.PutUint32(h, bo.Uint32(h)&^shfAlloc)
 			} else {
-				h := out[f.shoff+uint64(idx)*shdr64+8:]
 				bo.PutUint64(h, bo.Uint64(h)&^shfAlloc)
 			}
 		}

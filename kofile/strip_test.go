@@ -12,10 +12,11 @@ func shFlags(t *testing.T, f *File, image []byte, name string) uint64 {
 	if !ok {
 		t.Fatalf("no section %s", name)
 	}
+	h := image[f.shdrOff(idx)+8:]
 	if f.Class == Class32 {
-		return uint64(f.ByteOrder.Uint32(image[f.shoff+uint64(idx)*shdr32+8:]))
+		return uint64(f.ByteOrder.Uint32(h))
 	}
-	return f.ByteOrder.Uint64(image[f.shoff+uint64(idx)*shdr64+8:])
+	return f.ByteOrder.Uint64(h)
 }
 
 func TestStrip(t *testing.T) {
@@ -28,10 +29,10 @@ func TestStrip(t *testing.T) {
 			}
 			// __versions as a real module has it: SHF_ALLOC plus another flag that must stay.
 			_, idx, _ := f.lookup("__versions")
-			if l.class == Class32 {
-				l.order.PutUint32(image[f.shoff+uint64(idx)*shdr32+8:], shfAlloc|0x40)
+			if h := image[f.shdrOff(idx)+8:]; l.class == Class32 {
+				l.order.PutUint32(h, shfAlloc|0x40)
 			} else {
-				l.order.PutUint64(image[f.shoff+uint64(idx)*shdr64+8:], shfAlloc|0x40)
+				l.order.PutUint64(h, shfAlloc|0x40)
 			}
 			orig := bytes.Clone(image)
 
