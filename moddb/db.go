@@ -34,6 +34,12 @@ const (
 type Options struct {
 	// Text forces the text files even when ".bin" files exist.
 	Text bool
+	// Warn, when set, makes an index that cannot be read (no permission, a
+	// bad header, a corrupt node) degrade as it does in kmod: the problem,
+	// naming the file, goes to Warn once, and the index answers nothing
+	// from then on while the others keep answering. Without Warn, lookups
+	// return the error.
+	Warn func(err error)
 }
 
 // Dep is one entry of modules.dep: the module's file and all its
@@ -86,6 +92,9 @@ type slot struct {
 	once   sync.Once
 	ix     *index
 	err    error
+
+	broken   atomic.Bool // reported to Options.Warn; answers nothing
+	warnOnce sync.Once
 }
 
 // Dir returns the module directory for a base directory (kmod's -b/-d, ""
@@ -194,6 +203,31 @@ func (db *DB) load(s *slot) (*index, error) {
 	return s.ix, s.err
 }
 
+// index returns the index of s for a lookup: nil (and no error) when there
+// is none, or when it is broken and Options.Warn degrades it.
+func (db *DB) index(s *slot) (*index, error) {
+	if s.broken.Load() {
+		return nil, nil
+	}
+	ix, err := db.load(s)
+	if err != nil {
+		return nil, db.fail(s, err)
+	}
+	return ix, nil
+}
+
+// fail handles err, met reading s. With Options.Warn it reports err once,
+// marks s broken and returns nil: the lookup answers nothing from s, as kmod
+// answers from an index it cannot map. Without Warn it returns err.
+func (db *DB) fail(s *slot, err error) error {
+	if db.opts.Warn == nil || errors.Is(err, errClosed) {
+		return err
+	}
+	s.broken.Store(true)
+	s.warnOnce.Do(func() { db.opts.Warn(err) })
+	return nil
+}
+
 // Source returns the file that answers the index named file (FileDep,
 // FileAlias, FileSymbols, FileBuiltin or FileBuiltinAlias): its ".bin", its
 // text source, or "" when neither exists.
@@ -222,7 +256,7 @@ func (db *DB) Dir() string { return db.dir }
 // Dep returns the modules.dep entry of the module name (kmod's
 // kmod_search_moddep), or ErrNotFound.
 func (db *DB) Dep(name string) (Dep, error) {
-	ix, err := db.load(&db.dep)
+	ix, err := db.index(&db.dep)
 	if err != nil {
 		return Dep{}, fmt.Errorf("dep %s: %w", name, err)
 	}
@@ -231,7 +265,9 @@ func (db *DB) Dep(name string) (Dep, error) {
 	}
 	line, ok, err := ix.search(name)
 	if err != nil {
-		return Dep{}, fmt.Errorf("dep %s: %w", name, err)
+		if err := db.fail(&db.dep, err); err != nil {
+			return Dep{}, fmt.Errorf("dep %s: %w", name, err)
+		}
 	}
 	if !ok {
 		return Dep{}, fmt.Errorf("dep %s: %w", name, ErrNotFound)
@@ -257,7 +293,7 @@ func parseDepLine(name, line string) Dep {
 
 // wild runs a wildcard search on s and returns the values in kmod's order.
 func (db *DB) wild(s *slot, key string) ([]string, error) {
-	ix, err := db.load(s)
+	ix, err := db.index(s)
 	if err != nil || ix == nil {
 		return nil, err
 	}
@@ -265,8 +301,11 @@ func (db *DB) wild(s *slot, key string) ([]string, error) {
 		key = key[:i]
 	}
 	vals, err := ix.searchWild(key)
-	if err != nil || len(vals) == 0 {
-		return nil, err
+	if err != nil {
+		return nil, db.fail(s, err)
+	}
+	if len(vals) == 0 {
+		return nil, nil
 	}
 	out := make([]string, len(vals))
 	for i, v := range vals {
@@ -301,7 +340,7 @@ func (db *DB) Symbol(name string) ([]string, error) {
 // Builtin reports whether the module name is built into the kernel
 // (modules.builtin).
 func (db *DB) Builtin(name string) (bool, error) {
-	ix, err := db.load(&db.builtin)
+	ix, err := db.index(&db.builtin)
 	if err != nil {
 		return false, fmt.Errorf("builtin %s: %w", name, err)
 	}
@@ -310,7 +349,10 @@ func (db *DB) Builtin(name string) (bool, error) {
 	}
 	_, ok, err := ix.search(name)
 	if err != nil {
-		return false, fmt.Errorf("builtin %s: %w", name, err)
+		if err := db.fail(&db.builtin, err); err != nil {
+			return false, fmt.Errorf("builtin %s: %w", name, err)
+		}
+		return false, nil
 	}
 	return ok, nil
 }
@@ -403,7 +445,7 @@ func (db *DB) dumpIndex(s *slot, w io.Writer) error {
 			return nil
 		}
 	}
-	ix, err := db.load(s)
+	ix, err := db.index(s)
 	if err != nil {
 		return fmt.Errorf("dump %s: %w", s.name, err)
 	}
@@ -413,7 +455,14 @@ func (db *DB) dumpIndex(s *slot, w io.Writer) error {
 	if ix == nil {
 		return nil
 	}
-	return ix.dump(w, "alias ")
+	if err := ix.dump(w, "alias "); err != nil {
+		// The lines before the corrupt node are written, as kmod writes
+		// them before it meets one.
+		if err := db.fail(s, err); err != nil {
+			return fmt.Errorf("dump %s: %w", s.name, err)
+		}
+	}
+	return nil
 }
 
 // DumpAliases writes modules.alias as modprobe -c prints it after "# End

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -258,5 +259,64 @@ func TestOpenErrorsAndEmptyBin(t *testing.T) {
 	}
 	if _, err := db.Dep("crc"); err == nil {
 		t.Error("Dep after Close succeeded")
+	}
+}
+
+// TestWarnDegrades: with Options.Warn, an index that cannot be read is reported once, naming
+// the file and the cause, and answers nothing, while the other indexes keep answering (kmod
+// logs the magic error and loads); a dump writes the lines before a corrupt node and the next
+// dump still runs.
+func TestWarnDegrades(t *testing.T) {
+	dir := fixtureDir(t, true)
+	builtin := filepath.Join(dir, FileBuiltin+".bin")
+	data, err := os.ReadFile(builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(builtin, put32(data, 0, 0xdeadbeef), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// modules.alias.bin with the root moved past the end: kmod 30's layout puts the root last,
+	// so a truncated file loses it.
+	alias := filepath.Join(dir, FileAlias+".bin")
+	if data, err = os.ReadFile(alias); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alias, data[:len(data)-1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	db, err := OpenOptions(dir, Options{Warn: func(err error) { warned = append(warned, err.Error()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for range 2 {
+		if ok, err := db.Builtin("ext4"); ok || err != nil {
+			t.Errorf("Builtin(ext4) on a bad magic = %v, %v; want false, nil", ok, err)
+		}
+		if v, err := db.Aliases("fs-foo"); v != nil || err != nil {
+			t.Errorf("Aliases(fs-foo) on a truncated index = %q, %v; want nothing", v, err)
+		}
+	}
+	if d, err := db.Dep("crc"); err != nil || d.Path != "kernel/lib/crc.ko" {
+		t.Errorf("Dep(crc) beside the bad indexes = %+v, %v", d, err)
+	}
+	if v, err := db.Symbol("foo_fn"); err != nil || len(v) != 1 || v[0] != "mod_a" {
+		t.Errorf("Symbol(foo_fn) beside the bad indexes = %q, %v", v, err)
+	}
+	if len(warned) != 2 || warned[0] != builtin+": offset 0x0: magic check fail: deadbeef instead of b007f457" ||
+		!strings.HasPrefix(warned[1], alias+": offset ") {
+		t.Errorf("warnings %q, want the bad magic of %s and the corrupt node of %s, once each", warned, builtin, alias)
+	}
+	var dump bytes.Buffer
+	if err := db.DumpAliases(&dump); err != nil {
+		t.Errorf("DumpAliases on a broken index: %v", err)
+	}
+	if err := db.DumpSymbols(&dump); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump.String(); got != "alias symbol:crc_fn crc\nalias symbol:foo_fn mod_a\n" {
+		t.Errorf("dump = %q, want the symbols only", got)
 	}
 }

@@ -3,6 +3,7 @@ package moddb
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"unsafe"
@@ -40,10 +41,10 @@ func newIndex(file string, data []byte) (*index, error) {
 		return nil, &FormatError{File: file, Off: 0, Msg: "file too short for the index header"}
 	}
 	if m := binary.BigEndian.Uint32(data); m != indexMagic {
-		return nil, &FormatError{File: file, Off: 0, Msg: fmt.Sprintf("bad magic %#x", m)}
+		return nil, &FormatError{File: file, Off: 0, Msg: fmt.Sprintf("magic check fail: %x instead of %x", m, uint32(indexMagic))}
 	}
 	if v := binary.BigEndian.Uint32(data[4:]); v>>16 != indexVersionMajor {
-		return nil, &FormatError{File: file, Off: 4, Msg: fmt.Sprintf("unsupported major version %d", v>>16)}
+		return nil, &FormatError{File: file, Off: 4, Msg: fmt.Sprintf("major version check fail: %d instead of %d", v>>16, indexVersionMajor)}
 	}
 	return &index{file: file, data: data, root: binary.BigEndian.Uint32(data[8:])}, nil
 }
@@ -335,11 +336,10 @@ func (ix *index) dump(wr io.Writer, prefix string) error {
 		return err
 	}
 	if ok {
-		if err := w.dumpNode(bw, n, []byte(prefix), 0); err != nil {
-			return err
-		}
+		err = w.dumpNode(bw, n, []byte(prefix), 0)
 	}
-	return bw.Flush()
+	// The lines before a corrupt node are flushed with the error.
+	return errors.Join(err, bw.Flush())
 }
 
 func (w *walker) dumpNode(bw *bufio.Writer, n node, buf []byte, depth int) error {

@@ -54,9 +54,14 @@ func (emptyIndex) Builtin(string) (bool, error)               { return false, ni
 func (emptyIndex) BuiltinAliases(string) ([]string, error)    { return nil, nil }
 
 // openDB opens the module directory with moddb; a directory that does not exist answers
-// nothing, as kmod does.
-func openDB(dir string) (Index, func() error, error) {
-	db, err := moddb.Open(dir)
+// nothing, as kmod does. With warn, an index that cannot be read is reported there and
+// answers nothing, the others still answering, as kmod degrades; without, lookups fail.
+func openDB(dir string, warn func(string)) (Index, func() error, error) {
+	var o moddb.Options
+	if warn != nil {
+		o.Warn = func(err error) { warn(err.Error()) }
+	}
+	db, err := moddb.OpenOptions(dir, o)
 	if errors.Is(err, os.ErrNotExist) {
 		return emptyIndex{}, nil, nil
 	}

@@ -61,7 +61,9 @@ type Options struct {
 	// Index is any other source of the module directory; if both DB and Index are nil, the
 	// directory is opened with moddb (see New).
 	Index Index
-	// Warn receives non-fatal diagnostics kmod prints on stderr; may be nil.
+	// Warn receives non-fatal diagnostics kmod prints on stderr; may be nil. When set, an index
+	// of the directory opened here that cannot be read is reported to it (file and cause) and
+	// answers nothing, as kmod degrades; when nil, lookups on it fail with the error.
 	Warn func(msg string)
 }
 
@@ -111,7 +113,7 @@ func New(o Options) (*Resolver, error) {
 		r.idx = DBIndex{DB: o.DB}
 	}
 	if r.idx == nil {
-		idx, closer, err := openIndex(dir)
+		idx, closer, err := openDB(dir, o.Warn)
 		if err != nil {
 			return nil, err
 		}
@@ -127,9 +129,6 @@ func New(o Options) (*Resolver, error) {
 	}
 	return r, nil
 }
-
-// openIndex opens the module directory when Options.Index is nil.
-var openIndex = openDB
 
 // loadConfig is kmod_config_new: modprobe.d (or -C), the directory's modules.softdep and the
 // kernel command line.

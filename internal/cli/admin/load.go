@@ -75,7 +75,9 @@ func Load(env *cli.Env, args []string) int {
 		}
 		*version = rel
 	}
-	r, err := resolve.New(resolve.Options{Base: *base, Version: *version})
+	r, err := resolve.New(resolve.Options{Base: *base, Version: *version, Warn: func(msg string) {
+		fmt.Fprintf(env.Stderr, "modload load: %s\n", msg)
+	}})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modload load: %v\n", err)
 		return 1

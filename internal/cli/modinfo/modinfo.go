@@ -50,6 +50,9 @@ type ResolverOptions struct {
 	// Version, made absolute by prefixing the working directory when relative. Module paths
 	// must be Dir + "/" + the modules.dep path (kmod prints them unnormalised).
 	Dir string
+	// Warn receives an index that cannot be read (file and cause); the index then answers
+	// nothing and the others keep answering, as kmod degrades.
+	Warn func(msg string)
 }
 
 // OpenResolver opens a Resolver; it is called at most once per run, and only when an argument
@@ -153,7 +156,7 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 		return 1
 	}
 
-	ro := ResolverOptions{Base: root, Version: kversion}
+	ro := ResolverOptions{Base: root, Version: kversion, Warn: func(msg string) { t.errorf("%s\n", msg) }}
 	if !haveK {
 		rel, err := sys.Release()
 		if err != nil {
