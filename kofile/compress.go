@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -65,21 +66,67 @@ func DetectCompression(head []byte) Compression {
 const MaxWindow = 128 << 20
 
 // MaxImageSize bounds a decompressed image; larger output is an error (a module image is at
-// most a few tens of MiB, the kernel's own limit is INT_MAX).
+// most a few tens of MiB, the kernel's own limit is INT_MAX). Refusing a larger stream
+// allocates at most about 1.5 times the bound: the output buffer never grows past it.
 const MaxImageSize = 1 << 30
+
+// maxImage is the bound in force: MaxImageSize, lowered by tests to measure that a
+// decompression bomb is refused after reading at most the bound.
+var maxImage int64 = MaxImageSize
+
+// ErrNotRegular: the path is not a regular file (a device such as /dev/zero, a FIFO, a
+// directory); it is refused before it is read, as kmod refuses it (EINVAL).
+var ErrNotRegular = errors.New("not a regular file")
+
+// openRegular opens path for reading without blocking (a FIFO would block the open until a
+// writer comes) and refuses anything but a regular file. It returns the file and its size.
+func openRegular(path string) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		err := fmt.Errorf("%w (%v)", ErrNotRegular, fi.Mode().Type())
+		if fi.IsDir() {
+			err = syscall.EISDIR // kmod's read of it fails so
+		}
+		return nil, 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return f, fi.Size(), nil
+}
+
+// tooLarge is the error for an image past maxImage.
+func tooLarge(file string, off int64, what string) error {
+	return &FormatError{File: file, Off: off, Msg: fmt.Sprintf("%s more than %d bytes", what, maxImage), Err: ErrCorrupt}
+}
 
 // ReadImage reads the module file at path and returns its decompressed ELF image (what
 // init_module(2) takes) and the compression the file used. The image is not validated as ELF.
+// Only regular files are read; neither the file nor its decompressed image may pass
+// MaxImageSize, and a compressed file is streamed, not read whole first.
 func ReadImage(path string) (image []byte, c Compression, err error) {
-	raw, err := os.ReadFile(path)
+	f, size, err := openRegular(path)
 	if err != nil {
 		return nil, None, err
 	}
-	c = DetectCompression(raw)
-	if c == None {
-		return raw, None, nil
+	defer f.Close()
+	if c = detectAt(f); c == None {
+		if size > maxImage {
+			return nil, None, tooLarge(path, size, "file of")
+		}
+		image = make([]byte, size)
+		if _, err := io.ReadFull(f, image); err != nil {
+			return nil, None, fmt.Errorf("%s: %w", path, err)
+		}
+		return image, None, nil
 	}
-	image, err = Decompress(bytes.NewReader(raw), c)
+	image, err = Decompress(io.NewSectionReader(f, 0, size), c)
 	if err != nil {
 		var fe *FormatError
 		if errors.As(err, &fe) {
@@ -89,6 +136,65 @@ func ReadImage(path string) (image []byte, c Compression, err error) {
 	}
 	return image, c, nil
 }
+
+// detectAt returns the compression whose magic starts r.
+func detectAt(r io.ReaderAt) Compression {
+	head := make([]byte, len(magicXZ))
+	n, _ := r.ReadAt(head, 0)
+	return DetectCompression(head[:n])
+}
+
+// readCapped reads r to its end. It returns ok false, having read limit+1 bytes and no more,
+// when r holds more than limit bytes. It reads into chunks of at most readChunk bytes and
+// joins them at the end, so that refusing an oversized stream holds about limit bytes (a
+// doubling buffer would hold 1.5 times as much, plus the garbage the collector has yet to
+// return); an accepted image briefly needs twice its size, for the join.
+func readCapped(r io.Reader, limit int64) (b []byte, ok bool, err error) {
+	var (
+		chunks [][]byte
+		total  int64
+	)
+	for size := int64(64 << 10); ; size = min(2*size, readChunk) {
+		c := make([]byte, min(size, limit+1-total))
+		n, err := fill(r, c)
+		chunks = append(chunks, c[:n])
+		total += int64(n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if total > limit {
+			return nil, false, nil
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], true, nil
+	}
+	b = make([]byte, 0, total)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return b, true, nil
+}
+
+// fill reads into b until it is full or r fails; at the end of r it returns io.EOF (io.ReadFull
+// would turn a short read into io.ErrUnexpectedEOF, which decoders return for truncation).
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := r.Read(b[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// readChunk is the largest read of readCapped.
+const readChunk = 4 << 20
 
 // Decompress reads the whole stream r compressed with c and returns the decompressed bytes. A
 // corrupt or truncated stream gives a *FormatError (File is empty: the caller knows the name)
@@ -114,7 +220,7 @@ func Decompress(r io.Reader, c Compression) ([]byte, error) {
 	case Zstd:
 		var zr *zstd.Decoder
 		zr, err = zstd.NewReader(cr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxMemory(MaxImageSize), zstd.WithDecoderMaxWindow(MaxWindow))
+			zstd.WithDecoderMaxMemory(uint64(maxImage)), zstd.WithDecoderMaxWindow(MaxWindow))
 		if err == nil {
 			defer zr.Close()
 		}
@@ -133,15 +239,14 @@ func Decompress(r io.Reader, c Compression) ([]byte, error) {
 	if err != nil {
 		return nil, decompressError(c, cr.n, err)
 	}
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(dr, MaxImageSize+1))
+	image, ok, err := readCapped(dr, maxImage)
 	if err != nil {
 		return nil, decompressError(c, cr.n, err)
 	}
-	if n > MaxImageSize {
-		return nil, &FormatError{Off: cr.n, Msg: fmt.Sprintf("%v stream decompresses to more than %d bytes", c, int64(MaxImageSize)), Err: ErrCorrupt}
+	if !ok {
+		return nil, tooLarge("", cr.n, fmt.Sprintf("%v stream decompresses to", c))
 	}
-	return buf.Bytes(), nil
+	return image, nil
 }
 
 func decompressError(c Compression, off int64, err error) error {

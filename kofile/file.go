@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+
+	"github.com/modload/modload/internal/sys"
 )
 
 // Sentinel conditions, matched with errors.Is on the errors this package returns.
@@ -56,6 +59,7 @@ type File struct {
 	Compression Compression      // compression of the file Open read; None for NewFile
 
 	data     []byte
+	mapped   bool // data is a mapping of the file, released by Close
 	shoff    uint64
 	shnum    uint16
 	shstr    section // the section name table
@@ -67,17 +71,47 @@ type section struct {
 	name      uint32
 }
 
-// Open reads the module file at path, decompressing it when its magic says so, and parses it.
+// Open opens the module file at path and parses it. Only regular files are opened (see
+// ErrNotRegular). An uncompressed file is mapped, as kmod maps it: only the pages of the ELF
+// header, the section headers and the sections asked for are read, whatever the file's size
+// (Close unmaps it). A compressed file is decompressed, streamed, within MaxImageSize. A file
+// shorter than the longest compression magic is an error matching ErrCorrupt, as in kmod.
 func Open(path string) (*File, error) {
-	image, c, err := ReadImage(path)
+	fd, size, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := newFile(image, path)
+	defer fd.Close()
+	if size < int64(len(magicXZ)) {
+		// kmod reads the longest compression magic first and fails shorter files so (EINVAL).
+		return nil, &FormatError{File: path, Off: size, Msg: fmt.Sprintf("file of %d bytes, too short for a module", size), Err: ErrCorrupt}
+	}
+	if c := detectAt(fd); c != None {
+		image, err := Decompress(fd, c)
+		if err != nil {
+			var fe *FormatError
+			if errors.As(err, &fe) {
+				fe.File = path
+			}
+			return nil, err
+		}
+		f, err := newFile(image, path)
+		if err != nil {
+			return nil, err
+		}
+		f.Compression = c
+		return f, nil
+	}
+	data, err := sys.Mmap(fd)
 	if err != nil {
 		return nil, err
 	}
-	f.Compression = c
+	f, err := newFile(data, path)
+	if err != nil {
+		sys.Munmap(data)
+		return nil, err
+	}
+	f.mapped = true
 	return f, nil
 }
 
@@ -96,15 +130,19 @@ func NewFileBytes(image []byte, name string) (*File, error) {
 	return newFile(image, name)
 }
 
-// Close drops the image; afterwards every section is missing. It never closes a reader given
-// to NewFile.
+// Close drops the image (unmapping the file Open mapped); afterwards every section is
+// missing. It never closes a reader given to NewFile.
 func (f *File) Close() error {
-	f.data = nil
+	data, mapped := f.data, f.mapped
+	f.data, f.mapped = nil, false
+	if mapped {
+		return sys.Munmap(data)
+	}
 	return nil
 }
 
 // Image returns the decompressed ELF image (what init_module takes). The caller must not
-// modify it.
+// modify it (for a file Open mapped, it is read-only memory), nor use it after Close.
 func (f *File) Image() []byte { return f.data }
 
 func readAll(r io.ReaderAt) ([]byte, error) {
@@ -118,8 +156,8 @@ func readAll(r io.ReaderAt) ([]byte, error) {
 		}
 	}
 	if size >= 0 {
-		if size > MaxImageSize {
-			return nil, &FormatError{Off: size, Msg: "image too large", Err: ErrCorrupt}
+		if size > maxImage {
+			return nil, tooLarge("", size, "image of")
 		}
 		buf := make([]byte, size)
 		n, err := r.ReadAt(buf, 0)
@@ -128,23 +166,14 @@ func readAll(r io.ReaderAt) ([]byte, error) {
 		}
 		return buf, nil
 	}
-	var out bytes.Buffer
-	buf := make([]byte, 64<<10)
-	var off int64
-	for {
-		n, err := r.ReadAt(buf, off)
-		out.Write(buf[:n])
-		off += int64(n)
-		if errors.Is(err, io.EOF) {
-			return out.Bytes(), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if off > MaxImageSize {
-			return nil, &FormatError{Off: off, Msg: "image too large", Err: ErrCorrupt}
-		}
+	data, ok, err := readCapped(io.NewSectionReader(r, 0, math.MaxInt64), maxImage)
+	if err != nil {
+		return nil, err
 	}
+	if !ok {
+		return nil, tooLarge("", maxImage+1, "image of")
+	}
+	return data, nil
 }
 
 func (f *File) errorf(off uint64, sentinel error, format string, args ...any) error {

@@ -2,15 +2,12 @@ package loader
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/modload/modload/kofile"
 )
 
 // Compression is a module file's compression, detected by magic (not by name).
@@ -71,42 +68,10 @@ func kernelCompression(root string) Compression {
 	return parseCompression(b)
 }
 
-// maxImage bounds a decompressed module image (the kernel reads at most INT_MAX).
-const maxImage = 1 << 31
-
-// decompress returns the decompressed content of r.
+// decompress returns the decompressed content of r with kofile's decoder and bound: the image
+// may not pass kofile.MaxImageSize, and refusing a larger one (a decompression bomb) costs
+// about that much memory, not the stream's size.
 func decompress(c Compression, r io.Reader) ([]byte, error) {
-	var dr io.Reader
-	switch c {
-	case Gzip:
-		z, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		defer z.Close()
-		dr = z
-	case XZ:
-		z, err := xz.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		dr = z
-	case Zstd:
-		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		defer z.Close()
-		dr = z
-	default:
-		return io.ReadAll(r)
-	}
-	b, err := io.ReadAll(io.LimitReader(dr, maxImage+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c, err)
-	}
-	if len(b) > maxImage {
-		return nil, fmt.Errorf("%s: decompressed image larger than %d bytes", c, maxImage)
-	}
-	return b, nil
+	kc := map[Compression]kofile.Compression{None: kofile.None, Gzip: kofile.Gzip, XZ: kofile.XZ, Zstd: kofile.Zstd}[c]
+	return kofile.Decompress(r, kc)
 }

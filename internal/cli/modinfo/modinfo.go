@@ -449,25 +449,14 @@ func (t *tool) do(m Module, getInfo func() ([]kofile.Info, error)) bool {
 
 // fileInfo is kmod_module_get_info for a module file: the .modinfo strings, then the
 // signature fields when the signature can be read.
+// The file is opened by kofile.Open: a plain file is mapped and only what is printed is read,
+// a compressed one is decompressed within kofile's bound, anything but a regular file refused.
 func fileInfo(path string) ([]kofile.Info, error) {
-	raw, err := os.ReadFile(path)
+	f, err := kofile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) < 6 {
-		// kmod reads the longest compression magic first and fails short files with EINVAL.
-		return nil, syscall.EINVAL
-	}
-	image := raw
-	if c := kofile.DetectCompression(raw); c != kofile.None {
-		if image, err = kofile.Decompress(strings.NewReader(string(raw)), c); err != nil {
-			return nil, err
-		}
-	}
-	f, err := kofile.NewFileBytes(image, path)
-	if err != nil {
-		return nil, err
-	}
+	defer f.Close()
 	info, err := f.ModinfoErr()
 	if err != nil {
 		return nil, err
@@ -508,7 +497,7 @@ func strerror(err error) string {
 		errno = syscall.ENOEXEC
 	case errors.Is(err, kofile.ErrNoSection):
 		errno = syscall.ENODATA
-	case errors.Is(err, kofile.ErrCorrupt):
+	case errors.Is(err, kofile.ErrCorrupt), errors.Is(err, kofile.ErrNotRegular):
 		errno = syscall.EINVAL
 	case errors.As(err, &errno):
 	case errors.Is(err, fs.ErrNotExist):

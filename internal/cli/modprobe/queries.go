@@ -61,7 +61,7 @@ func kmodErrno(err error) error {
 		return syscall.ENOENT
 	case errors.Is(err, kofile.ErrNotELF):
 		return syscall.ENOEXEC
-	case errors.Is(err, kofile.ErrCorrupt):
+	case errors.Is(err, kofile.ErrCorrupt), errors.Is(err, kofile.ErrNotRegular):
 		return syscall.EINVAL
 	}
 	return err
