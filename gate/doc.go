@@ -70,8 +70,10 @@
 //
 // The mode comes from Options.Mode (a command-line flag), else the environment variable
 // MODLOAD_DEDUP, else the config file <Root>/etc/modload.conf, a list of "key = value" lines
-// ('#' comments) whose only key is "dedup = wait|busy|off"; bad lines are skipped and reported
-// by [Gate.Warnings]. The default is wait.
+// ('#' comments) whose only key is "dedup = wait|busy|off". The default is wait. modload's own
+// configuration may cost the dedup mode, never a load: a bad MODLOAD_DEDUP, a bad or overlong
+// line, a config path that cannot be read (a directory, a FIFO) are skipped, the next source
+// decides, and [Gate.Warnings] says what was ignored (file and line for a line).
 //
 // Every request is reported to the stats.Sink: Request, then one of AlreadyLive, WaitedComing,
 // CoalescedLocal, CoalescedProcess, RememberedFailure, Busy, or KernelCall — KernelCall only

@@ -185,31 +185,11 @@ func New(opts Options) (*Gate, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	g.mode = opts.Mode
-	if g.mode == ModeDefault {
-		if v := getenv(EnvDedup); v != "" {
-			m, err := ParseMode(v)
-			if err != nil {
-				return nil, fmt.Errorf("gate: %s: %w", EnvDedup, err)
-			}
-			g.mode = m
-		}
+	path := opts.ConfigFile
+	if path == "" {
+		path = filepath.Join(opts.Root, DefaultConfigFile)
 	}
-	if g.mode == ModeDefault && opts.ConfigFile != "-" {
-		path := opts.ConfigFile
-		if path == "" {
-			path = filepath.Join(opts.Root, DefaultConfigFile)
-		}
-		c, warns, err := ReadConfig(path)
-		if err != nil {
-			return nil, fmt.Errorf("gate: config: %w", err)
-		}
-		g.warns = warns
-		g.mode = c.Dedup
-	}
-	if g.mode == ModeDefault {
-		g.mode = ModeWait
-	}
+	g.mode, g.warns = resolveMode(opts.Mode, getenv, path)
 	if g.mode == ModeOff {
 		return g, nil
 	}
@@ -228,7 +208,9 @@ func (g *Gate) Mode() Mode { return g.mode }
 // RuntimeDir returns the runtime directory in use.
 func (g *Gate) RuntimeDir() string { return g.runtime }
 
-// Warnings returns the config file's bad lines (each a *ParseError), skipped.
+// Warnings returns what New ignored in resolving the mode, each saying so: a bad
+// MODLOAD_DEDUP, a bad line of the config file (a *ParseError), a config file that cannot
+// be read.
 func (g *Gate) Warnings() []error { return g.warns }
 
 // Request names one module to load.

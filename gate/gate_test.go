@@ -658,8 +658,10 @@ func TestModeResolution(t *testing.T) {
 			t.Errorf("%s: warnings %v, want the bogus line", tc.name, g.Warnings())
 		}
 	}
-	if _, err := New(Options{Root: root, Getenv: env("fast")}); !errors.Is(err, ErrBadMode) {
-		t.Errorf("bad env mode: err = %v", err)
+	// A bad MODLOAD_DEDUP costs the mode, not the gate: a warning, then the next source.
+	g, err := New(Options{Root: root, Getenv: env("fast"), ConfigFile: "-"})
+	if err != nil || g.Mode() != ModeWait || len(g.Warnings()) != 1 || !errors.Is(g.Warnings()[0], ErrBadMode) {
+		t.Errorf("bad env mode: err = %v, mode %v, warnings %v; want wait and one ErrBadMode warning", err, g.Mode(), g.Warnings())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // Mode selects how duplicates are handled.
@@ -73,11 +74,15 @@ type Config struct {
 	Dedup Mode
 }
 
-// ReadConfig reads the config file at path. A missing file is an empty Config. Bad lines are
-// skipped and reported in the returned warnings (each a *ParseError), as kmod does with
-// modprobe.d; only a read failure is an error.
+// maxConfigLine bounds a line of the config file; a longer line is skipped with a warning.
+const maxConfigLine = 1 << 16
+
+// ReadConfig reads the config file at path. A missing file is an empty Config. Bad lines
+// (a longer line than 64 KiB included) are skipped and reported in the returned warnings
+// (each a *ParseError), as kmod does with modprobe.d; only a file that cannot be read (a
+// directory, a FIFO or device, no permission) is an error.
 func ReadConfig(path string) (Config, []error, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return Config{}, nil, nil
 	}
@@ -85,6 +90,11 @@ func ReadConfig(path string) (Config, []error, error) {
 		return Config{}, nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return Config{}, nil, err
+	} else if !fi.Mode().IsRegular() {
+		return Config{}, nil, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
+	}
 	return parseConfig(f, path)
 }
 
@@ -93,39 +103,95 @@ func ReadConfig(path string) (Config, []error, error) {
 func parseConfig(r io.Reader, file string) (Config, []error, error) {
 	var c Config
 	var warns []error
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 1<<16)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Text()
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
+	br := bufio.NewReaderSize(r, 4096)
+	for n := 1; ; n++ {
+		line, long, err := readLine(br, maxConfigLine)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, warns, fmt.Errorf("%s:%d: %w", file, n, err)
 		}
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
+		if long {
+			warns = append(warns, &ParseError{file, n, fmt.Sprintf("line longer than %d bytes", maxConfigLine)})
+		} else if w := c.parseLine(line, file, n); w != nil {
+			warns = append(warns, w)
 		}
-		key, val, ok := strings.Cut(line, "=")
-		if !ok {
-			warns = append(warns, &ParseError{file, n, fmt.Sprintf("no '=' in %q", line)})
-			continue
+		if err != nil {
+			return c, warns, nil
 		}
-		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
-		switch key {
-		case "dedup":
-			m, err := ParseMode(val)
-			if err != nil {
-				warns = append(warns, &ParseError{file, n, err.Error()})
-				continue
+	}
+}
+
+// readLine returns the next line without its newline, or long true (and the line read past)
+// when it is longer than max. At the end of r it returns io.EOF with the last line.
+func readLine(br *bufio.Reader, max int) (line string, long bool, err error) {
+	var b []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if !long {
+			if len(b)+len(frag) > max+1 {
+				long, b = true, nil
+			} else {
+				b = append(b, frag...)
 			}
-			c.Dedup = m
-		default:
-			warns = append(warns, &ParseError{file, n, fmt.Sprintf("unknown key %q", key)})
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return strings.TrimSuffix(string(b), "\n"), long, err
+	}
+}
+
+// parseLine applies one line to c, or returns what is wrong with it.
+func (c *Config) parseLine(line, file string, n int) error {
+	if i := strings.IndexByte(line, '#'); i >= 0 {
+		line = line[:i]
+	}
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return nil
+	}
+	key, val, ok := strings.Cut(line, "=")
+	if !ok {
+		return &ParseError{file, n, fmt.Sprintf("no '=' in %q", line)}
+	}
+	key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+	if key != "dedup" {
+		return &ParseError{file, n, fmt.Sprintf("unknown key %q", key)}
+	}
+	m, err := ParseMode(val)
+	if err != nil {
+		return &ParseError{file, n, err.Error()}
+	}
+	c.Dedup = m
+	return nil
+}
+
+// resolveMode resolves ModeDefault: MODLOAD_DEDUP, then the config file at path ("-": none),
+// then ModeWait. modload's own configuration may cost the dedup, never a load: a bad
+// MODLOAD_DEDUP, a bad line and a file that cannot be read are warnings, each saying what was
+// ignored, and the next source decides.
+func resolveMode(m Mode, getenv func(string) string, path string) (Mode, []error) {
+	var warns []error
+	if m == ModeDefault {
+		if v := getenv(EnvDedup); v != "" {
+			var err error
+			if m, err = ParseMode(v); err != nil {
+				warns = append(warns, fmt.Errorf("%s: %w (ignored)", EnvDedup, err))
+			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return c, warns, fmt.Errorf("%s:%d: %w", file, n+1, err)
+	if m == ModeDefault && path != "-" {
+		c, bad, err := ReadConfig(path)
+		for _, w := range bad {
+			warns = append(warns, fmt.Errorf("%w (line skipped)", w))
+		}
+		if err != nil {
+			warns = append(warns, fmt.Errorf("config %w (file ignored)", err))
+			c = Config{}
+		}
+		m = c.Dedup
 	}
-	return c, warns, nil
+	if m == ModeDefault {
+		m = ModeWait
+	}
+	return m, warns
 }

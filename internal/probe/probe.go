@@ -91,11 +91,12 @@ func Open(o Options) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A bad line of /etc/modload.conf is skipped; say so (kmod has no such file, so this
-	// never changes kmod-compatible output for a machine without one).
+	// Say what the mode resolution ignored: a bad line of /etc/modload.conf, a bad
+	// MODLOAD_DEDUP (kmod has neither, so this never changes kmod-compatible output for a
+	// machine without them).
 	if o.Stderr != nil {
 		for _, w := range g.Warnings() {
-			fmt.Fprintf(o.Stderr, "modload: %v (line skipped)\n", w)
+			fmt.Fprintf(o.Stderr, "modload: %v\n", w)
 		}
 	}
 	s.gate = g

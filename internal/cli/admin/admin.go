@@ -79,7 +79,7 @@ func openGate(env *cli.Env, c common) (*gate.Gate, error) {
 		return nil, err
 	}
 	for _, w := range g.Warnings() {
-		fmt.Fprintf(env.Stderr, "modload: %v (line skipped)\n", w)
+		fmt.Fprintf(env.Stderr, "modload: %v\n", w)
 	}
 	return g, nil
 }
