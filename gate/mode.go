@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/modload/modload/internal/lineread"
 )
 
 // Mode selects how duplicates are handled.
@@ -104,39 +106,21 @@ func parseConfig(r io.Reader, file string) (Config, []error, error) {
 	var c Config
 	var warns []error
 	br := bufio.NewReaderSize(r, 4096)
+	var buf []byte
 	for n := 1; ; n++ {
-		line, long, err := readLine(br, maxConfigLine)
+		line, long, err := lineread.Next(br, maxConfigLine, buf)
+		buf = line
 		if err != nil && !errors.Is(err, io.EOF) {
 			return Config{}, warns, fmt.Errorf("%s:%d: %w", file, n, err)
 		}
 		if long {
 			warns = append(warns, &ParseError{file, n, fmt.Sprintf("line longer than %d bytes", maxConfigLine)})
-		} else if w := c.parseLine(line, file, n); w != nil {
+		} else if w := c.parseLine(string(line), file, n); w != nil {
 			warns = append(warns, w)
 		}
 		if err != nil {
 			return c, warns, nil
 		}
-	}
-}
-
-// readLine returns the next line without its newline, or long true (and the line read past)
-// when it is longer than max. At the end of r it returns io.EOF with the last line.
-func readLine(br *bufio.Reader, max int) (line string, long bool, err error) {
-	var b []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		if !long {
-			if len(b)+len(frag) > max+1 {
-				long, b = true, nil
-			} else {
-				b = append(b, frag...)
-			}
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		return strings.TrimSuffix(string(b), "\n"), long, err
 	}
 }
 

@@ -50,9 +50,17 @@
 // Store appends to <dir>/stats-<bootid>.log (dir defaults to /run/modload, checked by
 // internal/sys: root-owned, not a symlink, not group or world writable): each Add is one line,
 // one process's delta as JSON, written with a single write(2) on an O_APPEND descriptor, so
-// separate processes' lines never interleave and no process waits for another: no lock, no
-// read-modify-write, no fsync (the file lives on tmpfs for one boot). Load sums the lines; a
-// line it cannot read is an error naming the file and the line number. (An earlier version
-// rewrote one JSON file under a global lock on every load; in a boot storm every modprobe
-// process queued on that lock.)
+// separate processes' lines never interleave; appenders hold a shared flock on the log, so they
+// never wait for each other, no read-modify-write, no fsync (the file lives on tmpfs for one
+// boot). The log may cost the statistics, never a load, and is never silent about it: Load sums
+// the lines it can read and skips and counts the others (a partial line from a short write on a
+// full disk), returning the sum with an error matching ErrSkippedLines; an append after a
+// partial line starts a new line; a failed write is an error the tools print. Past CompactAt
+// (64 KiB, about a hundred loads) an Add folds the log into one line (the sum, and the count of
+// skipped lines) through a temporary file renamed over it, under the exclusive flock: it runs
+// only when no append holds the lock, and an append that opened the old file meanwhile finds it
+// replaced and appends to the new one, so no delta is lost. Only a regular file is read or
+// appended to, opened without blocking: a FIFO in its place is refused at once. (An earlier
+// version rewrote one JSON file under a global lock on every load; in a boot storm every
+// modprobe process queued on that lock.)
 package stats

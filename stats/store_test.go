@@ -98,15 +98,19 @@ func TestStoreCorrupt(t *testing.T) {
 		{`{"version":1,"boot_id":"` + testBoot + `","stats":{"duplicate_failed_modules":[{"module":"a","count":0}]}}`, "bad entry"},
 		{`{"version":1,"boot_id":"` + testBoot + `","stats":{},"x":1}`, "unknown field"},
 	} {
-		// A good line first: the error names the bad one.
+		// Good lines around the bad one: they are summed, the bad one skipped and named.
 		good := `{"version":1,"boot_id":"` + testBoot + `","stats":{"requests":1}}`
-		if err := os.WriteFile(st.Path(), []byte(good+"\n"+tc.content+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(st.Path(), []byte(good+"\n"+tc.content+"\n"+good+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := st.Load()
-		var fe *FileError
-		if !errors.As(err, &fe) || fe.File != st.Path() || !strings.Contains(err.Error(), "line 2: ") || !strings.Contains(err.Error(), tc.msg) {
-			t.Errorf("Load(%s) err = %v, want *FileError naming %s with %q", tc.content, err, st.Path(), tc.msg)
+		snap, err := st.Load()
+		var se *SkippedError
+		if !errors.As(err, &se) || !errors.Is(err, ErrSkippedLines) || se.File != st.Path() || se.Count != 1 ||
+			!strings.Contains(err.Error(), "line 2: ") || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("Load(%s) err = %v, want *SkippedError naming %s, one line, with %q", tc.content, err, st.Path(), tc.msg)
+		}
+		if snap.Requests != 2 {
+			t.Errorf("Load(%s) requests = %d, want the good lines' 2", tc.content, snap.Requests)
 		}
 	}
 	if err := (&Store{Dir: dir, BootID: "../x"}).Add(Snapshot{Requests: 1}); !errors.Is(err, ErrBadBootID) {
@@ -137,9 +141,12 @@ func TestBootID(t *testing.T) {
 func FuzzParseStats(f *testing.F) {
 	f.Add([]byte(`{"version":1,"boot_id":"b","stats":{"requests":3,"duplicate_failed_modules":[{"module":"snd","count":2,"becoming":true}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := parseStats(bytes.NewReader(data), "b")
+		s, skipped, first, err := parseStats(bytes.NewReader(data), "b")
 		if err != nil {
-			return
+			t.Fatalf("a bytes.Reader cannot fail: %v", err)
+		}
+		if (skipped == 0) != (first == nil) && !bytes.Contains(data, []byte("skipped_lines")) {
+			t.Fatalf("%d skipped, first %v", skipped, first)
 		}
 		// Whatever parses must survive a write and a re-read unchanged.
 		st := &Store{Dir: t.TempDir(), BootID: "b"}

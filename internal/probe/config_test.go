@@ -72,3 +72,23 @@ func TestBadModeSourcesLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestStatsWriteFailureSaid: a failed write of the statistics was never reported; it costs the
+// statistics, not the load, and is said.
+func TestStatsWriteFailureSaid(t *testing.T) {
+	e := newEnv(t, "m")
+	log := filepath.Join(e.root, "run/modload", "stats-"+bootID+".log")
+	if err := os.Mkdir(log, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	step := resolve.Step{Kind: resolve.Insmod, Module: resolve.Module{Name: "m", Path: e.path("m")}, Required: true, Target: true}
+	if err := e.sys.Load(context.Background(), []resolve.Step{step}, modprobe.LoadFlags{}); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if e.kernel.Count("m") != 1 {
+		t.Errorf("m not loaded")
+	}
+	if got := e.stderr.String(); !strings.Contains(got, "modload: statistics: "+log) {
+		t.Errorf("stderr %q does not say the statistics of %s were not written", got, log)
+	}
+}

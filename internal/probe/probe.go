@@ -111,13 +111,17 @@ func Open(o Options) (*System, error) {
 // Gate returns the System's duplicate gate.
 func (s *System) Gate() *gate.Gate { return s.gate }
 
-// Flush adds what this process did since the last Flush to the per-boot statistics.
+// Flush adds what this process did since the last Flush to the per-boot statistics. A failed
+// write costs the statistics, never the load: it is said on Stderr (and returned).
 func (s *System) Flush() error {
 	delta := s.counter.Take()
 	if s.store == nil {
 		return nil
 	}
 	err := s.store.Add(delta)
+	if err != nil {
+		fmt.Fprintf(s.opts.Stderr, "modload: statistics: %v\n", err)
+	}
 	return err
 }
 

@@ -76,7 +76,12 @@ func OpenLock(dir, name string) (*Lock, error) {
 }
 
 func openNoFollow(path string, flags int) (*os.File, error) {
-	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	return openNoFollowPerm(path, flags, 0o600)
+}
+
+// openNoFollowPerm is openNoFollow creating with perm.
+func openNoFollowPerm(path string, flags int, perm uint32) (*os.File, error) {
+	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			return nil, &InsecureError{path, "is a symlink"}
@@ -165,8 +170,13 @@ var tmpSeq atomic.Uint64
 // WriteFileAtomic writes data to dir/name through a temporary file (created with O_EXCL and
 // O_NOFOLLOW) renamed over name, so readers see the old or the new content, never a mix.
 func WriteFileAtomic(dir, name string, data []byte) error {
+	return WriteFileAtomicPerm(dir, name, data, 0o600)
+}
+
+// WriteFileAtomicPerm is WriteFileAtomic creating the file with perm.
+func WriteFileAtomicPerm(dir, name string, data []byte, perm uint32) error {
 	tmp := filepath.Join(dir, "."+name+".tmp."+strconv.Itoa(os.Getpid())+"."+strconv.FormatUint(tmpSeq.Add(1), 10))
-	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: tmp, Err: err}
 	}

@@ -62,7 +62,9 @@ func Stats(env *cli.Env, args []string) int {
 		return 1
 	}
 	snap, err := store.Load()
-	if err != nil {
+	if errors.Is(err, stats.ErrSkippedLines) {
+		fmt.Fprintf(env.Stderr, "modload stats: %v\n", err) // the other lines still count
+	} else if err != nil {
 		fmt.Fprintf(env.Stderr, "modload stats: %v\n", err)
 		return 1
 	}

@@ -1,0 +1,44 @@
+package sys
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// OpenLog opens dir/name for reading and appending (created with mode 0644 when absent and
+// create is set), never through a symlink and without blocking: a FIFO or device put in its
+// place is refused at once (an *InsecureError, "not a regular file"), not waited on. The file
+// must be a regular file owned by root or the effective user; dir must pass CheckDir.
+func OpenLog(dir, name string, create bool) (*os.File, error) {
+	flags := unix.O_RDWR | unix.O_APPEND | unix.O_NONBLOCK
+	if create {
+		flags |= unix.O_CREAT
+	}
+	return openNoFollowPerm(filepath.Join(dir, name), flags, 0o644)
+}
+
+// OpenLogRead opens dir/name for reading as OpenLog does, without creating it.
+func OpenLogRead(dir, name string) (*os.File, error) {
+	return openNoFollow(filepath.Join(dir, name), unix.O_RDONLY|unix.O_NONBLOCK)
+}
+
+// FileLock returns a Lock on an open file (flock(2) on its descriptor); closing the file
+// releases it.
+func FileLock(f *os.File) *Lock { return &Lock{f: f} }
+
+// AppendOnce writes data to f, opened with O_APPEND, with one write(2): concurrent appenders'
+// records never interleave. A short write (a full disk) is an error wrapping io.ErrShortWrite;
+// what was written stays, a partial record.
+func AppendOnce(f *os.File, data []byte) error {
+	n, err := unix.Write(int(f.Fd()), data)
+	if err != nil {
+		return &os.PathError{Op: "write", Path: f.Name(), Err: err}
+	}
+	if n != len(data) {
+		return &os.PathError{Op: "write", Path: f.Name(), Err: io.ErrShortWrite}
+	}
+	return nil
+}
