@@ -148,7 +148,7 @@ func (s *Store) Load() (Snapshot, error) {
 		return Snapshot{}, nil
 	}
 	if err != nil {
-		return Snapshot{}, &FileError{File: s.Path(), Msg: "cannot open stats log", Err: err}
+		return Snapshot{}, &FileError{File: s.Path(), Msg: "cannot open stats log", Err: s.cause(err)}
 	}
 	defer f.Close()
 	snap, skipped, first, err := parseStats(f, s.BootID)
@@ -185,7 +185,7 @@ func (s *Store) Add(delta Snapshot) error {
 	}
 	size, err := s.append(append(b, '\n'))
 	if err != nil {
-		return &FileError{File: s.Path(), Msg: "cannot append to stats log", Err: err}
+		return &FileError{File: s.Path(), Msg: "cannot append to stats log", Err: s.cause(err)}
 	}
 	limit := s.compactAt
 	if limit == 0 {
@@ -193,10 +193,19 @@ func (s *Store) Add(delta Snapshot) error {
 	}
 	if size > limit {
 		if err := s.compact(limit); err != nil {
-			return &FileError{File: s.Path(), Msg: "cannot compact stats log", Err: err}
+			return &FileError{File: s.Path(), Msg: "cannot compact stats log", Err: s.cause(err)}
 		}
 	}
 	return nil
+}
+
+// cause drops the log's name from err, which a FileError names already.
+func (s *Store) cause(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Path == s.Path() {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // maxReplaced bounds how often append finds the log replaced by a compaction under it.

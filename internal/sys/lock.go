@@ -75,6 +75,8 @@ func OpenLock(dir, name string) (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
+const reasonNotRegular = "not a regular file"
+
 func openNoFollow(path string, flags int) (*os.File, error) {
 	return openNoFollowPerm(path, flags, 0o600)
 }
@@ -95,7 +97,7 @@ func openNoFollowPerm(path string, flags int, perm uint32) (*os.File, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, &InsecureError{path, "not a regular file"}
+		return nil, &InsecureError{path, reasonNotRegular}
 	}
 	if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
 		unix.Close(fd)
