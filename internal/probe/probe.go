@@ -312,7 +312,7 @@ func (rs *removeState) remove(ctx context.Context, m resolve.Module) error {
 	if !f.IgnoreRemove {
 		cmd = m.Remove
 	}
-	if cmd == "" {
+	if cmd == "" && !f.IgnoreLoaded {
 		st, err := s.sysfs.State(m.Name)
 		switch {
 		case m.Builtin || (err == nil && st == sysmod.Builtin):

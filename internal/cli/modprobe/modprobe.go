@@ -39,6 +39,9 @@ type LoadFlags struct {
 // RemoveFlags are the flags of modprobe -r.
 type RemoveFlags struct {
 	DryRun, FirstTime, Force, RemoveHolders, IgnoreRemove bool
+	// IgnoreLoaded (-D) removes as if the module were loaded and unused: kmod's ignore_loaded
+	// skips the "not in kernel", "builtin" and "in use" checks, so -r -D prints "rmmod m".
+	IgnoreLoaded bool
 	// WaitMsec is -w.
 	WaitMsec uint64
 	Print    func(line string)

@@ -146,7 +146,7 @@ func (st *state) removeAll(names []string) error {
 func (st *state) remove(m resolve.Module) error {
 	if Hooks.Loader != nil {
 		f := RemoveFlags{
-			DryRun: st.dryRun, FirstTime: st.firstTime, Force: st.force,
+			DryRun: st.dryRun, FirstTime: st.firstTime, Force: st.force, IgnoreLoaded: st.ignoreLoaded,
 			RemoveHolders: st.removeHolders, IgnoreRemove: st.ignoreCommands, WaitMsec: st.waitMsec,
 			Logf: st.logf,
 			Errf: func(format string, args ...any) { st.log.printf(logErr, format, args...) },
