@@ -330,26 +330,30 @@ func (w *walker) all(n node, j int, buf []byte, subkey string, out *[]value, dep
 // walk order (a node's values, then its children by character).
 func (ix *index) dump(wr io.Writer, prefix string) error {
 	bw := bufio.NewWriter(wr)
-	w := ix.walker()
-	n, ok, err := w.visit(ix.root, 0)
-	if err != nil {
-		return err
-	}
-	if ok {
-		err = w.dumpNode(bw, n, []byte(prefix), 0)
-	}
+	err := ix.walk([]byte(prefix), func(key, val []byte) {
+		bw.Write(key)
+		bw.WriteByte(' ')
+		bw.Write(val)
+		bw.WriteByte('\n')
+	})
 	// The lines before a corrupt node are flushed with the error.
 	return errors.Join(err, bw.Flush())
 }
 
-func (w *walker) dumpNode(bw *bufio.Writer, n node, buf []byte, depth int) error {
+// walk calls fn with prefix+key and the value for every value of the index,
+// in dump order. The slices are valid only during the call.
+func (ix *index) walk(prefix []byte, fn func(key, val []byte)) error {
+	w := ix.walker()
+	n, ok, err := w.visit(ix.root, 0)
+	if err != nil || !ok {
+		return err
+	}
+	return w.walkNode(n, prefix, 0, fn)
+}
+
+func (w *walker) walkNode(n node, buf []byte, depth int, fn func(key, val []byte)) error {
 	buf = append(buf, n.prefix...)
-	n.eachValue(func(_ uint32, v []byte) {
-		bw.Write(buf)
-		bw.WriteByte(' ')
-		bw.Write(v)
-		bw.WriteByte('\n')
-	})
+	n.eachValue(func(_ uint32, v []byte) { fn(buf, v) })
 	for ch := n.first; n.hasChild && ch <= n.last; ch++ {
 		c := n.child(byte(ch))
 		if c == 0 {
@@ -362,7 +366,7 @@ func (w *walker) dumpNode(bw *bufio.Writer, n node, buf []byte, depth int) error
 		if !ok {
 			continue
 		}
-		if err := w.dumpNode(bw, cn, append(buf, byte(ch)), depth+1); err != nil {
+		if err := w.walkNode(cn, append(buf, byte(ch)), depth+1, fn); err != nil {
 			return err
 		}
 	}

@@ -227,13 +227,22 @@ func FuzzIndex(f *testing.F) {
 		if err := ix.dump(&b, ""); err != nil {
 			return
 		}
-		// Every dumped key without a space is found again by an exact
-		// search: dump and search follow the same offsets.
-		for _, line := range strings.Split(b.String(), "\n") {
-			if strings.Count(line, " ") != 1 {
-				continue // the key or the value has a space: ambiguous
-			}
-			k, _, _ := strings.Cut(line, " ")
+		// The dump is the walk's pairs, and every key the walk gives is found
+		// again by an exact search: dump and search follow the same offsets.
+		// Keys and values are taken from the walk, not split out of the dump
+		// text: a key may hold a newline or a space.
+		var want strings.Builder
+		var keys []string
+		if err := ix.walk(nil, func(k, v []byte) {
+			want.WriteString(string(k) + " " + string(v) + "\n")
+			keys = append(keys, string(k))
+		}); err != nil {
+			t.Fatalf("walk fails where dump did not: %v", err)
+		}
+		if b.String() != want.String() {
+			t.Fatalf("dump %q, want the walk's pairs %q", b.String(), want.String())
+		}
+		for _, k := range keys {
 			if _, found, err := ix.search(k); err != nil || !found {
 				t.Fatalf("dumped key %q not found by search: %v", k, err)
 			}
