@@ -17,15 +17,7 @@ func (r *Resolver) Lookup(name string) ([]Module, error) {
 	if err != nil || len(ms) == 0 {
 		return nil, err
 	}
-	out := make([]Module, 0, len(ms))
-	for _, m := range ms {
-		e, err := p.export(m)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return p.exportAll(ms)
 }
 
 // lookup is kmod_module_new_from_lookup.
@@ -134,9 +126,33 @@ func (r *Resolver) Deps(m Module) ([]Module, error) {
 	if err := p.loadDeps(o); err != nil {
 		return nil, err
 	}
-	out := make([]Module, 0, len(o.deps))
-	for _, d := range o.deps {
-		e, err := p.export(d)
+	return p.exportAll(o.deps)
+}
+
+// Softdeps returns m's soft dependencies as kmod_module_get_softdeps gives them: the pre and
+// post modules of the first softdep line matching m, each name looked up in full (a name that
+// cannot be looked up is reported to Options.Warn and skipped).
+func (r *Resolver) Softdeps(m Module) (pre, post []Module, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.newPool()
+	ps, qs, err := p.softdeps(p.adopt(m))
+	if err != nil {
+		return nil, nil, err
+	}
+	if pre, err = p.exportAll(ps); err != nil {
+		return nil, nil, err
+	}
+	if post, err = p.exportAll(qs); err != nil {
+		return nil, nil, err
+	}
+	return pre, post, nil
+}
+
+func (p *pool) exportAll(ms []*mod) ([]Module, error) {
+	out := make([]Module, 0, len(ms))
+	for _, m := range ms {
+		e, err := p.export(m)
 		if err != nil {
 			return nil, err
 		}

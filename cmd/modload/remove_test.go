@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,8 +37,9 @@ func softdepModules(t *testing.T, tr difftest.Tree) map[string]bool {
 
 // TestRemoveShowAgainstKmod: modprobe -r -D, through the loader the binary wires, prints what
 // kmod 30 prints: -D ignores whether the module is loaded, so a module that is not prints
-// "rmmod m" (modload printed nothing). Modules with softdeps are left out: modload's -r does
-// not remove softdeps.
+// "rmmod m" (modload printed nothing), and softdeps are removed as kmod removes them (post
+// before the module, pre after, each list last first; modload removed none), from the tree's
+// modules.softdep and from a configuration; -i leaves them.
 func TestRemoveShowAgainstKmod(t *testing.T) {
 	tr := difftest.DebianTree(t)
 	kmod := difftest.Kmod(t)
@@ -45,15 +47,24 @@ func TestRemoveShowAgainstKmod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	soft := softdepModules(t, tr)
-	names = slices.DeleteFunc(names, func(n string) bool { return soft[n] })
-	queries := []string{"no_such_module", "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00", "unix"}
+	queries := []string{"no_such_module", "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00", "unix", "fs-ext4"}
 	for i := 0; i < len(names); i += len(names) / 40 {
 		queries = append(queries, names[i])
 	}
-	conf := t.TempDir()
+	soft := slices.Sorted(maps.Keys(softdepModules(t, tr)))
+	for i := 0; i < len(soft); i += max(1, len(soft)/10) {
+		queries = append(queries, soft[i])
+	}
+	empty, conf := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(conf, "soft.conf"), []byte("softdep e1000e pre: xfs ext4 post: dummy crc32c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs := [][]string{{"-C", conf, "-r", "-D", "e1000e"}, {"-C", conf, "-r", "-D", "-i", "e1000e"}}
 	for _, q := range queries {
-		args := []string{"-C", conf, "-d", tr.Root, "-S", tr.Version, "-r", "-D", q}
+		runs = append(runs, []string{"-C", empty, "-r", "-D", q})
+	}
+	for _, args := range runs {
+		args = append([]string{"-d", tr.Root, "-S", tr.Version}, args...)
 		want, err := difftest.Run(exec.Command(kmod, args...))
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +73,7 @@ func TestRemoveShowAgainstKmod(t *testing.T) {
 		code := modprobe.Main(&cli.Env{Stdout: &out, Stderr: &errb}, append([]string{"modprobe"}, args...))
 		got := difftest.Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("modprobe -r -D %s (-kmod +ours):\n%s", q, diff)
+			t.Errorf("modprobe %q (-kmod +ours):\n%s", args[4:], diff)
 		}
 	}
 }

@@ -268,16 +268,20 @@ type removeState struct {
 	s *System
 	f modprobe.RemoveFlags
 	l *loader.Loader
+	// active are the modules being removed down the current chain of softdeps: a softdep loop
+	// is followed once (kmod 30 recurses on it until it crashes).
+	active map[string]bool
 }
 
-// Remove is kmod's rmmod_do_module: holders first with --remove-holders, then the module (its
-// remove command, or delete_module), then its dependencies that nothing uses any more.
+// Remove is kmod's rmmod_do_module: holders first with --remove-holders, then the post
+// softdeps, the module (its remove command, or delete_module), its dependencies that nothing
+// uses any more, and the pre softdeps.
 func (s *System) Remove(ctx context.Context, m resolve.Module, f modprobe.RemoveFlags) error {
 	l, err := s.loader(loader.Options{IgnoreInstall: f.IgnoreRemove, Workers: 1})
 	if err != nil {
 		return err
 	}
-	rs := &removeState{s: s, f: f, l: l}
+	rs := &removeState{s: s, f: f, l: l, active: map[string]bool{}}
 	return rs.remove(ctx, m)
 }
 
@@ -300,6 +304,15 @@ func (rs *removeState) errf(format string, args ...any) {
 
 func (rs *removeState) remove(ctx context.Context, m resolve.Module) error {
 	s, f := rs.s, rs.f
+	if rs.active[m.Name] {
+		return nil
+	}
+	rs.active[m.Name] = true
+	defer delete(rs.active, m.Name)
+	var pre, post []resolve.Module
+	if f.Softdeps != nil {
+		pre, post = f.Softdeps(m)
+	}
 	if f.RemoveHolders {
 		holders, _ := s.sysfs.Holders(m.Name)
 		for _, h := range holders {
@@ -328,9 +341,12 @@ func (rs *removeState) remove(ctx context.Context, m resolve.Module) error {
 			}
 			return nil
 		}
-		// With -w kmod does not check the count: delete_module's EAGAIN is retried until the
-		// deadline instead (rmmod_do_module: !cmd && !ignore_loaded && !wait_msec).
-		if n, err := s.sysfs.Refcnt(m.Name); err == nil && n > 0 && f.WaitMsec == 0 {
+	}
+	rs.removeSoft(ctx, post)
+	// With -w kmod does not check the count: delete_module's EAGAIN is retried until the
+	// deadline instead (rmmod_do_module: !cmd && !ignore_loaded && !wait_msec).
+	if cmd == "" && !f.IgnoreLoaded && f.WaitMsec == 0 {
+		if n, err := s.sysfs.Refcnt(m.Name); err == nil && n > 0 {
 			rs.logf("Module %s is in use.\n", m.Name)
 			return syscall.EBUSY
 		}
@@ -345,6 +361,7 @@ func (rs *removeState) remove(ctx context.Context, m resolve.Module) error {
 		}
 	}
 	if f.DryRun {
+		rs.removeSoft(ctx, pre)
 		return nil
 	}
 	if err := rs.unload(ctx, m, cmd); err != nil {
@@ -353,7 +370,18 @@ func (rs *removeState) remove(ctx context.Context, m resolve.Module) error {
 	if cmd == "" {
 		rs.removeDeps(ctx, deps)
 	}
+	rs.removeSoft(ctx, pre)
 	return nil
+}
+
+// removeSoft is kmod's rmmod_do_deps_list: the softdep modules, last first, each removed as
+// rmmod_do_module(m, 0) does (holders left alone), their errors ignored.
+func (rs *removeState) removeSoft(ctx context.Context, list []resolve.Module) {
+	soft := *rs
+	soft.f.RemoveHolders = false
+	for i := len(list) - 1; i >= 0; i-- {
+		soft.remove(ctx, list[i])
+	}
 }
 
 // removeDeps is step 4 of kmod's rmmod_do_module: each dependency whose count is 0 now is

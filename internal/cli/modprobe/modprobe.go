@@ -42,6 +42,9 @@ type RemoveFlags struct {
 	// IgnoreLoaded (-D) removes as if the module were loaded and unused: kmod's ignore_loaded
 	// skips the "not in kernel", "builtin" and "in use" checks, so -r -D prints "rmmod m".
 	IgnoreLoaded bool
+	// Softdeps returns a module's softdep modules (nil with -i): the post ones are removed
+	// before it, the pre ones after, as kmod's rmmod_do_deps_list does.
+	Softdeps func(m resolve.Module) (pre, post []resolve.Module)
 	// WaitMsec is -w.
 	WaitMsec uint64
 	Print    func(line string)

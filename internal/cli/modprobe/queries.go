@@ -154,6 +154,9 @@ func (st *state) remove(m resolve.Module) error {
 		if st.doShow || st.verbose > logWarning {
 			f.Print = func(line string) { io.WriteString(st.env.Stdout, line) }
 		}
+		if !st.ignoreCommands {
+			f.Softdeps = st.softdeps
+		}
 		return Hooks.Loader.Remove(context.Background(), m, f)
 	}
 	cmd := ""
@@ -191,6 +194,15 @@ func (st *state) remove(m resolve.Module) error {
 	}
 	st.log.printf(logErr, "could not remove '%s': %s\n", m.Name, strerror(syscall.ENOSYS))
 	return syscall.ENOSYS
+}
+
+// softdeps is kmod_module_get_softdeps for modprobe -r; a failure is kmod's warning.
+func (st *state) softdeps(m resolve.Module) (pre, post []resolve.Module) {
+	pre, post, err := st.r.Softdeps(m)
+	if err != nil {
+		st.log.printf(logWarning, "could not get softdeps of '%s': %v\n", m.Name, err)
+	}
+	return pre, post
 }
 
 // strerror is glibc's strerror: Go's table is glibc's text with a lowercase first letter.
