@@ -35,8 +35,12 @@
 //     ErrRemembered and the errno. Only the module's own failures are remembered: ENODEV,
 //     ENXIO, ENOEXEC, EKEYREJECTED, EBADMSG, ENOKEY. Never EBUSY, EINTR, EAGAIN, ENOMEM,
 //     ETXTBSY (transient), ENOENT (unknown symbol: a missing dependency), EINVAL (parameters
-//     are not part of the identity), EPERM (policy) or EEXIST (success, unless the module is
-//     not in the kernel afterwards: then its own init returned it). [Gate.List] lists exactly
+//     are not part of the identity), EPERM (policy) or EEXIST. The kernel's EEXIST is success
+//     only when the module is in the kernel: live, or coming and then live. When it is not (a
+//     loader outside the gate had it loaded or coming, and it was removed or its init failed
+//     before we looked) the kernel is called once more; a second EEXIST with the module still
+//     not in the kernel came from the module's own init, and only that EEXIST is remembered
+//     (an EEXIST of a module in the kernel is recorded as success). [Gate.List] lists exactly
 //     what an unforced request would be served now (this boot; the recorded path still names
 //     the same identity, size and mtime; the module not live) and [Gate.Forget] clears it (one
 //     module or all).

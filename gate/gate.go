@@ -251,8 +251,10 @@ type Call struct {
 	NotCalled bool
 }
 
-// LoadFunc opens the file and calls the kernel once. It is called at most once per Load, only
-// by the request that won the gate, while it holds the identity's cross-process lock. It must
+// LoadFunc opens the file and calls the kernel once. It is called only by the request that won
+// the gate, while it holds the identity's cross-process lock: once per Load, or twice when the
+// kernel answered EEXIST and the module is not in the kernel afterwards (see the package
+// documentation, rule 7). It must
 // not call back into the gate for the same identity (that is reported as ErrRecursive).
 type LoadFunc func(ctx context.Context) (Call, error)
 
@@ -502,11 +504,29 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 	}
 	ctx = context.WithValue(ctx, chainKey{}, append(chain(ctx)[:len(chain(ctx)):len(chain(ctx))], fi.Identity))
 	o, c, err := g.callKernel(ctx, req, fi, load)
+	// The kernel's EEXIST is success only when the module is in the kernel: live, or coming and
+	// then live. Otherwise another loader's module was removed, or its init failed, after the
+	// kernel answered: one more call finds out. A module not in the kernel after a second EEXIST
+	// returned it from its own init (pcc_cpufreq under TCG): that is its failure.
+	own := false
+	for retried := false; !c.NotCalled && errors.Is(err, sys.EEXIST); retried = true {
+		if g.settled(ctx, req.Name) {
+			break
+		}
+		if retried {
+			own = true
+			break
+		}
+		o, c, err = g.callKernel(ctx, req, fi, load)
+	}
 	f.notCalled = c.NotCalled
 	var e syscall.Errno
 	// Only the kernel's result is recorded: a failure before the kernel call (open, a replaced
 	// file, decompression) is neither shared nor remembered, even when it carries an errno.
 	if !c.NotCalled && (err == nil || errors.As(err, &e)) {
+		if e == sys.EEXIST && !own {
+			e = 0 // in the kernel: success, never a failure to remember
+		}
 		nonce := make([]byte, 8)
 		rand.Read(nonce)
 		r := &record{Boot: g.boot, Nonce: hex.EncodeToString(nonce), Name: req.Name, Path: req.Path,
@@ -515,6 +535,19 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		sys.WriteFileAtomic(g.runtime, resName, r.marshal())
 	}
 	return o, err
+}
+
+// settled reports whether module name is in the kernel: live, or coming and then live (waited
+// for within ctx and the wait deadline).
+func (g *Gate) settled(ctx context.Context, name string) bool {
+	switch g.state(name) {
+	case stateLive:
+		return true
+	case stateComing:
+		s, err := g.waitComing(ctx, name)
+		return err == nil && s == stateLive
+	}
+	return false
 }
 
 // rememberable reports whether a recorded errno is the module's own failure, not to be sent to

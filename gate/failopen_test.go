@@ -1,0 +1,66 @@
+package gate
+
+import (
+	"context"
+	"testing"
+
+	"github.com/modload/modload/internal/sys"
+)
+
+// An EEXIST caused by a loader outside the gate (udev's libkmod loading the same module at the
+// same time) is not the module's failure: when the module is not in the kernel afterwards (it
+// was removed, or the other loader's init failed), the request loads it. Success means live.
+func TestForeignEEXISTLoads(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// foreign runs inside the first kernel call: another loader's module is there, then not.
+		foreign func(e *env, load LoadFunc, ctx context.Context) (Call, error)
+	}{
+		{"live then removed", func(e *env, load LoadFunc, ctx context.Context) (Call, error) {
+			e.k.SetState("m", "live") // another loader's load finished first
+			c, err := load(ctx)       // the kernel answers EEXIST
+			e.k.Unload("m")           // and the module is removed (rmmod) before we look
+			return c, err
+		}},
+		{"coming then failed", func(e *env, _ LoadFunc, _ context.Context) (Call, error) {
+			// A kernel that answers EEXIST for a coming module (before 6.1's wait), while the
+			// other loader's init runs; that init then fails (below, when the gate waits).
+			e.k.SetState("m", "coming")
+			return Call{Bytes: 1}, sys.EEXIST
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			g := e.gate(ModeWait)
+			req := e.module("m")
+			testHookComing = func(string) { e.k.Unload("m") }
+			defer func() { testHookComing = nil }()
+			calls := 0
+			load := func(ctx context.Context) (Call, error) {
+				calls++
+				if calls == 1 {
+					return tc.foreign(e, e.finit(req), ctx)
+				}
+				return e.finit(req)(ctx)
+			}
+			o, err := g.Load(context.Background(), req, load)
+			if err != nil || o != Loaded {
+				t.Fatalf("Load = %v, %v; want loaded, nil", o, err)
+			}
+			if s := g.state("m"); s != stateLive {
+				t.Fatalf("m is %v after a successful load, want live", s)
+			}
+			// Neither this process nor another is served a remembered EEXIST.
+			e.k.Unload("m")
+			for _, g := range []*Gate{g, e.gate(ModeWait)} {
+				if o, err := g.Load(context.Background(), req, e.finit(req)); o != Loaded || err != nil {
+					t.Fatalf("after rmmod: %v, %v; want a kernel load", o, err)
+				}
+				e.k.Unload("m")
+			}
+			if list, err := g.List(); err != nil || len(list) != 0 {
+				t.Errorf("List = %+v, %v; want nothing remembered", list, err)
+			}
+		})
+	}
+}
