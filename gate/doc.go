@@ -61,9 +61,13 @@
 //     <dev>-<ino>.forced-result when forced (boot id, a fresh nonce, name, path, size, mtime,
 //     errno; written by rename, so readers see whole files), and only when the kernel was
 //     called: a failure before the call (Call.NotCalled: open, replaced file, decompression) is
-//     neither shared nor remembered. A waiter that finds a fresh record of this boot, of its
-//     own kind (forced or not), returns it without calling the kernel (outcome
-//     CoalescedProcess). If the holder was killed mid-load, its flock died with it and no
+//     neither shared nor remembered. The holder writes "<pid> <nonce>" in the lock file when it
+//     takes the lock, and its record carries the same nonce. A waiter that finds a fresh record
+//     of this boot, of its own kind (forced or not), returns it without calling the kernel
+//     (outcome CoalescedProcess); fresh means written by the holder it waited for or a later
+//     one: a record other than the one it saw when the wait began, or one carrying the nonce in
+//     the lock file (the holder may have recorded before the waiter looked, and released only
+//     after). A recorded success is served only while the module is in the kernel. If the holder was killed mid-load, its flock died with it and no
 //     record was written: the waiters queue for the exclusive lock; the first re-checks the kernel (live: done; coming:
 //     rule 6; else it loads) and records, the next ones find its record.
 //  9. The leader calls the LoadFunc once while holding the lock (outcome Loaded) and records

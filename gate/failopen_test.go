@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/modload/modload/internal/sys"
@@ -62,5 +63,45 @@ func TestForeignEEXISTLoads(t *testing.T) {
 				t.Errorf("List = %+v, %v; want nothing remembered", list, err)
 			}
 		})
+	}
+}
+
+// The known race, made deterministic: a waiter in another process reads the holder's result
+// after it was written but before the lock was released. That record is the holder's (its
+// nonce is in the lock file), not a stale one: the waiter is served it, without a second
+// kernel call.
+func TestWaiterReadsResultBeforeRelease(t *testing.T) {
+	e := newEnv(t)
+	holderGate, waiterGate := e.gate(ModeWait), e.gate(ModeWait) // two processes
+	req := e.module("m")
+	e.k.SetResult("m", sys.EINVAL) // not remembered: a waiter that thinks it stale calls again
+	type res struct {
+		o   Outcome
+		err error
+	}
+	waiter := make(chan res, 1)
+	waiting := make(chan struct{})
+	testHookLockWait = func(string) { close(waiting) }
+	first := true
+	testHookRecorded = func(string) {
+		if !first {
+			return
+		}
+		first = false
+		// The holder has written its result and still holds the lock: the waiter arrives,
+		// reads that result as the one it saw before waiting, and blocks on the lock.
+		go func() { o, err := waiterGate.Load(context.Background(), req, e.finit(req)); waiter <- res{o, err} }()
+		<-waiting
+	}
+	defer func() { testHookLockWait, testHookRecorded = nil, nil }()
+	if o, err := holderGate.Load(context.Background(), req, e.finit(req)); o != Loaded || !errors.Is(err, sys.EINVAL) {
+		t.Fatalf("holder: %v, %v; want loaded, EINVAL", o, err)
+	}
+	r := <-waiter
+	if r.o != CoalescedProcess || !errors.Is(r.err, sys.EINVAL) {
+		t.Errorf("waiter: %v, %v; want coalesced-process, EINVAL", r.o, r.err)
+	}
+	if n := e.k.Count("m"); n != 1 {
+		t.Errorf("%d kernel calls, want 1", n)
 	}
 }

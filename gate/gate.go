@@ -450,7 +450,7 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		if err := g.waitLock(ctx, lock, lock.LockShared); err != nil {
 			return Failed, &Error{Module: req.Name, Path: req.Path, Reason: reasonOf(err), Err: err}
 		}
-		if o, err, ok := g.recorded(req, fi, resName, before); ok {
+		if o, err, ok := g.recorded(ctx, req, fi, resName, before, holderNonce(lock)); ok {
 			lock.Close()
 			return o, err
 		}
@@ -464,14 +464,14 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		waited = true
 	}
 	defer lock.Close() // releases the flock
-	g.writeHolder(lock)
-
 	if waited {
 		// A waiter ahead of us in the exclusive queue may have loaded it meanwhile.
-		if o, err, ok := g.recorded(req, fi, resName, before); ok {
+		if o, err, ok := g.recorded(ctx, req, fi, resName, before, holderNonce(lock)); ok {
 			return o, err
 		}
 	}
+	nonce := newNonce()
+	g.writeHolder(lock, nonce)
 	// Re-check the kernel: the module may have become live (loaded by a process that died
 	// after the kernel call, or finished before we took the lock), or may be coming.
 	switch g.state(req.Name) {
@@ -527,12 +527,13 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		if e == sys.EEXIST && !own {
 			e = 0 // in the kernel: success, never a failure to remember
 		}
-		nonce := make([]byte, 8)
-		rand.Read(nonce)
-		r := &record{Boot: g.boot, Nonce: hex.EncodeToString(nonce), Name: req.Name, Path: req.Path,
+		r := &record{Boot: g.boot, Nonce: nonce, Name: req.Name, Path: req.Path,
 			Size: fi.Size, Mtime: fi.MtimeNs, Errno: e}
 		// Best effort: a failed write costs sharing, not correctness (waiters re-check sysfs).
 		sys.WriteFileAtomic(g.runtime, resName, r.marshal())
+		if h := testHookRecorded; h != nil {
+			h(req.Name)
+		}
 	}
 	return o, err
 }
@@ -576,12 +577,16 @@ func reasonOf(err error) error {
 	return nil
 }
 
-// recorded returns the result a lock holder recorded for this file this boot after before (the
-// record seen when the wait began), if there is one.
-func (g *Gate) recorded(req Request, fi sys.FileInfo, resName string, before *record) (Outcome, error, bool) {
+// recorded returns the result the lock holder we waited for (or one after it) recorded for this
+// file this boot, if there is one. A record is that holder's when it differs from before (the
+// record seen when the wait began) or carries the nonce of the last holder (holder, read from
+// the lock file once we hold the lock): the holder may have recorded its result before we read
+// before, and released the lock only after. A success is served only while the module is in the
+// kernel: success means live.
+func (g *Gate) recorded(ctx context.Context, req Request, fi sys.FileInfo, resName string, before *record, holder string) (Outcome, error, bool) {
 	r := g.readRecord(resName)
-	if r == nil || r.Boot != g.boot || g.boot == "" || before != nil && r.Nonce == before.Nonce ||
-		r.Size != fi.Size || r.Mtime != fi.MtimeNs {
+	if r == nil || r.Boot != g.boot || g.boot == "" || before != nil && r.Nonce == before.Nonce && r.Nonce != holder ||
+		r.Size != fi.Size || r.Mtime != fi.MtimeNs || r.Errno == 0 && !g.settled(ctx, req.Name) {
 		return Failed, nil, false
 	}
 	var err error
@@ -620,11 +625,31 @@ func (g *Gate) readRecord(resName string) *record {
 	return r
 }
 
-func (g *Gate) writeHolder(l *sys.Lock) {
+// writeHolder records in the lock file who holds it: the pid and the nonce its result record
+// will carry.
+func (g *Gate) writeHolder(l *sys.Lock, nonce string) {
 	f := l.File()
 	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		f.WriteAt(holder{os.Getpid(), nonce}.marshal(), 0)
 	}
+}
+
+// holderNonce returns the nonce of the lock's last holder, or "" when the lock file holds none.
+func holderNonce(l *sys.Lock) string {
+	b := make([]byte, 128)
+	n, _ := l.File().ReadAt(b, 0)
+	h, err := parseHolder(b[:n])
+	if err != nil {
+		return ""
+	}
+	return h.Nonce
+}
+
+// newNonce returns a fresh random nonce: one per exclusive holding of a lock.
+func newNonce() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // waitLock blocks in take (l.Lock or l.LockShared) in a goroutine so that ctx and the timeout
@@ -656,6 +681,10 @@ var testHookJoin func(name string)
 // testHookLockWait is called when a request starts waiting for another process's lock (tests
 // only).
 var testHookLockWait func(name string)
+
+// testHookRecorded is called when a lock holder has recorded its result, before it releases
+// the lock (tests only).
+var testHookRecorded func(name string)
 
 // testHookComing is called when a request starts waiting for a coming module (tests only).
 var testHookComing func(name string)

@@ -446,7 +446,7 @@ func holdLock(t *testing.T, g *Gate, req Request, pid int) *sys.Lock {
 		t.Fatalf("TryLock = %v, %v", ok, err)
 	}
 	l.File().Truncate(0)
-	l.File().WriteAt(fmt.Appendf(nil, "%d\n", pid), 0)
+	l.File().WriteAt(holder{pid, "0"}.marshal(), 0)
 	return l
 }
 
@@ -702,10 +702,11 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestParseHolder(t *testing.T) {
-	for in, want := range map[string]int{"12\n": 12, "12": 0, "-1\n": 0, "012\n": 0, "\n": 0, "x\n": 0} {
+	for in, want := range map[string]holder{"12 ab01\n": {12, "ab01"}, "12 ab01": {}, "12\n": {}, "12 \n": {},
+		"12 AB\n": {}, "12 a b\n": {}, "-1 ab\n": {}, "012 ab\n": {}, "\n": {}, "x ab\n": {}} {
 		got, err := parseHolder([]byte(in))
-		if got != want || (want == 0) != (err != nil) {
-			t.Errorf("parseHolder(%q) = %d, %v; want %d", in, got, err, want)
+		if got != want || (want == holder{}) != (err != nil) {
+			t.Errorf("parseHolder(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
 }

@@ -130,15 +130,27 @@ func remembered(e syscall.Errno) bool {
 	return false
 }
 
-// parseHolder parses the lock file's content: the holder's pid and a newline.
-func parseHolder(b []byte) (int, error) {
+// holder is the lock file's content: who holds, or last held, the lock exclusively.
+type holder struct {
+	Pid   int
+	Nonce string // the nonce of the result record this holding writes
+}
+
+func (h holder) marshal() []byte { return []byte(strconv.Itoa(h.Pid) + " " + h.Nonce + "\n") }
+
+// parseHolder parses the lock file's content: "<pid> <nonce>\n", the nonce in lower-case hex.
+func parseHolder(b []byte) (holder, error) {
 	s, ok := strings.CutSuffix(string(b), "\n")
 	if !ok {
-		return 0, fmt.Errorf("%w: holder record without newline", ErrCorrupt)
+		return holder{}, fmt.Errorf("%w: holder record without newline", ErrCorrupt)
 	}
-	pid, err := strconv.Atoi(s)
-	if err != nil || pid <= 0 || strconv.Itoa(pid) != s {
-		return 0, fmt.Errorf("%w: bad holder pid %q", ErrCorrupt, s)
+	p, nonce, _ := strings.Cut(s, " ")
+	pid, err := strconv.Atoi(p)
+	if err != nil || pid <= 0 || strconv.Itoa(pid) != p {
+		return holder{}, fmt.Errorf("%w: bad holder pid %q", ErrCorrupt, p)
 	}
-	return pid, nil
+	if nonce == "" || strings.Trim(nonce, "0123456789abcdef") != "" {
+		return holder{}, fmt.Errorf("%w: bad holder nonce %q", ErrCorrupt, nonce)
+	}
+	return holder{pid, nonce}, nil
 }
