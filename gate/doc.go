@@ -70,6 +70,13 @@
 //     after). A recorded success is served only while the module is in the kernel. If the holder was killed mid-load, its flock died with it and no
 //     record was written: the waiters queue for the exclusive lock; the first re-checks the kernel (live: done; coming:
 //     rule 6; else it loads) and records, the next ones find its record.
+//     Fail open: when the runtime directory cannot be created or trusted (read-only, full or
+//     missing /run early in boot, insecure), or a lock file cannot be created or trusted, the
+//     request loads without the cross-process gate (the kernel called, its EEXIST checked as
+//     in rule 7, nothing recorded or remembered; in-process coalescing remains). Options.Warn
+//     is told once per Gate (a *RuntimeDirError naming the directory and the cause, matching
+//     ErrUnlocked); [Gate.List] and [Gate.Forget] return that error. modload's own state may
+//     cost the dedup, never a module load.
 //  9. The leader calls the LoadFunc once while holding the lock (outcome Loaded) and records
 //     the result. A LoadFunc makes one kernel call and takes no other gate lock, so a
 //     goroutine never holds one load lock while waiting for another: lock order cannot

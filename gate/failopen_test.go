@@ -3,6 +3,9 @@ package gate
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/modload/modload/internal/sys"
@@ -104,4 +107,48 @@ func TestWaiterReadsResultBeforeRelease(t *testing.T) {
 	if n := e.k.Count("m"); n != 1 {
 		t.Errorf("%d kernel calls, want 1", n)
 	}
+}
+
+// A runtime directory that cannot be created (read-only, full or missing /run early in boot;
+// here its parent is a file) or a lock file that cannot be created costs the dedup, never the
+// load: the gate says so once, naming the directory, and loads.
+func TestRuntimeDirUnusable(t *testing.T) {
+	t.Run("directory", func(t *testing.T) {
+		e := newEnv(t)
+		os.WriteFile(filepath.Join(e.root, "run"), nil, 0o644)
+		var warns []error
+		g, err := New(Options{Root: e.root, Mode: ModeWait, ConfigFile: "-", Warn: func(err error) { warns = append(warns, err) }})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		for _, name := range []string{"a", "b"} {
+			req := e.module(name)
+			if o, err := g.Load(context.Background(), req, e.finit(req)); o != Loaded || err != nil {
+				t.Fatalf("%s: %v, %v; want loaded", name, o, err)
+			}
+		}
+		dir := filepath.Join(e.root, DefaultRuntimeDir)
+		if len(warns) != 1 || !errors.Is(warns[0], ErrUnlocked) || !strings.Contains(warns[0].Error(), dir) {
+			t.Errorf("warnings %v, want one naming %s", warns, dir)
+		}
+	})
+	t.Run("lock file", func(t *testing.T) {
+		e := newEnv(t)
+		var warns []error
+		g, err := New(Options{Root: e.root, Mode: ModeWait, ConfigFile: "-", Warn: func(err error) { warns = append(warns, err) }})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		req := e.module("m")
+		fi, _ := sys.Stat(req.Path)
+		if err := os.Mkdir(filepath.Join(g.RuntimeDir(), fileBase(fi.Identity)+".lock"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if o, err := g.Load(context.Background(), req, e.finit(req)); o != Loaded || err != nil {
+			t.Fatalf("%v, %v; want loaded", o, err)
+		}
+		if len(warns) != 1 || !errors.Is(warns[0], ErrUnlocked) || !strings.Contains(warns[0].Error(), g.RuntimeDir()) {
+			t.Errorf("warnings %v, want one naming %s", warns, g.RuntimeDir())
+		}
+	})
 }

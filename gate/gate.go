@@ -112,7 +112,7 @@ type Options struct {
 	Root string
 	// RuntimeDir holds lock and result files. Default <Root>/run/modload. Created 0700 when
 	// missing; must be a root-owned (or effective-user-owned) directory, not a symlink, not
-	// writable by group or others.
+	// writable by group or others, else it is not used (see Warn).
 	RuntimeDir string
 	// ConfigFile default <Root>/etc/modload.conf; "-" disables it.
 	ConfigFile string
@@ -129,6 +129,10 @@ type Options struct {
 	// BootID overrides <Root>/proc/sys/kernel/random/boot_id. When neither is available,
 	// results are not shared or remembered across processes.
 	BootID string
+	// Warn receives what the gate gives up because of its own state (a runtime directory it
+	// cannot use, a bad file in it), each kind at most once per Gate; loads go on without it.
+	// Default: a line "modload: warning: ..." on os.Stderr.
+	Warn func(error)
 }
 
 // Gate is the duplicate gate. It is safe for concurrent use.
@@ -140,6 +144,11 @@ type Gate struct {
 	timeout time.Duration
 	boot    string
 	warns   []error
+	warn    func(error)
+	// unlocked, when set, is why the runtime directory is not used: loads go to the kernel
+	// without locks, records or failure memory (in-process coalescing remains).
+	unlocked error
+	warned   sync.Map // warning kind (a string) -> true: each kind is reported once
 
 	mu      sync.Mutex
 	flights map[flightKey]*flight
@@ -161,8 +170,9 @@ type flight struct {
 	notCalled bool
 }
 
-// New returns a Gate. It fails when the runtime directory cannot be created or is insecure
-// (unless the resolved mode is off, which uses no runtime directory).
+// New returns a Gate. It fails only for a bad MODLOAD_DEDUP or an unreadable config file: a
+// runtime directory that cannot be created or is insecure makes a Gate that loads without it
+// (Options.Warn says so).
 func New(opts Options) (*Gate, error) {
 	g := &Gate{
 		root:    opts.Root,
@@ -170,7 +180,11 @@ func New(opts Options) (*Gate, error) {
 		sink:    opts.Sink,
 		timeout: opts.WaitTimeout,
 		boot:    opts.BootID,
+		warn:    opts.Warn,
 		flights: map[flightKey]*flight{},
+	}
+	if g.warn == nil {
+		g.warn = func(err error) { fmt.Fprintf(os.Stderr, "modload: warning: %v\n", err) }
 	}
 	if g.runtime == "" {
 		g.runtime = filepath.Join(opts.Root, DefaultRuntimeDir)
@@ -214,12 +228,40 @@ func New(opts Options) (*Gate, error) {
 		return g, nil
 	}
 	if err := sys.EnsureDir(g.runtime); err != nil {
-		return nil, fmt.Errorf("gate: runtime dir: %w", err)
+		// Read-only, full or missing /run (early boot), or an insecure directory: loading goes
+		// on without the cross-process gate, and says so.
+		g.unlocked = &RuntimeDirError{Dir: g.runtime, Err: err}
+		g.warnOnce("runtime", g.unlocked)
+		return g, nil
 	}
 	if g.boot == "" {
 		g.boot, _ = sys.BootID(opts.Root) // "" disables sharing results across processes
 	}
 	return g, nil
+}
+
+// ErrUnlocked is matched by a *RuntimeDirError: the runtime directory, or a file in it, could not
+// be used, and loads go on without what it gives (cross-process merging, failure memory).
+var ErrUnlocked = errors.New("loading without the cross-process gate")
+
+// RuntimeDirError says which runtime directory could not be used, and why.
+type RuntimeDirError struct {
+	Dir string
+	Err error
+}
+
+func (e *RuntimeDirError) Error() string {
+	return fmt.Sprintf("runtime directory %s: %v: %v", e.Dir, e.Err, ErrUnlocked)
+}
+
+// Unwrap returns ErrUnlocked and the cause.
+func (e *RuntimeDirError) Unwrap() []error { return []error{ErrUnlocked, e.Err} }
+
+// warnOnce reports err unless a warning of the same kind was reported by this Gate.
+func (g *Gate) warnOnce(kind string, err error) {
+	if _, dup := g.warned.LoadOrStore(kind, true); !dup {
+		g.warn(err)
+	}
 }
 
 // Mode returns the resolved mode.
@@ -414,17 +456,24 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		g.event(stats.Busy, req.Name, fi.Size, err)
 		return Busy, err
 	}
+	if g.unlocked != nil {
+		return g.loadUnlocked(ctx, f, req, fi, load)
+	}
 	if o, err, ok := g.rememberedFailure(req, fi, resName); ok {
 		return o, err
 	}
 	lock, err := sys.OpenLock(g.runtime, lockName)
 	if err != nil {
-		return Failed, &Error{Module: req.Name, Path: req.Path, Err: fmt.Errorf("lock: %w", err)}
+		// A lock file that cannot be created (no inodes, read-only) or trusted costs the
+		// dedup, not the load.
+		g.warnOnce("lock", &RuntimeDirError{Dir: g.runtime, Err: err})
+		return g.loadUnlocked(ctx, f, req, fi, load)
 	}
 	locked, err := lock.TryLock()
 	if err != nil {
 		lock.Close()
-		return Failed, &Error{Module: req.Name, Path: req.Path, Err: fmt.Errorf("lock: %w", err)}
+		g.warnOnce("lock", &RuntimeDirError{Dir: g.runtime, Err: err})
+		return g.loadUnlocked(ctx, f, req, fi, load)
 	}
 	waited := false
 	var before *record
@@ -502,6 +551,18 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 	if o, err, ok := g.rememberedFailure(req, fi, resName); ok {
 		return o, err
 	}
+	return g.loadAndRecord(ctx, f, req, fi, load, nonce)
+}
+
+// loadUnlocked is a leader's load without the runtime directory: the kernel is called (and its
+// EEXIST checked) as under the lock, and nothing is recorded.
+func (g *Gate) loadUnlocked(ctx context.Context, f *flight, req Request, fi sys.FileInfo, load LoadFunc) (Outcome, error) {
+	return g.loadAndRecord(ctx, f, req, fi, load, "")
+}
+
+// loadAndRecord calls the kernel for the leader of flight f and, holding the lock (nonce set),
+// records the result.
+func (g *Gate) loadAndRecord(ctx context.Context, f *flight, req Request, fi sys.FileInfo, load LoadFunc, nonce string) (Outcome, error) {
 	ctx = context.WithValue(ctx, chainKey{}, append(chain(ctx)[:len(chain(ctx)):len(chain(ctx))], fi.Identity))
 	o, c, err := g.callKernel(ctx, req, fi, load)
 	// The kernel's EEXIST is success only when the module is in the kernel: live, or coming and
@@ -523,14 +584,16 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 	var e syscall.Errno
 	// Only the kernel's result is recorded: a failure before the kernel call (open, a replaced
 	// file, decompression) is neither shared nor remembered, even when it carries an errno.
-	if !c.NotCalled && (err == nil || errors.As(err, &e)) {
+	if nonce != "" && !c.NotCalled && (err == nil || errors.As(err, &e)) {
 		if e == sys.EEXIST && !own {
 			e = 0 // in the kernel: success, never a failure to remember
 		}
 		r := &record{Boot: g.boot, Nonce: nonce, Name: req.Name, Path: req.Path,
 			Size: fi.Size, Mtime: fi.MtimeNs, Errno: e}
-		// Best effort: a failed write costs sharing, not correctness (waiters re-check sysfs).
-		sys.WriteFileAtomic(g.runtime, resName, r.marshal())
+		// A failed write costs sharing, not correctness (waiters re-check sysfs).
+		if err := sys.WriteFileAtomic(g.runtime, resultName(fi.Identity, req.Force), r.marshal()); err != nil {
+			g.warnOnce("record", &RuntimeDirError{Dir: g.runtime, Err: err})
+		}
 		if h := testHookRecorded; h != nil {
 			h(req.Name)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -585,6 +586,8 @@ func TestComing(t *testing.T) {
 	}
 }
 
+// An insecure runtime directory or lock file is not trusted: the gate does without it (and
+// says so once, naming the directory), and the module is loaded.
 func TestInsecureRuntimeDir(t *testing.T) {
 	root := t.TempDir()
 	real := filepath.Join(root, "real")
@@ -593,6 +596,17 @@ func TestInsecureRuntimeDir(t *testing.T) {
 	os.Mkdir(filepath.Join(root, "open"), 0o777)
 	os.Chmod(filepath.Join(root, "open"), 0o777)
 	os.WriteFile(filepath.Join(root, "file"), nil, 0o600)
+	k := fake.New(root)
+	mod := filepath.Join(root, "m.ko")
+	os.WriteFile(mod, []byte("\x00name=m\x00"), 0o644)
+	finit := func(context.Context) (Call, error) {
+		f, err := os.Open(mod)
+		if err != nil {
+			return Call{}, err
+		}
+		defer f.Close()
+		return Call{}, k.FinitModule(f, "", 0)
+	}
 	for _, tc := range []struct {
 		dir  string
 		want error
@@ -602,23 +616,39 @@ func TestInsecureRuntimeDir(t *testing.T) {
 		{"file", sys.ErrInsecure},
 		{"file/sub", sys.ENOTDIR},
 	} {
-		_, err := New(Options{Root: root, RuntimeDir: filepath.Join(root, tc.dir), Mode: ModeWait, ConfigFile: "-"})
-		if !errors.Is(err, tc.want) {
-			t.Errorf("%s: err = %v, want %v", tc.dir, err, tc.want)
+		var warns []error
+		dir := filepath.Join(root, tc.dir)
+		g, err := New(Options{Root: root, RuntimeDir: dir, Mode: ModeWait, ConfigFile: "-", Warn: func(err error) { warns = append(warns, err) }})
+		if err != nil {
+			t.Fatalf("%s: New: %v", tc.dir, err)
 		}
+		if len(warns) != 1 || !errors.Is(warns[0], tc.want) || !errors.Is(warns[0], ErrUnlocked) || !strings.Contains(warns[0].Error(), dir) {
+			t.Errorf("%s: warnings %v, want one naming %s, matching %v", tc.dir, warns, dir, tc.want)
+		}
+		if _, err := g.List(); !errors.Is(err, tc.want) {
+			t.Errorf("%s: List: %v, want %v", tc.dir, err, tc.want)
+		}
+		if o, err := g.Load(context.Background(), Request{Name: "m", Path: mod}, finit); o != Loaded || err != nil {
+			t.Errorf("%s: Load = %v, %v; want loaded", tc.dir, o, err)
+		}
+		k.Unload("m")
 	}
-	// A symlinked lock file is refused too.
-	g, err := New(Options{Root: root, RuntimeDir: real, Mode: ModeWait, ConfigFile: "-"})
+	// A symlinked lock file is not used either.
+	var warns []error
+	g, err := New(Options{Root: root, RuntimeDir: real, Mode: ModeWait, ConfigFile: "-", Warn: func(err error) { warns = append(warns, err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod := filepath.Join(root, "m.ko")
-	os.WriteFile(mod, []byte("\x00name=m\x00"), 0o644)
 	id, _ := sys.StatIdentity(mod)
 	os.Symlink(filepath.Join(root, "file"), filepath.Join(real, fmt.Sprintf("%x-%x.lock", id.Dev, id.Ino)))
-	_, err = g.Load(context.Background(), Request{Name: "m", Path: mod}, func(context.Context) (Call, error) { return Call{}, nil })
-	if !errors.Is(err, sys.ErrInsecure) {
-		t.Errorf("symlinked lock: err = %v, want ErrInsecure", err)
+	for range 2 {
+		if o, err := g.Load(context.Background(), Request{Name: "m", Path: mod}, finit); o != Loaded || err != nil {
+			t.Errorf("symlinked lock: Load = %v, %v; want loaded", o, err)
+		}
+		k.Unload("m")
+	}
+	if len(warns) != 1 || !errors.Is(warns[0], sys.ErrInsecure) || !strings.Contains(warns[0].Error(), real) {
+		t.Errorf("symlinked lock: warnings %v, want one, ErrInsecure naming %s", warns, real)
 	}
 }
 
