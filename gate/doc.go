@@ -19,8 +19,9 @@
 //     waiting" answer; kmod on 6.1 would wait forever there.
 //  5. In-process coalescing: the first request for an identity leads; concurrent requests for
 //     it wait for the leader and receive its exact result (outcome CoalescedLocal, kernel 6.5
-//     semantics). Forced and unforced requests (Request.Force) are separate loads: neither
-//     joins the other's flight (the second one waits for the first's lock, rule 8). A
+//     semantics). Forced and unforced requests (Request.Force), and requests with different
+//     parameters (Request.Params), are separate loads: neither joins the other's flight (the
+//     second one waits for the first's lock, rule 8). A
 //     waiter's context cancels its wait only; if the leader gave up because of its own
 //     context, a waiter takes over instead of inheriting the cancellation. Mode busy: the
 //     duplicate gets EBUSY (ErrBusy) at once.
@@ -30,12 +31,14 @@
 //     something outside the gate, kmod or the kernel — polls initstate with backoff (1 ms
 //     doubling to 100 ms, bounded by ctx and WaitTimeout). Live: outcome WaitedComing.
 //     Gone (its init failed): the request goes on and loads it.
-//  7. Failure memory: a failure remembered for this boot and this file (identity, size and
-//     mtime) is returned without a kernel call: outcome RememberedFailure, error matching
+//  7. Failure memory: a failure remembered for this boot, this file (identity, size and
+//     mtime) and these parameters (Request.Params: a module's ENODEV often depends on them,
+//     it87 force_id=, parport_pc io=; other parameters are a new attempt) is returned
+//     without a kernel call: outcome RememberedFailure, error matching
 //     ErrRemembered and the errno. Only the module's own failures are remembered: ENODEV,
 //     ENXIO, ENOEXEC, EKEYREJECTED, EBADMSG, ENOKEY. Never EBUSY, EINTR, EAGAIN, ENOMEM,
-//     ETXTBSY (transient), ENOENT (unknown symbol: a missing dependency), EINVAL (parameters
-//     are not part of the identity), EPERM (policy) or EEXIST. The kernel's EEXIST is success
+//     ETXTBSY (transient), ENOENT (unknown symbol: a missing dependency), EINVAL (bad
+//     parameters or image), EPERM (policy) or EEXIST. The kernel's EEXIST is success
 //     only when the module is in the kernel: live, or coming and then live. When it is not (a
 //     loader outside the gate had it loaded or coming, and it was removed or its init failed
 //     before we looked) the kernel is called once more; a second EEXIST with the module still
@@ -59,11 +62,11 @@
 //     in turn (a thundering herd of re-blocking waiters per handoff). The lock is per identity
 //     (forced or not); the holder records the kernel's result in <dev>-<ino>.result, or
 //     <dev>-<ino>.forced-result when forced (boot id, a fresh nonce, name, path, size, mtime,
-//     errno; written by rename, so readers see whole files), and only when the kernel was
+//     SHA-256 of the parameters, errno; written by rename, so readers see whole files), and only when the kernel was
 //     called: a failure before the call (Call.NotCalled: open, replaced file, decompression) is
 //     neither shared nor remembered. The holder writes "<pid> <nonce>" in the lock file when it
 //     takes the lock, and its record carries the same nonce. A waiter that finds a fresh record
-//     of this boot, of its own kind (forced or not), returns it without calling the kernel
+//     of this boot, of its own kind (forced or not) and parameters, returns it without calling the kernel
 //     (outcome CoalescedProcess); fresh means written by the holder it waited for or a later
 //     one: a record other than the one it saw when the wait began, or one carrying the nonce in
 //     the lock file (the holder may have recorded before the waiter looked, and released only

@@ -152,3 +152,39 @@ func TestRuntimeDirUnusable(t *testing.T) {
 		}
 	})
 }
+
+// A failure is remembered with its parameters: ENODEV often depends on them (it87 force_id=,
+// parport_pc io=), so a request with other parameters (or a new options line) goes to the
+// kernel, and one with the same parameters is served from memory.
+func TestParamsKeyRememberedFailure(t *testing.T) {
+	e := newEnv(t)
+	g := e.gate(ModeWait)
+	req := e.module("it87")
+	e.k.SetResult("it87", sys.ENODEV)
+	if _, err := g.Load(context.Background(), req, e.finit(req)); !errors.Is(err, sys.ENODEV) {
+		t.Fatalf("first load: %v, want ENODEV", err)
+	}
+	forced := req
+	forced.Params = "force_id=0x8721"
+	e.k.SetResult("it87", nil)
+	for _, g := range []*Gate{g, e.gate(ModeWait)} { // this process, and another
+		if o, err := g.Load(context.Background(), forced, e.finit(forced)); o != Loaded || err != nil {
+			t.Fatalf("new parameters: %v, %v; want a kernel load", o, err)
+		}
+		e.k.Unload("it87")
+	}
+	if o, err := g.Load(context.Background(), req, e.finit(req)); o != Loaded || err != nil {
+		t.Fatalf("the first parameters again, after another load recorded its own: %v, %v; want a kernel load", o, err)
+	}
+	e.k.Unload("it87")
+	e.k.SetResult("it87", sys.ENODEV)
+	bad := req
+	bad.Params = "io=0x278"
+	g.Load(context.Background(), bad, e.finit(bad))
+	if o, err := g.Load(context.Background(), bad, e.finit(bad)); o != RememberedFailure || !errors.Is(err, sys.ENODEV) {
+		t.Fatalf("same parameters: %v, %v; want remembered ENODEV", o, err)
+	}
+	if n := e.k.Count("it87"); n != 5 {
+		t.Errorf("%d kernel calls, want 5", n)
+	}
+}

@@ -9,7 +9,7 @@ import (
 // FuzzParseRecord: never panics; a record that parses marshals back to a record that parses
 // to the same value.
 func FuzzParseRecord(f *testing.F) {
-	f.Add([]byte(recordMagic + "\nboot b\nnonce n\nname m\npath /p q\nsize 1\nmtime 2\nerrno 19\n"))
+	f.Add([]byte(recordMagic + "\nboot b\nnonce n\nname m\npath /p q\nsize 1\nmtime 2\nparams 00\nerrno 19\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseRecord(bytes.NewReader(b))
 		if err != nil {

@@ -154,11 +154,13 @@ type Gate struct {
 	flights map[flightKey]*flight
 }
 
-// flightKey keys in-process coalescing: a forced and an unforced request for one file are
-// separate loads (they may well get different answers from the kernel).
+// flightKey keys in-process coalescing: a forced and an unforced request for one file, or two
+// requests with different parameters, are separate loads (they may well get different answers
+// from the kernel).
 type flightKey struct {
-	id    sys.Identity
-	force bool
+	id     sys.Identity
+	force  bool
+	params string
 }
 
 type flight struct {
@@ -282,6 +284,10 @@ type Request struct {
 	// failure is not served to it (the failure was most likely what forcing is for): it goes
 	// to the kernel, and its own result is remembered as any other.
 	Force bool
+	// Params are the module parameters passed to the kernel. A result is shared with, and a
+	// failure remembered for, requests with the same parameters only (a module's ENODEV often
+	// depends on them: it87 force_id=, parport_pc io=).
+	Params string
 }
 
 // Call describes the kernel call a LoadFunc made, for statistics.
@@ -363,7 +369,7 @@ func (g *Gate) Load(ctx context.Context, req Request, load LoadFunc) (Outcome, e
 		}
 	}
 
-	key := flightKey{fi.Identity, req.Force}
+	key := flightKey{fi.Identity, req.Force, req.Params}
 	for {
 		g.mu.Lock()
 		f, ok := g.flights[key]
@@ -407,7 +413,7 @@ func (g *Gate) leadFlight(ctx context.Context, f *flight, req Request, fi sys.Fi
 	f.outcome, f.err = Failed, &Error{Module: req.Name, Path: req.Path, Err: errLeaderPanicked}
 	defer func() {
 		g.mu.Lock()
-		delete(g.flights, flightKey{fi.Identity, req.Force})
+		delete(g.flights, flightKey{fi.Identity, req.Force, req.Params})
 		g.mu.Unlock()
 		close(f.done)
 	}()
@@ -589,7 +595,7 @@ func (g *Gate) loadAndRecord(ctx context.Context, f *flight, req Request, fi sys
 			e = 0 // in the kernel: success, never a failure to remember
 		}
 		r := &record{Boot: g.boot, Nonce: nonce, Name: req.Name, Path: req.Path,
-			Size: fi.Size, Mtime: fi.MtimeNs, Errno: e}
+			Size: fi.Size, Mtime: fi.MtimeNs, Params: paramsDigest(req.Params), Errno: e}
 		// A failed write costs sharing, not correctness (waiters re-check sysfs).
 		if err := sys.WriteFileAtomic(g.runtime, resultName(fi.Identity, req.Force), r.marshal()); err != nil {
 			g.warnOnce("record", &RuntimeDirError{Dir: g.runtime, Err: err})
@@ -627,7 +633,8 @@ func (g *Gate) rememberable(name string, e syscall.Errno) bool {
 
 // serves reports whether record r is a failure remembered for module name in file fi: this
 // boot's, the module's own failure, and the same file (size and mtime; the identity is the
-// record's file name). Loading (rememberedFailure) and List/Forget decide with it.
+// record's file name). Loading (rememberedFailure, which also wants the request's parameters)
+// and List/Forget decide with it.
 func (g *Gate) serves(r *record, name string, fi sys.FileInfo) bool {
 	return r != nil && g.boot != "" && r.Boot == g.boot && r.Errno != 0 && g.rememberable(name, r.Errno) &&
 		r.Size == fi.Size && r.Mtime == fi.MtimeNs
@@ -649,7 +656,8 @@ func reasonOf(err error) error {
 func (g *Gate) recorded(ctx context.Context, req Request, fi sys.FileInfo, resName string, before *record, holder string) (Outcome, error, bool) {
 	r := g.readRecord(resName)
 	if r == nil || r.Boot != g.boot || g.boot == "" || before != nil && r.Nonce == before.Nonce && r.Nonce != holder ||
-		r.Size != fi.Size || r.Mtime != fi.MtimeNs || r.Errno == 0 && !g.settled(ctx, req.Name) {
+		r.Size != fi.Size || r.Mtime != fi.MtimeNs || r.Params != paramsDigest(req.Params) ||
+		r.Errno == 0 && !g.settled(ctx, req.Name) {
 		return Failed, nil, false
 	}
 	var err error
@@ -668,7 +676,7 @@ func (g *Gate) rememberedFailure(req Request, fi sys.FileInfo, resName string) (
 		return Failed, nil, false
 	}
 	r := g.readRecord(resName)
-	if !g.serves(r, req.Name, fi) {
+	if !g.serves(r, req.Name, fi) || r.Params != paramsDigest(req.Params) {
 		return Failed, nil, false
 	}
 	err := &Error{Module: req.Name, Path: req.Path, Reason: ErrRemembered, Err: r.Errno}

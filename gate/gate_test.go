@@ -501,7 +501,7 @@ func TestCrossProcessRecordedResult(t *testing.T) {
 			<-waiting
 			if tc.record {
 				fi, _ := sys.Stat(req.Path)
-				r := &record{Boot: g.boot, Nonce: "fresh", Name: "m", Path: req.Path, Size: fi.Size, Mtime: fi.MtimeNs, Errno: sys.ENODEV}
+				r := &record{Boot: g.boot, Nonce: "fresh", Name: "m", Path: req.Path, Size: fi.Size, Mtime: fi.MtimeNs, Params: paramsDigest(""), Errno: sys.ENODEV}
 				if err := sys.WriteFileAtomic(g.runtime, fmt.Sprintf("%x-%x.result", fi.Dev, fi.Ino), r.marshal()); err != nil {
 					t.Fatal(err)
 				}
@@ -716,7 +716,7 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestRecordRoundTrip(t *testing.T) {
-	r := &record{Boot: "b-1", Nonce: "00ff", Name: "snd_hda", Path: "/lib/modules/x y/a.ko", Size: 12, Mtime: -3, Errno: sys.ENODEV}
+	r := &record{Boot: "b-1", Nonce: "00ff", Name: "snd_hda", Path: "/lib/modules/x y/a.ko", Size: 12, Mtime: -3, Params: paramsDigest("io=0x378"), Errno: sys.ENODEV}
 	got, err := parseRecord(bytesReader(r.marshal()))
 	if err != nil {
 		t.Fatal(err)
@@ -724,7 +724,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	if d := cmp.Diff(r, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
-	for _, bad := range []string{"", "modload-result 2\n", recordMagic + "\nboot x\n", recordMagic + "\nerrno 99999\n", recordMagic + "\nboot a\nboot b\n"} {
+	v1 := "modload-result 1\nboot b\nnonce n\nname m\npath /p\nsize 1\nmtime 2\nerrno 19\n" // before params
+	for _, bad := range []string{"", "modload-result 3\n", v1, recordMagic + "\nboot x\n", recordMagic + "\nerrno 99999\n", recordMagic + "\nboot a\nboot b\n"} {
 		if _, err := parseRecord(stringsReader(bad)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%q: err = %v, want ErrCorrupt", bad, err)
 		}

@@ -224,7 +224,7 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 	if !m.Builtin && m.Path == "" {
 		return &Error{Module: m.Name, Err: ErrNotFound}
 	}
-	req := gate.Request{Name: m.Name, Path: m.Path, Builtin: m.Builtin, Force: l.opts.ForceModversion || l.opts.ForceVermagic}
+	req := gate.Request{Name: m.Name, Path: m.Path, Builtin: m.Builtin, Force: l.opts.ForceModversion || l.opts.ForceVermagic, Params: m.Params}
 	o, err := l.opts.Gate.Load(ctx, req, func(ctx context.Context) (gate.Call, error) {
 		return l.kernelLoad(ctx, m)
 	})
