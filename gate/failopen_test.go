@@ -188,3 +188,31 @@ func TestParamsKeyRememberedFailure(t *testing.T) {
 		t.Errorf("%d kernel calls, want 5", n)
 	}
 }
+
+// insmod ./bad.ko records the file's absolute path: from another directory, List shows the
+// failure and Forget clears it.
+func TestRelativePathRecordedAbsolute(t *testing.T) {
+	e := newEnv(t)
+	g := e.gate(ModeWait)
+	req := e.module("bad")
+	e.k.SetResult("bad", sys.ENODEV)
+	abs := req.Path
+	t.Chdir(filepath.Dir(abs))
+	req.Path = "./" + filepath.Base(abs)
+	if _, err := g.Load(context.Background(), req, e.finit(req)); !errors.Is(err, sys.ENODEV) {
+		t.Fatalf("load: %v, want ENODEV", err)
+	}
+	t.Chdir(e.root)
+	list, err := g.List()
+	if err != nil || len(list) != 1 || list[0].Path != abs {
+		t.Fatalf("List = %+v, %v; want bad at %s", list, err, abs)
+	}
+	if n, err := g.Forget(""); n != 1 || err != nil {
+		t.Fatalf("Forget(all) = %d, %v; want 1", n, err)
+	}
+	req.Path = abs
+	g.Load(context.Background(), req, e.finit(req))
+	if n := e.k.Count("bad"); n != 2 {
+		t.Errorf("after Forget: %d kernel calls, want 2", n)
+	}
+}

@@ -594,7 +594,11 @@ func (g *Gate) loadAndRecord(ctx context.Context, f *flight, req Request, fi sys
 		if e == sys.EEXIST && !own {
 			e = 0 // in the kernel: success, never a failure to remember
 		}
-		r := &record{Boot: g.boot, Nonce: nonce, Name: req.Name, Path: req.Path,
+		path := req.Path
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs // insmod ./m.ko: List and Forget run from elsewhere
+		}
+		r := &record{Boot: g.boot, Nonce: nonce, Name: req.Name, Path: path,
 			Size: fi.Size, Mtime: fi.MtimeNs, Params: paramsDigest(req.Params), Errno: e}
 		// A failed write costs sharing, not correctness (waiters re-check sysfs).
 		if err := sys.WriteFileAtomic(g.runtime, resultName(fi.Identity, req.Force), r.marshal()); err != nil {
