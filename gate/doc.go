@@ -25,11 +25,13 @@
 //     waiter's context cancels its wait only; if the leader gave up because of its own
 //     context, a waiter takes over instead of inheriting the cancellation. Mode busy: the
 //     duplicate gets EBUSY (ErrBusy) at once.
-//  6. Coming (initstate "coming", or the directory without initstate): mode busy answers EBUSY;
+//  6. Coming (initstate "coming"; a directory without initstate is not coming but a builtin
+//     that modules.builtin did not name, or a module microseconds before its attributes: the
+//     kernel is called at once there, as kmod does): mode busy answers EBUSY;
 //     mode wait takes the identity's lock (the modload process loading it holds that lock, so
 //     this waits on it without polling), then, if the module is still coming — loaded by
 //     something outside the gate, kmod or the kernel — polls initstate with backoff (1 ms
-//     doubling to 100 ms, bounded by ctx and WaitTimeout). Live: outcome WaitedComing.
+//     doubling to 100 ms, timers between reads, bounded by ctx and the wait deadline). Live: outcome WaitedComing.
 //     Gone (its init failed): the request goes on and loads it.
 //  7. Failure memory: a failure remembered for this boot, this file (identity, size and
 //     mtime) and these parameters (Request.Params: a module's ENODEV often depends on them,
@@ -85,6 +87,12 @@
 //     goroutine never holds one load lock while waiting for another: lock order cannot
 //     deadlock. (Each loading goroutine holds at most one lock; a process runs as many
 //     loads in parallel as its loader has workers.)
+//
+// Waits are bounded by ctx and by one deadline per Gate (a process has one), WaitTimeout after
+// its first wait: a process waiting for a lock and then for a coming module, or for several
+// modules (modprobe -a m1 m2 m3 whose shared dependency is stuck coming), waits WaitTimeout in
+// all, then every wait gives up at once with ErrGaveUp (EBUSY). No wait spins: a waiter for
+// another process's lock sleeps in flock(2) and wakes once, when it is released.
 //
 // The mode comes from Options.Mode (a command-line flag), else the environment variable
 // MODLOAD_DEDUP, else the config file <Root>/etc/modload.conf, a list of "key = value" lines

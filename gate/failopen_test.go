@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modload/modload/internal/sys"
 )
@@ -214,5 +216,86 @@ func TestRelativePathRecordedAbsolute(t *testing.T) {
 	g.Load(context.Background(), req, e.finit(req))
 	if n := e.k.Count("bad"); n != 2 {
 		t.Errorf("after Forget: %d kernel calls, want 2", n)
+	}
+}
+
+// One deadline per process: once a wait gave up, a later wait of the same process (modprobe -a
+// m1 m2 m3 whose shared dependency is stuck coming, or a wait for a coming module after one
+// for a lock) does not wait WaitTimeout again: it gives up at once.
+func TestOneWaitDeadlinePerProcess(t *testing.T) {
+	e := newEnv(t)
+	g, err := New(Options{Root: e.root, Mode: ModeWait, ConfigFile: "-", WaitTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck, other := e.module("stuck"), e.module("other")
+	e.k.SetState("stuck", "coming") // loaded by something outside the gate, never finishing
+	e.k.SetState("other", "coming")
+	if _, err := g.Load(context.Background(), stuck, e.finit(stuck)); !errors.Is(err, ErrGaveUp) {
+		t.Fatalf("first wait: %v, want ErrGaveUp", err)
+	}
+	// The second wait must not begin: should it, its context is cancelled at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	testHookComing = func(string) { cancel() }
+	defer func() { testHookComing = nil }()
+	if _, err := g.Load(ctx, other, e.finit(other)); !errors.Is(err, ErrGaveUp) || !errors.Is(err, sys.EBUSY) {
+		t.Fatalf("second wait: %v, want ErrGaveUp (EBUSY) at once", err)
+	}
+	if n := len(e.k.Calls()); n != 0 {
+		t.Errorf("%d kernel calls, want none", n)
+	}
+}
+
+// A /sys/module/<m> without initstate, for a module not known as builtin, is not waited on:
+// kmod calls the kernel at once, and so does the gate.
+func TestDirectoryWithoutInitstateNotWaited(t *testing.T) {
+	e := newEnv(t)
+	g := e.gate(ModeWait)
+	req := e.module("m")
+	e.k.SetState("m", "") // the directory only
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	testHookComing = func(string) { cancel() } // a wait would end cancelled
+	defer func() { testHookComing = nil }()
+	if o, err := g.Load(ctx, req, e.finit(req)); o != Loaded || err != nil {
+		t.Fatalf("%v, %v; want loaded by the kernel", o, err)
+	}
+}
+
+// A waiter in another process, for a module a modload holder is loading (initstate coming),
+// blocks on the holder's lock without polling, and wakes once, when the lock is released.
+func TestLockWaiterWakesOnce(t *testing.T) {
+	e := newEnv(t)
+	holderGate, waiterGate := e.gate(ModeWait), e.gate(ModeWait)
+	req := e.module("m")
+	h := e.k.Hold("m")
+	var polls atomic.Int32
+	testHookPoll = func(string) { polls.Add(1) }
+	waiting := make(chan struct{})
+	testHookLockWait = func(string) { close(waiting) }
+	defer func() { testHookPoll, testHookLockWait = nil, nil }()
+	holder := make(chan error, 1)
+	go func() { _, err := holderGate.Load(context.Background(), req, e.finit(req)); holder <- err }()
+	<-h.Entered()
+	type res struct {
+		o   Outcome
+		err error
+	}
+	waiter := make(chan res, 1)
+	go func() { o, err := waiterGate.Load(context.Background(), req, e.finit(req)); waiter <- res{o, err} }()
+	<-waiting
+	h.Release()
+	if err := <-holder; err != nil {
+		t.Fatalf("holder: %v", err)
+	}
+	if r := <-waiter; r.o != CoalescedProcess || r.err != nil {
+		t.Fatalf("waiter: %v, %v; want coalesced-process", r.o, r.err)
+	}
+	if n := polls.Load(); n != 0 {
+		t.Errorf("the waiter polled sysfs %d times, want 0", n)
+	}
+	if n := e.k.Count("m"); n != 1 {
+		t.Errorf("%d kernel calls, want 1", n)
 	}
 }

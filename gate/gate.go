@@ -122,9 +122,8 @@ type Options struct {
 	Getenv func(string) string
 	// Sink receives events (default stats.Discard).
 	Sink stats.Sink
-	// WaitTimeout bounds every wait for a coming module or another process's lock (default
-	// DefaultWaitTimeout). A module whose init requests itself through the kernel's modprobe
-	// helper is the one case where waiting could never end.
+	// WaitTimeout bounds all the waits of this Gate together, for coming modules and other
+	// processes' locks, from its first wait (default DefaultWaitTimeout).
 	WaitTimeout time.Duration
 	// BootID overrides <Root>/proc/sys/kernel/random/boot_id. When neither is available,
 	// results are not shared or remembered across processes.
@@ -142,9 +141,12 @@ type Gate struct {
 	mode    Mode
 	sink    stats.Sink
 	timeout time.Duration
-	boot    string
-	warns   []error
-	warn    func(error)
+	// deadline bounds every wait of this Gate (a process has one): fixed by the first wait.
+	deadlineOnce sync.Once
+	deadline     time.Time
+	boot         string
+	warns        []error
+	warn         func(error)
 	// unlocked, when set, is why the runtime directory is not used: loads go to the kernel
 	// without locks, records or failure memory (in-process coalescing remains).
 	unlocked error
@@ -730,9 +732,14 @@ func newNonce() string {
 // waitLock blocks in take (l.Lock or l.LockShared) in a goroutine so that ctx and the timeout
 // can end the wait; a lock acquired after the caller gave up is released at once.
 func (g *Gate) waitLock(ctx context.Context, l *sys.Lock, take func() error) error {
+	left := time.Until(g.waitDeadline())
+	if left <= 0 {
+		l.Close()
+		return g.gaveUp("another process's load")
+	}
 	ch := make(chan error, 1)
 	go func() { ch <- take() }()
-	timer := time.NewTimer(g.timeout)
+	timer := time.NewTimer(left)
 	defer timer.Stop()
 	var err error
 	select {
@@ -744,7 +751,7 @@ func (g *Gate) waitLock(ctx context.Context, l *sys.Lock, take func() error) err
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
-		err = fmt.Errorf("%w after %v for another process's load: %w", ErrGaveUp, g.timeout, sys.EBUSY)
+		err = g.gaveUp("another process's load")
 	}
 	go func() { <-ch; l.Close() }()
 	return err
@@ -761,32 +768,52 @@ var testHookLockWait func(name string)
 // the lock (tests only).
 var testHookRecorded func(name string)
 
+// testHookPoll is called before each sleep of the poll for a coming module (tests only).
+var testHookPoll func(name string)
+
 // testHookComing is called when a request starts waiting for a coming module (tests only).
 var testHookComing func(name string)
 
+// waitDeadline returns the one deadline of every wait of this Gate, fixed by its first wait
+// at WaitTimeout from then: a process that waits for several modules (modprobe -a m1 m2 m3
+// with a dependency stuck coming), or for a lock and then for a coming module, waits no more
+// than WaitTimeout in all.
+func (g *Gate) waitDeadline() time.Time {
+	g.deadlineOnce.Do(func() { g.deadline = time.Now().Add(g.timeout) })
+	return g.deadline
+}
+
+func (g *Gate) gaveUp(what string) error {
+	return fmt.Errorf("%w for %s (this process waits %v in all): %w", ErrGaveUp, what, g.timeout, sys.EBUSY)
+}
+
 // waitComing polls <root>/sys/module/<name>/initstate until the module is no longer coming.
 // The kernel offers no notification for a module loaded outside the gate, so this is the one
-// poll in the package: backoff from 1 ms doubling to 100 ms, bounded by ctx and WaitTimeout.
+// poll in the package: backoff from 1 ms doubling to 100 ms (a timer between reads, no CPU),
+// bounded by ctx and the Gate's wait deadline.
 func (g *Gate) waitComing(ctx context.Context, name string) (state, error) {
+	deadline := g.waitDeadline()
 	if h := testHookComing; h != nil {
 		h(name)
 	}
-	deadline := time.NewTimer(g.timeout)
-	defer deadline.Stop()
 	d := time.Millisecond
 	for {
 		s := g.state(name)
 		if s != stateComing {
 			return s, nil
 		}
-		t := time.NewTimer(d)
+		left := time.Until(deadline)
+		if left <= 0 {
+			return s, g.gaveUp("coming module " + name)
+		}
+		if h := testHookPoll; h != nil {
+			h(name)
+		}
+		t := time.NewTimer(min(d, left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return s, ctx.Err()
-		case <-deadline.C:
-			t.Stop()
-			return s, fmt.Errorf("%w after %v for coming module: %w", ErrGaveUp, g.timeout, sys.EBUSY)
 		case <-t.C:
 		}
 		d = min(2*d, 100*time.Millisecond)

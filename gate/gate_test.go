@@ -531,7 +531,11 @@ func TestLockWaitCancelAndTimeout(t *testing.T) {
 	if !errors.Is(err, ErrGaveUp) || !errors.Is(err, sys.EBUSY) {
 		t.Fatalf("timeout: err = %v, want ErrGaveUp/EBUSY", err)
 	}
-	g.timeout = time.Hour
+	// The process's wait deadline has passed: a new process (gate) waits and is cancelled.
+	g, err = New(Options{Root: e.root, Mode: ModeWait, ConfigFile: "-", WaitTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	waiting := make(chan struct{})
 	testHookLockWait = func(string) { close(waiting) }
@@ -562,7 +566,7 @@ func TestComing(t *testing.T) {
 			e := newEnv(t)
 			g := e.gate(ModeWait)
 			req := e.module("m")
-			if err := e.k.SetState("m", ""); err != nil { // directory without initstate: coming
+			if err := e.k.SetState("m", "coming"); err != nil {
 				t.Fatal(err)
 			}
 			waiting := make(chan struct{})
