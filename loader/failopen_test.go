@@ -3,6 +3,8 @@ package loader
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"testing"
 
 	"github.com/modload/modload/gate"
@@ -26,5 +28,28 @@ func TestNewParamsNewAttempt(t *testing.T) {
 	}
 	if n := w.k.Count("it87"); n != 2 {
 		t.Errorf("%d kernel calls, want 2", n)
+	}
+}
+
+// With Options.ReadImage (which reads by path), a file swapped between the identity check and
+// the read is caught: it is not loaded under the identity the gate checked.
+func TestReadImageSwapCaught(t *testing.T) {
+	w := newWorld(t, gate.ModeWait)
+	p := w.file("cm", compressXZ(t, []byte("\x00name=cm\x00"))) // no in-kernel xz: init_module
+	reads := 0
+	l := w.loader(Options{ReadImage: func(path string) ([]byte, error) {
+		reads++
+		other := w.file(fmt.Sprintf("cm-new%d", reads), compressXZ(t, []byte("\x00name=cm\x00")))
+		if err := os.Rename(other, path); err != nil { // swapped at every read
+			return nil, err
+		}
+		return []byte("\x00name=cm\x00"), nil // what ReadImage decompresses
+	}})
+	err := l.Load(context.Background(), []string{"cm"}, map[string]*Module{"cm": {Name: "cm", Path: p}})
+	if !errors.Is(err, ErrReplaced) {
+		t.Fatalf("err = %v, want ErrReplaced", err)
+	}
+	if n := len(w.k.Calls()); n != 0 {
+		t.Errorf("%d kernel calls of a swapped file, want 0", n)
 	}
 }
