@@ -75,6 +75,10 @@
 //     after). A recorded success is served only while the module is in the kernel. If the holder was killed mid-load, its flock died with it and no
 //     record was written: the waiters queue for the exclusive lock; the first re-checks the kernel (live: done; coming:
 //     rule 6; else it loads) and records, the next ones find its record.
+//     Files in the runtime directory are opened with O_NOFOLLOW and O_NONBLOCK and checked
+//     with fstat before they are read: a FIFO, symlink or other non-regular file never blocks
+//     a request. A bad result file (not regular, unreadable, corrupt) is taken as absent, with
+//     a warning (Options.Warn) naming it.
 //     Fail open: when the runtime directory cannot be created or trusted (read-only, full or
 //     missing /run early in boot, insecure), or a lock file cannot be created or trusted, the
 //     request loads without the cross-process gate (the kernel called, its EEXIST checked as

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -297,5 +298,56 @@ func TestLockWaiterWakesOnce(t *testing.T) {
 	}
 	if n := e.k.Count("m"); n != 1 {
 		t.Errorf("%d kernel calls, want 1", n)
+	}
+}
+
+// A FIFO (or anything not a regular file) in place of a result or lock file does not hang the
+// request: files are opened without blocking and checked before they are read; the bad file
+// is taken as absent, with a warning naming it, and the module is loaded.
+func TestFIFOInRuntimeDir(t *testing.T) {
+	for _, suffix := range []string{".result", ".lock"} {
+		t.Run(suffix, func(t *testing.T) {
+			e := newEnv(t)
+			var mu sync.Mutex
+			var warns []error
+			g, err := New(Options{Root: e.root, Mode: ModeWait, ConfigFile: "-", Warn: func(err error) {
+				mu.Lock()
+				warns = append(warns, err)
+				mu.Unlock()
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := e.module("m")
+			fi, _ := sys.Stat(req.Path)
+			fifo := filepath.Join(g.RuntimeDir(), fileBase(fi.Identity)+suffix)
+			if err := sys.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			type res struct {
+				o   Outcome
+				err error
+			}
+			done := make(chan res, 1)
+			go func() { o, err := g.Load(context.Background(), req, e.finit(req)); done <- res{o, err} }()
+			var r res
+			select {
+			case r = <-done:
+			case <-time.After(time.Minute): // a failure detector, not sequencing: the load hangs
+				if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+					w.Close() // let the reader go
+				}
+				r = <-done
+				t.Fatalf("Load blocked on the FIFO %s (then %v, %v)", fifo, r.o, r.err)
+			}
+			if r.o != Loaded || r.err != nil {
+				t.Fatalf("Load = %v, %v; want loaded", r.o, r.err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(warns) != 1 || !strings.Contains(warns[0].Error(), fifo) {
+				t.Errorf("warnings %v, want one naming %s", warns, fifo)
+			}
+		})
 	}
 }

@@ -690,14 +690,21 @@ func (g *Gate) rememberedFailure(req Request, fi sys.FileInfo, resName string) (
 	return RememberedFailure, err, true
 }
 
+// readRecord reads a result file. A missing one is nil; so is a bad one (not a regular file, a
+// symlink, unreadable, corrupt): it is treated as absent, with a warning, and overwritten by
+// the next holder.
 func (g *Gate) readRecord(resName string) *record {
 	b, err := sys.ReadFileNoFollow(g.runtime, resName)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	r, err := parseRecord(bytes.NewReader(b))
+	var r *record
+	if err == nil {
+		r, err = parseRecord(bytes.NewReader(b))
+	}
 	if err != nil {
-		return nil // corrupt: ignored, overwritten by the next holder
+		g.warnOnce("bad record", fmt.Errorf("%s: %w (taken as absent)", filepath.Join(g.runtime, resName), err))
+		return nil
 	}
 	return r
 }

@@ -75,8 +75,12 @@ func OpenLock(dir, name string) (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
+// openNoFollow opens path without following a symlink and without blocking (O_NONBLOCK: a FIFO
+// put in place of the file opens at once instead of waiting for a writer), then checks with
+// fstat that it is a regular file (O_NONBLOCK changes nothing for one) owned by root or the
+// effective user.
 func openNoFollow(path string, flags int) (*os.File, error) {
-	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o600)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			return nil, &InsecureError{path, "is a symlink"}
