@@ -14,9 +14,12 @@
 //     run without one; see package loader's MODLOAD_INSTALL_CHAIN for their loops), so a lock
 //     held by another process, even an ancestor such as an in-process loader running as /init,
 //     is a separate load that ends: it is waited for. A module whose init asks
-//     for itself through the kernel's modprobe helper (not our descendant) is bounded by
-//     Options.WaitTimeout and then fails with ErrGaveUp (EBUSY) — the kernel's own "gave up
-//     waiting" answer; kmod on 6.1 would wait forever there.
+//     for itself through the kernel's modprobe helper (not our descendant) would wait for
+//     itself: a request for a coming module made by the kernel's usermode helper (this
+//     process's parent is a kernel thread, PF_KTHREAD in /proc/<ppid>/stat) is answered at
+//     once, outcome Busy, ErrSelfRequest (EBUSY), instead of at the wait deadline (kmod on
+//     6.1 would wait forever there). The kernel's own request for a module another loader
+//     has coming gets the same answer: the helper cannot tell the two apart.
 //  5. In-process coalescing: the first request for an identity leads; concurrent requests for
 //     it wait for the leader and receive its exact result (outcome CoalescedLocal, kernel 6.5
 //     semantics). Forced and unforced requests (Request.Force), and requests with different

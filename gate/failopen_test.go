@@ -3,8 +3,10 @@ package gate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -347,6 +349,40 @@ func TestFIFOInRuntimeDir(t *testing.T) {
 			defer mu.Unlock()
 			if len(warns) != 1 || !strings.Contains(warns[0].Error(), fifo) {
 				t.Errorf("warnings %v, want one naming %s", warns, fifo)
+			}
+		})
+	}
+}
+
+// A module whose init asks the kernel's helper for itself: the helper (a process whose parent
+// is a kernel thread) finds the module coming, loaded by a modload holder or by something
+// outside the gate, and is answered at once (EBUSY), not after the wait deadline.
+func TestSelfRequestFromKernelHelper(t *testing.T) {
+	for _, holder := range []bool{true, false} {
+		t.Run(fmt.Sprintf("modload holder=%v", holder), func(t *testing.T) {
+			e := newEnv(t)
+			// This process's parent, as the fixture's /proc shows it: a kworker.
+			dir := filepath.Join(e.root, "proc", strconv.Itoa(os.Getppid()))
+			os.MkdirAll(dir, 0o755)
+			os.WriteFile(filepath.Join(dir, "stat"), fmt.Appendf(nil, "%d (kworker/u8:3) I 2 0 0 0 -1 69238880 0 0\n", os.Getppid()), 0o644)
+			g := e.gate(ModeWait)
+			req := e.module("m")
+			e.k.SetState("m", "coming")
+			if holder {
+				l := holdLock(t, g, req, 0x3ffffff) // the modprobe whose finit_module runs m's init
+				defer l.Close()
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			testHookComing = func(string) { cancel() } // a wait would end cancelled
+			testHookLockWait = func(string) { cancel() }
+			defer func() { testHookComing, testHookLockWait = nil, nil }()
+			o, err := g.Load(ctx, req, e.finit(req))
+			if o != Busy || !errors.Is(err, ErrSelfRequest) || !errors.Is(err, sys.EBUSY) {
+				t.Fatalf("%v, %v; want busy, ErrSelfRequest (EBUSY) at once", o, err)
+			}
+			if n := len(e.k.Calls()); n != 0 {
+				t.Errorf("%d kernel calls, want none", n)
 			}
 		})
 	}

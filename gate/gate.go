@@ -38,6 +38,10 @@ var (
 	ErrGaveUp = errors.New("gave up waiting")
 	// ErrRemembered: the module failed earlier in this boot (also matches the errno).
 	ErrRemembered = errors.New("failed earlier in this boot")
+	// ErrSelfRequest: the kernel's usermode helper asked for a module that is coming, most
+	// likely for the module's own init, which waits for the answer: it is given at once (also
+	// matches sys.EBUSY) instead of after the wait deadline.
+	ErrSelfRequest = errors.New("requested by the kernel while it is coming")
 )
 
 // Error is what Load returns on failure: the module, its file, and the cause (an errno from the
@@ -144,9 +148,12 @@ type Gate struct {
 	// deadline bounds every wait of this Gate (a process has one): fixed by the first wait.
 	deadlineOnce sync.Once
 	deadline     time.Time
-	boot         string
-	warns        []error
-	warn         func(error)
+	// helper: this process is the kernel's usermode helper (its parent is a kernel thread).
+	helperOnce sync.Once
+	helper     bool
+	boot       string
+	warns      []error
+	warn       func(error)
 	// unlocked, when set, is why the runtime directory is not used: loads go to the kernel
 	// without locks, records or failure memory (in-process coalescing remains).
 	unlocked error
@@ -464,6 +471,11 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		g.event(stats.Busy, req.Name, fi.Size, err)
 		return Busy, err
 	}
+	if st == stateComing {
+		if o, err, ok := g.selfRequest(req, fi); ok {
+			return o, err
+		}
+	}
 	if g.unlocked != nil {
 		return g.loadUnlocked(ctx, f, req, fi, load)
 	}
@@ -545,6 +557,9 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 			g.event(stats.Busy, req.Name, fi.Size, err)
 			return Busy, err
 		}
+		if o, err, ok := g.selfRequest(req, fi); ok {
+			return o, err
+		}
 		// Loaded by someone outside the gate (kmod, the kernel's helper): poll sysfs.
 		s, err := g.waitComing(ctx, req.Name)
 		if err != nil {
@@ -611,6 +626,21 @@ func (g *Gate) loadAndRecord(ctx context.Context, f *flight, req Request, fi sys
 		}
 	}
 	return o, err
+}
+
+// selfRequest answers a request for a coming module at once when this process is the kernel's
+// usermode helper (request_module's modprobe: its parent is a kernel thread). A module whose
+// init asks the kernel for itself waits for that answer, so waiting for the module to finish
+// could only end at the deadline; the kernel's answer for a module that does not come live
+// is EBUSY.
+func (g *Gate) selfRequest(req Request, fi sys.FileInfo) (Outcome, error, bool) {
+	g.helperOnce.Do(func() { g.helper, _ = sys.IsKernelThread(g.root, os.Getppid()) })
+	if !g.helper {
+		return Failed, nil, false
+	}
+	err := &Error{Module: req.Name, Path: req.Path, Reason: ErrSelfRequest, Err: sys.EBUSY}
+	g.event(stats.Busy, req.Name, fi.Size, err)
+	return Busy, err, true
 }
 
 // settled reports whether module name is in the kernel: live, or coming and then live (waited
