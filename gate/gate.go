@@ -127,7 +127,9 @@ type Options struct {
 	// Sink receives events (default stats.Discard).
 	Sink stats.Sink
 	// WaitTimeout bounds all the waits of this Gate together, for coming modules and other
-	// processes' locks, from its first wait (default DefaultWaitTimeout).
+	// processes' locks, from its first wait (default DefaultWaitTimeout): a modprobe process
+	// gives up once. A long-running loader that wants a bound per batch of requests uses a
+	// Gate per batch.
 	WaitTimeout time.Duration
 	// BootID overrides <Root>/proc/sys/kernel/random/boot_id. When neither is available,
 	// results are not shared or remembered across processes.
