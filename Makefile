@@ -5,6 +5,12 @@
 build:
 	CGO_ENABLED=0 go build -o bin/modload ./cmd/modload
 
+# The gate's and the loader's tests 50 times under the race detector: a flake of one run in
+# a few dozen shows here (STRESS=1 make test runs it too).
+.PHONY: stress
+stress:
+	$(GO) test -race -count=50 -timeout 60m ./gate/ ./loader/
+
 # The test command: what .ci/run runs.
 # It installs what it needs (Debian's kmod, qemu, gcc, ...; the Debian kernel tree, cached
 # outside the repo) so that the differential and VM tests run instead of skipping.

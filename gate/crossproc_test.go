@@ -124,10 +124,11 @@ func TestCrossProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, err := parseHolder(b)
+	h, err := parseHolder(b)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pid := h.Pid
 	victim, ok := cmds[pid]
 	if !ok {
 		t.Fatalf("lock holder %d is not one of the children", pid)

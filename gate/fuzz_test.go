@@ -9,7 +9,7 @@ import (
 // FuzzParseRecord: never panics; a record that parses marshals back to a record that parses
 // to the same value.
 func FuzzParseRecord(f *testing.F) {
-	f.Add([]byte(recordMagic + "\nboot b\nnonce n\nname m\npath /p q\nsize 1\nmtime 2\nerrno 19\n"))
+	f.Add([]byte(recordMagic + "\nboot b\nnonce n\nname m\npath /p q\nsize 1\nmtime 2\nparams 00\nerrno 19\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseRecord(bytes.NewReader(b))
 		if err != nil {
@@ -51,13 +51,20 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-// FuzzParseHolder: never panics; accepted pids are positive.
+// FuzzParseHolder: never panics; what it accepts is a positive pid and a nonce, and marshals
+// back to the input.
 func FuzzParseHolder(f *testing.F) {
-	f.Add([]byte("123\n"))
+	f.Add([]byte("123 0a1b\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pid, err := parseHolder(b)
-		if err == nil && pid <= 0 {
-			t.Fatalf("pid %d accepted", pid)
+		h, err := parseHolder(b)
+		if err != nil {
+			return
+		}
+		if h.Pid <= 0 || h.Nonce == "" {
+			t.Fatalf("%+v accepted", h)
+		}
+		if !bytes.Equal(h.marshal(), b) {
+			t.Fatalf("%q parsed to %+v, which marshals to %q", b, h, h.marshal())
 		}
 	})
 }

@@ -38,6 +38,10 @@ var (
 	ErrGaveUp = errors.New("gave up waiting")
 	// ErrRemembered: the module failed earlier in this boot (also matches the errno).
 	ErrRemembered = errors.New("failed earlier in this boot")
+	// ErrSelfRequest: the kernel's usermode helper asked for a module that is coming, most
+	// likely for the module's own init, which waits for the answer: it is given at once (also
+	// matches sys.EBUSY) instead of after the wait deadline.
+	ErrSelfRequest = errors.New("requested by the kernel while it is coming")
 )
 
 // Error is what Load returns on failure: the module, its file, and the cause (an errno from the
@@ -112,7 +116,7 @@ type Options struct {
 	Root string
 	// RuntimeDir holds lock and result files. Default <Root>/run/modload. Created 0700 when
 	// missing; must be a root-owned (or effective-user-owned) directory, not a symlink, not
-	// writable by group or others.
+	// writable by group or others, else it is not used (see Warn).
 	RuntimeDir string
 	// ConfigFile default <Root>/etc/modload.conf; "-" disables it.
 	ConfigFile string
@@ -122,13 +126,18 @@ type Options struct {
 	Getenv func(string) string
 	// Sink receives events (default stats.Discard).
 	Sink stats.Sink
-	// WaitTimeout bounds every wait for a coming module or another process's lock (default
-	// DefaultWaitTimeout). A module whose init requests itself through the kernel's modprobe
-	// helper is the one case where waiting could never end.
+	// WaitTimeout bounds all the waits of this Gate together, for coming modules and other
+	// processes' locks, from its first wait (default DefaultWaitTimeout): a modprobe process
+	// gives up once. A long-running loader that wants a bound per batch of requests uses a
+	// Gate per batch.
 	WaitTimeout time.Duration
 	// BootID overrides <Root>/proc/sys/kernel/random/boot_id. When neither is available,
 	// results are not shared or remembered across processes.
 	BootID string
+	// Warn receives what the gate gives up because of its own state (a runtime directory it
+	// cannot use, a bad file in it), each kind at most once per Gate; loads go on without it.
+	// Default: a line "modload: warning: ..." on os.Stderr.
+	Warn func(error)
 }
 
 // Gate is the duplicate gate. It is safe for concurrent use.
@@ -138,18 +147,31 @@ type Gate struct {
 	mode    Mode
 	sink    stats.Sink
 	timeout time.Duration
-	boot    string
-	warns   []error
+	// deadline bounds every wait of this Gate (a process has one): fixed by the first wait.
+	deadlineOnce sync.Once
+	deadline     time.Time
+	// helper: this process is the kernel's usermode helper (its parent is a kernel thread).
+	helperOnce sync.Once
+	helper     bool
+	boot       string
+	warns      []error
+	warn       func(error)
+	// unlocked, when set, is why the runtime directory is not used: loads go to the kernel
+	// without locks, records or failure memory (in-process coalescing remains).
+	unlocked error
+	warned   sync.Map // warning kind (a string) -> true: each kind is reported once
 
 	mu      sync.Mutex
 	flights map[flightKey]*flight
 }
 
-// flightKey keys in-process coalescing: a forced and an unforced request for one file are
-// separate loads (they may well get different answers from the kernel).
+// flightKey keys in-process coalescing: a forced and an unforced request for one file, or two
+// requests with different parameters, are separate loads (they may well get different answers
+// from the kernel).
 type flightKey struct {
-	id    sys.Identity
-	force bool
+	id     sys.Identity
+	force  bool
+	params string
 }
 
 type flight struct {
@@ -161,8 +183,9 @@ type flight struct {
 	notCalled bool
 }
 
-// New returns a Gate. It fails when the runtime directory cannot be created or is insecure
-// (unless the resolved mode is off, which uses no runtime directory).
+// New returns a Gate. It fails only for a bad MODLOAD_DEDUP or an unreadable config file: a
+// runtime directory that cannot be created or is insecure makes a Gate that loads without it
+// (Options.Warn says so).
 func New(opts Options) (*Gate, error) {
 	g := &Gate{
 		root:    opts.Root,
@@ -170,7 +193,11 @@ func New(opts Options) (*Gate, error) {
 		sink:    opts.Sink,
 		timeout: opts.WaitTimeout,
 		boot:    opts.BootID,
+		warn:    opts.Warn,
 		flights: map[flightKey]*flight{},
+	}
+	if g.warn == nil {
+		g.warn = func(err error) { fmt.Fprintf(os.Stderr, "modload: warning: %v\n", err) }
 	}
 	if g.runtime == "" {
 		g.runtime = filepath.Join(opts.Root, DefaultRuntimeDir)
@@ -194,12 +221,40 @@ func New(opts Options) (*Gate, error) {
 		return g, nil
 	}
 	if err := sys.EnsureDir(g.runtime); err != nil {
-		return nil, fmt.Errorf("gate: runtime dir: %w", err)
+		// Read-only, full or missing /run (early boot), or an insecure directory: loading goes
+		// on without the cross-process gate, and says so.
+		g.unlocked = &RuntimeDirError{Dir: g.runtime, Err: err}
+		g.warnOnce("runtime", g.unlocked)
+		return g, nil
 	}
 	if g.boot == "" {
 		g.boot, _ = sys.BootID(opts.Root) // "" disables sharing results across processes
 	}
 	return g, nil
+}
+
+// ErrUnlocked is matched by a *RuntimeDirError: the runtime directory, or a file in it, could not
+// be used, and loads go on without what it gives (cross-process merging, failure memory).
+var ErrUnlocked = errors.New("loading without the cross-process gate")
+
+// RuntimeDirError says which runtime directory could not be used, and why.
+type RuntimeDirError struct {
+	Dir string
+	Err error
+}
+
+func (e *RuntimeDirError) Error() string {
+	return fmt.Sprintf("runtime directory %s: %v: %v", e.Dir, e.Err, ErrUnlocked)
+}
+
+// Unwrap returns ErrUnlocked and the cause.
+func (e *RuntimeDirError) Unwrap() []error { return []error{ErrUnlocked, e.Err} }
+
+// warnOnce reports err unless a warning of the same kind was reported by this Gate.
+func (g *Gate) warnOnce(kind string, err error) {
+	if _, dup := g.warned.LoadOrStore(kind, true); !dup {
+		g.warn(err)
+	}
 }
 
 // Mode returns the resolved mode.
@@ -222,6 +277,10 @@ type Request struct {
 	// failure is not served to it (the failure was most likely what forcing is for): it goes
 	// to the kernel, and its own result is remembered as any other.
 	Force bool
+	// Params are the module parameters passed to the kernel. A result is shared with, and a
+	// failure remembered for, requests with the same parameters only (a module's ENODEV often
+	// depends on them: it87 force_id=, parport_pc io=).
+	Params string
 }
 
 // Call describes the kernel call a LoadFunc made, for statistics.
@@ -233,8 +292,10 @@ type Call struct {
 	NotCalled bool
 }
 
-// LoadFunc opens the file and calls the kernel once. It is called at most once per Load, only
-// by the request that won the gate, while it holds the identity's cross-process lock. It must
+// LoadFunc opens the file and calls the kernel once. It is called only by the request that won
+// the gate, while it holds the identity's cross-process lock: once per Load, or twice when the
+// kernel answered EEXIST and the module is not in the kernel afterwards (see the package
+// documentation, rule 7). It must
 // not call back into the gate for the same identity (that is reported as ErrRecursive).
 type LoadFunc func(ctx context.Context) (Call, error)
 
@@ -301,7 +362,7 @@ func (g *Gate) Load(ctx context.Context, req Request, load LoadFunc) (Outcome, e
 		}
 	}
 
-	key := flightKey{fi.Identity, req.Force}
+	key := flightKey{fi.Identity, req.Force, req.Params}
 	for {
 		g.mu.Lock()
 		f, ok := g.flights[key]
@@ -345,7 +406,7 @@ func (g *Gate) leadFlight(ctx context.Context, f *flight, req Request, fi sys.Fi
 	f.outcome, f.err = Failed, &Error{Module: req.Name, Path: req.Path, Err: errLeaderPanicked}
 	defer func() {
 		g.mu.Lock()
-		delete(g.flights, flightKey{fi.Identity, req.Force})
+		delete(g.flights, flightKey{fi.Identity, req.Force, req.Params})
 		g.mu.Unlock()
 		close(f.done)
 	}()
@@ -394,17 +455,29 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		g.event(stats.Busy, req.Name, fi.Size, err)
 		return Busy, err
 	}
+	if st == stateComing {
+		if o, err, ok := g.selfRequest(req, fi); ok {
+			return o, err
+		}
+	}
+	if g.unlocked != nil {
+		return g.loadUnlocked(ctx, f, req, fi, load)
+	}
 	if o, err, ok := g.rememberedFailure(req, fi, resName); ok {
 		return o, err
 	}
 	lock, err := sys.OpenLock(g.runtime, lockName)
 	if err != nil {
-		return Failed, &Error{Module: req.Name, Path: req.Path, Err: fmt.Errorf("lock: %w", err)}
+		// A lock file that cannot be created (no inodes, read-only) or trusted costs the
+		// dedup, not the load.
+		g.warnOnce("lock", &RuntimeDirError{Dir: g.runtime, Err: err})
+		return g.loadUnlocked(ctx, f, req, fi, load)
 	}
 	locked, err := lock.TryLock()
 	if err != nil {
 		lock.Close()
-		return Failed, &Error{Module: req.Name, Path: req.Path, Err: fmt.Errorf("lock: %w", err)}
+		g.warnOnce("lock", &RuntimeDirError{Dir: g.runtime, Err: err})
+		return g.loadUnlocked(ctx, f, req, fi, load)
 	}
 	waited := false
 	var before *record
@@ -430,7 +503,7 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		if err := g.waitLock(ctx, lock, lock.LockShared); err != nil {
 			return Failed, &Error{Module: req.Name, Path: req.Path, Reason: reasonOf(err), Err: err}
 		}
-		if o, err, ok := g.recorded(req, fi, resName, before); ok {
+		if o, err, ok := g.recorded(ctx, req, fi, resName, before, holderNonce(lock)); ok {
 			lock.Close()
 			return o, err
 		}
@@ -444,14 +517,14 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		waited = true
 	}
 	defer lock.Close() // releases the flock
-	g.writeHolder(lock)
-
 	if waited {
 		// A waiter ahead of us in the exclusive queue may have loaded it meanwhile.
-		if o, err, ok := g.recorded(req, fi, resName, before); ok {
+		if o, err, ok := g.recorded(ctx, req, fi, resName, before, holderNonce(lock)); ok {
 			return o, err
 		}
 	}
+	nonce := newNonce()
+	g.writeHolder(lock, nonce)
 	// Re-check the kernel: the module may have become live (loaded by a process that died
 	// after the kernel call, or finished before we took the lock), or may be coming.
 	switch g.state(req.Name) {
@@ -468,6 +541,9 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 			g.event(stats.Busy, req.Name, fi.Size, err)
 			return Busy, err
 		}
+		if o, err, ok := g.selfRequest(req, fi); ok {
+			return o, err
+		}
 		// Loaded by someone outside the gate (kmod, the kernel's helper): poll sysfs.
 		s, err := g.waitComing(ctx, req.Name)
 		if err != nil {
@@ -482,21 +558,86 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 	if o, err, ok := g.rememberedFailure(req, fi, resName); ok {
 		return o, err
 	}
+	return g.loadAndRecord(ctx, f, req, fi, load, nonce)
+}
+
+// loadUnlocked is a leader's load without the runtime directory: the kernel is called (and its
+// EEXIST checked) as under the lock, and nothing is recorded.
+func (g *Gate) loadUnlocked(ctx context.Context, f *flight, req Request, fi sys.FileInfo, load LoadFunc) (Outcome, error) {
+	return g.loadAndRecord(ctx, f, req, fi, load, "")
+}
+
+// loadAndRecord calls the kernel for the leader of flight f and, holding the lock (nonce set),
+// records the result.
+func (g *Gate) loadAndRecord(ctx context.Context, f *flight, req Request, fi sys.FileInfo, load LoadFunc, nonce string) (Outcome, error) {
 	ctx = context.WithValue(ctx, chainKey{}, append(chain(ctx)[:len(chain(ctx)):len(chain(ctx))], fi.Identity))
 	o, c, err := g.callKernel(ctx, req, fi, load)
+	// The kernel's EEXIST is success only when the module is in the kernel: live, or coming and
+	// then live. Otherwise another loader's module was removed, or its init failed, after the
+	// kernel answered: one more call finds out. A module not in the kernel after a second EEXIST
+	// returned it from its own init (pcc_cpufreq under TCG): that is its failure.
+	own := false
+	for retried := false; !c.NotCalled && errors.Is(err, sys.EEXIST); retried = true {
+		if g.settled(ctx, req.Name) {
+			break
+		}
+		if retried {
+			own = true
+			break
+		}
+		o, c, err = g.callKernel(ctx, req, fi, load)
+	}
 	f.notCalled = c.NotCalled
 	var e syscall.Errno
 	// Only the kernel's result is recorded: a failure before the kernel call (open, a replaced
 	// file, decompression) is neither shared nor remembered, even when it carries an errno.
-	if !c.NotCalled && (err == nil || errors.As(err, &e)) {
-		nonce := make([]byte, 8)
-		rand.Read(nonce)
-		r := &record{Boot: g.boot, Nonce: hex.EncodeToString(nonce), Name: req.Name, Path: req.Path,
-			Size: fi.Size, Mtime: fi.MtimeNs, Errno: e}
-		// Best effort: a failed write costs sharing, not correctness (waiters re-check sysfs).
-		sys.WriteFileAtomic(g.runtime, resName, r.marshal())
+	if nonce != "" && !c.NotCalled && (err == nil || errors.As(err, &e)) {
+		if e == sys.EEXIST && !own {
+			e = 0 // in the kernel: success, never a failure to remember
+		}
+		path := req.Path
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs // insmod ./m.ko: List and Forget run from elsewhere
+		}
+		r := &record{Boot: g.boot, Nonce: nonce, Name: req.Name, Path: path,
+			Size: fi.Size, Mtime: fi.MtimeNs, Params: paramsDigest(req.Params), Errno: e}
+		// A failed write costs sharing, not correctness (waiters re-check sysfs).
+		if err := sys.WriteFileAtomic(g.runtime, resultName(fi.Identity, req.Force), r.marshal()); err != nil {
+			g.warnOnce("record", &RuntimeDirError{Dir: g.runtime, Err: err})
+		}
+		if h := testHookRecorded; h != nil {
+			h(req.Name)
+		}
 	}
 	return o, err
+}
+
+// selfRequest answers a request for a coming module at once when this process is the kernel's
+// usermode helper (request_module's modprobe: its parent is a kernel thread). A module whose
+// init asks the kernel for itself waits for that answer, so waiting for the module to finish
+// could only end at the deadline; the kernel's answer for a module that does not come live
+// is EBUSY.
+func (g *Gate) selfRequest(req Request, fi sys.FileInfo) (Outcome, error, bool) {
+	g.helperOnce.Do(func() { g.helper, _ = sys.IsKernelThread(g.root, os.Getppid()) })
+	if !g.helper {
+		return Failed, nil, false
+	}
+	err := &Error{Module: req.Name, Path: req.Path, Reason: ErrSelfRequest, Err: sys.EBUSY}
+	g.event(stats.Busy, req.Name, fi.Size, err)
+	return Busy, err, true
+}
+
+// settled reports whether module name is in the kernel: live, or coming and then live (waited
+// for within ctx and the wait deadline).
+func (g *Gate) settled(ctx context.Context, name string) bool {
+	switch g.state(name) {
+	case stateLive:
+		return true
+	case stateComing:
+		s, err := g.waitComing(ctx, name)
+		return err == nil && s == stateLive
+	}
+	return false
 }
 
 // rememberable reports whether a recorded errno is the module's own failure, not to be sent to
@@ -512,7 +653,8 @@ func (g *Gate) rememberable(name string, e syscall.Errno) bool {
 
 // serves reports whether record r is a failure remembered for module name in file fi: this
 // boot's, the module's own failure, and the same file (size and mtime; the identity is the
-// record's file name). Loading (rememberedFailure) and List/Forget decide with it.
+// record's file name). Loading (rememberedFailure, which also wants the request's parameters)
+// and List/Forget decide with it.
 func (g *Gate) serves(r *record, name string, fi sys.FileInfo) bool {
 	return r != nil && g.boot != "" && r.Boot == g.boot && r.Errno != 0 && g.rememberable(name, r.Errno) &&
 		r.Size == fi.Size && r.Mtime == fi.MtimeNs
@@ -525,12 +667,17 @@ func reasonOf(err error) error {
 	return nil
 }
 
-// recorded returns the result a lock holder recorded for this file this boot after before (the
-// record seen when the wait began), if there is one.
-func (g *Gate) recorded(req Request, fi sys.FileInfo, resName string, before *record) (Outcome, error, bool) {
+// recorded returns the result the lock holder we waited for (or one after it) recorded for this
+// file this boot, if there is one. A record is that holder's when it differs from before (the
+// record seen when the wait began) or carries the nonce of the last holder (holder, read from
+// the lock file once we hold the lock): the holder may have recorded its result before we read
+// before, and released the lock only after. A success is served only while the module is in the
+// kernel: success means live.
+func (g *Gate) recorded(ctx context.Context, req Request, fi sys.FileInfo, resName string, before *record, holder string) (Outcome, error, bool) {
 	r := g.readRecord(resName)
-	if r == nil || r.Boot != g.boot || g.boot == "" || before != nil && r.Nonce == before.Nonce ||
-		r.Size != fi.Size || r.Mtime != fi.MtimeNs {
+	if r == nil || r.Boot != g.boot || g.boot == "" || before != nil && r.Nonce == before.Nonce && r.Nonce != holder ||
+		r.Size != fi.Size || r.Mtime != fi.MtimeNs || r.Params != paramsDigest(req.Params) ||
+		r.Errno == 0 && !g.settled(ctx, req.Name) {
 		return Failed, nil, false
 	}
 	var err error
@@ -549,7 +696,7 @@ func (g *Gate) rememberedFailure(req Request, fi sys.FileInfo, resName string) (
 		return Failed, nil, false
 	}
 	r := g.readRecord(resName)
-	if !g.serves(r, req.Name, fi) {
+	if !g.serves(r, req.Name, fi) || r.Params != paramsDigest(req.Params) {
 		return Failed, nil, false
 	}
 	err := &Error{Module: req.Name, Path: req.Path, Reason: ErrRemembered, Err: r.Errno}
@@ -557,31 +704,63 @@ func (g *Gate) rememberedFailure(req Request, fi sys.FileInfo, resName string) (
 	return RememberedFailure, err, true
 }
 
+// readRecord reads a result file. A missing one is nil; so is a bad one (not a regular file, a
+// symlink, unreadable, corrupt): it is treated as absent, with a warning, and overwritten by
+// the next holder.
 func (g *Gate) readRecord(resName string) *record {
 	b, err := sys.ReadFileNoFollow(g.runtime, resName)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	r, err := parseRecord(bytes.NewReader(b))
+	var r *record
+	if err == nil {
+		r, err = parseRecord(bytes.NewReader(b))
+	}
 	if err != nil {
-		return nil // corrupt: ignored, overwritten by the next holder
+		g.warnOnce("bad record", fmt.Errorf("%s: %w (taken as absent)", filepath.Join(g.runtime, resName), err))
+		return nil
 	}
 	return r
 }
 
-func (g *Gate) writeHolder(l *sys.Lock) {
+// writeHolder records in the lock file who holds it: the pid and the nonce its result record
+// will carry.
+func (g *Gate) writeHolder(l *sys.Lock, nonce string) {
 	f := l.File()
 	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		f.WriteAt(holder{os.Getpid(), nonce}.marshal(), 0)
 	}
+}
+
+// holderNonce returns the nonce of the lock's last holder, or "" when the lock file holds none.
+func holderNonce(l *sys.Lock) string {
+	b := make([]byte, 128)
+	n, _ := l.File().ReadAt(b, 0)
+	h, err := parseHolder(b[:n])
+	if err != nil {
+		return ""
+	}
+	return h.Nonce
+}
+
+// newNonce returns a fresh random nonce: one per exclusive holding of a lock.
+func newNonce() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // waitLock blocks in take (l.Lock or l.LockShared) in a goroutine so that ctx and the timeout
 // can end the wait; a lock acquired after the caller gave up is released at once.
 func (g *Gate) waitLock(ctx context.Context, l *sys.Lock, take func() error) error {
+	left := time.Until(g.waitDeadline())
+	if left <= 0 {
+		l.Close()
+		return g.gaveUp("another process's load")
+	}
 	ch := make(chan error, 1)
 	go func() { ch <- take() }()
-	timer := time.NewTimer(g.timeout)
+	timer := time.NewTimer(left)
 	defer timer.Stop()
 	var err error
 	select {
@@ -593,7 +772,7 @@ func (g *Gate) waitLock(ctx context.Context, l *sys.Lock, take func() error) err
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
-		err = fmt.Errorf("%w after %v for another process's load: %w", ErrGaveUp, g.timeout, sys.EBUSY)
+		err = g.gaveUp("another process's load")
 	}
 	go func() { <-ch; l.Close() }()
 	return err
@@ -606,32 +785,56 @@ var testHookJoin func(name string)
 // only).
 var testHookLockWait func(name string)
 
+// testHookRecorded is called when a lock holder has recorded its result, before it releases
+// the lock (tests only).
+var testHookRecorded func(name string)
+
+// testHookPoll is called before each sleep of the poll for a coming module (tests only).
+var testHookPoll func(name string)
+
 // testHookComing is called when a request starts waiting for a coming module (tests only).
 var testHookComing func(name string)
 
+// waitDeadline returns the one deadline of every wait of this Gate, fixed by its first wait
+// at WaitTimeout from then: a process that waits for several modules (modprobe -a m1 m2 m3
+// with a dependency stuck coming), or for a lock and then for a coming module, waits no more
+// than WaitTimeout in all.
+func (g *Gate) waitDeadline() time.Time {
+	g.deadlineOnce.Do(func() { g.deadline = time.Now().Add(g.timeout) })
+	return g.deadline
+}
+
+func (g *Gate) gaveUp(what string) error {
+	return fmt.Errorf("%w for %s (this process waits %v in all): %w", ErrGaveUp, what, g.timeout, sys.EBUSY)
+}
+
 // waitComing polls <root>/sys/module/<name>/initstate until the module is no longer coming.
 // The kernel offers no notification for a module loaded outside the gate, so this is the one
-// poll in the package: backoff from 1 ms doubling to 100 ms, bounded by ctx and WaitTimeout.
+// poll in the package: backoff from 1 ms doubling to 100 ms (a timer between reads, no CPU),
+// bounded by ctx and the Gate's wait deadline.
 func (g *Gate) waitComing(ctx context.Context, name string) (state, error) {
+	deadline := g.waitDeadline()
 	if h := testHookComing; h != nil {
 		h(name)
 	}
-	deadline := time.NewTimer(g.timeout)
-	defer deadline.Stop()
 	d := time.Millisecond
 	for {
 		s := g.state(name)
 		if s != stateComing {
 			return s, nil
 		}
-		t := time.NewTimer(d)
+		left := time.Until(deadline)
+		if left <= 0 {
+			return s, g.gaveUp("coming module " + name)
+		}
+		if h := testHookPoll; h != nil {
+			h(name)
+		}
+		t := time.NewTimer(min(d, left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return s, ctx.Err()
-		case <-deadline.C:
-			t.Stop()
-			return s, fmt.Errorf("%w after %v for coming module: %w", ErrGaveUp, g.timeout, sys.EBUSY)
 		case <-t.C:
 		}
 		d = min(2*d, 100*time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -446,7 +447,7 @@ func holdLock(t *testing.T, g *Gate, req Request, pid int) *sys.Lock {
 		t.Fatalf("TryLock = %v, %v", ok, err)
 	}
 	l.File().Truncate(0)
-	l.File().WriteAt(fmt.Appendf(nil, "%d\n", pid), 0)
+	l.File().WriteAt(holder{pid, "0"}.marshal(), 0)
 	return l
 }
 
@@ -500,7 +501,7 @@ func TestCrossProcessRecordedResult(t *testing.T) {
 			<-waiting
 			if tc.record {
 				fi, _ := sys.Stat(req.Path)
-				r := &record{Boot: g.boot, Nonce: "fresh", Name: "m", Path: req.Path, Size: fi.Size, Mtime: fi.MtimeNs, Errno: sys.ENODEV}
+				r := &record{Boot: g.boot, Nonce: "fresh", Name: "m", Path: req.Path, Size: fi.Size, Mtime: fi.MtimeNs, Params: paramsDigest(""), Errno: sys.ENODEV}
 				if err := sys.WriteFileAtomic(g.runtime, fmt.Sprintf("%x-%x.result", fi.Dev, fi.Ino), r.marshal()); err != nil {
 					t.Fatal(err)
 				}
@@ -530,7 +531,11 @@ func TestLockWaitCancelAndTimeout(t *testing.T) {
 	if !errors.Is(err, ErrGaveUp) || !errors.Is(err, sys.EBUSY) {
 		t.Fatalf("timeout: err = %v, want ErrGaveUp/EBUSY", err)
 	}
-	g.timeout = time.Hour
+	// The process's wait deadline has passed: a new process (gate) waits and is cancelled.
+	g, err = New(Options{Root: e.root, Mode: ModeWait, ConfigFile: "-", WaitTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	waiting := make(chan struct{})
 	testHookLockWait = func(string) { close(waiting) }
@@ -561,7 +566,7 @@ func TestComing(t *testing.T) {
 			e := newEnv(t)
 			g := e.gate(ModeWait)
 			req := e.module("m")
-			if err := e.k.SetState("m", ""); err != nil { // directory without initstate: coming
+			if err := e.k.SetState("m", "coming"); err != nil {
 				t.Fatal(err)
 			}
 			waiting := make(chan struct{})
@@ -585,6 +590,8 @@ func TestComing(t *testing.T) {
 	}
 }
 
+// An insecure runtime directory or lock file is not trusted: the gate does without it (and
+// says so once, naming the directory), and the module is loaded.
 func TestInsecureRuntimeDir(t *testing.T) {
 	root := t.TempDir()
 	real := filepath.Join(root, "real")
@@ -593,6 +600,17 @@ func TestInsecureRuntimeDir(t *testing.T) {
 	os.Mkdir(filepath.Join(root, "open"), 0o777)
 	os.Chmod(filepath.Join(root, "open"), 0o777)
 	os.WriteFile(filepath.Join(root, "file"), nil, 0o600)
+	k := fake.New(root)
+	mod := filepath.Join(root, "m.ko")
+	os.WriteFile(mod, []byte("\x00name=m\x00"), 0o644)
+	finit := func(context.Context) (Call, error) {
+		f, err := os.Open(mod)
+		if err != nil {
+			return Call{}, err
+		}
+		defer f.Close()
+		return Call{}, k.FinitModule(f, "", 0)
+	}
 	for _, tc := range []struct {
 		dir  string
 		want error
@@ -602,23 +620,39 @@ func TestInsecureRuntimeDir(t *testing.T) {
 		{"file", sys.ErrInsecure},
 		{"file/sub", sys.ENOTDIR},
 	} {
-		_, err := New(Options{Root: root, RuntimeDir: filepath.Join(root, tc.dir), Mode: ModeWait, ConfigFile: "-"})
-		if !errors.Is(err, tc.want) {
-			t.Errorf("%s: err = %v, want %v", tc.dir, err, tc.want)
+		var warns []error
+		dir := filepath.Join(root, tc.dir)
+		g, err := New(Options{Root: root, RuntimeDir: dir, Mode: ModeWait, ConfigFile: "-", Warn: func(err error) { warns = append(warns, err) }})
+		if err != nil {
+			t.Fatalf("%s: New: %v", tc.dir, err)
 		}
+		if len(warns) != 1 || !errors.Is(warns[0], tc.want) || !errors.Is(warns[0], ErrUnlocked) || !strings.Contains(warns[0].Error(), dir) {
+			t.Errorf("%s: warnings %v, want one naming %s, matching %v", tc.dir, warns, dir, tc.want)
+		}
+		if _, err := g.List(); !errors.Is(err, tc.want) {
+			t.Errorf("%s: List: %v, want %v", tc.dir, err, tc.want)
+		}
+		if o, err := g.Load(context.Background(), Request{Name: "m", Path: mod}, finit); o != Loaded || err != nil {
+			t.Errorf("%s: Load = %v, %v; want loaded", tc.dir, o, err)
+		}
+		k.Unload("m")
 	}
-	// A symlinked lock file is refused too.
-	g, err := New(Options{Root: root, RuntimeDir: real, Mode: ModeWait, ConfigFile: "-"})
+	// A symlinked lock file is not used either.
+	var warns []error
+	g, err := New(Options{Root: root, RuntimeDir: real, Mode: ModeWait, ConfigFile: "-", Warn: func(err error) { warns = append(warns, err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod := filepath.Join(root, "m.ko")
-	os.WriteFile(mod, []byte("\x00name=m\x00"), 0o644)
 	id, _ := sys.StatIdentity(mod)
 	os.Symlink(filepath.Join(root, "file"), filepath.Join(real, fmt.Sprintf("%x-%x.lock", id.Dev, id.Ino)))
-	_, err = g.Load(context.Background(), Request{Name: "m", Path: mod}, func(context.Context) (Call, error) { return Call{}, nil })
-	if !errors.Is(err, sys.ErrInsecure) {
-		t.Errorf("symlinked lock: err = %v, want ErrInsecure", err)
+	for range 2 {
+		if o, err := g.Load(context.Background(), Request{Name: "m", Path: mod}, finit); o != Loaded || err != nil {
+			t.Errorf("symlinked lock: Load = %v, %v; want loaded", o, err)
+		}
+		k.Unload("m")
+	}
+	if len(warns) != 1 || !errors.Is(warns[0], sys.ErrInsecure) || !strings.Contains(warns[0].Error(), real) {
+		t.Errorf("symlinked lock: warnings %v, want one, ErrInsecure naming %s", warns, real)
 	}
 }
 
@@ -688,7 +722,7 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestRecordRoundTrip(t *testing.T) {
-	r := &record{Boot: "b-1", Nonce: "00ff", Name: "snd_hda", Path: "/lib/modules/x y/a.ko", Size: 12, Mtime: -3, Errno: sys.ENODEV}
+	r := &record{Boot: "b-1", Nonce: "00ff", Name: "snd_hda", Path: "/lib/modules/x y/a.ko", Size: 12, Mtime: -3, Params: paramsDigest("io=0x378"), Errno: sys.ENODEV}
 	got, err := parseRecord(bytesReader(r.marshal()))
 	if err != nil {
 		t.Fatal(err)
@@ -696,7 +730,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	if d := cmp.Diff(r, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
-	for _, bad := range []string{"", "modload-result 2\n", recordMagic + "\nboot x\n", recordMagic + "\nerrno 99999\n", recordMagic + "\nboot a\nboot b\n"} {
+	v1 := "modload-result 1\nboot b\nnonce n\nname m\npath /p\nsize 1\nmtime 2\nerrno 19\n" // before params
+	for _, bad := range []string{"", "modload-result 3\n", v1, recordMagic + "\nboot x\n", recordMagic + "\nerrno 99999\n", recordMagic + "\nboot a\nboot b\n"} {
 		if _, err := parseRecord(stringsReader(bad)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%q: err = %v, want ErrCorrupt", bad, err)
 		}
@@ -704,10 +739,11 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestParseHolder(t *testing.T) {
-	for in, want := range map[string]int{"12\n": 12, "12": 0, "-1\n": 0, "012\n": 0, "\n": 0, "x\n": 0} {
+	for in, want := range map[string]holder{"12 ab01\n": {12, "ab01"}, "12 ab01": {}, "12\n": {}, "12 \n": {},
+		"12 AB\n": {}, "12 a b\n": {}, "-1 ab\n": {}, "012 ab\n": {}, "\n": {}, "x ab\n": {}} {
 		got, err := parseHolder([]byte(in))
-		if got != want || (want == 0) != (err != nil) {
-			t.Errorf("parseHolder(%q) = %d, %v; want %d", in, got, err, want)
+		if got != want || (want == holder{}) != (err != nil) {
+			t.Errorf("parseHolder(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
 }
@@ -796,8 +832,9 @@ func TestEvents(t *testing.T) {
 }
 
 // TestInitEEXISTRemembered: a module whose own init returns EEXIST (pcc_cpufreq under TCG) is
-// not in the kernel afterwards; it is not sent to the kernel again, and callers still see
-// EEXIST (success, for kmod's semantics).
+// not in the kernel afterwards; after a second call confirms it (the first EEXIST might have been
+// another loader's), it is not sent to the kernel again, and callers still see EEXIST (success,
+// for kmod's semantics).
 func TestInitEEXISTRemembered(t *testing.T) {
 	e := newEnv(t)
 	g := e.gate(ModeWait)
@@ -809,8 +846,8 @@ func TestInitEEXISTRemembered(t *testing.T) {
 			t.Fatalf("load %d: %v, want EEXIST", i, err)
 		}
 	}
-	if n := e.k.Count("pcc"); n != 1 {
-		t.Fatalf("%d kernel calls, want 1", n)
+	if n := e.k.Count("pcc"); n != 2 {
+		t.Fatalf("%d kernel calls, want 2 (the first and its confirmation)", n)
 	}
 }
 
@@ -830,8 +867,8 @@ func TestInitEEXISTListedAndForgotten(t *testing.T) {
 		t.Fatalf("Forget(pcc) = %d, %v; want 1", n, err)
 	}
 	g.Load(context.Background(), req, e.finit(req))
-	if n := e.k.Count("pcc"); n != 2 {
-		t.Errorf("after Forget: %d kernel calls, want 2", n)
+	if n := e.k.Count("pcc"); n != 4 {
+		t.Errorf("after Forget: %d kernel calls, want 4 (two per load)", n)
 	}
 }
 

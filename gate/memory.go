@@ -31,6 +31,9 @@ func (g *Gate) List() ([]Failure, error) {
 	if g.mode == ModeOff {
 		return nil, ErrOff
 	}
+	if g.unlocked != nil {
+		return nil, fmt.Errorf("gate: list: %w", g.unlocked)
+	}
 	ents, err := os.ReadDir(g.runtime)
 	if err != nil {
 		return nil, fmt.Errorf("gate: list: %w", err)

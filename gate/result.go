@@ -3,6 +3,8 @@ package gate
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,16 +28,28 @@ type record struct {
 	Path  string
 	Size  int64 // file size and mtime when loaded: a rewritten file is a new file
 	Mtime int64
-	Errno syscall.Errno // 0: success
+	// Params is paramsDigest of the parameters passed to the kernel: a result is served only
+	// to a request with the same parameters.
+	Params string
+	Errno  syscall.Errno // 0: success
 }
 
-const recordMagic = "modload-result 1"
+// recordMagic is the first line of a result file. Version 2 added params; a version 1 record
+// (written by an older modload earlier in this boot) is not understood, and so not served.
+const recordMagic = "modload-result 2"
 
 func (r *record) marshal() []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\nboot %s\nnonce %s\nname %s\npath %s\nsize %d\nmtime %d\nerrno %d\n",
-		recordMagic, r.Boot, r.Nonce, r.Name, r.Path, r.Size, r.Mtime, int(r.Errno))
+	fmt.Fprintf(&b, "%s\nboot %s\nnonce %s\nname %s\npath %s\nsize %d\nmtime %d\nparams %s\nerrno %d\n",
+		recordMagic, r.Boot, r.Nonce, r.Name, r.Path, r.Size, r.Mtime, r.Params, int(r.Errno))
 	return []byte(b.String())
+}
+
+// paramsDigest is what a record keeps of module parameters: the SHA-256 of the string, in hex
+// (parameters may hold any byte, a record's values no newline).
+func paramsDigest(params string) string {
+	sum := sha256.Sum256([]byte(params))
+	return hex.EncodeToString(sum[:])
 }
 
 // parseRecord parses a result file. Every field is required exactly once; values may not contain
@@ -86,6 +100,8 @@ func parseRecord(rd io.Reader) (*record, error) {
 			r.Size, err = strconv.ParseInt(val, 10, 64)
 		case "mtime":
 			r.Mtime, err = strconv.ParseInt(val, 10, 64)
+		case "params":
+			r.Params = val
 		case "errno":
 			var e uint64
 			e, err = strconv.ParseUint(val, 10, 12) // errnos are < 4096
@@ -100,7 +116,7 @@ func parseRecord(rd io.Reader) (*record, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%w: line %d: %v", ErrCorrupt, n+1, err)
 	}
-	for _, k := range []string{"boot", "nonce", "name", "path", "size", "mtime", "errno"} {
+	for _, k := range []string{"boot", "nonce", "name", "path", "size", "mtime", "params", "errno"} {
 		if !seen[k] {
 			return nil, fmt.Errorf("%w: missing %q", ErrCorrupt, k)
 		}
@@ -118,10 +134,13 @@ func parseRecord(rd io.Reader) (*record, error) {
 //   - EKEYREJECTED, EBADMSG, ENOKEY: signature rejected: a property of the file and the
 //     boot's keyring.
 //
+// Every failure is remembered with the parameters it was given: a request with other parameters
+// goes to the kernel.
+//
 // Not remembered: EBUSY, EINTR, EAGAIN, ENOMEM, ETXTBSY (transient); ENOENT (unknown symbol:
-// a dependency was missing and may be loaded later); EINVAL (bad parameters: parameters are not
-// part of the identity, another request may pass good ones); EPERM (policy: capabilities,
-// blacklist, modules_disabled can change); EEXIST (success).
+// a dependency was missing and may be loaded later); EINVAL (bad parameters, or a bad image:
+// kept out as before parameters were part of the key); EPERM (policy: capabilities, blacklist,
+// modules_disabled can change); EEXIST (success, unless the module's own: see Gate.Load).
 func remembered(e syscall.Errno) bool {
 	switch e {
 	case sys.ENODEV, sys.ENXIO, sys.ENOEXEC, sys.EKEYREJECTED, sys.EBADMSG, sys.ENOKEY:
@@ -130,15 +149,27 @@ func remembered(e syscall.Errno) bool {
 	return false
 }
 
-// parseHolder parses the lock file's content: the holder's pid and a newline.
-func parseHolder(b []byte) (int, error) {
+// holder is the lock file's content: who holds, or last held, the lock exclusively.
+type holder struct {
+	Pid   int
+	Nonce string // the nonce of the result record this holding writes
+}
+
+func (h holder) marshal() []byte { return []byte(strconv.Itoa(h.Pid) + " " + h.Nonce + "\n") }
+
+// parseHolder parses the lock file's content: "<pid> <nonce>\n", the nonce in lower-case hex.
+func parseHolder(b []byte) (holder, error) {
 	s, ok := strings.CutSuffix(string(b), "\n")
 	if !ok {
-		return 0, fmt.Errorf("%w: holder record without newline", ErrCorrupt)
+		return holder{}, fmt.Errorf("%w: holder record without newline", ErrCorrupt)
 	}
-	pid, err := strconv.Atoi(s)
-	if err != nil || pid <= 0 || strconv.Itoa(pid) != s {
-		return 0, fmt.Errorf("%w: bad holder pid %q", ErrCorrupt, s)
+	p, nonce, _ := strings.Cut(s, " ")
+	pid, err := strconv.Atoi(p)
+	if err != nil || pid <= 0 || strconv.Itoa(pid) != p {
+		return holder{}, fmt.Errorf("%w: bad holder pid %q", ErrCorrupt, p)
 	}
-	return pid, nil
+	if nonce == "" || strings.Trim(nonce, "0123456789abcdef") != "" {
+		return holder{}, fmt.Errorf("%w: bad holder nonce %q", ErrCorrupt, nonce)
+	}
+	return holder{pid, nonce}, nil
 }

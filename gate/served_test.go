@@ -95,7 +95,7 @@ func TestForcedIgnoresUnforcedRecord(t *testing.T) {
 	go func() { o, err := g.Load(context.Background(), forced, e.finit(forced)); done <- res{o, err} }()
 	<-waiting
 	fi, _ := sys.Stat(req.Path)
-	r := &record{Boot: g.boot, Nonce: "fresh", Name: "vm", Path: req.Path, Size: fi.Size, Mtime: fi.MtimeNs, Errno: sys.ENOEXEC}
+	r := &record{Boot: g.boot, Nonce: "fresh", Name: "vm", Path: req.Path, Size: fi.Size, Mtime: fi.MtimeNs, Params: paramsDigest(""), Errno: sys.ENOEXEC}
 	if err := sys.WriteFileAtomic(g.runtime, fmt.Sprintf("%x-%x.result", fi.Dev, fi.Ino), r.marshal()); err != nil {
 		t.Fatal(err)
 	}

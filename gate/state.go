@@ -2,8 +2,6 @@ package gate
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -11,25 +9,20 @@ import (
 type state int
 
 const (
-	stateAbsent state = iota // no /sys/module/<name>, or unreadable (going away)
+	stateAbsent state = iota // no initstate (no /sys/module/<name>, or a builtin), or unreadable
 	stateLive
-	stateComing // initstate "coming", or the directory exists without initstate yet
+	stateComing // initstate "coming"
 	stateGoing
 )
 
-// state reads <root>/sys/module/<name>/initstate. A directory without initstate is coming:
-// mod_sysfs_setup creates the directory before the file (kmod does the same since 2013).
-// Builtin modules also have a directory without initstate when they have parameters, which is
-// why callers pass Request.Builtin from modules.builtin first.
+// state reads <root>/sys/module/<name>/initstate. A directory without initstate is not taken
+// for coming: it is a builtin module with parameters (modules.builtin missing or stale), or a
+// module in the microseconds between mod_sysfs_setup's directory and its attributes. kmod
+// calls the kernel at once there, and so does the gate (the kernel itself waits for a coming
+// module); waiting on it would wait out the whole timeout for a builtin.
 func (g *Gate) state(name string) state {
-	dir := filepath.Join(g.root, "sys/module", name)
-	b, err := os.ReadFile(filepath.Join(dir, "initstate"))
+	b, err := os.ReadFile(filepath.Join(g.root, "sys/module", name, "initstate"))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-				return stateComing
-			}
-		}
 		return stateAbsent
 	}
 	return parseInitstate(b)

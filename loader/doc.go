@@ -29,8 +29,10 @@
 //     module that needs userspace decompression is passed to init_module with __versions
 //     unallocated and its vermagic zeroed (kofile.Strip), as kmod does. finit_module's ENOSYS
 //     falls back to init_module (flags 0 only), as kmod does.
-//   - The file opened must be the one the gate identified by stat (gate.LoadingIdentity):
-//     otherwise ErrReplaced, and no kernel call. A failure before the kernel call (open, read,
+//   - The file opened must be the one the gate identified by stat (gate.LoadingIdentity), and,
+//     with Options.ReadImage (which reads by path), the one read: otherwise no kernel call, and
+//     the load starts again through the gate, which stats the new file (a package upgrade
+//     renaming a new file over the old one); after 3 attempts it fails with ErrReplaced. A failure before the kernel call (open, read,
 //     decompression) is no kernel call in the statistics (gate.Call.NotCalled).
 //   - The kernel's EEXIST, and the gate's "already live", are success, except for a target
 //     with Options.FirstTime (modprobe --first-time).

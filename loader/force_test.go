@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,34 +108,52 @@ func TestForceUserspaceDecompression(t *testing.T) {
 	}
 }
 
-// A file replaced between the gate's stat and the open is not loaded under the old identity,
-// in every mode (off too: the gate still stats first).
+// A file replaced between the gate's stat and the open (a package upgrade renaming a new file
+// over the old one) is not loaded under the old identity, in every mode (off too: the gate
+// still stats first): the loader stats again and loads the new file. A file replaced at every
+// attempt fails with ErrReplaced after a few, without a kernel call.
 func TestReplacedFile(t *testing.T) {
 	for _, mode := range []gate.Mode{gate.ModeWait, gate.ModeBusy, gate.ModeOff} {
-		t.Run(mode.String(), func(t *testing.T) {
-			w := newWorld(t, mode)
-			p := w.file("rm", nil)
-			other := w.file("rm-new", []byte("\x00name=rm\x00")) // another inode, while p still exists
-			swapped := false
-			// The gate stats before it calls the LoadFunc; the hook swaps the file just before
-			// the loader opens it.
-			l := w.loader(Options{})
-			testHookBeforeOpen = func(path string) {
-				if path == p && !swapped {
-					swapped = true
+		for _, always := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/always=%v", mode, always), func(t *testing.T) {
+				w := newWorld(t, mode)
+				p := w.file("rm", nil)
+				opens := 0
+				// The gate stats before it calls the LoadFunc; the hook swaps the file just
+				// before the loader opens it: once, or every time.
+				l := w.loader(Options{})
+				testHookBeforeOpen = func(path string) {
+					if path != p || opens > 0 && !always {
+						opens++
+						return
+					}
+					opens++
+					other := w.file(fmt.Sprintf("rm-new%d", opens), []byte("\x00name=rm\x00")) // another inode
 					if err := os.Rename(other, p); err != nil {
 						t.Error(err)
 					}
 				}
-			}
-			defer func() { testHookBeforeOpen = nil }()
-			err := l.Load(context.Background(), []string{"rm"}, map[string]*Module{"rm": {Name: "rm", Path: p}})
-			if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), filepath.Base(p)) {
-				t.Fatalf("err = %v, want ErrReplaced naming the file", err)
-			}
-			if len(w.k.Calls()) != 0 {
-				t.Errorf("kernel called for a replaced file: %+v", w.k.Calls())
-			}
-		})
+				defer func() { testHookBeforeOpen = nil }()
+				err := l.Load(context.Background(), []string{"rm"}, map[string]*Module{"rm": {Name: "rm", Path: p}})
+				if always {
+					if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), filepath.Base(p)) {
+						t.Fatalf("err = %v, want ErrReplaced naming the file", err)
+					}
+					if len(w.k.Calls()) != 0 {
+						t.Errorf("kernel called for a replaced file: %+v", w.k.Calls())
+					}
+					if opens != replacedAttempts {
+						t.Errorf("%d attempts, want %d", opens, replacedAttempts)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("replaced once: %v, want the new file loaded", err)
+				}
+				if n := w.k.Count("rm"); n != 1 || opens != 2 {
+					t.Errorf("%d kernel calls after %d opens, want 1 after 2", n, opens)
+				}
+			})
+		}
 	}
 }

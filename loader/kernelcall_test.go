@@ -28,9 +28,9 @@ func TestKernelCallsCounted(t *testing.T) {
 			testHookBeforeOpen = func(string) { os.Remove(p) }
 			return p
 		}, 0},
-		{"replaced before open", false, func(w *world) string {
-			p, other := w.file("m", nil), w.file("m-new", nil)
-			testHookBeforeOpen = func(string) { os.Rename(other, p) }
+		{"replaced before every open", false, func(w *world) string {
+			p := w.file("m", nil)
+			testHookBeforeOpen = func(string) { os.Rename(w.file("m-new", nil), p) }
 			return p
 		}, 0},
 		{"forced userspace decompression", true, func(w *world) string {

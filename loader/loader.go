@@ -60,7 +60,9 @@ type Options struct {
 	Environ       []string // environment of install commands and of the chain (default os.Environ())
 	Stdout        io.Writer
 	Stderr        io.Writer
-	// ReadImage decompresses a module file for init_module (default: built in, by magic).
+	// ReadImage decompresses a module file for init_module (default: built in, by magic, from
+	// the opened file). It reads by path: the path must still name the opened file afterwards,
+	// else the load fails with ErrReplaced (and is retried).
 	ReadImage func(path string) ([]byte, error)
 }
 
@@ -224,10 +226,14 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 	if !m.Builtin && m.Path == "" {
 		return &Error{Module: m.Name, Err: ErrNotFound}
 	}
-	req := gate.Request{Name: m.Name, Path: m.Path, Builtin: m.Builtin, Force: l.opts.ForceModversion || l.opts.ForceVermagic}
-	o, err := l.opts.Gate.Load(ctx, req, func(ctx context.Context) (gate.Call, error) {
-		return l.kernelLoad(ctx, m)
-	})
+	req := gate.Request{Name: m.Name, Path: m.Path, Builtin: m.Builtin, Force: l.opts.ForceModversion || l.opts.ForceVermagic, Params: m.Params}
+	load := func(ctx context.Context) (gate.Call, error) { return l.kernelLoad(ctx, m) }
+	o, err := l.opts.Gate.Load(ctx, req, load)
+	// A file replaced between the gate's stat and the open (a package upgrade renaming the new
+	// file over the old one): the gate stats again, and the new file is loaded.
+	for try := 1; try < replacedAttempts && errors.Is(err, ErrReplaced); try++ {
+		o, err = l.opts.Gate.Load(ctx, req, load)
+	}
 	if errors.Is(err, sys.EEXIST) {
 		o, err = gate.AlreadyLive, nil
 	}
@@ -309,8 +315,12 @@ func (l *Loader) flags() int {
 // testHookBeforeOpen, when set by a test, runs just before kernelLoad opens the module file.
 var testHookBeforeOpen func(path string)
 
-// ErrReplaced is returned when the file opened is not the one the gate identified by stat.
+// ErrReplaced is returned when the file opened is not the one the gate identified by stat, at
+// each of replacedAttempts attempts.
 var ErrReplaced = errors.New("module file replaced between stat and open")
+
+// replacedAttempts bounds the loads of a module whose file is replaced under them.
+const replacedAttempts = 3
 
 // kernelLoad makes the one kernel call for m: finit_module for an uncompressed file or one the
 // kernel can decompress (MODULE_INIT_COMPRESSED_FILE), else userspace decompression and
@@ -352,7 +362,14 @@ func (l *Loader) kernelLoad(ctx context.Context, m *Module) (gate.Call, error) {
 	}
 	var image []byte
 	if l.opts.ReadImage != nil {
+		// ReadImage reads by path: the file read must still be the one identified (a file
+		// swapped between the identity check and the read is caught here, and retried).
 		image, err = l.opts.ReadImage(m.Path)
+		if err == nil {
+			if now, serr := sys.Stat(m.Path); serr != nil || now.Identity != fi.Identity {
+				return notCalled, fmt.Errorf("%s: %w (opened %v, read by path %v)", m.Path, ErrReplaced, fi.Identity, now.Identity)
+			}
+		}
 	} else {
 		image, err = decompress(comp, f)
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (make test): the floor (gofmt, go vet, staticcheck), the unit and
 # differential tests under the race detector, a short run of every fuzz test, then the VM tests.
-# FUZZTIME (default 5s) sets the length of each fuzz run; VM=0 skips the VM tests.
+# FUZZTIME (default 5s) sets the length of each fuzz run; VM=0 skips the VM tests; STRESS=1 adds
+# make stress (the gate's and the loader's tests 50 times under -race).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -18,6 +19,11 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/modload
 
 echo "== go test -race"
 go test -race -count=1 -timeout 45m -skip '^TestVM' ./...
+
+if [ "${STRESS:-0}" = 1 ]; then
+	echo "== stress (make stress)"
+	make --no-print-directory stress
+fi
 
 # fuzz runs one fuzz target. Go's fuzzing engine sometimes ends a timed run with "context
 # deadline exceeded" and no failing input when the time runs out while a worker is busy (seen on

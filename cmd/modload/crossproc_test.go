@@ -91,7 +91,8 @@ func TestCrossProcessRealBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	holder, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ") // "<pid> <nonce>"
+	pid, err := strconv.Atoi(holder)
 	if err != nil {
 		t.Fatalf("lock holder record %q: %v", b, err)
 	}

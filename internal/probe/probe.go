@@ -63,7 +63,8 @@ type System struct {
 	after func(time.Duration) <-chan time.Time
 }
 
-// Open returns a System. It fails when the runtime directory is insecure or cannot be created.
+// Open returns a System. A runtime directory that is insecure or cannot be created is done
+// without (a warning on Stderr names it); Open fails only for a bad dedup mode or config file.
 func Open(o Options) (*System, error) {
 	if o.Root == "" {
 		o.Root = "/"
@@ -87,6 +88,8 @@ func Open(o Options) (*System, error) {
 	g, err := gate.New(gate.Options{
 		Root: o.Root, RuntimeDir: o.RuntimeDir, Mode: o.Mode, Sink: &s.counter,
 		Getenv: func(k string) string { return getenv(o.Environ, k) },
+		// What modload does without because of its own state (the runtime directory): once.
+		Warn: func(err error) { fmt.Fprintf(o.Stderr, "modload: warning: %v\n", err) },
 	})
 	if err != nil {
 		return nil, err

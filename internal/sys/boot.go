@@ -44,34 +44,74 @@ func parseBootID(b []byte) (string, error) {
 
 // Ppid returns the parent pid of pid from <root>/proc/<pid>/stat.
 func Ppid(root string, pid int) (int, error) {
+	return parseStat(root, pid, parseStatPpid)
+}
+
+// parseStat reads <root>/proc/<pid>/stat and parses it with parse; a format error names the file.
+func parseStat[T any](root string, pid int, parse func([]byte) (T, error)) (T, error) {
 	path := filepath.Join(root, "proc", strconv.Itoa(pid), "stat")
 	b, err := os.ReadFile(path)
 	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := parse(b)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
+
+// parseStatPpid extracts field 4 of /proc/<pid>/stat: "pid (comm) state ppid ...".
+func parseStatPpid(b []byte) (int, error) {
+	f, err := statField(b, 4)
+	if err != nil {
 		return 0, err
 	}
-	ppid, err := parseStatPpid(b)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+	ppid, err := strconv.Atoi(string(f))
+	if err != nil || ppid < 0 {
+		return 0, fmt.Errorf("%w: bad ppid %q", ErrFormat, f)
 	}
 	return ppid, nil
 }
 
-// parseStatPpid extracts field 4 of /proc/<pid>/stat: "pid (comm) state ppid ...". comm may
-// contain spaces and parentheses, so parsing starts after the last ')'.
-func parseStatPpid(b []byte) (int, error) {
+// statField returns field n (counted from 1, n >= 3) of /proc/<pid>/stat. comm (field 2) may
+// contain spaces and parentheses, so fields are counted after the last ')'.
+func statField(b []byte, n int) ([]byte, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%w: no ')' after comm", ErrFormat)
+		return nil, fmt.Errorf("%w: no ')' after comm", ErrFormat)
 	}
 	f := bytes.Fields(b[i+1:])
-	if len(f) < 2 {
-		return 0, fmt.Errorf("%w: %d fields after comm, want at least 2", ErrFormat, len(f))
+	if len(f) < n-2 {
+		return nil, fmt.Errorf("%w: %d fields after comm, want at least %d", ErrFormat, len(f), n-2)
 	}
-	ppid, err := strconv.Atoi(string(f[1]))
-	if err != nil || ppid < 0 {
-		return 0, fmt.Errorf("%w: bad ppid %q", ErrFormat, f[1])
+	return f[n-3], nil
+}
+
+// PF_KTHREAD is the kernel's task flag of a kernel thread (include/linux/sched.h), field 9 of
+// /proc/<pid>/stat.
+const PF_KTHREAD = 0x00200000
+
+// IsKernelThread reports whether pid is a kernel thread (its flags in <root>/proc/<pid>/stat
+// have PF_KTHREAD): the parent of a process the kernel started as its usermode helper
+// (request_module's modprobe) is one, a kworker or kthreadd.
+func IsKernelThread(root string, pid int) (bool, error) {
+	flags, err := parseStat(root, pid, parseStatFlags)
+	return err == nil && flags&PF_KTHREAD != 0, err
+}
+
+// parseStatFlags extracts field 9 of /proc/<pid>/stat, the task flags (an unsigned decimal).
+func parseStatFlags(b []byte) (uint64, error) {
+	f, err := statField(b, 9)
+	if err != nil {
+		return 0, err
 	}
-	return ppid, nil
+	flags, err := strconv.ParseUint(string(f), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%w: bad flags %q", ErrFormat, f)
+	}
+	return flags, nil
 }
 
 // IsAncestor reports whether pid is the current process or one of its ancestors, walking

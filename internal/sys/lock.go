@@ -77,13 +77,17 @@ func OpenLock(dir, name string) (*Lock, error) {
 
 const reasonNotRegular = "not a regular file"
 
+// openNoFollow opens path without following a symlink and without blocking (O_NONBLOCK: a FIFO
+// put in place of the file opens at once instead of waiting for a writer), then checks with
+// fstat that it is a regular file (O_NONBLOCK changes nothing for one) owned by root or the
+// effective user.
 func openNoFollow(path string, flags int) (*os.File, error) {
 	return openNoFollowPerm(path, flags, 0o600)
 }
 
 // openNoFollowPerm is openNoFollow creating with perm.
 func openNoFollowPerm(path string, flags int, perm uint32) (*os.File, error) {
-	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, perm)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			return nil, &InsecureError{path, "is a symlink"}

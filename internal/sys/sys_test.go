@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -152,5 +153,28 @@ func TestRealKernelErrno(t *testing.T) {
 	}
 	if _, err := Release(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestIsKernelThread(t *testing.T) {
+	root := t.TempDir()
+	for pid, stat := range map[int]string{
+		2:    "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0\n",
+		3371: "3371 (bash) S 3351 3371 3371 0 -1 4194560 33529\n",
+		9:    "9 (short) S 1\n",
+	} {
+		os.MkdirAll(filepath.Join(root, "proc", strconv.Itoa(pid)), 0o755)
+		os.WriteFile(filepath.Join(root, "proc", strconv.Itoa(pid), "stat"), []byte(stat), 0o644)
+	}
+	for pid, want := range map[int]bool{2: true, 3371: false} {
+		if got, err := IsKernelThread(root, pid); got != want || err != nil {
+			t.Errorf("IsKernelThread(%d) = %v, %v; want %v", pid, got, err, want)
+		}
+	}
+	if _, err := IsKernelThread(root, 9); !errors.Is(err, ErrFormat) {
+		t.Errorf("short stat: %v, want ErrFormat", err)
+	}
+	if _, err := IsKernelThread(root, 10); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("no such pid: %v, want ErrNotExist", err)
 	}
 }

@@ -76,7 +76,8 @@ func Stats(env *cli.Env, args []string) int {
 }
 
 func openGate(env *cli.Env, c common) (*gate.Gate, error) {
-	g, err := gate.New(gate.Options{Root: c.root, RuntimeDir: c.dir(), Getenv: env.Getenv})
+	// An unusable runtime directory is reported by List, naming it; no warning besides.
+	g, err := gate.New(gate.Options{Root: c.root, RuntimeDir: c.dir(), Getenv: env.Getenv, Warn: func(error) {}})
 	if err != nil {
 		return nil, err
 	}

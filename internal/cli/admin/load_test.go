@@ -2,6 +2,8 @@ package admin
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +154,31 @@ func TestLoadJobsFlag(t *testing.T) {
 		if n := k.Count(m); n != 1 {
 			t.Errorf("-j 1: %s: %d kernel calls, want 1", m, n)
 		}
+	}
+}
+
+// insmod ./c.ko fails; from another directory, modload failures lists it (its absolute path)
+// and forget --all forgets it.
+func TestFailuresOfRelativeInsmod(t *testing.T) {
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	k.SetResult("c", sys.ENODEV)
+	k.SetName("./c.ko", "c")
+	s, err := probe.Open(probe.Options{Root: root, Kernel: k, Environ: []string{}, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "lib/modules/1.0/kernel")
+	t.Chdir(dir)
+	if err := s.LoadFile(context.Background(), "./c.ko", "", 0); !errors.Is(err, sys.ENODEV) {
+		t.Fatalf("insmod ./c.ko: %v, want ENODEV", err)
+	}
+	t.Chdir(root)
+	if code, out, _ := run(t, Failures, "failures", "--root", root); code != 0 || out != "c\tNo such device\t"+filepath.Join(dir, "c.ko")+"\n" {
+		t.Fatalf("failures: exit %d %q", code, out)
+	}
+	if code, out, _ := run(t, Forget, "forget", "--root", root, "--all"); code != 0 || out != "forgot 1 failure(s)\n" {
+		t.Fatalf("forget --all: exit %d %q", code, out)
 	}
 }

@@ -135,8 +135,10 @@ func (k *Kernel) Count(name string) int {
 	return n
 }
 
-// SetState writes <root>/sys/module/<name>/initstate (state "" creates the directory only,
-// which readers take as "coming").
+// SetState writes <root>/sys/module/<name>/initstate (state "" creates the directory only, as
+// the kernel's mod_sysfs_setup does for an instant, and a builtin with parameters for good).
+// The file is replaced whole (a temporary file renamed over it), as a sysfs read of the real
+// one is whole: a concurrent reader sees the old state or the new, never an empty file.
 func (k *Kernel) SetState(name, state string) error {
 	dir := filepath.Join(k.root, "sys/module", name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -145,7 +147,21 @@ func (k *Kernel) SetState(name, state string) error {
 	if state == "" {
 		return nil
 	}
-	return os.WriteFile(filepath.Join(dir, "initstate"), []byte(state+"\n"), 0o644)
+	tmp, err := os.CreateTemp(dir, ".initstate.*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.WriteString(state + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, "initstate"))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // Unload removes the module's sysfs directory.
