@@ -70,8 +70,9 @@
 //
 // The mode comes from Options.Mode (a command-line flag), else the environment variable
 // MODLOAD_DEDUP, else the config file <Root>/etc/modload.conf, a list of "key = value" lines
-// ('#' comments) whose only key is "dedup = wait|busy|off"; bad lines are skipped and reported
-// by [Gate.Warnings]. The default is wait.
+// ('#' comments) with the key "dedup = wait|busy|off" (and "kmod = 30|34", the kmod release
+// the tools reproduce, read by them); bad lines are skipped and reported by [Gate.Warnings].
+// The default is wait.
 //
 // Every request is reported to the stats.Sink: Request, then one of AlreadyLive, WaitedComing,
 // CoalescedLocal, CoalescedProcess, RememberedFailure, Busy, or KernelCall — KernelCall only

@@ -71,6 +71,9 @@ func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.
 type Config struct {
 	// Dedup is ModeDefault when the file does not set it.
 	Dedup Mode
+	// Kmod is the kmod release the tools reproduce, "30" or "34" (key "kmod"); "" when the
+	// file does not set it. MODLOAD_KMOD_COMPAT overrides it (internal/cli reads both).
+	Kmod string
 }
 
 // ReadConfig reads the config file at path. A missing file is an empty Config. Bad lines are
@@ -88,8 +91,8 @@ func ReadConfig(path string) (Config, []error, error) {
 	return parseConfig(f, path)
 }
 
-// parseConfig reads lines "key = value"; '#' starts a comment; blank lines are ignored. The only
-// key is "dedup" (wait|busy|off); the last valid setting wins.
+// parseConfig reads lines "key = value"; '#' starts a comment; blank lines are ignored. The
+// keys are "dedup" (wait|busy|off) and "kmod" (30|34); the last valid setting wins.
 func parseConfig(r io.Reader, file string) (Config, []error, error) {
 	var c Config
 	var warns []error
@@ -120,6 +123,12 @@ func parseConfig(r io.Reader, file string) (Config, []error, error) {
 				continue
 			}
 			c.Dedup = m
+		case "kmod":
+			if val != "30" && val != "34" {
+				warns = append(warns, &ParseError{file, n, fmt.Sprintf("kmod %q: want 30 or 34", val)})
+				continue
+			}
+			c.Kmod = val
 		default:
 			warns = append(warns, &ParseError{file, n, fmt.Sprintf("unknown key %q", key)})
 		}

@@ -1,0 +1,37 @@
+package difftest
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// EnvKmod34Root names the directory Debian 13's kmod, libkmod2 and their libraries are
+// extracted into (dpkg -x), never installed: the kmod 34 oracle.
+const EnvKmod34Root = "MODLOAD_KMOD34_ROOT"
+
+// Kmod34Argv returns the command that runs kmod 34's tool (modprobe, modinfo, depmod, ...)
+// from MODLOAD_KMOD34_ROOT through the root's own dynamic loader, or skips with the reason.
+func Kmod34Argv(t TB, tool string) []string {
+	t.Helper()
+	argv, reason := kmod34Argv(tool)
+	if argv == nil {
+		t.Skip(reason)
+	}
+	return argv
+}
+
+func kmod34Argv(tool string) ([]string, string) {
+	root := os.Getenv(EnvKmod34Root)
+	if root == "" {
+		return nil, EnvKmod34Root + " unset: no kmod 34 to compare with (dpkg -x Debian 13's kmod, libkmod2 and their libraries into a directory)"
+	}
+	ld := filepath.Join(root, "usr/lib64/ld-linux-x86-64.so.2")
+	kmod := filepath.Join(root, "usr/bin/kmod")
+	for _, f := range []string{ld, kmod} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, EnvKmod34Root + ": " + err.Error()
+		}
+	}
+	libs := filepath.Join(root, "usr/lib/x86_64-linux-gnu") + ":" + filepath.Join(root, "lib/x86_64-linux-gnu")
+	return []string{ld, "--library-path", libs, "--argv0", tool, kmod}, ""
+}
