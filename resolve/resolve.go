@@ -54,6 +54,9 @@ type Options struct {
 	ConfigPaths []string
 	// ConfigWarn receives each configuration problem kmod reports and skips; may be nil.
 	ConfigWarn func(err error)
+	// Kmod30 reads the configuration as kmod 30 does (modconf.LoadOptions.Kmod30); the
+	// default is kmod 34's reading.
+	Kmod30 bool
 	// Config is the configuration; if nil, it is loaded (see New).
 	Config *modconf.Config
 	// DB is the module directory opened by the caller (wrapped as DBIndex); Close leaves it open.
@@ -134,7 +137,7 @@ var openIndex = openDB
 // loadConfig is kmod_config_new: modprobe.d (or -C), the directory's modules.softdep and the
 // kernel command line.
 func loadConfig(o Options, dir string) (*modconf.Config, error) {
-	cfg, err := modconf.Load(modconf.LoadOptions{Base: o.ConfigBase, Paths: o.ConfigPaths, ModuleDir: dir, Warn: o.ConfigWarn})
+	cfg, err := modconf.Load(modconf.LoadOptions{Base: o.ConfigBase, Paths: o.ConfigPaths, ModuleDir: dir, Kmod30: o.Kmod30, Warn: o.ConfigWarn})
 	if err != nil {
 		return nil, fmt.Errorf("resolve: configuration: %w", err)
 	}

@@ -114,14 +114,20 @@ var longOpts = []getopt.Option{
 	{Name: "help", HasArg: getopt.NoArgument, Val: 'h'},
 }
 
-// Version is what -V prints, kmod's words.
-const Version = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+// Version is what -V prints, kmod 34.2's words as Debian 13 builds it; Version30 is Debian
+// 12's kmod 30.
+const (
+	Version   = "kmod version 34.2\n+ZSTD +XZ -ZLIB +OPENSSL\n"
+	Version30 = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+)
 
 // state is one invocation's flags.
 type state struct {
 	env  *cli.Env
 	log  *logger
 	prog string
+	// kmod30: behave as kmod 30 rather than kmod 34 (cli.Env.Kmod).
+	kmod30 bool
 
 	verbose                                  int
 	doShow, dryRun, ignoreLoaded, lookupOnly bool
@@ -142,7 +148,7 @@ type state struct {
 // libkmod's source location for the messages whose location is known.
 func (st *state) libkmodError(msg string) {
 	loc := ""
-	if strings.HasPrefix(msg, "failed to lookup soft dependency") {
+	if st.kmod30 && strings.HasPrefix(msg, "failed to lookup soft dependency") {
 		loc = cli.LibkmodLoc(cli.LibkmodLineSoftdep, "lookup_softdep")
 	}
 	st.log.printf(logErr, "%s%s\n", loc, msg)
@@ -163,7 +169,7 @@ func Main(env *cli.Env, args []string) int {
 		args = []string{"modprobe"}
 	}
 	prog := filepath.Base(args[0])
-	st := &state{env: env, prog: prog, verbose: logWarning, logPriority: logCrit}
+	st := &state{env: env, prog: prog, verbose: logWarning, logPriority: logCrit, kmod30: env.Kmod() == cli.Kmod30}
 	st.log = &logger{w: env.Stderr, prog: prog, priority: logErr}
 	useSyslog := false
 
@@ -196,7 +202,7 @@ func Main(env *cli.Env, args []string) int {
 		case optRemoveHolders:
 			st.removeHolders = true
 		case 'w':
-			v, ok := strtoul(o.Arg)
+			v, ok := strtoul(o.Arg, !st.kmod30)
 			if !ok {
 				st.log.printf(logErr, "unexpected wait value '%s'.\n", o.Arg)
 				return 1
@@ -244,7 +250,11 @@ func Main(env *cli.Env, args []string) int {
 			st.appendEnvOption("-v")
 			st.verbose++
 		case 'V':
-			io.WriteString(env.Stdout, Version)
+			if st.kmod30 {
+				io.WriteString(env.Stdout, Version30)
+			} else {
+				io.WriteString(env.Stdout, Version)
+			}
 			return 0
 		case 'h':
 			st.help()
@@ -276,9 +286,13 @@ func Main(env *cli.Env, args []string) int {
 			}
 		}
 	}
+	configMessage := modconf.KmodMessage
+	if st.kmod30 {
+		configMessage = modconf.KmodMessage30
+	}
 	r, err := resolve.New(resolve.Options{
-		Dir: dir, ConfigPaths: configPaths,
-		ConfigWarn: func(err error) { io.WriteString(env.Stderr, modconf.KmodMessage(err)) },
+		Dir: dir, ConfigPaths: configPaths, Kmod30: st.kmod30,
+		ConfigWarn: func(err error) { io.WriteString(env.Stderr, configMessage(err)) },
 		Warn:       st.libkmodError,
 	})
 	// From here on the log follows -q/-v, as log_setup_kmod_log; -s sends it to syslog as
@@ -333,8 +347,9 @@ func lookupEnv(env *cli.Env, key string) (string, bool) {
 
 // strtoul is kmod's check of -w: strtoul(s, &end, 0) with glibc 2.36's rules (leading white
 // space, a sign, "0x" for hex, "0" for octal; overflow gives ULONG_MAX, a minus sign negates
-// modulo 2^64), valid when s is not empty and every byte was used.
-func strtoul(s string) (uint64, bool) {
+// modulo 2^64), valid when s is not empty and every byte was used. With binary, glibc 2.41's
+// C23 rules as Debian 13's kmod 34 has them: "0b" for binary too.
+func strtoul(s string, binary bool) (uint64, bool) {
 	i := 0
 	for i < len(s) && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0 {
 		i++
@@ -353,6 +368,13 @@ func strtoul(s string) (uint64, bool) {
 				return 0, false
 			}
 			base = 16
+			i += 2
+		} else if binary && i+1 < len(s) && (s[i+1] == 'b' || s[i+1] == 'B') {
+			// likewise "0b" without a binary digit
+			if i+2 >= len(s) || digit(s[i+2]) >= 2 {
+				return 0, false
+			}
+			base = 2
 			i += 2
 		}
 	}
@@ -639,5 +661,9 @@ func FormatStep(s resolve.Step) string {
 
 func (st *state) help() {
 	p := st.prog
-	fmt.Fprintf(st.env.Stdout, helpText, p, p, p, p, p, p)
+	text := helpText
+	if st.kmod30 {
+		text = helpText30
+	}
+	fmt.Fprintf(st.env.Stdout, text, p, p, p, p, p, p)
 }
