@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/modload/modload/gate"
+	"github.com/modload/modload/internal/sys"
 )
 
 // Kmod is the kmod release whose behaviour the tools reproduce: messages, options, help and
@@ -18,6 +19,20 @@ const (
 	// /etc/modload.conf).
 	Kmod30 Kmod = 30
 )
+
+// Version texts (-V) of Debian 13's kmod 34.2 and Debian 12's kmod 30.
+const (
+	KmodVersion34 = "kmod version 34.2\n+ZSTD +XZ -ZLIB +OPENSSL\n"
+	KmodVersion30 = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+)
+
+// VersionText is what the tools print for -V.
+func (k Kmod) VersionText() string {
+	if k == Kmod30 {
+		return KmodVersion30
+	}
+	return KmodVersion34
+}
 
 // EnvKmodCompat is the environment variable that selects the kmod release ("30" or "34"); it
 // overrides the "kmod" key of /etc/modload.conf.
@@ -80,4 +95,14 @@ func (e *Env) Lookup(key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// KmodSyslog connects to syslog as kmod's log_open does (LOG_DAEMON, tagged with the program
+// name) and returns a writer of LOG_ERR messages: where the tools' -s sends their errors.
+func KmodSyslog(tag string) (func(msg string), error) {
+	w, err := sys.OpenSyslog("", tag, sys.LogDaemon)
+	if err != nil {
+		return nil, err
+	}
+	return func(msg string) { w.Write(3, msg) }, nil
 }

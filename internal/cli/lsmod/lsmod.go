@@ -11,7 +11,6 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
-	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
@@ -55,20 +54,12 @@ func (l *lister) errf(format string, args ...any) {
 	fmt.Fprintf(l.env.Stderr, "%s: ERROR: %s", l.prog, msg)
 }
 
-// openSyslog connects to syslog as kmod's log_open does (LOG_DAEMON, tagged with the
-// program name). Tests replace it.
-var openSyslog = func(tag string) (func(msg string), error) {
-	w, err := sys.OpenSyslog("", tag, sys.LogDaemon)
-	if err != nil {
-		return nil, err
-	}
-	return func(msg string) { w.Write(3, msg) }, nil
-}
+// openSyslog is where -s sends messages. Tests replace it.
+var openSyslog = cli.KmodSyslog
 
-// Texts of kmod 34's lsmod (Debian 13).
+// helpText is kmod 34's lsmod -h (Debian 13).
 const (
-	versionText = "kmod version 34.2\n+ZSTD +XZ -ZLIB +OPENSSL\n"
-	helpText    = "Usage:\n" +
+	helpText = "Usage:\n" +
 		"\t%s [options]\n" +
 		"Options:\n" +
 		"\t-s, --syslog      print to syslog, not stderr\n" +
@@ -125,7 +116,7 @@ func main34(env *cli.Env, args []string) int {
 			fmt.Fprintf(env.Stdout, helpText, prog)
 			return 0
 		case 'V':
-			io.WriteString(env.Stdout, versionText)
+			io.WriteString(env.Stdout, cli.KmodVersion34)
 			return 0
 		default: // '?': getopt_long has printed the complaint
 			return 1

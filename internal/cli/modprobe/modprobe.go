@@ -117,8 +117,8 @@ var longOpts = []getopt.Option{
 // Version is what -V prints, kmod 34.2's words as Debian 13 builds it; Version30 is Debian
 // 12's kmod 30.
 const (
-	Version   = "kmod version 34.2\n+ZSTD +XZ -ZLIB +OPENSSL\n"
-	Version30 = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+	Version   = cli.KmodVersion34
+	Version30 = cli.KmodVersion30
 )
 
 // state is one invocation's flags.

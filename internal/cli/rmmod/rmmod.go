@@ -11,7 +11,6 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
-	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
@@ -40,12 +39,6 @@ var Default Command
 // Main runs Default.
 func Main(env *cli.Env, args []string) int { return Default.Main(env, args) }
 
-// versionText30 is what Debian's kmod 30 prints for -V, versionText Debian 13's kmod 34.
-const (
-	versionText30 = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
-	versionText   = "kmod version 34.2\n+ZSTD +XZ -ZLIB +OPENSSL\n"
-)
-
 const helpText = "Usage:\n" +
 	"\t%s [options] [list of modulenames]\n" +
 	"Options:\n" +
@@ -72,15 +65,8 @@ var longOpts = []getopt.Option{
 	{Name: "version", Val: 'V'}, {Name: "help", Val: 'h'},
 }
 
-// openSyslog connects to syslog as kmod's log_open does (LOG_DAEMON, tagged with the
-// program name). Tests replace it.
-var openSyslog = func(tag string) (func(msg string), error) {
-	w, err := sys.OpenSyslog("", tag, sys.LogDaemon)
-	if err != nil {
-		return nil, err
-	}
-	return func(msg string) { w.Write(3, msg) }, nil
-}
+// openSyslog is where -s sends messages. Tests replace it.
+var openSyslog = cli.KmodSyslog
 
 type logger struct {
 	prog   string
@@ -118,9 +104,9 @@ func (c Command) Main(env *cli.Env, args []string) int {
 	useSyslog := false
 	kmod30 := env.Kmod() == cli.Kmod30
 	// kmod 30 takes -w (and ignores nothing: it is "unexpected"); kmod 34 has no -w.
-	shortOpts, help, version := "fsvVh", helpText, versionText
+	shortOpts, help := "fsvVh", helpText
 	if kmod30 {
-		shortOpts, help, version = "fsvVwh", helpText30, versionText30
+		shortOpts, help = "fsvVwh", helpText30
 	}
 	p := getopt.New(args, shortOpts, longOpts)
 	p.Stderr = env.Stderr
@@ -141,7 +127,7 @@ func (c Command) Main(env *cli.Env, args []string) int {
 			fmt.Fprintf(env.Stdout, help, prog)
 			return 0
 		case 'V':
-			io.WriteString(env.Stdout, version)
+			io.WriteString(env.Stdout, env.Kmod().VersionText())
 			return 0
 		case '?': // getopt_long has printed the complaint
 			return 1
