@@ -50,6 +50,8 @@ type ResolverOptions struct {
 	// Version, made absolute by prefixing the working directory when relative. Module paths
 	// must be Dir + "/" + the modules.dep path (kmod prints them unnormalised).
 	Dir string
+	// Kmod30 reads the configuration as kmod 30 does (resolve.Options.Kmod30).
+	Kmod30 bool
 }
 
 // OpenResolver opens a Resolver; it is called at most once per run, and only when an argument
@@ -79,10 +81,13 @@ var longopts = []getopt.Option{
 
 const shortopts = "adlpn0mF:k:b:Vh"
 
-// Version is what -V prints: kmod's version line and modload's feature set.
-const Version = "kmod version 30\n+ZSTD +XZ +ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+// Version30 is what -V prints as kmod 30: its version line and modload's feature set. As kmod
+// 34, -V prints Debian 13's kmod 34.2 text (cli.KmodVersion34).
+const Version30 = "kmod version 30\n+ZSTD +XZ +ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
 
 type tool struct {
+	// kmod30: messages as kmod 30 (a missing .modinfo is ENOENT, not ENODATA).
+	kmod30    bool
 	out       *bufio.Writer
 	stderr    io.Writer
 	short     string
@@ -96,7 +101,7 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 	if len(args) == 0 {
 		args = []string{"modinfo"}
 	}
-	t := &tool{out: bufio.NewWriter(env.Stdout), stderr: env.Stderr, short: filepath.Base(args[0]), separator: '\n'}
+	t := &tool{out: bufio.NewWriter(env.Stdout), stderr: env.Stderr, short: filepath.Base(args[0]), separator: '\n', kmod30: env.Kmod() == cli.Kmod30}
 	defer t.out.Flush()
 
 	// kmod's getopt_long loop: glibc's diagnostics (prefixed with the full argv[0]) are
@@ -138,7 +143,11 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 			t.help()
 			return 0
 		case 'V':
-			t.out.WriteString(Version)
+			if t.kmod30 {
+				t.out.WriteString(Version30)
+			} else {
+				t.out.WriteString(cli.KmodVersion34)
+			}
 			return 0
 		case '?':
 			return 1
@@ -153,7 +162,7 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 		return 1
 	}
 
-	ro := ResolverOptions{Base: root, Version: kversion}
+	ro := ResolverOptions{Base: root, Version: kversion, Kmod30: t.kmod30}
 	if !haveK {
 		rel, err := sys.Release()
 		if err != nil {
@@ -362,6 +371,9 @@ func (t *tool) do(m Module, getInfo func() ([]kofile.Info, error)) bool {
 	}
 	info, err := getInfo()
 	if err != nil {
+		if t.kmod30 && errors.Is(err, kofile.ErrNoSection) {
+			err = syscall.ENOENT // kmod 30's errno for a file without .modinfo
+		}
 		t.errorf("could not get modinfo from '%s': %s\n", m.Name, strerror(err))
 		return false
 	}
@@ -497,7 +509,7 @@ func hexString(b []byte) string {
 	return sb.String()
 }
 
-// strerror renders err as glibc's strerror would render the errno kmod 30 sees.
+// strerror renders err as glibc's strerror would render the errno kmod 34 sees.
 func strerror(err error) string {
 	var errno syscall.Errno
 	switch {
