@@ -144,7 +144,8 @@ func loadConfig(o Options, dir string) (*modconf.Config, error) {
 	return cfg, nil
 }
 
-// ModuleDir returns kmod's module directory for base and version: "<base>/lib/modules/<version>"
+// ModuleDir returns kmod's module directory for base and version: "<base>/lib/modules/<version>" (or
+// "<base>/usr/lib/modules/<version>" where only that exists, moddb.Layout)
 // without cleaning, made absolute against the working directory when relative, with the running
 // kernel's release when version is "". With base and version both empty it is
 // "/lib/modules/<uname -r>".
@@ -156,10 +157,10 @@ func ModuleDir(base, version string) (string, error) {
 		}
 		version = strings.TrimSpace(string(b))
 	}
-	dir := base + "/lib/modules/" + version
-	if base == "" || base == "/" {
-		dir = "/lib/modules/" + version
+	if base == "/" {
+		base = ""
 	}
+	dir := moddb.Layout(base, version)
 	if !strings.HasPrefix(dir, "/") {
 		wd, err := os.Getwd()
 		if err != nil {

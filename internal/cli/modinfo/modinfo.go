@@ -16,6 +16,7 @@ import (
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/kofile"
 	"github.com/modload/modload/modconf"
+	"github.com/modload/modload/moddb"
 )
 
 // Module is one module a name or alias resolves to.
@@ -46,8 +47,9 @@ type Resolver interface {
 type ResolverOptions struct {
 	Base    string // -b as given ("" when absent)
 	Version string // -k, or the running kernel's release
-	// Dir is the module directory exactly as kmod 30 spells it: Base + "/lib/modules/" +
-	// Version, made absolute by prefixing the working directory when relative. Module paths
+	// Dir is the module directory exactly as kmod spells it: Base + "/lib/modules/" +
+	// Version (or Base + "/usr/lib/modules/" + Version in a root that has only that,
+	// moddb.Layout), made absolute by prefixing the working directory when relative. Module paths
 	// must be Dir + "/" + the modules.dep path (kmod prints them unnormalised).
 	Dir string
 	// Kmod30 reads the configuration as kmod 30 does (resolve.Options.Kmod30).
@@ -171,11 +173,10 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 		}
 		ro.Version = rel
 	}
-	if haveB || haveK {
-		ro.Dir = root + "/lib/modules/" + ro.Version
-	} else {
-		ro.Dir = "/lib/modules/" + ro.Version
+	if !haveB && !haveK {
+		root = ""
 	}
+	ro.Dir = moddb.Layout(root, ro.Version)
 	ro.Dir = makeAbsolute(ro.Dir)
 
 	var (

@@ -14,6 +14,7 @@ import (
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
 	"github.com/modload/modload/modconf"
+	"github.com/modload/modload/moddb"
 	"github.com/modload/modload/resolve"
 )
 
@@ -268,7 +269,8 @@ func Main(env *cli.Env, args []string) int {
 		st.log.printf(logErr, "missing parameters. See -h.\n")
 		return 1
 	}
-	// kmod: with -d or -S the directory is "<root>/lib/modules/<version>", not cleaned.
+	// kmod: with -d or -S the directory is "<root>/lib/modules/<version>", not cleaned (or
+	// "<root>/usr/lib/modules/<version>" in a root that has only that: moddb.Layout).
 	dir := ""
 	if rootSet || kverSet {
 		if !kverSet {
@@ -279,7 +281,7 @@ func Main(env *cli.Env, args []string) int {
 			}
 			kversion = strings.TrimSpace(string(v))
 		}
-		dir = root + "/lib/modules/" + kversion
+		dir = moddb.Layout(root, kversion)
 		if !strings.HasPrefix(dir, "/") {
 			if wd, err := os.Getwd(); err == nil {
 				dir = wd + "/" + dir

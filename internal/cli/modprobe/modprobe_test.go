@@ -229,3 +229,26 @@ func TestSyslogOption(t *testing.T) {
 		t.Errorf("without a daemon stderr = %q, want %q", stderr, want)
 	}
 }
+
+// A root whose module directory is under usr/lib/modules only (an extracted Debian 13 kernel
+// package; a distribution whose kmod is built with /usr/lib/modules) works with -d.
+func TestUsrLibModulesLayout(t *testing.T) {
+	root, ver := writeTree(t)
+	if err := os.MkdirAll(filepath.Join(root, "usr/lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(root, "lib/modules"), filepath.Join(root, "usr/lib/modules")); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "-D", "b")
+	dir := root + "/usr/lib/modules/" + ver
+	want := "insmod " + dir + "/kernel/a.ko \ninsmod " + dir + "/kernel/b.ko \n"
+	if out != want || errs != "" || code != 0 {
+		t.Errorf("-D b: %q %q %d, want %q", out, errs, code, want)
+	}
+	// Where neither exists, kmod's /lib/modules is what the message names.
+	_, errs, code = run(t, "-d", root, "-S", "2.0", "-C", os.DevNull, "-D", "b")
+	if wantErr := "modprobe: FATAL: Module b not found in directory " + root + "/lib/modules/2.0\n"; errs != wantErr || code != 1 {
+		t.Errorf("-D b in a missing version: %q %d, want %q", errs, code, wantErr)
+	}
+}
