@@ -35,3 +35,18 @@ func kmod34Argv(tool string) ([]string, string) {
 	libs := filepath.Join(root, "usr/lib/x86_64-linux-gnu") + ":" + filepath.Join(root, "lib/x86_64-linux-gnu")
 	return []string{ld, "--library-path", libs, "--argv0", tool, kmod}, ""
 }
+
+// Debian13Tree returns the Debian 13 (6.12) tree named by MODLOAD_DEBIAN13_ROOT and
+// MODLOAD_DEBIAN13_KVER, or skips.
+func Debian13Tree(t TB) Tree {
+	t.Helper()
+	root, kver := os.Getenv("MODLOAD_DEBIAN13_ROOT"), os.Getenv("MODLOAD_DEBIAN13_KVER")
+	if root == "" || kver == "" {
+		t.Skip("MODLOAD_DEBIAN13_ROOT and MODLOAD_DEBIAN13_KVER unset (the Debian 13 kernel tree)")
+	}
+	tr := Tree{Root: root, Version: kver}
+	if _, err := os.Stat(tr.Dir() + "/modules.dep"); err != nil {
+		t.Fatalf("debian 13 tree: %v", err)
+	}
+	return tr
+}

@@ -149,8 +149,13 @@ type state struct {
 // libkmod's source location for the messages whose location is known.
 func (st *state) libkmodError(msg string) {
 	loc := ""
-	if st.kmod30 && strings.HasPrefix(msg, "failed to lookup soft dependency") {
+	const softdep = "failed to lookup soft dependency"
+	switch {
+	case st.kmod30 && strings.HasPrefix(msg, softdep):
 		loc = cli.LibkmodLoc(cli.LibkmodLineSoftdep, "lookup_softdep")
+	case strings.HasPrefix(msg, softdep):
+		// kmod 34's lookup_dep, shared by softdep and weakdep, says just "dependency"
+		msg = "failed to lookup dependency" + msg[len(softdep):]
 	}
 	st.log.printf(logErr, "%s%s\n", loc, msg)
 }

@@ -252,3 +252,27 @@ func TestUsrLibModulesLayout(t *testing.T) {
 		t.Errorf("-D b in a missing version: %q %d, want %q", errs, code, wantErr)
 	}
 }
+
+// A softdep that cannot be looked up is reported through modprobe's logger: kmod 30 with
+// libkmod's location, kmod 34 (whose lookup_dep serves weakdep too) without, and in other words.
+func TestSoftdepLookupMessage(t *testing.T) {
+	root, ver := writeTree(t)
+	conf := filepath.Join(t.TempDir(), "s.conf")
+	if err := os.WriteFile(conf, []byte("softdep a pre: bad]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		environ []string
+		want    string
+	}{
+		{[]string{"MODLOAD_KMOD_COMPAT=30"}, "modprobe: ERROR: ../libkmod/libkmod-module.c:1567 lookup_softdep() failed to lookup soft dependency 'bad]', continuing anyway.\n"},
+		{nil, "modprobe: ERROR: failed to lookup dependency 'bad]', continuing anyway.\n"},
+	} {
+		var o, e bytes.Buffer
+		env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Environ: tc.environ, ModloadConf: "-"}
+		code := Main(env, []string{"modprobe", "-d", root, "-S", ver, "-C", conf, "-D", "a"})
+		if e.String() != tc.want || code != 0 {
+			t.Errorf("%q: stderr %q code %d, want %q", tc.environ, e.String(), code, tc.want)
+		}
+	}
+}
