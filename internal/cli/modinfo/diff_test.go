@@ -52,12 +52,23 @@ type release struct {
 	name    string
 	environ []string
 	kmod    func(t testing.TB) []string
+	// tree is the module tree the tests that need one use (debianTree's, or Debian 13's).
+	tree func(t testing.TB) (root, kver string)
 }
 
 var releases = []release{
-	{name: "kmod30", environ: []string{"MODLOAD_KMOD_COMPAT=30"}, kmod: func(t testing.TB) []string { return []string{kmodModinfo(t)} }},
-	{name: "kmod34", kmod: func(t testing.TB) []string { return difftest.Kmod34Argv(t, "modinfo") }},
+	{name: "kmod30", environ: []string{"MODLOAD_KMOD_COMPAT=30"}, kmod: func(t testing.TB) []string { return []string{kmodModinfo(t)} }, tree: debianTree},
+	{name: "kmod34", kmod: kmod34, tree: debianTree},
+	{name: "kmod34-debian13", kmod: kmod34, tree: func(t testing.TB) (string, string) {
+		tr := difftest.Debian13Tree(t)
+		return tr.Root, tr.Version
+	}},
 }
+
+func kmod34(t testing.TB) []string { return difftest.Kmod34Argv(t, "modinfo") }
+
+// moduleDir is the tree's module directory, in either layout.
+func moduleDir(root, kver string) string { return difftest.Tree{Root: root, Version: kver}.Dir() }
 
 func forReleases(t *testing.T, f func(t *testing.T, rel release)) {
 	for _, rel := range releases {
@@ -135,7 +146,7 @@ func parallel(items [][]string, f func(args []string)) {
 func moduleFiles(t testing.TB, root, kver string) []string {
 	t.Helper()
 	var files []string
-	dir := filepath.Join(root, "lib/modules", kver)
+	dir := moduleDir(root, kver)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -174,7 +185,7 @@ func TestDiffEveryModule(t *testing.T) { forReleases(t, testDiffEveryModule) }
 
 func testDiffEveryModule(t *testing.T, rel release) {
 	bin := rel.kmod(t)
-	root, kver := debianTree(t)
+	root, kver := rel.tree(t)
 	files := moduleFiles(t, root, kver)
 	if testing.Short() {
 		files = sample(files, 100)
@@ -237,7 +248,7 @@ func TestDiffFlags(t *testing.T) { forReleases(t, testDiffFlags) }
 
 func testDiffFlags(t *testing.T, rel release) {
 	bin := rel.kmod(t)
-	root, kver := debianTree(t)
+	root, kver := rel.tree(t)
 	files := sample(moduleFiles(t, root, kver), 60)
 	flagSets := [][]string{
 		{"-F", "alias"}, {"-F", "parm"}, {"-F", "signature"}, {"-F", "sig_key"}, {"-F", "signer"},
@@ -263,7 +274,7 @@ func TestDiffByName(t *testing.T) { forReleases(t, testDiffByName) }
 
 func testDiffByName(t *testing.T, rel release) {
 	bin := rel.kmod(t)
-	root, kver := debianTree(t)
+	root, kver := rel.tree(t)
 	files := sample(moduleFiles(t, root, kver), 80)
 	var items [][]string
 	for i, f := range files {
@@ -277,7 +288,7 @@ func testDiffByName(t *testing.T, rel release) {
 			items = append(items, []string{"-F", "filename", "--basedir=" + root, "--set-version", kver, name})
 		}
 	}
-	builtin, err := os.ReadFile(filepath.Join(root, "lib/modules", kver, "modules.builtin"))
+	builtin, err := os.ReadFile(filepath.Join(moduleDir(root, kver), "modules.builtin"))
 	if err != nil {
 		t.Fatal(err)
 	}
