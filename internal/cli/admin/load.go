@@ -75,7 +75,7 @@ func Load(env *cli.Env, args []string) int {
 		}
 		*version = rel
 	}
-	r, err := resolve.New(resolve.Options{Base: *base, Version: *version})
+	r, err := resolve.New(resolve.Options{Base: *base, Version: *version, Kmod30: env.Kmod() == cli.Kmod30})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modload load: %v\n", err)
 		return 1
