@@ -145,8 +145,9 @@ type state struct {
 	hasEnvOptions bool
 }
 
-// libkmodError prints a libkmod error as Debian's kmod 30 does through modprobe's logger, with
-// libkmod's source location for the messages whose location is known.
+// libkmodError prints a libkmod error through modprobe's logger: as Debian 13's kmod 34 does
+// (no source location), or as Debian 12's kmod 30 does, with libkmod's source location for the
+// messages whose location is known.
 func (st *state) libkmodError(msg string) {
 	loc := ""
 	const softdep = "failed to lookup soft dependency"
@@ -256,11 +257,7 @@ func Main(env *cli.Env, args []string) int {
 			st.appendEnvOption("-v")
 			st.verbose++
 		case 'V':
-			if st.kmod30 {
-				io.WriteString(env.Stdout, Version30)
-			} else {
-				io.WriteString(env.Stdout, Version)
-			}
+			io.WriteString(env.Stdout, env.Kmod().VersionText())
 			return 0
 		case 'h':
 			st.help()
