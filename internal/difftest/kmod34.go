@@ -1,6 +1,8 @@
 package difftest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 )
@@ -48,5 +50,40 @@ func Debian13Tree(t TB) Tree {
 	if _, err := os.Stat(tr.Dir() + "/modules.dep"); err != nil {
 		t.Fatalf("debian 13 tree: %v", err)
 	}
+	if !isDir(root + "/lib/modules/" + kver) {
+		// An extracted package has only usr/lib/modules, where Debian's kmod 34 (built for
+		// /lib/modules) does not look: compare on the merged-/usr view a Debian 13 system
+		// has, a root whose lib links to the tree's usr/lib.
+		view, err := mergedUsrView(root)
+		if err != nil {
+			t.Fatalf("debian 13 tree: %v", err)
+		}
+		tr.Root = view
+	}
 	return tr
+}
+
+// mergedUsrView returns a directory (kept in the cache directory, so kmod's cached answers,
+// which name it, stay valid) with lib -> ROOT/usr/lib and usr -> ROOT/usr.
+func mergedUsrView(root string) (string, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256([]byte(abs))
+	view := filepath.Join(CacheDir(), "merged-usr-"+hex.EncodeToString(h[:6]))
+	if err := os.MkdirAll(view, 0o755); err != nil {
+		return "", err
+	}
+	for name, target := range map[string]string{"lib": abs + "/usr/lib", "usr": abs + "/usr"} {
+		link := filepath.Join(view, name)
+		if cur, err := os.Readlink(link); err == nil && cur == target {
+			continue
+		}
+		os.Remove(link)
+		if err := os.Symlink(target, link); err != nil {
+			return "", err
+		}
+	}
+	return view, nil
 }
