@@ -266,6 +266,17 @@ func Main(env *cli.Env, args []string) int {
 			return 1
 		}
 	}
+	// -s sends the log to syslog from here on, as log_open does.
+	if useSyslog {
+		if w, err := OpenSyslog(prog); err == nil {
+			st.log.syslog = w
+			defer w.Close()
+		} else {
+			// No syslog daemon: kmod's syslog(3) finds no /dev/log and writes to the console
+			// (LOG_CONS), not stderr; the messages are dropped, as rmmod's are.
+			st.log.syslog = discardSyslog{}
+		}
+	}
 	operands := p.Args()
 	if !showConfig && len(operands) == 0 {
 		st.log.printf(logErr, "missing parameters. See -h.\n")
@@ -299,15 +310,8 @@ func Main(env *cli.Env, args []string) int {
 		ConfigWarn: func(err error) { io.WriteString(env.Stderr, configMessage(err)) },
 		Warn:       st.libkmodError,
 	})
-	// From here on the log follows -q/-v, as log_setup_kmod_log; -s sends it to syslog as
-	// log_open does (stderr when no syslog daemon listens).
+	// From here on the log follows -q/-v, as log_setup_kmod_log.
 	st.log.priority = st.verbose
-	if useSyslog {
-		if w, err := OpenSyslog(prog); err == nil {
-			st.log.syslog = w
-			defer w.Close()
-		}
-	}
 	if err != nil {
 		st.log.printf(logErr, "kmod_new() failed!\n")
 		return 1
