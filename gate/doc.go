@@ -103,7 +103,8 @@
 //
 // The mode comes from Options.Mode (a command-line flag), else the environment variable
 // MODLOAD_DEDUP, else the config file <Root>/etc/modload.conf, a list of "key = value" lines
-// ('#' comments) whose only key is "dedup = wait|busy|off". The default is wait. modload's own
+// ('#' comments) with the key "dedup = wait|busy|off" (and "kmod = 30|34", the kmod release
+// the tools reproduce, read by them). The default is wait. modload's own
 // configuration may cost the dedup mode, never a load: a bad MODLOAD_DEDUP, a bad or overlong
 // line, a config path that cannot be read (a directory, a FIFO) are skipped, the next source
 // decides, and [Gate.Warnings] says what was ignored (file and line for a line).

@@ -33,6 +33,7 @@ func FuzzParseRecord(f *testing.F) {
 // FuzzParseConfig: never panics; every warning is a *ParseError with a line number in range.
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("dedup = wait\n# c\nbad\n"))
+	f.Add([]byte("kmod = 30\nkmod=3 4\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, warns, err := parseConfig(bytes.NewReader(b), "f")
 		if err != nil {
@@ -47,6 +48,9 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if c.Dedup < ModeDefault || c.Dedup > ModeOff {
 			t.Fatalf("mode %v", c.Dedup)
+		}
+		if c.Kmod != "" && c.Kmod != "30" && c.Kmod != "34" {
+			t.Fatalf("kmod %q", c.Kmod)
 		}
 	})
 }

@@ -700,12 +700,15 @@ func TestModeResolution(t *testing.T) {
 }
 
 func TestParseConfig(t *testing.T) {
-	c, warns, err := parseConfig(stringsReader("dedup=off\n  dedup = wait # trailing\nx\nfoo = 1\ndedup = nope\n"), "f.conf")
+	c, warns, err := parseConfig(stringsReader("dedup=off\n  dedup = wait # trailing\nx\nfoo = 1\ndedup = nope\nkmod = 30\nkmod=33\n"), "f.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Dedup != ModeWait {
 		t.Errorf("dedup = %v, want wait", c.Dedup)
+	}
+	if c.Kmod != "30" {
+		t.Errorf("kmod = %q, want 30", c.Kmod)
 	}
 	var got []string
 	for _, w := range warns {
@@ -715,6 +718,7 @@ func TestParseConfig(t *testing.T) {
 		`f.conf:3: no '=' in "x"`,
 		`f.conf:4: unknown key "foo"`,
 		`f.conf:5: bad dedup mode "nope": want wait, busy or off`,
+		`f.conf:7: kmod "33": want 30 or 34`,
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("warnings (-want +got):\n%s", d)

@@ -74,6 +74,9 @@ func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.
 type Config struct {
 	// Dedup is ModeDefault when the file does not set it.
 	Dedup Mode
+	// Kmod is the kmod release the tools reproduce, "30" or "34" (key "kmod"); "" when the
+	// file does not set it. MODLOAD_KMOD_COMPAT overrides it (internal/cli reads both).
+	Kmod string
 }
 
 // maxConfigLine bounds a line of the config file; a longer line is skipped with a warning.
@@ -100,8 +103,8 @@ func ReadConfig(path string) (Config, []error, error) {
 	return parseConfig(f, path)
 }
 
-// parseConfig reads lines "key = value"; '#' starts a comment; blank lines are ignored. The only
-// key is "dedup" (wait|busy|off); the last valid setting wins.
+// parseConfig reads lines "key = value"; '#' starts a comment; blank lines are ignored. The
+// keys are "dedup" (wait|busy|off) and "kmod" (30|34); the last valid setting wins.
 func parseConfig(r io.Reader, file string) (Config, []error, error) {
 	var c Config
 	var warns []error
@@ -138,14 +141,21 @@ func (c *Config) parseLine(line, file string, n int) error {
 		return &ParseError{file, n, fmt.Sprintf("no '=' in %q", line)}
 	}
 	key, val = strings.TrimSpace(key), strings.TrimSpace(val)
-	if key != "dedup" {
+	switch key {
+	case "dedup":
+		m, err := ParseMode(val)
+		if err != nil {
+			return &ParseError{file, n, err.Error()}
+		}
+		c.Dedup = m
+	case "kmod":
+		if val != "30" && val != "34" {
+			return &ParseError{file, n, fmt.Sprintf("kmod %q: want 30 or 34", val)}
+		}
+		c.Kmod = val
+	default:
 		return &ParseError{file, n, fmt.Sprintf("unknown key %q", key)}
 	}
-	m, err := ParseMode(val)
-	if err != nil {
-		return &ParseError{file, n, err.Error()}
-	}
-	c.Dedup = m
 	return nil
 }
 

@@ -166,26 +166,34 @@ func writeTree(t *testing.T, files map[string]string) string {
 }
 
 func TestLoadBase(t *testing.T) {
-	root := writeTree(t, map[string]string{
+	tree := map[string]string{
 		"etc/modprobe.d/10-a.conf":           "alias etc-a m\n",
-		"lib/modprobe.d/10-a.conf":           "alias lib-a-masked m\n",
-		"lib/modprobe.d/05-b.conf":           "alias lib-b m\n",
+		"etc/modprobe.d/08-x.alias":          "alias dot-alias m\n",
 		"run/modprobe.d/20-c.conf":           "alias run-c m\nbogus\n",
 		"usr/local/lib/modprobe.d/15-d.conf": "alias local-d m\n",
 		"usr/local/lib/modprobe.d/skip.txt":  "alias skipped m\n",
 		"etc/modprobe.d/nested.conf/x.conf":  "alias nested m\n",
 		"lib/modules/1.0/modules.softdep":    "softdep ext4 pre: crc32c\n",
 		"lib/modules/1.0/modules.weakdep":    "# Weak dependencies extracted from modules themselves.\n\nweakdep lan78xx microchip smsc\n",
-		"lib/modprobe.d/n-weak.conf":         "weakdep r8169 realtek\n",
 		"proc/cmdline":                       "quiet m.p=1 modprobe.blacklist=bad\n",
-	})
+		"lib/modprobe.d/07-only30.conf":      "alias only-30 m\n",
+		"usr/lib/modprobe.d/07-only34.conf":  "alias only-34 m\n",
+	}
+	// kmod 30 reads lib/modprobe.d, kmod 34 usr/lib/modprobe.d (the same directory on a
+	// merged-/usr system; here they differ to tell which was read).
+	for _, vendor := range []string{"lib/modprobe.d/", "usr/lib/modprobe.d/"} {
+		tree[vendor+"10-a.conf"] = "alias lib-a-masked m\n"
+		tree[vendor+"05-b.conf"] = "alias lib-b m\n"
+		tree[vendor+"n-weak.conf"] = "weakdep r8169 realtek\n"
+	}
+	root := writeTree(t, tree)
 	var warns []string
 	cfg, err := Load(LoadOptions{Base: root, ModuleDir: filepath.Join(root, "lib/modules/1.0"), Warn: func(err error) { warns = append(warns, err.Error()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Aliases:  []Alias{{"lib_b", "m"}, {"etc_a", "m"}, {"local_d", "m"}, {"run_c", "m"}},
+		Aliases:  []Alias{{"lib_b", "m"}, {"only_34", "m"}, {"etc_a", "m"}, {"local_d", "m"}, {"run_c", "m"}},
 		Options:  []Options{{Module: "m", Options: "p=1"}},
 		Softdeps: []Softdep{{Module: "ext4", Pre: []string{"crc32c"}, Raw: "pre: crc32c"}},
 		// modules.weakdep sorts under its name, after modules.softdep and before n-weak.conf
@@ -196,13 +204,15 @@ func TestLoadBase(t *testing.T) {
 		t.Errorf("Load (-want +got):\n%s", diff)
 	}
 
-	// kmod 30 reads no modules.weakdep and rejects weakdep lines.
+	// kmod 30 reads lib/modprobe.d and *.alias files, no modules.weakdep, and rejects weakdep
+	// lines.
 	var warns30 []string
 	cfg30, err := Load(LoadOptions{Base: root, ModuleDir: filepath.Join(root, "lib/modules/1.0"), Kmod30: true, Warn: func(err error) { warns30 = append(warns30, err.Error()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want30 := *want
+	want30.Aliases = []Alias{{"lib_b", "m"}, {"only_30", "m"}, {"dot_alias", "m"}, {"etc_a", "m"}, {"local_d", "m"}, {"run_c", "m"}}
 	want30.Weakdeps = nil
 	if diff := cmp.Diff(&want30, cfg30); diff != "" {
 		t.Errorf("Load with Kmod30 (-want +got):\n%s", diff)
@@ -301,7 +311,7 @@ func TestLoadCmdlineUnreadable(t *testing.T) {
 		t.Fatalf("warnings = %v, want one", errs)
 	}
 	want := "libkmod: ERROR ../libkmod/libkmod-config.c:521 kmod_config_parse_kcmdline: could not read from '/proc/cmdline': Is a directory\n"
-	if got := KmodMessage(errs[0]); got != want {
+	if got := KmodMessage30(errs[0]); got != want {
 		t.Errorf("KmodMessage = %q, want %q", got, want)
 	}
 }

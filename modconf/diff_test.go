@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/modload/modload/internal/difftest"
 	"golang.org/x/tools/txtar"
 )
 
@@ -31,6 +32,9 @@ import (
 //	mkdir: DIR           create an empty directory
 //	symlink: TARGET LINK create LINK (relative to the case directory) pointing at TARGET
 //
+// Every test runs against each kmod found: Debian 12's kmod 30 on the host (Load with Kmod30)
+// and Debian 13's kmod 34 from MODLOAD_KMOD34_ROOT (Load as it is by default).
+//
 // kmod always reads /proc/cmdline, so kmod runs in a mount namespace (unshare -m) with the
 // case's cmdline bind-mounted on /proc/cmdline. Without namespaces, cases with a cmdline or
 // defaults are skipped and the others compare against the host's /proc/cmdline.
@@ -49,6 +53,46 @@ func findTool(t *testing.T, name string) string {
 	return ""
 }
 
+// oracle is one kmod release to compare with.
+type oracle struct {
+	name string
+	// argv runs a tool of this kmod: the tool's path, or a loader command ending in kmod.
+	argv   func(tool string) []string
+	kmod30 bool
+}
+
+func (o oracle) paths() []string {
+	if o.kmod30 {
+		return DefaultPaths30
+	}
+	return DefaultPaths
+}
+
+func (o oracle) message(err error) string {
+	if o.kmod30 {
+		return KmodMessage30(err)
+	}
+	return KmodMessage(err)
+}
+
+// oracles runs f against the host's kmod 30 and kmod 34 from MODLOAD_KMOD34_ROOT, each a
+// subtest that skips with its reason when that kmod is missing.
+func oracles(t *testing.T, f func(t *testing.T, o oracle)) {
+	t.Run("kmod30", func(t *testing.T) {
+		modprobe, depmod := findTool(t, "modprobe"), findTool(t, "depmod")
+		f(t, oracle{name: "kmod30", kmod30: true, argv: func(tool string) []string {
+			if tool == "depmod" {
+				return []string{depmod}
+			}
+			return []string{modprobe}
+		}})
+	})
+	t.Run("kmod34", func(t *testing.T) {
+		difftest.Kmod34Argv(t, "modprobe")
+		f(t, oracle{name: "kmod34", argv: func(tool string) []string { return difftest.Kmod34Argv(t, tool) }})
+	})
+}
+
 var unshareOK = sync.OnceValue(func() bool {
 	err := exec.Command("unshare", "-m", "sh", "-c", "mount --bind /dev/null /proc/cmdline").Run()
 	return err == nil
@@ -61,19 +105,18 @@ type diffCase struct {
 	defaults bool
 	cmdline  bool
 	softdep  bool
-	// kmod30: the case holds weakdep, which kmod 30 (the oracle) does not know, so Load runs
-	// with Kmod30 to be compared with it; TestWeakdepShowConfig covers kmod 33's weakdep.
+	// kmod30: Load runs as kmod 30 (the oracle is kmod 30).
 	kmod30 bool
 }
 
-func setupCase(t *testing.T, file, root string) diffCase {
+func setupCase(t *testing.T, file, root string, o oracle) diffCase {
 	t.Helper()
 	ar, err := txtar.ParseFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	c := diffCase{name: filepath.Base(file), dir: dir}
+	c := diffCase{name: filepath.Base(file), dir: dir, kmod30: o.kmod30}
 	contents := map[string][]byte{}
 	var order []string
 	for _, f := range ar.Files {
@@ -133,9 +176,6 @@ func setupCase(t *testing.T, file, root string) diffCase {
 	}
 	for _, name := range order {
 		data := contents[name]
-		if bytes.Contains(data, []byte("weakdep")) {
-			c.kmod30 = true
-		}
 		dst := filepath.Join(dir, name)
 		switch name {
 		case "cmdline":
@@ -160,13 +200,14 @@ func setupCase(t *testing.T, file, root string) diffCase {
 }
 
 // emptyRoot builds a module tree with empty indexes made by kmod's depmod.
-func emptyRoot(t *testing.T, depmod string) string {
+func emptyRoot(t *testing.T, o oracle) string {
 	t.Helper()
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "lib/modules", diffKver), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(depmod, "-b", root, diffKver).CombinedOutput(); err != nil {
+	depmod := o.argv("depmod")
+	if out, err := exec.Command(depmod[0], append(depmod[1:], "-b", root, diffKver)...).CombinedOutput(); err != nil {
 		t.Fatalf("depmod: %v\n%s", err, out)
 	}
 	return root
@@ -175,7 +216,7 @@ func emptyRoot(t *testing.T, depmod string) string {
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // runKmod runs modprobe -c for c and returns its configuration part and stderr.
-func runKmod(t *testing.T, modprobe, root string, c diffCase, ns bool) (string, string) {
+func runKmod(t *testing.T, o oracle, root string, c diffCase, ns bool) (string, string) {
 	t.Helper()
 	args := []string{"-c", "-d", root, "-S", diffKver}
 	if !c.defaults {
@@ -187,7 +228,7 @@ func runKmod(t *testing.T, modprobe, root string, c diffCase, ns bool) (string, 
 	if ns {
 		script := "set -e; mount --bind " + shellQuote(filepath.Join(c.dir, "cmdline")) + " /proc/cmdline\n"
 		if c.defaults {
-			for _, d := range DefaultPaths {
+			for _, d := range o.paths() {
 				src := filepath.Join(c.dir, d)
 				if err := os.MkdirAll(src, 0o755); err != nil {
 					t.Fatal(err)
@@ -200,14 +241,15 @@ func runKmod(t *testing.T, modprobe, root string, c diffCase, ns bool) (string, 
 				script += "mount --bind " + shellQuote(src) + " " + d + "\n"
 			}
 		}
-		q := []string{shellQuote(modprobe)}
-		for _, a := range args {
+		var q []string
+		for _, a := range append(o.argv("modprobe"), args...) {
 			q = append(q, shellQuote(a))
 		}
 		script += "exec " + strings.Join(q, " ")
 		cmd = exec.Command("unshare", "-m", "sh", "-c", script)
 	} else {
-		cmd = exec.Command(modprobe, args...)
+		argv := append(o.argv("modprobe"), args...)
+		cmd = exec.Command(argv[0], argv[1:]...)
 	}
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	var stdout, stderr bytes.Buffer
@@ -222,26 +264,26 @@ func runKmod(t *testing.T, modprobe, root string, c diffCase, ns bool) (string, 
 	return strings.TrimSuffix(out, ShowConfigTrailer), stderr.String()
 }
 
-func runOurs(t *testing.T, root string, c diffCase, ns bool) (string, string) {
+func runOurs(t *testing.T, o oracle, root string, c diffCase, ns bool) (string, string) {
 	t.Helper()
 	var warns strings.Builder
-	o := LoadOptions{
+	lo := LoadOptions{
 		ModuleDir: filepath.Join(root, "lib/modules", diffKver),
 		Cmdline:   filepath.Join(c.dir, "cmdline"),
 		Kmod30:    c.kmod30,
-		Warn:      func(err error) { warns.WriteString(KmodMessage(err)) },
+		Warn:      func(err error) { warns.WriteString(o.message(err)) },
 	}
 	if !ns {
-		o.Cmdline = "/proc/cmdline"
+		lo.Cmdline = "/proc/cmdline"
 	}
 	if c.defaults {
-		o.Base = c.dir
+		lo.Base = c.dir
 	} else {
 		for _, p := range c.paths {
-			o.Paths = append(o.Paths, c.dir+"/"+p)
+			lo.Paths = append(lo.Paths, c.dir+"/"+p)
 		}
 	}
-	cfg, err := Load(o)
+	cfg, err := Load(lo)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -257,9 +299,9 @@ func runOurs(t *testing.T, root string, c diffCase, ns bool) (string, string) {
 	return out.String(), stderr
 }
 
-func TestDiffShowConfig(t *testing.T) {
-	modprobe := findTool(t, "modprobe")
-	depmod := findTool(t, "depmod")
+func TestDiffShowConfig(t *testing.T) { oracles(t, testDiffShowConfig) }
+
+func testDiffShowConfig(t *testing.T, o oracle) {
 	files, err := filepath.Glob("testdata/diff/*.txtar")
 	if err != nil {
 		t.Fatal(err)
@@ -271,19 +313,19 @@ func TestDiffShowConfig(t *testing.T) {
 	if !ns {
 		t.Log("no mount namespaces (unshare -m): cmdline and defaults cases are skipped, the rest read the host's /proc/cmdline")
 	}
-	template := emptyRoot(t, depmod)
+	template := emptyRoot(t, o)
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
 			root := t.TempDir()
 			if err := os.CopyFS(root, os.DirFS(template)); err != nil {
 				t.Fatal(err)
 			}
-			c := setupCase(t, file, root)
+			c := setupCase(t, file, root, o)
 			if !ns && (c.cmdline || c.defaults) {
 				t.Skip("needs a mount namespace to give kmod this kernel command line or these directories")
 			}
-			wantOut, wantErr := runKmod(t, modprobe, root, c, ns)
-			gotOut, gotErr := runOurs(t, root, c, ns)
+			wantOut, wantErr := runKmod(t, o, root, c, ns)
+			gotOut, gotErr := runOurs(t, o, root, c, ns)
 			t.Logf("kmod stdout:\n%s\nkmod stderr:\n%s", wantOut, wantErr)
 			if wantOut != gotOut {
 				t.Errorf("stdout differs\nkmod: %q\nours: %q", wantOut, gotOut)
@@ -301,10 +343,10 @@ func TestDiffShowConfig(t *testing.T) {
 // TestDiffModprobeOptions checks SplitOptions against kmod: MODPROBE_OPTIONS carries -C
 // arguments naming directories with spaces and quotes; kmod must read exactly the
 // directories SplitOptions finds.
-func TestDiffModprobeOptions(t *testing.T) {
-	modprobe := findTool(t, "modprobe")
-	depmod := findTool(t, "depmod")
-	root := emptyRoot(t, depmod)
+func TestDiffModprobeOptions(t *testing.T) { oracles(t, testDiffModprobeOptions) }
+
+func testDiffModprobeOptions(t *testing.T, or oracle) {
+	root := emptyRoot(t, or)
 	d := t.TempDir()
 	for i, name := range []string{"a b", `q"r`, "plain", "s'q", "x"} {
 		if err := os.MkdirAll(filepath.Join(d, name), 0o755); err != nil {
@@ -338,7 +380,7 @@ func TestDiffModprobeOptions(t *testing.T) {
 				i++
 			}
 		}
-		o := LoadOptions{Paths: paths, Cmdline: cmdline}
+		o := LoadOptions{Paths: paths, Cmdline: cmdline, Kmod30: or.kmod30}
 		if !ns {
 			o.Cmdline = "/proc/cmdline"
 		}
@@ -352,7 +394,7 @@ func TestDiffModprobeOptions(t *testing.T) {
 		var ours bytes.Buffer
 		cfg.WriteTo(&ours)
 
-		kargs := []string{modprobe, "-c", "-d", root, "-S", diffKver}
+		kargs := append(or.argv("modprobe"), "-c", "-d", root, "-S", diffKver)
 		var cmd *exec.Cmd
 		if ns {
 			q := make([]string, len(kargs))
@@ -388,15 +430,16 @@ func showConfigPart(t *testing.T, out string) string {
 // TestDiffHostDefaults compares the running system's configuration (kmod's default
 // directories, the host's /proc/cmdline) and, when MODLOAD_DEBIAN_ROOT and
 // MODLOAD_DEBIAN_KVER are set, the real Debian tree's modules.softdep.
-func TestDiffHostDefaults(t *testing.T) {
-	modprobe := findTool(t, "modprobe")
-	depmod := findTool(t, "depmod")
+func TestDiffHostDefaults(t *testing.T) { oracles(t, testDiffHostDefaults) }
+
+func testDiffHostDefaults(t *testing.T, o oracle) {
 	root, kver := os.Getenv("MODLOAD_DEBIAN_ROOT"), os.Getenv("MODLOAD_DEBIAN_KVER")
 	if root == "" || kver == "" {
 		t.Log("MODLOAD_DEBIAN_ROOT/MODLOAD_DEBIAN_KVER unset: using an empty module tree")
-		root, kver = emptyRoot(t, depmod), diffKver
+		root, kver = emptyRoot(t, o), diffKver
 	}
-	cmd := exec.Command(modprobe, "-c", "-d", root, "-S", kver)
+	argv := append(o.argv("modprobe"), "-c", "-d", root, "-S", kver)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -406,7 +449,8 @@ func TestDiffHostDefaults(t *testing.T) {
 	var warns strings.Builder
 	cfg, err := Load(LoadOptions{
 		ModuleDir: filepath.Join(root, "lib/modules", kver),
-		Warn:      func(err error) { warns.WriteString(KmodMessage(err)) },
+		Kmod30:    o.kmod30,
+		Warn:      func(err error) { warns.WriteString(o.message(err)) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -454,15 +498,15 @@ func readCorpus(t *testing.T, fuzzer string) map[string][]byte {
 
 // TestDiffFuzzCorpus runs every committed FuzzParse and FuzzCmdline input through kmod and
 // through Load: the fuzzers' hostile inputs must give kmod's output and messages too.
-func TestDiffFuzzCorpus(t *testing.T) {
-	modprobe := findTool(t, "modprobe")
-	depmod := findTool(t, "depmod")
-	root := emptyRoot(t, depmod)
+func TestDiffFuzzCorpus(t *testing.T) { oracles(t, testDiffFuzzCorpus) }
+
+func testDiffFuzzCorpus(t *testing.T, o oracle) {
+	root := emptyRoot(t, o)
 	ns := unshareOK()
 
 	t.Run("FuzzParse", func(t *testing.T) {
 		dir := t.TempDir()
-		c := diffCase{dir: dir, paths: []string{"conf"}}
+		c := diffCase{dir: dir, paths: []string{"conf"}, kmod30: o.kmod30}
 		if err := os.MkdirAll(filepath.Join(dir, "conf"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -471,15 +515,12 @@ func TestDiffFuzzCorpus(t *testing.T) {
 		}
 		corpus := readCorpus(t, "FuzzParse")
 		for name, data := range corpus {
-			if bytes.Contains(data, []byte("weakdep")) {
-				c.kmod30 = true
-			}
 			if err := os.WriteFile(filepath.Join(dir, "conf", name+".conf"), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
-		wantOut, wantErr := runKmod(t, modprobe, root, c, ns)
-		gotOut, gotErr := runOurs(t, root, c, ns)
+		wantOut, wantErr := runKmod(t, o, root, c, ns)
+		gotOut, gotErr := runOurs(t, o, root, c, ns)
 		if wantOut != gotOut {
 			t.Errorf("stdout differs over %d corpus files\nkmod: %q\nours: %q", len(corpus), wantOut, gotOut)
 		}
@@ -493,12 +534,12 @@ func TestDiffFuzzCorpus(t *testing.T) {
 		}
 		for name, data := range readCorpus(t, "FuzzCmdline") {
 			dir := t.TempDir()
-			c := diffCase{dir: dir, paths: []string{"none"}}
+			c := diffCase{dir: dir, paths: []string{"none"}, kmod30: o.kmod30}
 			if err := os.WriteFile(filepath.Join(dir, "cmdline"), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			wantOut, wantErr := runKmod(t, modprobe, root, c, ns)
-			gotOut, gotErr := runOurs(t, root, c, ns)
+			wantOut, wantErr := runKmod(t, o, root, c, ns)
+			gotOut, gotErr := runOurs(t, o, root, c, ns)
 			if wantOut != gotOut || wantErr != gotErr {
 				t.Errorf("%s: cmdline %q\nkmod: %q %q\nours: %q %q", name, data, wantOut, wantErr, gotOut, gotErr)
 			}
@@ -507,10 +548,10 @@ func TestDiffFuzzCorpus(t *testing.T) {
 }
 
 // TestDiffPathTooLong: a file whose path reaches PATH_MAX is reported and skipped.
-func TestDiffPathTooLong(t *testing.T) {
-	modprobe := findTool(t, "modprobe")
-	depmod := findTool(t, "depmod")
-	root := emptyRoot(t, depmod)
+func TestDiffPathTooLong(t *testing.T) { oracles(t, testDiffPathTooLong) }
+
+func testDiffPathTooLong(t *testing.T, o oracle) {
+	root := emptyRoot(t, o)
 	dir := t.TempDir()
 	rel := "conf"
 	for len(dir)+len(rel) < 3900 {
@@ -536,10 +577,10 @@ func TestDiffPathTooLong(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "cmdline"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := diffCase{dir: dir, paths: []string{rel}}
+	c := diffCase{dir: dir, paths: []string{rel}, kmod30: o.kmod30}
 	ns := unshareOK()
-	wantOut, wantErr := runKmod(t, modprobe, root, c, ns)
-	gotOut, gotErr := runOurs(t, root, c, ns)
+	wantOut, wantErr := runKmod(t, o, root, c, ns)
+	gotOut, gotErr := runOurs(t, o, root, c, ns)
 	if wantOut != gotOut || wantErr != gotErr {
 		t.Errorf("kmod: %q %q\nours: %q %q", wantOut, wantErr, gotOut, gotErr)
 	}

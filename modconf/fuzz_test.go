@@ -39,8 +39,8 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(w, &pe) || pe.File != "f.conf" || pe.Line < 1 {
 				t.Errorf("warning %v is not a ParseError with a line", w)
 			}
-			if !strings.HasPrefix(KmodMessage(w), "libkmod: ERROR ../libkmod/libkmod-config.c:") {
-				t.Errorf("KmodMessage(%v) = %q", w, KmodMessage(w))
+			if !strings.HasPrefix(KmodMessage30(w), "libkmod: ERROR ../libkmod/libkmod-config.c:") {
+				t.Errorf("KmodMessage30(%v) = %q", w, KmodMessage30(w))
 			}
 		}
 		for _, a := range cfg.Aliases {
@@ -77,15 +77,27 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		// kmod 30 mode: the same input with weakdep lines reported as bad lines instead.
+		// kmod 30 mode: weakdep lines are bad lines, and a backslash ending the input is kept
+		// as 0xff where kmod 34 drops it; so kmod 30 reads data as kmod 34 reads data34.
 		p30 := &parser{cfg: &Config{}, warn: func(error) {}, kmod30: true}
 		p30.parseConfig(bytes.NewReader(data), "f.conf")
 		if len(p30.cfg.Weakdeps) != 0 {
 			t.Errorf("kmod 30 mode kept weakdeps %v", p30.cfg.Weakdeps)
 		}
-		p30.cfg.Weakdeps = cfg.Weakdeps
-		if diff := cmp.Diff(cfg, p30.cfg); diff != "" {
-			t.Errorf("kmod 30 mode differs in more than weakdep (-default +kmod30):\n%s", diff)
+		data34 := data
+		if endsInEscape(data) {
+			data34 = append(data[:len(data)-1:len(data)-1], 0xff)
+			p := &parser{cfg: &Config{}}
+			p.parseConfig(bytes.NewReader(data[:len(data)-1]), "f.conf")
+			if diff := cmp.Diff(cfg, p.cfg); diff != "" {
+				t.Errorf("kmod 34 reads a final backslash (-with +without):\n%s", diff)
+			}
+		}
+		p34 := &parser{cfg: &Config{}}
+		p34.parseConfig(bytes.NewReader(data34), "f.conf")
+		p30.cfg.Weakdeps = p34.cfg.Weakdeps
+		if diff := cmp.Diff(p34.cfg, p30.cfg); diff != "" {
+			t.Errorf("kmod 30 mode differs in more than weakdep and the final backslash (-kmod34 +kmod30):\n%s", diff)
 		}
 		for _, b := range cfg.Blacklist {
 			checkNormalised(t, "blacklist", b)
@@ -103,6 +115,16 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("WriteTo output %q does not end with the empty line", out1.Bytes())
 		}
 	})
+}
+
+// endsInEscape reports whether data's last byte is a backslash that escapes what follows (the
+// end of the input), not one escaped by the backslash before it.
+func endsInEscape(data []byte) bool {
+	esc := false
+	for _, c := range data {
+		esc = !esc && c == '\\'
+	}
+	return esc
 }
 
 func FuzzCmdline(f *testing.F) {

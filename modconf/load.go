@@ -7,11 +7,21 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
-// DefaultPaths are the directories kmod 30 (Debian 12) reads when no -C is given, in
+// DefaultPaths are the directories kmod 34 (Debian 13) reads when no -C is given, in
 // priority order: a file name in an earlier directory masks the same name in later ones.
 var DefaultPaths = []string{
+	"/etc/modprobe.d",
+	"/run/modprobe.d",
+	"/usr/local/lib/modprobe.d",
+	"/usr/lib/modprobe.d",
+}
+
+// DefaultPaths30 are kmod 30's (Debian 12's) directories: /lib/modprobe.d where kmod 34 reads
+// /usr/lib/modprobe.d.
+var DefaultPaths30 = []string{
 	"/etc/modprobe.d",
 	"/run/modprobe.d",
 	"/usr/local/lib/modprobe.d",
@@ -39,8 +49,10 @@ type LoadOptions struct {
 	// read as configuration files, sorted among the others under those names, as kmod 33+
 	// does (kmod 30 reads only modules.softdep). "" reads none.
 	ModuleDir string
-	// Kmod30 parses as kmod 30, Debian 12's kmod, does: "weakdep" (added in kmod 33) is a bad
-	// line and modules.weakdep is not read. Everything else is the same in both.
+	// Kmod30 reads as kmod 30, Debian 12's kmod, does; the zero value reads as kmod 34 (Debian
+	// 13). kmod 30: "weakdep" (added in kmod 33) is a bad line, modules.weakdep is not read,
+	// *.alias files are read beside *.conf, the default directories are DefaultPaths30, and a
+	// backslash ending a file is kept as byte 0xff. Everything else is the same in both.
 	Kmod30 bool
 	// Cmdline is the kernel command line file; "" means <Base>/proc/cmdline. A file that
 	// cannot be opened is skipped silently, as kmod does; NoCmdline reads nothing.
@@ -77,9 +89,8 @@ func (l *fileList) insert(f confFile) {
 }
 
 // Load reads the configuration as kmod_config_new does: modules.softdep (and, unless Kmod30,
-// modules.weakdep) of ModuleDir, then
-// every *.conf (and, in kmod 30, *.alias) file of the configuration directories, all sorted
-// by file name, then the kernel command line. Problems kmod reports and skips go to Warn.
+// modules.weakdep) of ModuleDir, then every *.conf (and, with Kmod30, *.alias) file of the
+// configuration directories, all sorted by file name, then the kernel command line. Problems kmod reports and skips go to Warn.
 // Load fails only when it cannot read at all in a way kmod would notice; today that never
 // happens, and the error is kept for future use.
 func Load(o LoadOptions) (*Config, error) {
@@ -88,6 +99,10 @@ func Load(o LoadOptions) (*Config, error) {
 		base = "/"
 	}
 	p := &parser{cfg: &Config{}, warn: o.Warn, kmod30: o.Kmod30}
+	defaults := DefaultPaths
+	if o.Kmod30 {
+		defaults = DefaultPaths30
+	}
 
 	var files fileList
 	if o.ModuleDir != "" {
@@ -98,7 +113,7 @@ func Load(o LoadOptions) (*Config, error) {
 	}
 	paths := o.Paths
 	if len(paths) == 0 {
-		for _, d := range DefaultPaths {
+		for _, d := range defaults {
 			paths = append(paths, filepath.Join(base, d))
 		}
 	}
@@ -133,8 +148,8 @@ func Load(o LoadOptions) (*Config, error) {
 }
 
 // listPath is kmod's conf_files_list: a path that cannot be stat'ed is skipped silently; a
-// path that is not a directory is one file; a directory contributes its *.conf and *.alias
-// entries that do not start with '.'.
+// path that is not a directory is one file; a directory contributes its *.conf entries (and,
+// in kmod 30, its *.alias entries) that do not start with '.'.
 func (p *parser) listPath(files *fileList, path string) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -167,10 +182,18 @@ func (p *parser) listPath(files *fileList, path string) {
 		if name[0] == '.' {
 			continue
 		}
-		if len(name) < 6 || (!strings.HasSuffix(name, ".conf") && !strings.HasSuffix(name, ".alias")) {
+		if len(name) < 6 || (!strings.HasSuffix(name, ".conf") && (!p.kmod30 || !strings.HasSuffix(name, ".alias"))) {
 			continue
 		}
-		if st, err := os.Stat(path + "/" + name); err == nil && st.IsDir() {
+		st, err := os.Stat(path + "/" + name)
+		if err != nil && !p.kmod30 && !errors.Is(err, syscall.ENAMETOOLONG) {
+			// kmod 34 reports the entry (a dangling symlink) and skips it, so it masks
+			// nothing; kmod 30 lists it, and the open fails silently. (kmod stats relative
+			// to the directory: a path too long for stat(2) is reported later, as too long.)
+			p.report(&ParseError{File: path + "/" + name, Err: ErrCannotStat, Msg: "cannot stat directory entry"})
+			continue
+		}
+		if err == nil && st.IsDir() {
 			p.report(&ParseError{File: path + "/" + name, Err: ErrNestedDir,
 				Msg: "directories inside directories are not supported"})
 			continue

@@ -24,10 +24,10 @@ func (p *parser) report(err error) {
 
 // readLine is kmod's freadline_wrapped: one logical line, with "\\\n" joining physical lines,
 // a backslash before any other byte dropped (the byte is kept), a backslash at end of file
-// kept as byte 0xff (C's (char)EOF). *lineno advances by the physical lines consumed, so it
+// kept as byte 0xff (C's (char)EOF) when eofByte, dropped otherwise (kmod 34). *lineno advances by the physical lines consumed, so it
 // names the last physical line. ok is false at end of input. A read error ends the input,
 // as getc's EOF does in kmod.
-func readLine(r *bufio.Reader, lineno *int) (line []byte, ok bool) {
+func readLine(r *bufio.Reader, lineno *int, eofByte bool) (line []byte, ok bool) {
 	var buf []byte
 	n := 0
 	for {
@@ -46,7 +46,9 @@ func readLine(r *bufio.Reader, lineno *int) (line []byte, ok bool) {
 		case '\\':
 			c2, err := r.ReadByte()
 			if err != nil {
-				buf = append(buf, 0xff)
+				if eofByte {
+					buf = append(buf, 0xff)
+				}
 				continue
 			}
 			if c2 == '\n' {
@@ -105,7 +107,7 @@ func (p *parser) parseConfig(r io.Reader, file string) {
 	br := bufio.NewReader(r)
 	lineno := 0
 	for {
-		raw, ok := readLine(br, &lineno)
+		raw, ok := readLine(br, &lineno, p.kmod30)
 		if !ok {
 			return
 		}

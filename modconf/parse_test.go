@@ -108,9 +108,14 @@ func TestParseDirectives(t *testing.T) {
 			want: &Config{Aliases: []Alias{{Pattern: "a", Module: "b"}}, Options: []Options{{Module: "m", Options: "p=1"}}},
 		},
 		{
-			name: "backslash at EOF is 0xff",
+			name: "backslash at EOF is dropped",
 			in:   "options m p\\",
-			want: &Config{Options: []Options{{Module: "m", Options: "p\xff"}}},
+			want: &Config{Options: []Options{{Module: "m", Options: "p"}}},
+		},
+		{
+			name: "escaped backslash at EOF is kept",
+			in:   "options m p\\\\",
+			want: &Config{Options: []Options{{Module: "m", Options: "p\\"}}},
 		},
 		{
 			name: "CR stays in tokens",
@@ -150,8 +155,8 @@ func TestParseErrorIs(t *testing.T) {
 		"libkmod: ERROR ../libkmod/libkmod-config.c:708 kmod_config_parse: /etc/modprobe.d/x.conf: command include is deprecated and not parsed anymore\n",
 	}
 	for i, err := range errs {
-		if got := KmodMessage(err); got != want[i] {
-			t.Errorf("KmodMessage(%v) = %q, want %q", err, got, want[i])
+		if got := KmodMessage30(err); got != want[i] {
+			t.Errorf("KmodMessage30(%v) = %q, want %q", err, got, want[i])
 		}
 	}
 }
@@ -235,5 +240,14 @@ func TestSplitOptions(t *testing.T) {
 		if diff := cmp.Diff(tt.want, SplitOptions(tt.in)); diff != "" {
 			t.Errorf("SplitOptions(%q) (-want +got):\n%s", tt.in, diff)
 		}
+	}
+}
+
+func TestParseKmod30BackslashAtEOF(t *testing.T) {
+	p := &parser{cfg: &Config{}, kmod30: true}
+	p.parseConfig(strings.NewReader("options m p\\"), "f.conf")
+	want := &Config{Options: []Options{{Module: "m", Options: "p\xff"}}}
+	if diff := cmp.Diff(want, p.cfg); diff != "" {
+		t.Errorf("kmod 30 (-want +got):\n%s", diff)
 	}
 }

@@ -97,13 +97,32 @@ type slot struct {
 	warnOnce sync.Once
 }
 
-// Dir returns the module directory for a base directory (kmod's -b/-d, ""
-// or "/" for the running system) and a kernel version.
-func Dir(base, version string) string {
-	if base == "" {
-		base = "/"
+// ModuleDirs are where a root keeps module directories, in the order Layout tries them:
+// /lib/modules, where Debian's kmod (30 and 34) looks, then /usr/lib/modules, where a kmod
+// built with --with-module-directory=/usr/lib/modules looks, and the only one an extracted
+// Debian 13 kernel package has (a merged-/usr system has both, /lib being a link to usr/lib).
+var ModuleDirs = []string{"/lib/modules", "/usr/lib/modules"}
+
+// Layout returns the module directory of version under root, spelled as kmod spells it (root
+// joined as given, not cleaned; "" is the running system): the first of ModuleDirs under
+// which version is a directory, else the first of ModuleDirs, which kmod's messages name.
+func Layout(root, version string) string {
+	for _, d := range ModuleDirs {
+		p := root + d + "/" + version
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
 	}
-	return filepath.Join(base, "lib", "modules", version)
+	return root + ModuleDirs[0] + "/" + version
+}
+
+// Dir returns the module directory for a base directory (kmod's -b/-d, ""
+// or "/" for the running system) and a kernel version, cleaned, in either layout (Layout).
+func Dir(base, version string) string {
+	if base == "" || base == "/" {
+		base = ""
+	}
+	return filepath.Clean(Layout(base, version))
 }
 
 // Open opens the module directory dir (such as /lib/modules/6.1.0-56-amd64).

@@ -320,3 +320,32 @@ func TestWarnDegrades(t *testing.T) {
 		t.Errorf("dump = %q, want the symbols only", got)
 	}
 }
+
+func TestLayout(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"lib/modules/both", "usr/lib/modules/both", "usr/lib/modules/usr", "lib/modules/lib"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "lib/modules/file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for version, want := range map[string]string{
+		"both": root + "/lib/modules/both",
+		"usr":  root + "/usr/lib/modules/usr",
+		"lib":  root + "/lib/modules/lib",
+		"none": root + "/lib/modules/none",
+		"file": root + "/lib/modules/file", // not a directory in either: kmod's spelling
+	} {
+		if got := Layout(root, version); got != want {
+			t.Errorf("Layout(%q) = %q, want %q", version, got, want)
+		}
+	}
+	if got, want := Dir(root+"/", "usr"), root+"/usr/lib/modules/usr"; got != want {
+		t.Errorf("Dir = %q, want %q", got, want)
+	}
+	if got, want := Dir("/", "none-such"), "/lib/modules/none-such"; got != want {
+		t.Errorf("Dir = %q, want %q", got, want)
+	}
+}

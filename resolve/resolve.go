@@ -54,6 +54,9 @@ type Options struct {
 	ConfigPaths []string
 	// ConfigWarn receives each configuration problem kmod reports and skips; may be nil.
 	ConfigWarn func(err error)
+	// Kmod30 reads the configuration as kmod 30 does (modconf.LoadOptions.Kmod30); the
+	// default is kmod 34's reading.
+	Kmod30 bool
 	// Config is the configuration; if nil, it is loaded (see New).
 	Config *modconf.Config
 	// DB is the module directory opened by the caller (wrapped as DBIndex); Close leaves it open.
@@ -133,14 +136,15 @@ func New(o Options) (*Resolver, error) {
 // loadConfig is kmod_config_new: modprobe.d (or -C), the directory's modules.softdep and the
 // kernel command line.
 func loadConfig(o Options, dir string) (*modconf.Config, error) {
-	cfg, err := modconf.Load(modconf.LoadOptions{Base: o.ConfigBase, Paths: o.ConfigPaths, ModuleDir: dir, Warn: o.ConfigWarn})
+	cfg, err := modconf.Load(modconf.LoadOptions{Base: o.ConfigBase, Paths: o.ConfigPaths, ModuleDir: dir, Kmod30: o.Kmod30, Warn: o.ConfigWarn})
 	if err != nil {
 		return nil, fmt.Errorf("resolve: configuration: %w", err)
 	}
 	return cfg, nil
 }
 
-// ModuleDir returns kmod's module directory for base and version: "<base>/lib/modules/<version>"
+// ModuleDir returns kmod's module directory for base and version: "<base>/lib/modules/<version>" (or
+// "<base>/usr/lib/modules/<version>" where only that exists, moddb.Layout)
 // without cleaning, made absolute against the working directory when relative, with the running
 // kernel's release when version is "". With base and version both empty it is
 // "/lib/modules/<uname -r>".
@@ -152,10 +156,10 @@ func ModuleDir(base, version string) (string, error) {
 		}
 		version = strings.TrimSpace(string(b))
 	}
-	dir := base + "/lib/modules/" + version
-	if base == "" || base == "/" {
-		dir = "/lib/modules/" + version
+	if base == "/" {
+		base = ""
 	}
+	dir := moddb.Layout(base, version)
 	if !strings.HasPrefix(dir, "/") {
 		wd, err := os.Getwd()
 		if err != nil {

@@ -18,6 +18,11 @@ type Env struct {
 	Stderr io.Writer
 	// Environ is the environment as KEY=VALUE strings.
 	Environ []string
+	// ModloadConf is modload's configuration file, read for its "kmod" key (see Kmod);
+	// "" means /etc/modload.conf, "-" none.
+	ModloadConf string
+
+	kmodState
 }
 
 // OS returns the process's own environment.
@@ -27,10 +32,8 @@ func OS() *Env {
 
 // Getenv returns the value of key in env's environment, or "".
 func (e *Env) Getenv(key string) string {
-	for i := len(e.Environ) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(e.Environ[i], "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
+	v, _ := e.Lookup(key)
+	return v
 }
+
+func splitEnv(kv string) (key, value string, ok bool) { return strings.Cut(kv, "=") }

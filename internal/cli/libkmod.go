@@ -1,6 +1,9 @@
 package cli
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Source lines of Debian 12's kmod 30 libkmod-module.c that its messages print (Debian builds
 // libkmod with debug info, so log_kmod adds file, line and function).
@@ -17,4 +20,16 @@ const (
 // "../libkmod/libkmod-module.c:<line> <fn>() ".
 func LibkmodLoc(line int, fn string) string {
 	return fmt.Sprintf("../libkmod/libkmod-module.c:%d %s() ", line, fn)
+}
+
+// WithoutLibkmodLoc drops a LibkmodLoc prefix from a message: Debian 13 builds kmod 34 without
+// debug information, so its tools print libkmod's messages with no location.
+func WithoutLibkmodLoc(msg string) string {
+	if !strings.HasPrefix(msg, "../libkmod/") {
+		return msg
+	}
+	if i := strings.Index(msg, "() "); i >= 0 {
+		return msg[i+len("() "):]
+	}
+	return msg
 }

@@ -19,38 +19,73 @@ const batchSize = 1500
 
 // suite is what every differential test needs.
 type suite struct {
-	tree   Tree
-	kmod   string
+	tree Tree
+	// kmod runs kmod's modprobe; argv0 is the name it runs as, which modload's modprobe is
+	// given too (getopt's messages name argv[0] as given).
+	kmod   []string
+	argv0  string
 	conf   string
 	cache  string
 	common []string // -d ROOT -S VER -C CONF
+	// environ makes modload reproduce this kmod (MODLOAD_KMOD_COMPAT).
+	environ []string
 }
 
-func newSuite(t *testing.T) *suite {
+// variant is one kmod release on one tree: kmod 30 (the host's, modload with
+// MODLOAD_KMOD_COMPAT=30) on Debian 12's 6.1 tree, kmod 34 (MODLOAD_KMOD34_ROOT) on it and on
+// Debian 13's 6.12 tree.
+type variant struct {
+	name    string
+	tree    func(TB) Tree
+	kmod    func(TB) (argv []string, argv0 string)
+	environ []string
+}
+
+var kmod30 = func(t TB) ([]string, string) { k := Kmod(t); return []string{k}, k }
+
+var kmod34 = func(t TB) ([]string, string) { return Kmod34Argv(t, "modprobe"), "modprobe" }
+
+var variants = []variant{
+	{name: "kmod30-debian12", tree: DebianTree, kmod: kmod30, environ: []string{"MODLOAD_KMOD_COMPAT=30"}},
+	{name: "kmod34-debian12", tree: DebianTree, kmod: kmod34},
+	{name: "kmod34-debian13", tree: Debian13Tree, kmod: kmod34},
+}
+
+// forSuites runs f on a suite per variant, each a subtest that skips when its kmod or tree
+// is missing.
+func forSuites(t *testing.T, f func(t *testing.T, s *suite)) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { f(t, newSuite(t, v, v.tree(t))) })
+	}
+}
+
+func newSuite(t *testing.T, v variant, tr Tree) *suite {
 	t.Helper()
-	tr := DebianTree(t)
-	kmod := Kmod(t)
+	kmod, argv0 := v.kmod(t)
 	conf, err := filepath.Abs("testdata/debian.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := TreeKey(kmod, tr, conf)
+	key, err := TreeKey(kmod[len(kmod)-1], tr, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &suite{
-		tree: tr, kmod: kmod, conf: conf,
+		tree: tr, kmod: kmod, argv0: argv0, conf: conf, environ: v.environ,
 		cache:  filepath.Join(CacheDir(), filepath.Base(tr.Root+"-"+tr.Version), key),
 		common: []string{"-d", tr.Root, "-S", tr.Version, "-C", conf},
 	}
 }
 
-// ours runs modload's modprobe in process, invoked under kmod's path (getopt's messages name
-// argv[0] as given).
+// oracle is kmod's answer to args, cached.
+func (s *suite) oracle(args []string) (Result, error) { return OracleArgv(s.kmod, s.cache, args) }
+
+// ours runs modload's modprobe in process, invoked under kmod's name.
 func (s *suite) ours(args []string) Result {
 	var stdout, stderr bytes.Buffer
-	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Environ: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}}
-	code := modprobe.Main(env, append([]string{s.kmod}, args...))
+	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		Environ: append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, s.environ...), ModloadConf: "-"}
+	code := modprobe.Main(env, append([]string{s.argv0}, args...))
 	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code}
 }
 
@@ -75,7 +110,7 @@ func (s *suite) compareBatched(t *testing.T, mode, sepLine string, queries []str
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			args := append(append(append([]string{}, s.common...), "-a", mode), BatchArgs(c)...)
-			k, err := Oracle(s.kmod, s.cache, args)
+			k, err := s.oracle(args)
 			results[i] = outcome{k: k, o: s.ours(args), q: c, err: err}
 		}()
 	}
@@ -119,8 +154,9 @@ const (
 	sepR = Sep + "\n"
 )
 
-func TestDebianShowDependsModules(t *testing.T) {
-	s := newSuite(t)
+func TestDebianShowDependsModules(t *testing.T) { forSuites(t, testDebianShowDependsModules) }
+
+func testDebianShowDependsModules(t *testing.T, s *suite) {
 	names, err := ModuleNames(s.tree)
 	if err != nil {
 		t.Fatal(err)
@@ -148,13 +184,15 @@ func aliasQueries(t *testing.T, s *suite) []string {
 	return Unique(qs)
 }
 
-func TestDebianAliasesResolve(t *testing.T) {
-	s := newSuite(t)
+func TestDebianAliasesResolve(t *testing.T) { forSuites(t, testDebianAliasesResolve) }
+
+func testDebianAliasesResolve(t *testing.T, s *suite) {
 	s.compareBatched(t, "-R", sepR, aliasQueries(t, s))
 }
 
-func TestDebianAliasesShowDepends(t *testing.T) {
-	s := newSuite(t)
+func TestDebianAliasesShowDepends(t *testing.T) { forSuites(t, testDebianAliasesShowDepends) }
+
+func testDebianAliasesShowDepends(t *testing.T, s *suite) {
 	s.compareBatched(t, "-D", sepD, aliasQueries(t, s))
 }
 
@@ -172,15 +210,17 @@ func readModaliases(t *testing.T) []string {
 	return out
 }
 
-func TestDebianModaliases(t *testing.T) {
-	s := newSuite(t)
+func TestDebianModaliases(t *testing.T) { forSuites(t, testDebianModaliases) }
+
+func testDebianModaliases(t *testing.T, s *suite) {
 	qs := Unique(readModaliases(t))
 	s.compareBatched(t, "-R", sepR, qs)
 	s.compareBatched(t, "-D", sepD, qs)
 }
 
-func TestDebianSymbols(t *testing.T) {
-	s := newSuite(t)
+func TestDebianSymbols(t *testing.T) { forSuites(t, testDebianSymbols) }
+
+func testDebianSymbols(t *testing.T, s *suite) {
 	keys, err := IndexKeys(s.tree.Dir() + "/modules.symbols")
 	if err != nil {
 		t.Fatal(err)
@@ -195,8 +235,9 @@ func TestDebianSymbols(t *testing.T) {
 	s.compareBatched(t, "-D", sepD, Unique(qs))
 }
 
-func TestDebianBuiltins(t *testing.T) {
-	s := newSuite(t)
+func TestDebianBuiltins(t *testing.T) { forSuites(t, testDebianBuiltins) }
+
+func testDebianBuiltins(t *testing.T, s *suite) {
 	names, aliases, err := BuiltinNames(s.tree)
 	if err != nil {
 		t.Fatal(err)
@@ -211,8 +252,9 @@ func TestDebianBuiltins(t *testing.T) {
 
 // TestDebianSingle runs single, unbatched invocations: the non -a messages and exit codes, the
 // configuration dump and the ELF queries.
-func TestDebianSingle(t *testing.T) {
-	s := newSuite(t)
+func TestDebianSingle(t *testing.T) { forSuites(t, testDebianSingle) }
+
+func testDebianSingle(t *testing.T, s *suite) {
 	ko := filepath.Join(s.tree.Dir(), "kernel/fs/ext4/ext4.ko")
 	var dummy string
 	filepath.Walk(s.tree.Dir()+"/kernel/drivers/net", func(p string, info os.FileInfo, err error) error {
@@ -254,7 +296,7 @@ func TestDebianSingle(t *testing.T) {
 	}
 	for _, c := range cases {
 		args := append(append([]string{}, s.common...), c...)
-		k, err := Oracle(s.kmod, s.cache, args)
+		k, err := s.oracle(args)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,8 +311,9 @@ func TestDebianSingle(t *testing.T) {
 // TestDebianModuleSample runs the per-file queries (--show-modversions, --show-exports) and
 // the dry run (-n -v) on every 20th module of modules.dep, one invocation each: what
 // TestDebianSingle checks on ext4 and dummy, over about 200 modules of every kind.
-func TestDebianModuleSample(t *testing.T) {
-	s := newSuite(t)
+func TestDebianModuleSample(t *testing.T) { forSuites(t, testDebianModuleSample) }
+
+func testDebianModuleSample(t *testing.T, s *suite) {
 	f, err := os.Open(filepath.Join(s.tree.Dir(), "modules.dep"))
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +343,7 @@ func TestDebianModuleSample(t *testing.T) {
 	nonEmpty := 0
 	for _, c := range cases {
 		args := append(append([]string{}, s.common...), c...)
-		k, err := Oracle(s.kmod, s.cache, args)
+		k, err := s.oracle(args)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,8 +26,22 @@ type Tree struct {
 	Root, Version string
 }
 
-// Dir is the module directory of the tree.
-func (t Tree) Dir() string { return t.Root + "/lib/modules/" + t.Version }
+// Dir is the module directory of the tree: under lib/modules, or under usr/lib/modules where
+// only that exists (an extracted Debian 13 package), as moddb.Layout finds it.
+func (t Tree) Dir() string {
+	dir := t.Root + "/lib/modules/" + t.Version
+	if _, err := os.Stat(dir); err != nil {
+		if usr := t.Root + "/usr/lib/modules/" + t.Version; isDir(usr) {
+			return usr
+		}
+	}
+	return dir
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
 
 // TB is the part of testing.TB the helpers use.
 type TB interface {
@@ -331,6 +345,12 @@ func TreeKey(kmod string, tr Tree, configs ...string) (string, error) {
 // Oracle runs kmod's modprobe with args (without the program name), answering from the cache
 // under dir when the same args were run before.
 func Oracle(kmod, dir string, args []string) (Result, error) {
+	return OracleArgv([]string{kmod}, dir, args)
+}
+
+// OracleArgv is Oracle with kmod's modprobe run as the command argv (such as Kmod34Argv's).
+func OracleArgv(argv []string, dir string, args []string) (Result, error) {
+	kmod := argv[0]
 	h := sha256.New()
 	for _, a := range args {
 		io.WriteString(h, a)
@@ -345,7 +365,7 @@ func Oracle(kmod, dir string, args []string) (Result, error) {
 			return r, nil
 		}
 	}
-	cmd := exec.Command(kmod, args...)
+	cmd := exec.Command(kmod, append(argv[1:len(argv):len(argv)], args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}

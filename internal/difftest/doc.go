@@ -3,6 +3,12 @@
 // tests skip with a reason without them), alias patterns instantiated into concrete strings,
 // and kmod's answers computed in batches and cached per tree.
 //
+// Two kmods: Debian 12's kmod 30 on the host (Kmod), and Debian 13's kmod 34 extracted under
+// MODLOAD_KMOD34_ROOT, run through that root's own dynamic loader (Kmod34Argv). The Debian
+// suites run per variant: kmod 30 on the 6.1 tree (MODLOAD_DEBIAN_ROOT/KVER, modload with
+// MODLOAD_KMOD_COMPAT=30), kmod 34 on it, and kmod 34 on the 6.12 tree (MODLOAD_DEBIAN13_ROOT/
+// KVER, Debian13Tree).
+//
 // Batching: one kmod process answers thousands of queries: "modprobe -a MODE q1 SEP q2 SEP ..."
 // where SEP is a name with an install command in the test configuration, so that its output
 // ("install /bin/true " under -D, "modload_sep" under -R) splits the output per query. modload's

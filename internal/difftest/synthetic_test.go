@@ -1,7 +1,6 @@
 package difftest
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,33 +86,22 @@ func itoa(i int) string {
 	return strings.TrimLeft(strings.Repeat("0", 1)+string(rune('0'+i%10)), "") + strings.Repeat("x", i/10)
 }
 
-// kmod33 turns kmod 30's answer for a configuration whose line lineno of conf is the weakdep
-// line into kmod 33's: the bad-line message for it goes, and -c lists it after the softdeps.
-func kmod33(t *testing.T, r Result, conf string, lineno int, weakdep string) Result {
-	t.Helper()
-	bad := fmt.Sprintf("libkmod: ERROR ../libkmod/libkmod-config.c:712 kmod_config_parse: %s line %d: ignoring bad line starting with 'weakdep'\n", conf, lineno)
-	if !strings.Contains(r.Stderr, bad) {
-		t.Fatalf("kmod 30 did not reject the weakdep line: stderr %q", r.Stderr)
-	}
-	r.Stderr = strings.Replace(r.Stderr, bad, "", 1)
-	const end = "\n# End of configuration files."
-	if i := strings.Index(r.Stdout, end); i >= 0 {
-		r.Stdout = r.Stdout[:i] + weakdep + "\n" + r.Stdout[i:]
-	}
-	return r
-}
-
 func cQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // TestSynthetic compares single invocations on a small tree that has every feature: symbol
 // dependencies, modinfo softdeps, compressed modules, builtins and builtin aliases, and a
-// configuration with every directive. weakdep came with kmod 33: kmod 30, the oracle, reports
-// it as a bad line, modload keeps it as kmod 33 does, so kmod 30's answer is adjusted by
-// kmod33 before it is compared (the bad-line message goes, -c gains the weakdep line).
+// configuration with every directive, against kmod 30 (modload as kmod 30: weakdep is a bad
+// line) and kmod 34 (weakdep came with kmod 33).
 func TestSynthetic(t *testing.T) {
-	kmod := Kmod(t)
+	for _, v := range variants[:2] {
+		t.Run(v.name, func(t *testing.T) { testSynthetic(t, v) })
+	}
+}
+
+func testSynthetic(t *testing.T, v variant) {
+	kmod, argv0 := v.kmod(t)
 	tr := buildTree(t, []synthModule{
 		{path: "kernel/a.ko", modinfo: []string{"alias=pci:v00001234d*", "alias=a-alias"}, exports: []string{"foo_fn"}},
 		{path: "kernel/b.ko", modinfo: []string{"alias=usb:v1234p*", "softdep=pre: e"}, uses: []string{"foo_fn"}, exports: []string{"bar_fn"}},
@@ -149,7 +137,7 @@ bogus line here
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &suite{tree: tr, kmod: kmod, conf: conf, cache: t.TempDir(),
+	s := &suite{tree: tr, kmod: kmod, argv0: argv0, conf: conf, cache: t.TempDir(), environ: v.environ,
 		common: []string{"-d", tr.Root, "-S", tr.Version, "-C", conf}}
 	cases := [][]string{
 		{"-D", "a"}, {"-D", "b"}, {"-D", "c"}, {"-D", "d"}, {"-D", "e-dash"}, {"-D", "e_dash"},
@@ -165,11 +153,10 @@ bogus line here
 	}
 	for _, c := range cases {
 		args := append(append([]string{}, s.common...), c...)
-		k, err := Oracle(s.kmod, s.cache, args)
+		k, err := s.oracle(args)
 		if err != nil {
 			t.Fatal(err)
 		}
-		k = kmod33(t, k, conf, 18, "weakdep a b")
 		o := s.ours(args)
 		if k != o {
 			t.Errorf("modprobe %q:\nkmod: code %d stdout %q stderr %q\nours: code %d stdout %q stderr %q",
@@ -178,12 +165,12 @@ bogus line here
 	}
 	if os.Getenv("MODLOAD_DIFFTEST_DUMP") != "" {
 		for _, c := range cases {
-			k, _ := Oracle(s.kmod, s.cache, append(append([]string{}, s.common...), c...))
+			k, _ := s.oracle(append(append([]string{}, s.common...), c...))
 			t.Logf("%q -> %d %q %q", c, k.Code, k.Stdout, k.Stderr)
 		}
 	}
 	// The test must be able to fail: kmod's answers are not empty.
-	k, _ := Oracle(s.kmod, s.cache, append(append([]string{}, s.common...), "-D", "c"))
+	k, _ := s.oracle(append(append([]string{}, s.common...), "-D", "c"))
 	if !strings.Contains(k.Stdout, "insmod ") {
 		t.Fatalf("kmod -D c printed %q, want insmod lines", k.Stdout)
 	}

@@ -75,7 +75,7 @@ func Load(env *cli.Env, args []string) int {
 		}
 		*version = rel
 	}
-	r, err := resolve.New(resolve.Options{Base: *base, Version: *version, Warn: func(msg string) {
+	r, err := resolve.New(resolve.Options{Base: *base, Version: *version, Kmod30: env.Kmod() == cli.Kmod30, Warn: func(msg string) {
 		fmt.Fprintf(env.Stderr, "modload load: %s\n", msg)
 	}})
 	if err != nil {

@@ -36,10 +36,18 @@ var Default Command
 // Main runs Default.
 func Main(env *cli.Env, args []string) int { return Default.Main(env, args) }
 
-// versionText is what Debian's kmod 30 prints for -V.
-const versionText = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
-
+// helpText is kmod 34's insmod -h (Debian 13), helpText30 kmod 30's.
 const helpText = "Usage:\n" +
+	"\t%s [options] filename [module options]\n" +
+	"Options:\n" +
+	"\t-f, --force       DANGEROUS: forces a module load, may cause\n" +
+	"\t                  data corruption and crash your machine\n" +
+	"\t-s, --syslog      print to syslog, not stderr\n" +
+	"\t-v, --verbose     enables more messages\n" +
+	"\t-V, --version     show version\n" +
+	"\t-h, --help        show this help\n"
+
+const helpText30 = "Usage:\n" +
 	"\t%s [options] filename [args]\n" +
 	"Options:\n" +
 	"\t-V, --version     show version\n" +
@@ -50,13 +58,24 @@ const (
 	optForceModversion = 2
 )
 
-var longOpts = []getopt.Option{
+// longOpts30 are kmod 30's insmod options, with the newer -f, -s, -v (which it takes as short
+// options) and the force variants as long ones.
+var longOpts30 = []getopt.Option{
 	{Name: "version", Val: 'V'}, {Name: "help", Val: 'h'},
 	// Newer kmod's options, not in kmod 30.
 	{Name: "force", Val: 'f'}, {Name: "force-modversion", Val: optForceModversion},
 	{Name: "force-vermagic", Val: optForceVermagic},
 	{Name: "syslog", Val: 's'}, {Name: "verbose", Val: 'v'},
 }
+
+// longOpts are kmod 34's, in its order.
+var longOpts = []getopt.Option{
+	{Name: "force", Val: 'f'}, {Name: "syslog", Val: 's'}, {Name: "verbose", Val: 'v'},
+	{Name: "version", Val: 'V'}, {Name: "help", Val: 'h'},
+}
+
+// openSyslog is where -s sends messages. Tests replace it.
+var openSyslog = cli.KmodSyslog
 
 // modStrerror is tools/insmod.c's mod_strerror.
 func modStrerror(err error) string {
@@ -83,11 +102,23 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		args = []string{"insmod"}
 	}
 	prog := filepath.Base(args[0])
+	var syslog func(string) // kmod 34's -s
 	errf := func(format string, a ...any) {
+		if syslog != nil {
+			syslog("ERROR: " + fmt.Sprintf(format, a...))
+			return
+		}
 		fmt.Fprintf(env.Stderr, "%s: ERROR: "+format, append([]any{prog}, a...)...)
 	}
 	flags := 0
-	p := getopt.New(args, "psfvVh", longOpts)
+	kmod30 := env.Kmod() == cli.Kmod30
+	// kmod 30 takes -p and -s and ignores them; kmod 34 has no -p, and -s logs to syslog.
+	shortOpts, opts, help := "fsvVh", longOpts, helpText
+	if kmod30 {
+		shortOpts, opts, help = "psfvVh", longOpts30, helpText30
+	}
+	useSyslog := false
+	p := getopt.New(args, shortOpts, opts)
 	p.Stderr = env.Stderr
 	p.PosixlyCorrect = getopt.PosixlyCorrect(env.Environ)
 	for {
@@ -96,7 +127,9 @@ func (c Command) Main(env *cli.Env, args []string) int {
 			break
 		}
 		switch o.Val {
-		case 'p', 's', 'v':
+		case 's':
+			useSyslog = !kmod30
+		case 'p', 'v':
 			// ignored, for compatibility only (-v: newer kmod's verbosity; nothing to add)
 		case 'f':
 			flags |= FlagIgnoreModversions | FlagIgnoreVermagic
@@ -105,13 +138,19 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		case optForceVermagic:
 			flags |= FlagIgnoreVermagic
 		case 'h':
-			fmt.Fprintf(env.Stdout, helpText, prog)
+			fmt.Fprintf(env.Stdout, help, prog)
 			return 0
 		case 'V':
-			io.WriteString(env.Stdout, versionText)
+			io.WriteString(env.Stdout, env.Kmod().VersionText())
 			return 0
 		default: // '?': getopt_long has printed the complaint
 			return 1
+		}
+	}
+	if useSyslog {
+		syslog = func(string) {} // glibc would try the console; we drop the message
+		if f, err := openSyslog(prog); err == nil {
+			syslog = f
 		}
 	}
 	operands := p.Args()

@@ -24,7 +24,10 @@ func FuzzLsmod(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		got := runOurs(root, "lsmod")
+		got := runOurs(releases[1], root, "lsmod")
+		if got30 := runOurs(releases[0], root, "lsmod"); got30.Stdout != got.Stdout || got30.Code != got.Code {
+			t.Fatalf("kmod 30 and kmod 34 lsmod print different tables:\n%+v\n%+v", got30, got)
+		}
 		if got.Code != 0 || !strings.HasPrefix(got.Stdout, "Module                  Size  Used by\n") {
 			t.Fatalf("lsmod = %+v", got)
 		}

@@ -3,11 +3,14 @@ package lsmod
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/cli/getopt"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
@@ -25,15 +28,58 @@ type lister struct {
 	env   *cli.Env
 	fsys  sysmod.FS
 	procs string // content of /proc/modules
+	// kmod34: lsmod has kmod 34's options and logger (errf); kmod 30 has neither.
+	kmod34 bool
+	prog   string
+	syslog func(msg string) // -s: kmod 34's messages go there
 }
 
-// libkmodErr prints an error as libkmod's default logger does in Debian's build.
+// libkmodErr prints a libkmod error: in kmod 30 as libkmod's default logger does in Debian's
+// build (with source location), in kmod 34 through lsmod's own logger (no location).
 func (l *lister) libkmodErr(line int, fn, format string, args ...any) {
+	if l.kmod34 {
+		l.errf(format, args...)
+		return
+	}
 	fmt.Fprintf(l.env.Stderr, "libkmod: ERROR ../libkmod/libkmod-module.c:%d %s: "+format, append([]any{line, fn}, args...)...)
 }
 
-// Main runs lsmod. args[0] is the name it was invoked as.
+// errf is kmod 34's ERR(): "<prog>: ERROR: <msg>" on stderr, "ERROR: <msg>" to syslog.
+func (l *lister) errf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if l.syslog != nil {
+		l.syslog("ERROR: " + msg)
+		return
+	}
+	fmt.Fprintf(l.env.Stderr, "%s: ERROR: %s", l.prog, msg)
+}
+
+// openSyslog is where -s sends messages. Tests replace it.
+var openSyslog = cli.KmodSyslog
+
+// helpText is kmod 34's lsmod -h (Debian 13).
+const (
+	helpText = "Usage:\n" +
+		"\t%s [options]\n" +
+		"Options:\n" +
+		"\t-s, --syslog      print to syslog, not stderr\n" +
+		"\t-v, --verbose     enables more messages\n" +
+		"\t-V, --version     show version\n" +
+		"\t-h, --help        show this help\n"
+)
+
+// longOpts are kmod 34's lsmod options, in its order.
+var longOpts = []getopt.Option{
+	{Name: "syslog", Val: 's'}, {Name: "verbose", Val: 'v'},
+	{Name: "version", Val: 'V'}, {Name: "help", Val: 'h'},
+}
+
+// Main runs lsmod. args[0] is the name it was invoked as. kmod 34's lsmod takes options
+// (-s, -v, -V, -h); kmod 30's (MODLOAD_KMOD_COMPAT=30) takes no argument at all.
 func Main(env *cli.Env, args []string) int {
+	if env.Kmod() != cli.Kmod30 {
+		return main34(env, args)
+	}
 	if len(args) != 1 {
 		name := "lsmod"
 		if len(args) > 0 {
@@ -42,12 +88,66 @@ func Main(env *cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "Usage: %s\n", name)
 		return 1
 	}
-	l := &lister{env: env, fsys: sysmod.New(env.Getenv("MODLOAD_ROOT"))}
+	return (&lister{env: env, fsys: sysmod.New(env.Getenv("MODLOAD_ROOT"))}).list()
+}
+
+// main34 is kmod 34's lsmod: its options, then the listing.
+func main34(env *cli.Env, args []string) int {
+	if len(args) == 0 {
+		args = []string{"lsmod"}
+	}
+	prog := filepath.Base(args[0])
+	l := &lister{env: env, fsys: sysmod.New(env.Getenv("MODLOAD_ROOT")), kmod34: true, prog: prog}
+	p := getopt.New(args, "svVh", longOpts)
+	p.Stderr = env.Stderr
+	p.PosixlyCorrect = getopt.PosixlyCorrect(env.Environ)
+	useSyslog := false
+	for {
+		o, ok := p.Next()
+		if !ok {
+			break
+		}
+		switch o.Val {
+		case 's':
+			useSyslog = true
+		case 'v':
+			// more libkmod messages: debug output only
+		case 'h':
+			fmt.Fprintf(env.Stdout, helpText, prog)
+			return 0
+		case 'V':
+			io.WriteString(env.Stdout, cli.KmodVersion34)
+			return 0
+		default: // '?': getopt_long has printed the complaint
+			return 1
+		}
+	}
+	if useSyslog {
+		if f, err := openSyslog(prog); err == nil {
+			l.syslog = f
+		} else {
+			l.syslog = func(string) {} // glibc would try the console; we drop the message
+		}
+	}
+	if len(p.Args()) > 0 {
+		l.errf("too many arguments provided.\n")
+		return 1
+	}
+	return l.list()
+}
+
+// list prints the table of /proc/modules.
+func (l *lister) list() int {
+	env := l.env
 	b, err := os.ReadFile(l.fsys.Path("/proc/modules"))
 	if err != nil {
 		msg := cli.Strerror(err)
 		l.libkmodErr(lineNewFromLoaded, "kmod_module_new_from_loaded", "could not open /proc/modules: %s\n", msg)
-		fmt.Fprintf(env.Stderr, "Error: could not get list of modules: %s\n", msg)
+		if l.kmod34 {
+			l.errf("could not get list of modules: %s\n", msg)
+		} else {
+			fmt.Fprintf(env.Stderr, "Error: could not get list of modules: %s\n", msg)
+		}
 		return 1
 	}
 	l.procs = string(b)

@@ -17,16 +17,37 @@ import (
 	"github.com/modload/modload/internal/difftest"
 )
 
-var update = flag.Bool("update", false, "rewrite want.* in testdata/*.txtar from kmod's lsmod (needs root, unshare, kmod)")
+var update = flag.Bool("update", false, "rewrite want.* (kmod 30) and want34.* (kmod 34) in testdata/*.txtar from kmod's lsmod (needs root, unshare, kmod)")
 
 type result = difftest.Result
+
+// release is a kmod release the tests compare with: the prefix of its recorded answers in
+// the fixtures, the environment that makes modload reproduce it, and how to run its lsmod.
+type release struct {
+	name, prefix string
+	environ      []string
+	argv         func(t *testing.T) []string
+}
+
+var releases = []release{
+	{name: "kmod30", prefix: "want.", environ: []string{"MODLOAD_KMOD_COMPAT=30"},
+		argv: func(*testing.T) []string { return []string{"lsmod"} }},
+	{name: "kmod34", prefix: "want34.",
+		argv: func(t *testing.T) []string { return difftest.Kmod34Argv(t, "lsmod") }},
+}
+
+func forReleases(t *testing.T, f func(t *testing.T, rel release)) {
+	for _, rel := range releases {
+		t.Run(rel.name, func(t *testing.T) { f(t, rel) })
+	}
+}
 
 // extract writes the tree of a txtar fixture (every file except want.*) to a temporary
 // directory. A name ending in "/" is an empty directory.
 func extract(t *testing.T, a *txtar.Archive) string {
 	t.Helper()
 	dir := t.TempDir()
-	isWant := func(name string) bool { return strings.HasPrefix(name, "want.") }
+	isWant := func(name string) bool { return strings.HasPrefix(name, "want") }
 	if err := difftest.WriteTree(dir, a, isWant); err != nil {
 		t.Fatal(err)
 	}
@@ -39,34 +60,34 @@ func extract(t *testing.T, a *txtar.Archive) string {
 	return dir
 }
 
-func want(a *txtar.Archive) (result, bool) {
+func want(a *txtar.Archive, prefix string) (result, bool) {
 	var r result
 	found := false
 	for _, f := range a.Files {
 		switch f.Name {
-		case "want.stdout":
+		case prefix + "stdout":
 			r.Stdout, found = string(f.Data), true
-		case "want.stderr":
+		case prefix + "stderr":
 			r.Stderr = string(f.Data)
-		case "want.code":
+		case prefix + "code":
 			r.Code, _ = strconv.Atoi(strings.TrimSpace(string(f.Data)))
 		}
 	}
 	return r, found
 }
 
-func runOurs(root string, args ...string) result {
+func runOurs(rel release, root string, args ...string) result {
 	var out, errb bytes.Buffer
-	env := &cli.Env{Stdout: &out, Stderr: &errb, Environ: []string{"MODLOAD_ROOT=" + root}}
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Environ: append([]string{"MODLOAD_ROOT=" + root}, rel.environ...), ModloadConf: "-"}
 	code := Main(env, args)
 	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
 }
 
 // runKmod runs kmod's tool in a private mount namespace where the fixture is bind-mounted
 // over /proc and /sys/module, so kmod reads the same tree as we do.
-func runKmod(t *testing.T, root string, args ...string) result {
+func runKmod(t *testing.T, rel release, root string, args ...string) result {
 	t.Helper()
-	return difftest.RunInTree(t, root, args...)
+	return difftest.RunInTree(t, root, append(rel.argv(t), args...)...)
 }
 
 func fixtures(t *testing.T) []string {
@@ -77,8 +98,10 @@ func fixtures(t *testing.T) []string {
 	return files
 }
 
-// TestFixtures compares our output with kmod's, recorded in the fixture.
-func TestFixtures(t *testing.T) {
+// TestFixtures compares our output with kmod 30's and kmod 34's, recorded in the fixture.
+func TestFixtures(t *testing.T) { forReleases(t, testFixtures) }
+
+func testFixtures(t *testing.T, rel release) {
 	for _, file := range fixtures(t) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			a, err := txtar.ParseFile(file)
@@ -87,39 +110,41 @@ func TestFixtures(t *testing.T) {
 			}
 			root := extract(t, a)
 			if *update {
-				got := runKmod(t, root, "lsmod")
-				setWant(a, got)
+				got := runKmod(t, rel, root)
+				setWant(a, rel.prefix, got)
 				if err := os.WriteFile(file, txtar.Format(a), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			w, ok := want(a)
+			w, ok := want(a, rel.prefix)
 			if !ok {
-				t.Fatalf("%s has no want.stdout (run go test -update as root with kmod installed)", file)
+				t.Fatalf("%s has no %sstdout (run go test -update as root with kmod installed)", file, rel.prefix)
 			}
-			if diff := cmp.Diff(w, runOurs(root, "lsmod")); diff != "" {
+			if diff := cmp.Diff(w, runOurs(rel, root, "lsmod")); diff != "" {
 				t.Errorf("lsmod (-kmod +ours):\n%s", diff)
 			}
 		})
 	}
 }
 
-func setWant(a *txtar.Archive, r result) {
+func setWant(a *txtar.Archive, prefix string, r result) {
 	var files []txtar.File
 	for _, f := range a.Files {
-		if !strings.HasPrefix(f.Name, "want.") {
+		if !strings.HasPrefix(f.Name, prefix) {
 			files = append(files, f)
 		}
 	}
 	a.Files = append(files,
-		txtar.File{Name: "want.code", Data: []byte(strconv.Itoa(r.Code) + "\n")},
-		txtar.File{Name: "want.stdout", Data: []byte(r.Stdout)},
-		txtar.File{Name: "want.stderr", Data: []byte(r.Stderr)})
+		txtar.File{Name: prefix + "code", Data: []byte(strconv.Itoa(r.Code) + "\n")},
+		txtar.File{Name: prefix + "stdout", Data: []byte(r.Stdout)},
+		txtar.File{Name: prefix + "stderr", Data: []byte(r.Stderr)})
 }
 
-// TestKmodDifferential runs kmod's lsmod on every fixture (holders in real directory
-// order, which a recorded file cannot pin down) and on a missing /proc/modules.
-func TestKmodDifferential(t *testing.T) {
+// TestKmodDifferential runs kmod's lsmod (30 and 34) on every fixture (holders in real
+// directory order, which a recorded file cannot pin down) and on a missing /proc/modules.
+func TestKmodDifferential(t *testing.T) { forReleases(t, testKmodDifferential) }
+
+func testKmodDifferential(t *testing.T, rel release) {
 	for _, file := range fixtures(t) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			a, err := txtar.ParseFile(file)
@@ -137,29 +162,52 @@ func TestKmodDifferential(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if diff := cmp.Diff(runKmod(t, root, "lsmod"), runOurs(root, "lsmod")); diff != "" {
+			if diff := cmp.Diff(runKmod(t, rel, root), runOurs(rel, root, "lsmod")); diff != "" {
 				t.Errorf("lsmod (-kmod +ours):\n%s", diff)
 			}
 		})
 	}
 	t.Run("no /proc/modules", func(t *testing.T) {
 		root := extract(t, &txtar.Archive{})
-		if diff := cmp.Diff(runKmod(t, root, "lsmod"), runOurs(root, "lsmod")); diff != "" {
+		if diff := cmp.Diff(runKmod(t, rel, root), runOurs(rel, root, "lsmod")); diff != "" {
 			t.Errorf("lsmod (-kmod +ours):\n%s", diff)
 		}
 	})
 }
 
+// TestOptionsKmod compares lsmod's options with kmod's: kmod 30 takes none, kmod 34 takes
+// -s, -v, -V and -h.
+func TestOptionsKmod(t *testing.T) { forReleases(t, testOptionsKmod) }
+
+func testOptionsKmod(t *testing.T, rel release) {
+	root := extract(t, &txtar.Archive{Files: []txtar.File{{Name: "proc/modules", Data: []byte("a 16384 0 - Live 0x0\n")}}})
+	for _, args := range [][]string{
+		{"-h"}, {"--help"}, {"-V"}, {"--vers"}, {"--v"}, {"-x"}, {"--bogus"}, {"x"}, {"--", "x"}, {"-v"},
+		{"x", "-h"}, {"-V", "x"}, {"-hV"}, {"--syslog=1"}, {"-s", "x"}, {"-s"},
+	} {
+		if diff := cmp.Diff(runKmod(t, rel, root, args...), runOurs(rel, root, append([]string{"lsmod"}, args...)...)); diff != "" {
+			t.Errorf("lsmod %q (-kmod +ours):\n%s", args, diff)
+		}
+	}
+}
+
 func TestUsageAndMissing(t *testing.T) {
-	got := runOurs(t.TempDir(), "/usr/sbin/lsmod", "-h")
+	kmod30 := releases[0]
+	got := runOurs(kmod30, t.TempDir(), "/usr/sbin/lsmod", "-h")
 	if diff := cmp.Diff(result{Stderr: "Usage: /usr/sbin/lsmod\n", Code: 1}, got); diff != "" {
 		t.Errorf("lsmod -h (-want +got):\n%s", diff)
 	}
-	got = runOurs(t.TempDir(), "lsmod")
+	got = runOurs(kmod30, t.TempDir(), "lsmod")
 	w := result{Code: 1, Stderr: "libkmod: ERROR ../libkmod/libkmod-module.c:1725 kmod_module_new_from_loaded: could not open /proc/modules: No such file or directory\n" +
 		"Error: could not get list of modules: No such file or directory\n"}
 	if diff := cmp.Diff(w, got); diff != "" {
 		t.Errorf("lsmod without /proc/modules (-want +got):\n%s", diff)
+	}
+	got = runOurs(releases[1], t.TempDir(), "lsmod")
+	w = result{Code: 1, Stderr: "lsmod: ERROR: could not open /proc/modules: No such file or directory\n" +
+		"lsmod: ERROR: could not get list of modules: No such file or directory\n"}
+	if diff := cmp.Diff(w, got); diff != "" {
+		t.Errorf("kmod 34: lsmod without /proc/modules (-want +got):\n%s", diff)
 	}
 }
 
@@ -176,7 +224,7 @@ func TestHeaderMatchesKmod(t *testing.T) {
 	}
 	var out bytes.Buffer
 	root := extract(t, &txtar.Archive{Files: []txtar.File{{Name: "proc/modules", Data: nil}}})
-	Main(&cli.Env{Stdout: &out, Stderr: &out, Environ: []string{"MODLOAD_ROOT=" + root}}, []string{"lsmod"})
+	Main(&cli.Env{Stdout: &out, Stderr: &out, Environ: []string{"MODLOAD_ROOT=" + root}, ModloadConf: "-"}, []string{"lsmod"})
 	header := strings.TrimSuffix(out.String(), "\n")
 	if header != "Module                  Size  Used by" || !bytes.Contains(b, []byte(header+"\x00")) {
 		t.Errorf("header %q not found as a string in %s", header, path)

@@ -46,9 +46,48 @@ type result struct {
 	code           int
 }
 
-func runKmod(t testing.TB, bin string, args ...string) result {
-	cmd := exec.Command(bin, args...)
-	cmd.Args[0] = "modinfo" // glibc's getopt messages start with argv[0]
+// release is a kmod release the differential tests compare with: the environment that makes
+// modload reproduce it, and the command that runs its modinfo (or skips).
+type release struct {
+	name    string
+	environ []string
+	kmod    func(t testing.TB) []string
+	// tree is the module tree the tests that need one use (debianTree's, or Debian 13's).
+	tree func(t testing.TB) (root, kver string)
+}
+
+var releases = []release{
+	{name: "kmod30", environ: []string{"MODLOAD_KMOD_COMPAT=30"}, kmod: func(t testing.TB) []string { return []string{kmodModinfo(t)} }, tree: debianTree},
+	{name: "kmod34", kmod: kmod34, tree: debianTree},
+	{name: "kmod34-debian13", kmod: kmod34, tree: func(t testing.TB) (string, string) {
+		tr := difftest.Debian13Tree(t)
+		return tr.Root, tr.Version
+	}},
+}
+
+func kmod34(t testing.TB) []string { return difftest.Kmod34Argv(t, "modinfo") }
+
+// moduleDir is the tree's module directory, in either layout.
+func moduleDir(root, kver string) string { return difftest.Tree{Root: root, Version: kver}.Dir() }
+
+func forReleases(t *testing.T, f func(t *testing.T, rel release)) {
+	for _, rel := range releases {
+		t.Run(rel.name, func(t *testing.T) { f(t, rel) })
+	}
+}
+
+func (rel release) ours(args ...string) result {
+	var so, se bytes.Buffer
+	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &so, Stderr: &se, Environ: append([]string{"LC_ALL=C"}, rel.environ...), ModloadConf: "-"}
+	code := Main(env, append([]string{"modinfo"}, args...))
+	return result{so.String(), se.String(), code}
+}
+
+func runKmod(t testing.TB, bin []string, args ...string) result {
+	cmd := exec.Command(bin[0], append(bin[1:], args...)...)
+	if len(bin) == 1 {
+		cmd.Args[0] = "modinfo" // glibc's getopt messages start with argv[0] (kmod 34's is set by --argv0)
+	}
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	r, err := difftest.Run(cmd)
 	if err != nil {
@@ -57,12 +96,8 @@ func runKmod(t testing.TB, bin string, args ...string) result {
 	return result{r.Stdout, r.Stderr, r.Code}
 }
 
-func runOurs(args ...string) result {
-	var so, se bytes.Buffer
-	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &so, Stderr: &se, Environ: []string{"LC_ALL=C"}}
-	code := Main(env, append([]string{"modinfo"}, args...))
-	return result{so.String(), se.String(), code}
-}
+// runOurs is modinfo as kmod 30, which the recorded goldens hold.
+func runOurs(args ...string) result { return releases[0].ours(args...) }
 
 // stderrClass keeps what identifies an error and drops the strerror text kmod appends after
 // the module name (its errno for corrupt compressed streams depends on libzstd/liblzma).
@@ -111,7 +146,7 @@ func parallel(items [][]string, f func(args []string)) {
 func moduleFiles(t testing.TB, root, kver string) []string {
 	t.Helper()
 	var files []string
-	dir := filepath.Join(root, "lib/modules", kver)
+	dir := moduleDir(root, kver)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -131,12 +166,12 @@ func moduleFiles(t testing.TB, root, kver string) []string {
 	return files
 }
 
-func diffAll(t *testing.T, bin string, items [][]string) {
+func diffAll(t *testing.T, rel release, bin []string, items [][]string) {
 	var mu sync.Mutex
 	failures := 0
 	parallel(items, func(args []string) {
 		want := runKmod(t, bin, args...)
-		got := runOurs(args...)
+		got := rel.ours(args...)
 		mu.Lock()
 		defer mu.Unlock()
 		if failures < 20 && !compare(t, args, want, got) {
@@ -146,9 +181,11 @@ func diffAll(t *testing.T, bin string, items [][]string) {
 }
 
 // TestDiffEveryModule: `modinfo PATH` for every module file of the Debian tree, kmod vs ours.
-func TestDiffEveryModule(t *testing.T) {
-	bin := kmodModinfo(t)
-	root, kver := debianTree(t)
+func TestDiffEveryModule(t *testing.T) { forReleases(t, testDiffEveryModule) }
+
+func testDiffEveryModule(t *testing.T, rel release) {
+	bin := rel.kmod(t)
+	root, kver := rel.tree(t)
 	files := moduleFiles(t, root, kver)
 	if testing.Short() {
 		files = sample(files, 100)
@@ -165,13 +202,13 @@ func TestDiffEveryModule(t *testing.T) {
 	failures := 0
 	parallel(items, func(args []string) {
 		want := runKmod(t, bin, args...)
-		got := runOurs(args...)
+		got := rel.ours(args...)
 		if want == got {
 			return
 		}
 		culprit := false
 		for _, f := range args {
-			want, got := runKmod(t, bin, f), runOurs(f)
+			want, got := runKmod(t, bin, f), rel.ours(f)
 			mu.Lock()
 			if !compare(t, []string{f}, want, got) {
 				culprit = true
@@ -207,9 +244,11 @@ func sample(files []string, n int) []string {
 }
 
 // TestDiffFlags: field selection and output flags on a sample of modules.
-func TestDiffFlags(t *testing.T) {
-	bin := kmodModinfo(t)
-	root, kver := debianTree(t)
+func TestDiffFlags(t *testing.T) { forReleases(t, testDiffFlags) }
+
+func testDiffFlags(t *testing.T, rel release) {
+	bin := rel.kmod(t)
+	root, kver := rel.tree(t)
 	files := sample(moduleFiles(t, root, kver), 60)
 	flagSets := [][]string{
 		{"-F", "alias"}, {"-F", "parm"}, {"-F", "signature"}, {"-F", "sig_key"}, {"-F", "signer"},
@@ -225,15 +264,17 @@ func TestDiffFlags(t *testing.T) {
 	}
 	// several files in one invocation
 	items = append(items, files[:5], append([]string{"-0"}, files[5:9]...))
-	diffAll(t, bin, items)
+	diffAll(t, rel, bin, items)
 }
 
 // TestDiffByName: names resolved through the module directory with -b and -k, and builtins
 // (every one, those that are also a module alias included), through Main's resolver, which is
 // the modload binary's.
-func TestDiffByName(t *testing.T) {
-	bin := kmodModinfo(t)
-	root, kver := debianTree(t)
+func TestDiffByName(t *testing.T) { forReleases(t, testDiffByName) }
+
+func testDiffByName(t *testing.T, rel release) {
+	bin := rel.kmod(t)
+	root, kver := rel.tree(t)
 	files := sample(moduleFiles(t, root, kver), 80)
 	var items [][]string
 	for i, f := range files {
@@ -247,7 +288,7 @@ func TestDiffByName(t *testing.T) {
 			items = append(items, []string{"-F", "filename", "--basedir=" + root, "--set-version", kver, name})
 		}
 	}
-	builtin, err := os.ReadFile(filepath.Join(root, "lib/modules", kver, "modules.builtin"))
+	builtin, err := os.ReadFile(filepath.Join(moduleDir(root, kver), "modules.builtin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,12 +311,14 @@ func TestDiffByName(t *testing.T) {
 		[]string{"-k", kver, "ext4"}, // the host's /lib/modules
 		[]string{"-b", relativeTo(t, root), "-k", kver, "ext4", "zswap"},
 	)
-	diffAll(t, bin, items)
+	diffAll(t, rel, bin, items)
 }
 
 // TestDiffErrors: usage errors, missing files, files that are not modules, corrupt files.
-func TestDiffErrors(t *testing.T) {
-	bin := kmodModinfo(t)
+func TestDiffErrors(t *testing.T) { forReleases(t, testDiffErrors) }
+
+func testDiffErrors(t *testing.T, rel release) {
+	bin := rel.kmod(t)
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -305,7 +348,7 @@ func TestDiffErrors(t *testing.T) {
 			}
 		}
 	}
-	diffAll(t, bin, items)
+	diffAll(t, rel, bin, items)
 }
 
 // relativeTo returns p relative to the working directory.

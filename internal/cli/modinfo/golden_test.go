@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/modload/modload/internal/cli"
 	"golang.org/x/tools/txtar"
 )
 
@@ -84,9 +85,9 @@ func expand(args, tree string) []string {
 
 func TestGolden(t *testing.T) {
 	tree := treeDir(t)
-	var bin string
+	var bin []string
 	if *update {
-		bin = kmodModinfo(t)
+		bin = []string{kmodModinfo(t)}
 	}
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,8 +140,10 @@ func TestGolden(t *testing.T) {
 
 // A tree without modules.builtin.modinfo (kernels before 5.2): kmod shows a builtin module's
 // name and filename and succeeds; so must modinfo by name, through Main's resolver.
-func TestBuiltinWithoutModinfoFile(t *testing.T) {
-	bin := kmodModinfo(t)
+func TestBuiltinWithoutModinfoFile(t *testing.T) { forReleases(t, testBuiltinWithoutModinfoFile) }
+
+func testBuiltinWithoutModinfoFile(t *testing.T, rel release) {
+	bin := rel.kmod(t)
 	root := t.TempDir()
 	if err := os.CopyFS(root, os.DirFS(treeDir(t))); err != nil {
 		t.Fatal(err)
@@ -149,7 +152,7 @@ func TestBuiltinWithoutModinfoFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"-b", root, "-k", "1.0-test", "builtin_one"}
-	want, got := runKmod(t, bin, args...), runOurs(args...)
+	want, got := runKmod(t, bin, args...), rel.ours(args...)
 	if want.code != 0 || !strings.Contains(want.stdout, "(builtin)") {
 		t.Fatalf("kmod: %+v; want success naming a builtin", want)
 	}
@@ -175,5 +178,37 @@ func TestGzipModule(t *testing.T) {
 	want, got := runOurs(plain), runOurs(gz)
 	if got.code != 0 || got.stderr != want.stderr || strings.Replace(got.stdout, gz, plain, 1) != want.stdout {
 		t.Errorf("gzip module: got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestKmodReleases: what differs between kmod 30's and kmod 34's modinfo, against each kmod
+// when it is there: -V, and the errno of a module file without .modinfo (kmod 30 ENOENT, kmod
+// 34 ENODATA, which the other tests' stderr comparison leaves out).
+func TestKmodReleases(t *testing.T) {
+	nomodinfo := filepath.Join(treeDir(t), "lib/modules/1.0-test/kernel/drivers/nomodinfo.ko")
+	for i, tc := range []struct{ version, errno string }{
+		{Version30, "No such file or directory"},
+		{cli.KmodVersion34, "No data available"},
+	} {
+		rel := releases[i]
+		t.Run(rel.name, func(t *testing.T) {
+			got := rel.ours(nomodinfo)
+			want := "modinfo: ERROR: could not get modinfo from 'nomodinfo': " + tc.errno + "\n"
+			if got.stderr != want || got.code != 1 {
+				t.Errorf("modinfo nomodinfo.ko: %+v, want stderr %q", got, want)
+			}
+			if got := rel.ours("-V"); got.stdout != tc.version || got.code != 0 {
+				t.Errorf("modinfo -V: %+v, want %q", got, tc.version)
+			}
+			k := runKmod(t, rel.kmod(t), nomodinfo)
+			if k.stderr != want {
+				t.Errorf("kmod's modinfo nomodinfo.ko: %+v, want stderr %q", k, want)
+			}
+			if rel.name == "kmod34" {
+				if k := runKmod(t, rel.kmod(t), "-V"); k.stdout != tc.version {
+					t.Errorf("kmod's modinfo -V: %q, want %q", k.stdout, tc.version)
+				}
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/kofile"
 	"github.com/modload/modload/modconf"
+	"github.com/modload/modload/moddb"
 )
 
 // Module is one module a name or alias resolves to.
@@ -46,13 +47,16 @@ type Resolver interface {
 type ResolverOptions struct {
 	Base    string // -b as given ("" when absent)
 	Version string // -k, or the running kernel's release
-	// Dir is the module directory exactly as kmod 30 spells it: Base + "/lib/modules/" +
-	// Version, made absolute by prefixing the working directory when relative. Module paths
+	// Dir is the module directory exactly as kmod spells it: Base + "/lib/modules/" +
+	// Version (or Base + "/usr/lib/modules/" + Version in a root that has only that,
+	// moddb.Layout), made absolute by prefixing the working directory when relative. Module paths
 	// must be Dir + "/" + the modules.dep path (kmod prints them unnormalised).
 	Dir string
 	// Warn receives an index that cannot be read (file and cause); the index then answers
 	// nothing and the others keep answering, as kmod degrades.
 	Warn func(msg string)
+	// Kmod30 reads the configuration as kmod 30 does (resolve.Options.Kmod30).
+	Kmod30 bool
 }
 
 // OpenResolver opens a Resolver; it is called at most once per run, and only when an argument
@@ -82,10 +86,13 @@ var longopts = []getopt.Option{
 
 const shortopts = "adlpn0mF:k:b:Vh"
 
-// Version is what -V prints: kmod's version line and modload's feature set.
-const Version = "kmod version 30\n+ZSTD +XZ +ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+// Version30 is what -V prints as kmod 30: its version line and modload's feature set. As kmod
+// 34, -V prints Debian 13's kmod 34.2 text (cli.KmodVersion34).
+const Version30 = "kmod version 30\n+ZSTD +XZ +ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
 
 type tool struct {
+	// kmod30: messages as kmod 30 (a missing .modinfo is ENOENT, not ENODATA).
+	kmod30    bool
 	out       *bufio.Writer
 	stderr    io.Writer
 	short     string
@@ -99,7 +106,7 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 	if len(args) == 0 {
 		args = []string{"modinfo"}
 	}
-	t := &tool{out: bufio.NewWriter(env.Stdout), stderr: env.Stderr, short: filepath.Base(args[0]), separator: '\n'}
+	t := &tool{out: bufio.NewWriter(env.Stdout), stderr: env.Stderr, short: filepath.Base(args[0]), separator: '\n', kmod30: env.Kmod() == cli.Kmod30}
 	defer t.out.Flush()
 
 	// kmod's getopt_long loop: glibc's diagnostics (prefixed with the full argv[0]) are
@@ -141,7 +148,11 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 			t.help()
 			return 0
 		case 'V':
-			t.out.WriteString(Version)
+			if t.kmod30 {
+				t.out.WriteString(Version30)
+			} else {
+				t.out.WriteString(cli.KmodVersion34)
+			}
 			return 0
 		case '?':
 			return 1
@@ -156,7 +167,7 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 		return 1
 	}
 
-	ro := ResolverOptions{Base: root, Version: kversion, Warn: func(msg string) { t.errorf("%s\n", msg) }}
+	ro := ResolverOptions{Base: root, Version: kversion, Kmod30: t.kmod30, Warn: func(msg string) { t.errorf("%s\n", msg) }}
 	if !haveK {
 		rel, err := sys.Release()
 		if err != nil {
@@ -165,11 +176,10 @@ func Run(env *cli.Env, args []string, open OpenResolver) int {
 		}
 		ro.Version = rel
 	}
-	if haveB || haveK {
-		ro.Dir = root + "/lib/modules/" + ro.Version
-	} else {
-		ro.Dir = "/lib/modules/" + ro.Version
+	if !haveB && !haveK {
+		root = ""
 	}
+	ro.Dir = moddb.Layout(root, ro.Version)
 	ro.Dir = makeAbsolute(ro.Dir)
 
 	var (
@@ -365,6 +375,9 @@ func (t *tool) do(m Module, getInfo func() ([]kofile.Info, error)) bool {
 	}
 	info, err := getInfo()
 	if err != nil {
+		if t.kmod30 && errors.Is(err, kofile.ErrNoSection) {
+			err = syscall.ENOENT // kmod 30's errno for a file without .modinfo
+		}
 		t.errorf("could not get modinfo from '%s': %s\n", m.Name, strerror(err))
 		return false
 	}
@@ -489,7 +502,7 @@ func hexString(b []byte) string {
 	return sb.String()
 }
 
-// strerror renders err as glibc's strerror would render the errno kmod 30 sees.
+// strerror renders err as glibc's strerror would render the errno kmod 34 sees.
 func strerror(err error) string {
 	var errno syscall.Errno
 	switch {

@@ -9,7 +9,7 @@ import (
 // and builtin aliases resolve exactly as for modprobe. It is what Main and the modload binary
 // use.
 func OpenResolve(o ResolverOptions) (Resolver, error) {
-	r, err := resolve.New(resolve.Options{Base: o.Base, Version: o.Version, Dir: o.Dir, Warn: o.Warn})
+	r, err := resolve.New(resolve.Options{Base: o.Base, Version: o.Version, Dir: o.Dir, Warn: o.Warn, Kmod30: o.Kmod30})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
 	"github.com/modload/modload/modconf"
+	"github.com/modload/modload/moddb"
 	"github.com/modload/modload/resolve"
 )
 
@@ -120,14 +121,20 @@ var longOpts = []getopt.Option{
 	{Name: "help", HasArg: getopt.NoArgument, Val: 'h'},
 }
 
-// Version is what -V prints, kmod's words.
-const Version = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
+// Version is what -V prints, kmod 34.2's words as Debian 13 builds it; Version30 is Debian
+// 12's kmod 30.
+const (
+	Version   = cli.KmodVersion34
+	Version30 = cli.KmodVersion30
+)
 
 // state is one invocation's flags.
 type state struct {
 	env  *cli.Env
 	log  *logger
 	prog string
+	// kmod30: behave as kmod 30 rather than kmod 34 (cli.Env.Kmod).
+	kmod30 bool
 
 	verbose                                  int
 	doShow, dryRun, ignoreLoaded, lookupOnly bool
@@ -144,12 +151,18 @@ type state struct {
 	hasEnvOptions bool
 }
 
-// libkmodError prints a libkmod error as Debian's kmod 30 does through modprobe's logger, with
-// libkmod's source location for the messages whose location is known.
+// libkmodError prints a libkmod error through modprobe's logger: as Debian 13's kmod 34 does
+// (no source location), or as Debian 12's kmod 30 does, with libkmod's source location for the
+// messages whose location is known.
 func (st *state) libkmodError(msg string) {
 	loc := ""
-	if strings.HasPrefix(msg, "failed to lookup soft dependency") {
+	const softdep = "failed to lookup soft dependency"
+	switch {
+	case st.kmod30 && strings.HasPrefix(msg, softdep):
 		loc = cli.LibkmodLoc(cli.LibkmodLineSoftdep, "lookup_softdep")
+	case strings.HasPrefix(msg, softdep):
+		// kmod 34's lookup_dep, shared by softdep and weakdep, says just "dependency"
+		msg = "failed to lookup dependency" + msg[len(softdep):]
 	}
 	st.log.printf(logErr, "%s%s\n", loc, msg)
 }
@@ -169,7 +182,7 @@ func Main(env *cli.Env, args []string) int {
 		args = []string{"modprobe"}
 	}
 	prog := filepath.Base(args[0])
-	st := &state{env: env, prog: prog, verbose: logWarning, logPriority: logCrit}
+	st := &state{env: env, prog: prog, verbose: logWarning, logPriority: logCrit, kmod30: env.Kmod() == cli.Kmod30}
 	st.log = &logger{w: env.Stderr, prog: prog, priority: logErr}
 	useSyslog := false
 
@@ -202,7 +215,7 @@ func Main(env *cli.Env, args []string) int {
 		case optRemoveHolders:
 			st.removeHolders = true
 		case 'w':
-			v, ok := strtoul(o.Arg)
+			v, ok := strtoul(o.Arg, !st.kmod30)
 			if !ok {
 				st.log.printf(logErr, "unexpected wait value '%s'.\n", o.Arg)
 				return 1
@@ -250,7 +263,7 @@ func Main(env *cli.Env, args []string) int {
 			st.appendEnvOption("-v")
 			st.verbose++
 		case 'V':
-			io.WriteString(env.Stdout, Version)
+			io.WriteString(env.Stdout, env.Kmod().VersionText())
 			return 0
 		case 'h':
 			st.help()
@@ -259,12 +272,24 @@ func Main(env *cli.Env, args []string) int {
 			return 1
 		}
 	}
+	// -s sends the log to syslog from here on, as log_open does.
+	if useSyslog {
+		if w, err := OpenSyslog(prog); err == nil {
+			st.log.syslog = w
+			defer w.Close()
+		} else {
+			// No syslog daemon: kmod's syslog(3) finds no /dev/log and writes to the console
+			// (LOG_CONS), not stderr; the messages are dropped, as rmmod's are.
+			st.log.syslog = discardSyslog{}
+		}
+	}
 	operands := p.Args()
 	if !showConfig && len(operands) == 0 {
 		st.log.printf(logErr, "missing parameters. See -h.\n")
 		return 1
 	}
-	// kmod: with -d or -S the directory is "<root>/lib/modules/<version>", not cleaned.
+	// kmod: with -d or -S the directory is "<root>/lib/modules/<version>", not cleaned (or
+	// "<root>/usr/lib/modules/<version>" in a root that has only that: moddb.Layout).
 	dir := ""
 	if rootSet || kverSet {
 		if !kverSet {
@@ -275,27 +300,24 @@ func Main(env *cli.Env, args []string) int {
 			}
 			kversion = strings.TrimSpace(string(v))
 		}
-		dir = root + "/lib/modules/" + kversion
+		dir = moddb.Layout(root, kversion)
 		if !strings.HasPrefix(dir, "/") {
 			if wd, err := os.Getwd(); err == nil {
 				dir = wd + "/" + dir
 			}
 		}
 	}
+	configMessage := modconf.KmodMessage
+	if st.kmod30 {
+		configMessage = modconf.KmodMessage30
+	}
 	r, err := resolve.New(resolve.Options{
-		Dir: dir, ConfigPaths: configPaths,
-		ConfigWarn: func(err error) { io.WriteString(env.Stderr, modconf.KmodMessage(err)) },
+		Dir: dir, ConfigPaths: configPaths, Kmod30: st.kmod30,
+		ConfigWarn: func(err error) { io.WriteString(env.Stderr, configMessage(err)) },
 		Warn:       st.libkmodError,
 	})
-	// From here on the log follows -q/-v, as log_setup_kmod_log; -s sends it to syslog as
-	// log_open does (stderr when no syslog daemon listens).
+	// From here on the log follows -q/-v, as log_setup_kmod_log.
 	st.log.priority = st.verbose
-	if useSyslog {
-		if w, err := OpenSyslog(prog); err == nil {
-			st.log.syslog = w
-			defer w.Close()
-		}
-	}
 	if err != nil {
 		st.log.printf(logErr, "kmod_new() failed!\n")
 		return 1
@@ -339,8 +361,9 @@ func lookupEnv(env *cli.Env, key string) (string, bool) {
 
 // strtoul is kmod's check of -w: strtoul(s, &end, 0) with glibc 2.36's rules (leading white
 // space, a sign, "0x" for hex, "0" for octal; overflow gives ULONG_MAX, a minus sign negates
-// modulo 2^64), valid when s is not empty and every byte was used.
-func strtoul(s string) (uint64, bool) {
+// modulo 2^64), valid when s is not empty and every byte was used. With binary, glibc 2.41's
+// C23 rules as Debian 13's kmod 34 has them: "0b" for binary too.
+func strtoul(s string, binary bool) (uint64, bool) {
 	i := 0
 	for i < len(s) && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0 {
 		i++
@@ -359,6 +382,13 @@ func strtoul(s string) (uint64, bool) {
 				return 0, false
 			}
 			base = 16
+			i += 2
+		} else if binary && i+1 < len(s) && (s[i+1] == 'b' || s[i+1] == 'B') {
+			// likewise "0b" without a binary digit
+			if i+2 >= len(s) || digit(s[i+2]) >= 2 {
+				return 0, false
+			}
+			base = 2
 			i += 2
 		}
 	}
@@ -645,5 +675,9 @@ func FormatStep(s resolve.Step) string {
 
 func (st *state) help() {
 	p := st.prog
-	fmt.Fprintf(st.env.Stdout, helpText, p, p, p, p, p, p)
+	text := helpText
+	if st.kmod30 {
+		text = helpText30
+	}
+	fmt.Fprintf(st.env.Stdout, text, p, p, p, p, p, p)
 }

@@ -207,7 +207,8 @@ func (f *fakeSyslog) Write(prio int, msg string) error {
 func (f *fakeSyslog) Close() error { f.closed = true; return nil }
 
 // TestSyslogOption: -s sends the log to syslog as "<LEVEL>: <msg>" (kmod's log_printf), not
-// stderr; with no syslog daemon the messages stay on stderr.
+// stderr; with no syslog daemon the messages are not on stderr either (kmod's syslog(3) tries
+// the console).
 func TestSyslogOption(t *testing.T) {
 	root, ver := writeTree(t)
 	dir := root + "/lib/modules/" + ver
@@ -224,8 +225,55 @@ func TestSyslogOption(t *testing.T) {
 		t.Errorf("syslog got %+v, want tag modprobe, closed, messages %q", fs, want)
 	}
 	OpenSyslog = func(string) (Syslogger, error) { return nil, errors.New("no daemon") }
-	_, stderr, _ = run(t, "-s", "-d", root, "-S", ver, "-D", "nope")
-	if want := "modprobe: FATAL: Module nope not found in directory " + dir + "\n"; stderr != want {
-		t.Errorf("without a daemon stderr = %q, want %q", stderr, want)
+	_, stderr, code = run(t, "-s", "-d", root, "-S", ver, "-D", "nope")
+	if stderr != "" || code != 1 {
+		t.Errorf("without a daemon: %d %q, want 1 and nothing on stderr", code, stderr)
+	}
+}
+
+// A root whose module directory is under usr/lib/modules only (an extracted Debian 13 kernel
+// package; a distribution whose kmod is built with /usr/lib/modules) works with -d.
+func TestUsrLibModulesLayout(t *testing.T) {
+	root, ver := writeTree(t)
+	if err := os.MkdirAll(filepath.Join(root, "usr/lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(root, "lib/modules"), filepath.Join(root, "usr/lib/modules")); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run(t, "-d", root, "-S", ver, "-C", os.DevNull, "-D", "b")
+	dir := root + "/usr/lib/modules/" + ver
+	want := "insmod " + dir + "/kernel/a.ko \ninsmod " + dir + "/kernel/b.ko \n"
+	if out != want || errs != "" || code != 0 {
+		t.Errorf("-D b: %q %q %d, want %q", out, errs, code, want)
+	}
+	// Where neither exists, kmod's /lib/modules is what the message names.
+	_, errs, code = run(t, "-d", root, "-S", "2.0", "-C", os.DevNull, "-D", "b")
+	if wantErr := "modprobe: FATAL: Module b not found in directory " + root + "/lib/modules/2.0\n"; errs != wantErr || code != 1 {
+		t.Errorf("-D b in a missing version: %q %d, want %q", errs, code, wantErr)
+	}
+}
+
+// A softdep that cannot be looked up is reported through modprobe's logger: kmod 30 with
+// libkmod's location, kmod 34 (whose lookup_dep serves weakdep too) without, and in other words.
+func TestSoftdepLookupMessage(t *testing.T) {
+	root, ver := writeTree(t)
+	conf := filepath.Join(t.TempDir(), "s.conf")
+	if err := os.WriteFile(conf, []byte("softdep a pre: bad]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		environ []string
+		want    string
+	}{
+		{[]string{"MODLOAD_KMOD_COMPAT=30"}, "modprobe: ERROR: ../libkmod/libkmod-module.c:1567 lookup_softdep() failed to lookup soft dependency 'bad]', continuing anyway.\n"},
+		{nil, "modprobe: ERROR: failed to lookup dependency 'bad]', continuing anyway.\n"},
+	} {
+		var o, e bytes.Buffer
+		env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Environ: tc.environ, ModloadConf: "-"}
+		code := Main(env, []string{"modprobe", "-d", root, "-S", ver, "-C", conf, "-D", "a"})
+		if e.String() != tc.want || code != 0 {
+			t.Errorf("%q: stderr %q code %d, want %q", tc.environ, e.String(), code, tc.want)
+		}
 	}
 }

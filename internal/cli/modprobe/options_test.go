@@ -22,8 +22,9 @@ type result = difftest.Result
 // can be loaded.
 const noRoot = "/nonexistent-modload-root"
 
-// optionCase is one command line whose answer kmod 30 (glibc 2.36 getopt_long) gave; it is
-// checked against modload always and against the installed kmod when there is one.
+// optionCase is one command line whose answer kmod 30 (glibc 2.36 getopt_long) or kmod 34
+// (glibc 2.41) gave; it is checked against modload always and against that kmod when there
+// is one.
 type optionCase struct {
 	name string
 	env  []string // added to PATH and LC_ALL=C
@@ -31,10 +32,55 @@ type optionCase struct {
 	want result
 }
 
-func optionCases() []optionCase {
-	help := result{Stdout: fmt.Sprintf(helpText, "modprobe", "modprobe", "modprobe", "modprobe", "modprobe", "modprobe")}
+// release is a kmod release to compare with: the environment that makes modload reproduce
+// it, and its modprobe (a command that skips t when that kmod is missing).
+type release struct {
+	name    string
+	kmod30  bool
+	environ []string
+	// oracle returns a runner of that kmod's modprobe, or skips t.
+	oracle func(t *testing.T) kmodRunner
+}
+
+// kmodRunner runs kmod's modprobe as argv (argv[0] is the name it is invoked as).
+type kmodRunner func(environ, argv []string) (result, error)
+
+var releases = []release{
+	{name: "kmod30", kmod30: true, environ: []string{"MODLOAD_KMOD_COMPAT=30"}, oracle: func(t *testing.T) kmodRunner {
+		bin := kmodModprobe(t)
+		return func(environ, argv []string) (result, error) { return runKmodErr(bin, environ, argv) }
+	}},
+	{name: "kmod34", oracle: func(t *testing.T) kmodRunner {
+		base := difftest.Kmod34Argv(t, "modprobe")
+		return func(environ, argv []string) (result, error) {
+			cmd := append([]string{}, base...)
+			for i := range cmd {
+				if cmd[i] == "--argv0" {
+					cmd[i+1] = argv[0]
+				}
+			}
+			c := exec.Command(cmd[0], append(cmd[1:], argv[1:]...)...)
+			c.Env = environ
+			return difftest.Run(c)
+		}
+	}},
+}
+
+// forReleases runs f as a subtest per release.
+func forReleases(t *testing.T, f func(t *testing.T, rel release)) {
+	for _, rel := range releases {
+		t.Run(rel.name, func(t *testing.T) { f(t, rel) })
+	}
+}
+
+func optionCases(rel release) []optionCase {
+	text, vers := helpText, Version
+	if rel.kmod30 {
+		text, vers = helpText30, Version30
+	}
+	help := result{Stdout: fmt.Sprintf(text, "modprobe", "modprobe", "modprobe", "modprobe", "modprobe", "modprobe")}
 	fail := func(stderr string) result { return result{Stderr: stderr, Code: 1} }
-	version := result{Stdout: Version}
+	version := result{Stdout: vers}
 	notFound := func(name string) result {
 		return fail("modprobe: FATAL: Module " + name + " not found in directory " + noRoot + "/lib/modules/1.0\n")
 	}
@@ -91,14 +137,23 @@ func optionCases() []optionCase {
 		{name: "wait trailing space", argv: with("-w", "5 "), want: fail("modprobe: ERROR: unexpected wait value '5 '.\n")},
 		{name: "wait overflow", argv: with("-w", "99999999999999999999999"), want: missing},
 		{name: "wait no underscores", argv: with("-w", "1_0"), want: fail("modprobe: ERROR: unexpected wait value '1_0'.\n")},
-		{name: "wait no binary", argv: with("-w", "0b1"), want: fail("modprobe: ERROR: unexpected wait value '0b1'.\n")},
+	}
+	if rel.kmod30 {
+		cases = append(cases, optionCase{name: "wait no binary", argv: with("-w", "0b1"), want: fail("modprobe: ERROR: unexpected wait value '0b1'.\n")})
+	} else {
+		// glibc 2.41's strtoul reads C23's 0b prefix.
+		cases = append(cases,
+			optionCase{name: "wait binary", argv: with("-w", "0b101"), want: missing},
+			optionCase{name: "wait binary upper case", argv: with("-w", "-0B1"), want: missing},
+			optionCase{name: "wait binary prefix alone", argv: with("-w", "0b"), want: fail("modprobe: ERROR: unexpected wait value '0b'.\n")},
+			optionCase{name: "wait binary bad digit", argv: with("-w", "0b102"), want: fail("modprobe: ERROR: unexpected wait value '0b102'.\n")})
 	}
 	return cases
 }
 
 func runOurs(environ, argv []string) result {
 	var o, e bytes.Buffer
-	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Environ: environ}
+	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Environ: environ, ModloadConf: "-"}
 	code := Main(env, argv)
 	return result{Stdout: o.String(), Stderr: e.String(), Code: code}
 }
@@ -107,11 +162,13 @@ func baseEnv(extra []string) []string {
 	return append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}, extra...)
 }
 
-// TestOptions checks option handling against kmod 30's recorded answers.
-func TestOptions(t *testing.T) {
-	for _, tc := range optionCases() {
+// TestOptions checks option handling against kmod 30's and kmod 34's recorded answers.
+func TestOptions(t *testing.T) { forReleases(t, testOptions) }
+
+func testOptions(t *testing.T, rel release) {
+	for _, tc := range optionCases(rel) {
 		t.Run(tc.name, func(t *testing.T) {
-			got := runOurs(baseEnv(tc.env), tc.argv)
+			got := runOurs(baseEnv(append(tc.env, rel.environ...)), tc.argv)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("%q with %q (-kmod +ours):\n%s", tc.argv, tc.env, diff)
 			}
@@ -134,15 +191,6 @@ func kmodModprobe(t *testing.T) string {
 	return ""
 }
 
-func runKmod(t *testing.T, bin string, environ, argv []string) result {
-	t.Helper()
-	r, err := runKmodErr(bin, environ, argv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 func runKmodErr(bin string, environ, argv []string) (result, error) {
 	cmd := exec.Command(bin, argv[1:]...)
 	cmd.Args[0] = argv[0] // glibc's messages start with argv[0]; kmod dispatches on its base name
@@ -154,13 +202,18 @@ func runKmodErr(bin string, environ, argv []string) (result, error) {
 	return r, nil
 }
 
-// TestOptionsKmod runs the recorded cases through the installed kmod: the recorded answers
-// are its answers.
-func TestOptionsKmod(t *testing.T) {
-	bin := kmodModprobe(t)
-	for _, tc := range optionCases() {
+// TestOptionsKmod runs the recorded cases through kmod 30 and kmod 34: the recorded answers
+// are their answers.
+func TestOptionsKmod(t *testing.T) { forReleases(t, testOptionsKmod) }
+
+func testOptionsKmod(t *testing.T, rel release) {
+	run := rel.oracle(t)
+	for _, tc := range optionCases(rel) {
 		t.Run(tc.name, func(t *testing.T) {
-			got := runKmod(t, bin, baseEnv(tc.env), tc.argv)
+			got, err := run(baseEnv(tc.env), tc.argv)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("kmod %q with %q (-recorded +kmod):\n%s", tc.argv, tc.env, diff)
 			}
@@ -171,8 +224,10 @@ func TestOptionsKmod(t *testing.T) {
 // TestLongOptionPrefixesKmod compares every prefix of every long option, alone, with "=" and
 // with "=x", with kmod: abbreviation, ambiguity and argument rules, and the option's effect on
 // an empty module tree (no operand: nothing is looked up or loaded).
-func TestLongOptionPrefixesKmod(t *testing.T) {
-	bin := kmodModprobe(t)
+func TestLongOptionPrefixesKmod(t *testing.T) { forReleases(t, testLongOptionPrefixesKmod) }
+
+func testLongOptionPrefixesKmod(t *testing.T, rel release) {
+	run := rel.oracle(t)
 	seen := map[string]bool{}
 	var prefixes []string
 	for _, o := range longOpts {
@@ -189,14 +244,11 @@ func TestLongOptionPrefixesKmod(t *testing.T) {
 	var argvs [][]string
 	for _, p := range prefixes {
 		for _, suffix := range []string{"", "=", "=x"} {
-			if suffix == "" && strings.HasPrefix("syslog", p) && len(p) >= 2 {
-				continue // documented difference: -s logs to stderr, kmod to syslog
-			}
 			argvs = append(argvs, []string{"/sbin/modprobe", "-d", noRoot, "-S", "1.0", "-C", os.DevNull, "--" + p + suffix})
 		}
 	}
 	// kmod's answers, several processes at a time.
-	env := baseEnv(nil)
+	env := baseEnv(rel.environ)
 	kmod := make([]result, len(argvs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	done := make(chan error)
@@ -205,7 +257,7 @@ func TestLongOptionPrefixesKmod(t *testing.T) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			var err error
-			kmod[i], err = runKmodErr(bin, env, argv)
+			kmod[i], err = run(env, argv)
 			done <- err
 		}()
 	}
@@ -224,8 +276,10 @@ func TestLongOptionPrefixesKmod(t *testing.T) {
 
 // TestHostDefaultsKmod compares cases whose answers depend on the host (the running kernel's
 // module directory): POSIXLY_CORRECT makes the -d in the command line an operand.
-func TestHostDefaultsKmod(t *testing.T) {
-	bin := kmodModprobe(t)
+func TestHostDefaultsKmod(t *testing.T) { forReleases(t, testHostDefaultsKmod) }
+
+func testHostDefaultsKmod(t *testing.T, rel release) {
+	run := rel.oracle(t)
 	for _, tc := range []struct {
 		env  []string
 		argv []string
@@ -234,8 +288,12 @@ func TestHostDefaultsKmod(t *testing.T) {
 		{[]string{"MODPROBE_OPTIONS=-R modload_none -V"}, []string{"modprobe", "-d", noRoot, "-S", "1.0"}},
 		{[]string{"POSIXLY_CORRECT=1"}, []string{"modprobe", "-C", os.DevNull, "-R", "modload_none", "-d", noRoot}},
 	} {
-		env := baseEnv(tc.env)
-		want, got := runKmod(t, bin, env, tc.argv), runOurs(env, tc.argv)
+		env := baseEnv(append(tc.env, rel.environ...))
+		want, err := run(env, tc.argv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := runOurs(env, tc.argv)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%q with %q (-kmod +ours):\n%s", tc.argv, tc.env, diff)
 		}
@@ -256,9 +314,23 @@ func TestStrtoul(t *testing.T) {
 		{"08", 0, false}, {"1_0", 0, false}, {"0b1", 0, false}, {"0o7", 0, false}, {"5 ", 0, false},
 		{"+-5", 0, false}, {"- 5", 0, false}, {"0x-1", 0, false}, {"1e3", 0, false},
 	} {
-		v, ok := strtoul(tc.in)
+		v, ok := strtoul(tc.in, false)
 		if ok != tc.ok || (ok && v != tc.v) {
 			t.Errorf("strtoul(%q) = %d, %v; want %d, %v", tc.in, v, ok, tc.v, tc.ok)
+		}
+	}
+	// glibc 2.41 (kmod 34 on Debian 13): C23's 0b prefix.
+	for _, tc := range []struct {
+		in string
+		v  uint64
+		ok bool
+	}{
+		{"0b1", 1, true}, {"0B101", 5, true}, {" -0b1", 1<<64 - 1, true}, {"0b", 0, false}, {"0b2", 0, false},
+		{"0b102", 0, false}, {"0x1f", 31, true}, {"010", 8, true}, {"0bx", 0, false}, {"b1", 0, false},
+	} {
+		v, ok := strtoul(tc.in, true)
+		if ok != tc.ok || (ok && v != tc.v) {
+			t.Errorf("strtoul(%q, binary) = %d, %v; want %d, %v", tc.in, v, ok, tc.v, tc.ok)
 		}
 	}
 }
@@ -268,7 +340,11 @@ func FuzzStrtoul(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		v, ok := strtoul(s)
+		v, ok := strtoul(s, false)
+		// The 0b prefix is all that binary changes.
+		if vb, okb := strtoul(s, true); !strings.ContainsAny(s, "bB") && (vb != v || okb != ok) {
+			t.Fatalf("strtoul(%q) = %d, %v but with binary %d, %v", s, v, ok, vb, okb)
+		}
 		if s == "" && ok {
 			t.Fatalf("strtoul(%q) accepted the empty string", s)
 		}
@@ -280,10 +356,10 @@ func FuzzStrtoul(f *testing.F) {
 		}
 		// A prefix or suffix of white space changes nothing at the front, everything at the end.
 		if ok {
-			if w, ok2 := strtoul(" " + s); !ok2 || w != v {
+			if w, ok2 := strtoul(" "+s, false); !ok2 || w != v {
 				t.Fatalf("strtoul(%q) = %d but strtoul(%q) = %d, %v", s, v, " "+s, w, ok2)
 			}
-			if _, ok2 := strtoul(s + " "); ok2 {
+			if _, ok2 := strtoul(s+" ", false); ok2 {
 				t.Fatalf("strtoul(%q) accepted a trailing space", s+" ")
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/kofile"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/resolve"
@@ -51,12 +52,15 @@ func (st *state) openModule(filename string) (*kofile.File, bool, error) {
 	return f, true, err
 }
 
-// kmodErrno maps a kofile error to the errno kmod reports for it.
-func kmodErrno(err error) error {
+// kmodErrno maps a kofile error to the errno kmod reports for it: a missing section is
+// ENODATA in kmod 34, ENOENT in kmod 30.
+func (st *state) kmodErrno(err error) error {
 	var errno syscall.Errno
 	switch {
 	case errors.As(err, &errno):
 		return errno
+	case errors.Is(err, kofile.ErrNoSection) && !st.kmod30:
+		return syscall.ENODATA
 	case errors.Is(err, os.ErrNotExist), errors.Is(err, kofile.ErrNoSection):
 		return syscall.ENOENT
 	case errors.Is(err, kofile.ErrNotELF):
@@ -79,7 +83,7 @@ func (st *state) showModversions(filename string) error {
 		f.Close()
 	}
 	if err != nil {
-		st.logf("could not get modversions of %s: %s\n", filename, errText(kmodErrno(err)))
+		st.logf("could not get modversions of %s: %s\n", filename, errText(st.kmodErrno(err)))
 		return err
 	}
 	w := bufio.NewWriter(st.env.Stdout)
@@ -101,7 +105,7 @@ func (st *state) showExports(filename string) error {
 		f.Close()
 	}
 	if err != nil {
-		st.logf("could not get symbols of %s: %s\n", filename, errText(kmodErrno(err)))
+		st.logf("could not get symbols of %s: %s\n", filename, errText(st.kmodErrno(err)))
 		return err
 	}
 	w := bufio.NewWriter(st.env.Stdout)
@@ -149,7 +153,12 @@ func (st *state) remove(m resolve.Module) error {
 			DryRun: st.dryRun, FirstTime: st.firstTime, Force: st.force, IgnoreLoaded: st.ignoreLoaded,
 			RemoveHolders: st.removeHolders, IgnoreRemove: st.ignoreCommands, WaitMsec: st.waitMsec,
 			Logf: st.logf,
-			Errf: func(format string, args ...any) { st.log.printf(logErr, format, args...) },
+			Errf: func(format string, args ...any) {
+				if !st.kmod30 {
+					format = cli.WithoutLibkmodLoc(format)
+				}
+				st.log.printf(logErr, format, args...)
+			},
 		}
 		if st.doShow || st.verbose > logWarning {
 			f.Print = func(line string) { io.WriteString(st.env.Stdout, line) }

@@ -26,7 +26,7 @@ func (l *inUseLoader) Load(context.Context, []resolve.Step, LoadFlags) error { r
 func (l *inUseLoader) Remove(_ context.Context, m resolve.Module, f RemoveFlags) error {
 	l.removed = append(l.removed, m.Name)
 	if l.errs {
-		f.Errf("could not remove '%s': %s\n", m.Name, "Resource temporarily unavailable")
+		f.Errf(cli.LibkmodLoc(cli.LibkmodLineRemove, "kmod_module_remove_module")+"could not remove '%s': %s\n", m.Name, "Resource temporarily unavailable")
 	}
 	f.Logf("Module %s is in use.\n", m.Name)
 	return syscall.EBUSY
@@ -44,6 +44,7 @@ func TestRemoveMessages(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		prog    string
+		environ []string
 		args    []string
 		errs    bool
 		stderr  string
@@ -62,6 +63,9 @@ func TestRemoveMessages(t *testing.T) {
 		{name: "ERR does not end the run", args: []string{"-r", "-a", "a", "b"}, errs: true,
 			stderr:  "modprobe: ERROR: could not remove 'a': Resource temporarily unavailable\nmodprobe: WARNING: Module a is in use.\nmodprobe: ERROR: could not remove 'b': Resource temporarily unavailable\nmodprobe: WARNING: Module b is in use.\n",
 			removed: []string{"a", "b"}},
+		{name: "kmod 30 prints libkmod's location", environ: []string{"MODLOAD_KMOD_COMPAT=30"}, args: []string{"-r", "a"}, errs: true,
+			stderr:  "modprobe: ERROR: ../libkmod/libkmod-module.c:856 kmod_module_remove_module() could not remove 'a': Resource temporarily unavailable\nmodprobe: FATAL: Module a is in use.\n",
+			removed: []string{"a"}},
 		{name: "-q", args: []string{"-q", "-r", "nope", "a", "b"}, errs: true, removed: []string{"a", "b"}},
 		{name: "-q with -w", args: []string{"-q", "-r", "-w", "100", "a"}, errs: true, removed: []string{"a"}},
 		{name: "-s", args: []string{"-s", "-r", "a", "b"}, errs: true,
@@ -78,7 +82,7 @@ func TestRemoveMessages(t *testing.T) {
 				prog = "/sbin/modprobe"
 			}
 			var o, e bytes.Buffer
-			env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e}
+			env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Environ: tc.environ, ModloadConf: "-"}
 			code := Main(env, append([]string{prog, "-d", root, "-S", ver, "-C", os.DevNull}, tc.args...))
 			if code != 1 || e.String() != tc.stderr || o.Len() != 0 {
 				t.Errorf("code %d stdout %q stderr %q, want 1, nothing, %q", code, o.String(), e.String(), tc.stderr)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
-	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
@@ -40,10 +39,17 @@ var Default Command
 // Main runs Default.
 func Main(env *cli.Env, args []string) int { return Default.Main(env, args) }
 
-// versionText is what Debian's kmod 30 prints for -V.
-const versionText = "kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n"
-
 const helpText = "Usage:\n" +
+	"\t%s [options] [list of modulenames]\n" +
+	"Options:\n" +
+	"\t-f, --force       DANGEROUS: forces a module unload and may\n" +
+	"\t                  crash your machine\n" +
+	"\t-s, --syslog      print to syslog, not stderr\n" +
+	"\t-v, --verbose     enables more messages\n" +
+	"\t-V, --version     show version\n" +
+	"\t-h, --help        show this help\n"
+
+const helpText30 = "Usage:\n" +
 	"\t%s [options] modulename ...\n" +
 	"Options:\n" +
 	"\t-f, --force       forces a module unload and may crash your\n" +
@@ -59,18 +65,12 @@ var longOpts = []getopt.Option{
 	{Name: "version", Val: 'V'}, {Name: "help", Val: 'h'},
 }
 
-// openSyslog connects to syslog as kmod's log_open does (LOG_DAEMON, tagged with the
-// program name). Tests replace it.
-var openSyslog = func(tag string) (func(msg string), error) {
-	w, err := sys.OpenSyslog("", tag, sys.LogDaemon)
-	if err != nil {
-		return nil, err
-	}
-	return func(msg string) { w.Write(3, msg) }, nil
-}
+// openSyslog is where -s sends messages. Tests replace it.
+var openSyslog = cli.KmodSyslog
 
 type logger struct {
 	prog   string
+	kmod30 bool
 	stderr io.Writer
 	syslog func(string) // nil: stderr
 }
@@ -85,10 +85,13 @@ func (l *logger) errf(format string, args ...any) {
 	fmt.Fprintf(l.stderr, "%s: ERROR: %s", l.prog, msg)
 }
 
-// libkmodErr is libkmod's ERR() routed through kmod's log_kmod (Debian builds with
-// debug info: file, line and function are printed).
+// libkmodErr is libkmod's ERR() routed through kmod's log_kmod (Debian 12 builds kmod 30
+// with debug info: file, line and function are printed; Debian 13's kmod 34 prints none).
 func (l *logger) libkmodErr(line int, fn, format string, args ...any) {
-	l.errf(cli.LibkmodLoc(line, fn)+format, args...)
+	if l.kmod30 {
+		format = cli.LibkmodLoc(line, fn) + format
+	}
+	l.errf(format, args...)
 }
 
 // Main runs rmmod. args[0] is the name it was invoked as.
@@ -99,7 +102,13 @@ func (c Command) Main(env *cli.Env, args []string) int {
 	prog := filepath.Base(args[0])
 	force := false
 	useSyslog := false
-	p := getopt.New(args, "fsvVwh", longOpts)
+	kmod30 := env.Kmod() == cli.Kmod30
+	// kmod 30 takes -w (and ignores nothing: it is "unexpected"); kmod 34 has no -w.
+	shortOpts, help := "fsvVh", helpText
+	if kmod30 {
+		shortOpts, help = "fsvVwh", helpText30
+	}
+	p := getopt.New(args, shortOpts, longOpts)
 	p.Stderr = env.Stderr
 	p.PosixlyCorrect = getopt.PosixlyCorrect(env.Environ)
 	for {
@@ -115,10 +124,10 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		case 'v':
 			// kmod raises libkmod's log priority; its extra lines are debug output only.
 		case 'h':
-			fmt.Fprintf(env.Stdout, helpText, prog)
+			fmt.Fprintf(env.Stdout, help, prog)
 			return 0
 		case 'V':
-			io.WriteString(env.Stdout, versionText)
+			io.WriteString(env.Stdout, env.Kmod().VersionText())
 			return 0
 		case '?': // getopt_long has printed the complaint
 			return 1
@@ -128,7 +137,7 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		}
 	}
 	operands := p.Args()
-	l := &logger{prog: prog, stderr: env.Stderr}
+	l := &logger{prog: prog, stderr: env.Stderr, kmod30: kmod30}
 	if useSyslog {
 		if f, err := openSyslog(prog); err == nil {
 			l.syslog = f
@@ -148,6 +157,9 @@ func (c Command) Main(env *cli.Env, args []string) int {
 			base := gnuBasename(arg)
 			if base == "" {
 				l.errf("could not use module %s: %s\n", arg, cli.Strerror(syscall.ENOENT))
+				if !kmod30 {
+					failed++ // kmod 30 stops here with exit 0, kmod 34 with 1
+				}
 				break
 			}
 			name = modconf.NormalizeModname(base)
@@ -203,9 +215,14 @@ func (r *remover) checkInUse(name string) bool {
 	}
 	holders, ok := r.holders(name)
 	if ok && len(holders) > 0 {
+		if !r.log.kmod30 {
+			// kmod 34 builds the line, then logs it (to syslog with -s)
+			r.log.errf("Module %s is in use by: %s\n", name, strings.Join(holders, " "))
+			return false
+		}
 		r.log.errf("Module %s is in use by:", name)
 		for _, h := range holders {
-			fmt.Fprintf(r.stderr, " %s", h) // kmod writes these to stderr even with -s
+			fmt.Fprintf(r.stderr, " %s", h) // kmod 30 writes these to stderr even with -s
 		}
 		fmt.Fprintf(r.stderr, "\n")
 		return false
