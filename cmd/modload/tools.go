@@ -14,7 +14,7 @@ import (
 	"github.com/modload/modload/internal/cli/lsmod"
 	"github.com/modload/modload/internal/cli/modprobe"
 	"github.com/modload/modload/internal/cli/rmmod"
-	"github.com/modload/modload/internal/probe"
+	probe "github.com/modload/modload"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/vm/guest"
 	"github.com/modload/modload/moddb"

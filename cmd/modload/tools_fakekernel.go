@@ -18,7 +18,7 @@ import (
 	"syscall"
 
 	"github.com/modload/modload/internal/cli/rmmod"
-	"github.com/modload/modload/internal/probe"
+	probe "github.com/modload/modload"
 	"github.com/modload/modload/internal/sys/fake"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/cli"
-	"github.com/modload/modload/internal/probe"
+	probe "github.com/modload/modload"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/resolve"
 )

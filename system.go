@@ -6,7 +6,7 @@
 // It is the real implementation behind the tools' Loader interfaces (modprobe.Loader,
 // insmod.Loader). A System is opened lazily by the tools, on the first request that needs the
 // kernel: query modes never touch the runtime directory.
-package probe
+package modload
 
 import (
 	"context"
