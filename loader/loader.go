@@ -62,6 +62,9 @@ type Options struct {
 	Stderr        io.Writer
 	// ReadImage decompresses a module file for init_module (default: built in, by magic).
 	ReadImage func(path string) ([]byte, error)
+	// Run, when set, runs install and remove commands instead of Shell -c: module, the
+	// command line ($CMDLINE_OPTS replaced) and its environment.
+	Run func(ctx context.Context, module, cmdline string, env []string) error
 }
 
 // Loader executes load graphs. Safe for concurrent use.
@@ -159,6 +162,7 @@ type node struct {
 	target  bool
 	done    chan struct{}
 	err     error
+	outcome gate.Outcome // how the gate served a kernel load
 }
 
 // Load loads targets and everything they need from graph. Hard dependencies and softdep pre
@@ -231,6 +235,7 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 	if errors.Is(err, sys.EEXIST) {
 		o, err = gate.AlreadyLive, nil
 	}
+	n.outcome = o
 	if err != nil {
 		return &Error{Module: m.Name, Path: m.Path, Err: err}
 	}
@@ -238,6 +243,20 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 		return &Error{Module: m.Name, Path: m.Path, Err: fmt.Errorf("module already in kernel: %w", sys.EEXIST)}
 	}
 	return nil
+}
+
+// LoadModule loads one module with no graph: its install command (Installed true), or its
+// file through the gate, as one node of Load does (target: FirstTime applies to it). The
+// outcome says how the gate served the load.
+func (l *Loader) LoadModule(ctx context.Context, m *Module, target bool) (o gate.Outcome, installed bool, err error) {
+	n := &node{m: m, target: target}
+	err = l.loadOne(ctx, n)
+	return n.outcome, l.runsInstall(m), err
+}
+
+// runsInstall reports whether loading m runs its install command.
+func (l *Loader) runsInstall(m *Module) bool {
+	return m.Install != "" && !l.opts.IgnoreInstall && !slices.Contains(l.chain, m.Name)
 }
 
 // Unload removes one module: its remove command when it has one (unless IgnoreInstall), else
@@ -287,7 +306,11 @@ func (l *Loader) shell(ctx context.Context, m *Module, command string) error {
 	env := slices.DeleteFunc(slices.Clone(l.opts.Environ), func(kv string) bool {
 		return strings.HasPrefix(kv, "MODPROBE_MODULE=") || strings.HasPrefix(kv, EnvInstallChain+"=")
 	})
-	c.Env = append(env, "MODPROBE_MODULE="+m.Name, EnvInstallChain+"="+strings.Join(append(slices.Clone(l.chain), m.Name), ","))
+	env = append(env, "MODPROBE_MODULE="+m.Name, EnvInstallChain+"="+strings.Join(append(slices.Clone(l.chain), m.Name), ","))
+	if l.opts.Run != nil {
+		return l.opts.Run(ctx, m.Name, cmdline, env)
+	}
+	c.Env = env
 	c.Stdout, c.Stderr = l.opts.Stdout, l.opts.Stderr
 	if err := c.Run(); err != nil {
 		return fmt.Errorf("'%s': %w", cmdline, err)

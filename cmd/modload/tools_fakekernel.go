@@ -17,8 +17,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli/rmmod"
-	probe "github.com/modload/modload"
 	"github.com/modload/modload/internal/sys/fake"
 )
 
@@ -45,6 +45,6 @@ func init() {
 	if name, fifo, ok := strings.Cut(os.Getenv("MODLOAD_FAKE_BLOCK"), "="); ok {
 		k.BlockOn(name, fifo)
 	}
-	lazy.Options = probe.Options{Root: root, Kernel: k}
+	lazy.Options = modload.Options{SysRoot: root, Kernel: k}
 	rmmod.Default.Kernel = k
 }

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/cli"
-	probe "github.com/modload/modload"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/sys/fake"
 )
@@ -46,12 +46,12 @@ func TestLoadGraph(t *testing.T) {
 	loadTree(t, root, k)
 	var gotMode gate.Mode
 	old := LoadHook
-	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
-		s, err := probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
+	LoadHook = func(env *cli.Env, o modload.Options, d *modload.Dedup) (*modload.Engine, error) {
+		e, err := fakeHook(root, k)(env, o, d)
 		if err == nil {
-			gotMode = s.Gate().Mode()
+			gotMode = e.Gate().Mode()
 		}
-		return s, err
+		return e, err
 	}
 	defer func() { LoadHook = old }()
 
@@ -88,6 +88,14 @@ func TestLoadGraph(t *testing.T) {
 	}
 }
 
+// fakeHook opens the engine on root's fake sysfs and the fake kernel k.
+func fakeHook(root string, k *fake.Kernel) func(*cli.Env, modload.Options, *modload.Dedup) (*modload.Engine, error) {
+	return func(env *cli.Env, o modload.Options, d *modload.Dedup) (*modload.Engine, error) {
+		o.SysRoot, o.Kernel, o.Environ = root, k, []string{}
+		return cli.OpenEngine(env, o, d)
+	}
+}
+
 func index(s []string, v string) int {
 	for i, x := range s {
 		if x == v {
@@ -103,9 +111,7 @@ func TestFailuresAndForget(t *testing.T) {
 	loadTree(t, root, k)
 	k.SetResult("c", sys.ENODEV)
 	old := LoadHook
-	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
-		return probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
-	}
+	LoadHook = fakeHook(root, k)
 	defer func() { LoadHook = old }()
 	var out, errb bytes.Buffer
 	env := &cli.Env{Stdout: &out, Stderr: &errb}
@@ -140,9 +146,7 @@ func TestLoadJobsFlag(t *testing.T) {
 	k := fake.New(root)
 	loadTree(t, root, k)
 	old := LoadHook
-	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
-		return probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
-	}
+	LoadHook = fakeHook(root, k)
 	defer func() { LoadHook = old }()
 	errb.Reset()
 	if code := Load(&cli.Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &errb}, []string{"load", "-j", "1", "-d", root, "-S", "1.0", "b", "c"}); code != 0 {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/kofile"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/resolve"
@@ -150,6 +151,13 @@ func (st *state) remove(m resolve.Module) error {
 			RemoveHolders: st.removeHolders, IgnoreRemove: st.ignoreCommands, WaitMsec: st.waitMsec,
 			Logf: st.logf,
 			Errf: func(format string, args ...any) { st.log.printf(logErr, format, args...) },
+			Failed: func(module string, err error, waited bool) {
+				loc := cli.LibkmodLoc(cli.LibkmodLineRemove, "kmod_module_remove_module")
+				if waited {
+					loc = ""
+				}
+				st.log.printf(logErr, "%scould not remove '%s': %s\n", loc, module, errText(err))
+			},
 		}
 		if st.doShow || st.verbose > logWarning {
 			f.Print = func(line string) { io.WriteString(st.env.Stdout, line) }
