@@ -17,6 +17,7 @@ import (
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/kofile"
+	"github.com/modload/modload/moddb"
 )
 
 // Module is one node of the load graph, plain data (the lead adapts resolve's plan to it).
@@ -109,8 +110,9 @@ func New(opts Options) (*Loader, error) {
 
 // Errors.
 var (
-	// ErrNotFound: a target or dependency is not in the graph, or has no file.
-	ErrNotFound = errors.New("module not found")
+	// ErrNotFound: a target or dependency is not in the graph, or has no file. It is
+	// moddb.ErrNotFound, so that one errors.Is matches every "not found" of modload's packages.
+	ErrNotFound = moddb.ErrNotFound
 	// ErrCycle: hard dependencies form a cycle.
 	ErrCycle = errors.New("dependency cycle")
 	// ErrDependency: a module was not loaded because a dependency failed.

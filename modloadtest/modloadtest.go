@@ -55,6 +55,7 @@ type Kernel struct {
 	order    []string            // modules in the order added
 	aliases  []string            // modules.alias lines
 	builtins []string
+	onLoad   map[string]func()
 }
 
 var _ modload.Kernel = (*Kernel)(nil)
@@ -282,8 +283,32 @@ func (k *Kernel) Holders(module string) []string {
 	return out
 }
 
+// OnLoad calls f after each successful load of module (outside the Kernel's lock): a bus
+// driver's load can add the devices it finds (AddDevice), as Coldplug expects of a kernel.
+func (k *Kernel) OnLoad(module string, f func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.onLoad == nil {
+		k.onLoad = map[string]func(){}
+	}
+	k.onLoad[module] = f
+}
+
 // loaded records a successful load: refcnt 0, and each direct dependency held by it.
 func (k *Kernel) loaded(module string) error {
+	if err := k.hold(module); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	f := k.onLoad[module]
+	k.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return nil
+}
+
+func (k *Kernel) hold(module string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	dir := filepath.Join(k.root, "sys/module", module)
