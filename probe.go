@@ -160,7 +160,8 @@ func (s *Engine) step(ctx context.Context, l *loader.Loader, st resolve.Step) er
 	case resolve.Install:
 		m.Install = st.Command
 	}
-	return l.Load(ctx, []string{m.Name}, map[string]*loader.Module{m.Name: m})
+	_, _, err := l.LoadModule(ctx, m, st.Target)
+	return err
 }
 
 // LoadFile is insmod: one file, no dependencies, through the gate; a module already in the
@@ -177,16 +178,7 @@ func (s *Engine) LoadFile(ctx context.Context, path, params string, flags int) e
 		return err
 	}
 	name := resolve.NameFromPath(path)
-	return l.Load(ctx, []string{name}, map[string]*loader.Module{name: {Name: name, Path: path, Params: params}})
+	_, _, err = l.LoadModule(ctx, &loader.Module{Name: name, Path: path, Params: params}, true)
+	return err
 }
 
-// LoadGraph loads targets and everything they need, independent modules in parallel, each
-// module once: modload's own one-process loader.
-func (s *Engine) LoadGraph(ctx context.Context, targets []string, graph map[string]*loader.Module, workers int) error {
-	defer s.Flush()
-	l, err := s.loader(loader.Options{Workers: workers})
-	if err != nil {
-		return err
-	}
-	return l.Load(ctx, targets, graph)
-}

@@ -14,6 +14,8 @@
 package modloadtest
 
 import (
+	"bytes"
+	"debug/elf"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -86,6 +88,20 @@ func NewAt(dir string) (*Kernel, error) {
 	k := &Kernel{fk: fake.New(dir), root: dir, deps: map[string][]string{}}
 	return k, k.writeIndexes()
 }
+
+// Attach returns a Kernel over a root another process prepared (or shares): nothing is
+// created, and the module tree is not rewritten until AddModule, AddAlias or AddBuiltin.
+// modload's binary built with -tags modload_fakekernel runs every command on one.
+func Attach(root string) *Kernel {
+	return &Kernel{fk: fake.New(root), root: root, deps: map[string][]string{}}
+}
+
+// LogTo appends one line "OP MODULE" per load call to path, shared by processes (O_APPEND).
+func (k *Kernel) LogTo(path string) error { return k.fk.LogTo(path) }
+
+// BlockOn makes loads of module, once in the kernel, wait until a writer opens the FIFO at
+// fifo and closes it: a load held across processes.
+func (k *Kernel) BlockOn(module, fifo string) { k.fk.BlockOn(module, fifo) }
 
 // Root is the directory the Kernel keeps everything under.
 func (k *Kernel) Root() string { return k.root }
@@ -339,16 +355,8 @@ func (k *Kernel) addRef(module string, delta int) error {
 func (k *Kernel) FinitModule(f *os.File, params string, flags int) error {
 	err := k.fk.FinitModule(f, params, flags)
 	if err == nil {
-		k.mu.Lock()
-		name := ""
-		for n := range k.deps {
-			if k.Path(n) == f.Name() {
-				name = n
-			}
-		}
-		k.mu.Unlock()
-		if name != "" {
-			return k.loaded(name)
+		if b, rerr := os.ReadFile(f.Name()); rerr == nil {
+			return k.loadedImage(b)
 		}
 	}
 	return err
@@ -358,11 +366,45 @@ func (k *Kernel) FinitModule(f *os.File, params string, flags int) error {
 func (k *Kernel) InitModule(image []byte, params string) error {
 	err := k.fk.InitModule(image, params)
 	if err == nil {
-		if name, nerr := fake.ModinfoName(image); nerr == nil {
-			return k.loaded(name)
-		}
+		return k.loadedImage(image)
 	}
 	return err
+}
+
+// loadedImage records the load of an image: its .modinfo names it and its dependencies.
+func (k *Kernel) loadedImage(b []byte) error {
+	name, err := fake.ModinfoName(b)
+	if err != nil {
+		return nil
+	}
+	k.mu.Lock()
+	if _, ok := k.deps[name]; !ok {
+		if d := modinfoField(b, "depends"); d != "" {
+			k.deps[name] = strings.Split(d, ",")
+		}
+	}
+	k.mu.Unlock()
+	return k.loaded(name)
+}
+
+// modinfoField is the value of key in an image's .modinfo (an ELF section, or for the tiny
+// files AddModule writes, the NUL-separated strings of the file).
+func modinfoField(b []byte, key string) string {
+	if f, err := elf.NewFile(bytes.NewReader(b)); err == nil {
+		s := f.Section(".modinfo")
+		if s == nil {
+			return ""
+		}
+		if b, err = s.Data(); err != nil {
+			return ""
+		}
+	}
+	for _, field := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(field, []byte(key+"=")); ok {
+			return string(v)
+		}
+	}
+	return ""
 }
 
 // DeleteModule implements modload.Kernel: EAGAIN while the module is in use (refcnt > 0, as
