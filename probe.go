@@ -181,4 +181,3 @@ func (s *Engine) LoadFile(ctx context.Context, path, params string, flags int) e
 	_, _, err = l.LoadModule(ctx, &loader.Module{Name: name, Path: path, Params: params}, true)
 	return err
 }
-
