@@ -17,7 +17,7 @@ var LoadHook = func(env *cli.Env, o modload.Options, dedup *modload.Dedup) (*mod
 	return cli.OpenEngine(env, o, dedup)
 }
 
-// Load is "modload load [-n] [-v] [-b] [-q] [-j N] [-d BASE] [-S VERSION] [-dedup MODE] NAME... | -":
+// Load is "modload load [-n] [-v] [-b] [-q] [-j N] [-d BASE] [-S VERSION] [-C CONFIG] [-dedup MODE] NAME... | -":
 // modload's one-process loader, on the engine (package modload). Every name (module name,
 // alias, device modalias, symbol:NAME; "-" reads names from standard input, one per line) is
 // resolved as modprobe resolves it, and the union of what they need is loaded as one graph:
@@ -35,6 +35,11 @@ func Load(env *cli.Env, args []string) int {
 	version := fs.String("S", "", "kernel version (default: the running kernel's)")
 	dedup := fs.String("dedup", "", "duplicate handling: wait, busy or off (default: MODLOAD_DEDUP, /etc/modload.conf, wait)")
 	jobs := fs.Int("j", 0, "load at most this many modules at once (default: the CPU count)")
+	var configPaths []string
+	fs.Func("C", "read this configuration file or directory instead of modprobe.d (modprobe -C; repeatable)", func(v string) error {
+		configPaths = append(configPaths, v)
+		return nil
+	})
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -70,7 +75,7 @@ func Load(env *cli.Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "modload load: no module names")
 		return 2
 	}
-	o := modload.Options{ModuleBase: *base, KernelVersion: *version, Workers: *jobs,
+	o := modload.Options{ModuleBase: *base, KernelVersion: *version, ConfigPaths: configPaths, Workers: *jobs,
 		Event: func(ev modload.Event) {
 			if ev.Kind == modload.EventWarning {
 				fmt.Fprintf(env.Stderr, "modload load: %v\n", ev.Err)
