@@ -17,7 +17,7 @@ import (
 
 // removeState is one modprobe -r run.
 type removeState struct {
-	s *System
+	s *Engine
 	f RemoveOptions
 	l *loader.Loader
 }

@@ -33,10 +33,11 @@ type Kernel interface {
 
 // Flags of Kernel.FinitModule (include/uapi/linux/module.h).
 const (
-	FlagIgnoreModversions = sys.MODULE_INIT_IGNORE_MODVERSIONS
-	FlagIgnoreVermagic    = sys.MODULE_INIT_IGNORE_VERMAGIC
-	FlagCompressedFile    = sys.MODULE_INIT_COMPRESSED_FILE
+	FlagIgnoreModversions = 1 // MODULE_INIT_IGNORE_MODVERSIONS
+	FlagIgnoreVermagic    = 2 // MODULE_INIT_IGNORE_VERMAGIC
+	FlagCompressedFile    = 4 // MODULE_INIT_COMPRESSED_FILE
 )
+
 
 // RealKernel returns the running kernel's module system calls.
 func RealKernel() Kernel { return sys.Real() }
@@ -186,8 +187,6 @@ type Engine struct {
 	after func(time.Duration) <-chan time.Time
 }
 
-// System is the former name of Engine, for the tools' wiring.
-type System = Engine
 
 // Open returns an Engine. It fails when the runtime directory is insecure or cannot be created.
 // The module directory and configuration are read on the first Plan, Load or Coldplug.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/sys/fake"
 	"github.com/modload/modload/resolve"
 	"github.com/modload/modload/stats"
@@ -26,7 +27,7 @@ type env struct {
 	root   string
 	kernel *fake.Kernel
 	stderr bytes.Buffer
-	sys    *System
+	sys    *Engine
 }
 
 // newEnv makes a fixture root (boot id, sysfs, runtime dir) with one fake module file per name.
@@ -290,7 +291,7 @@ func (k *busyKernel) calls() []string {
 type removeEnv struct {
 	*env
 	k      *busyKernel
-	s      *System
+	s      *Engine
 	clock  time.Time
 	delays []time.Duration
 	msgs   strings.Builder
@@ -503,5 +504,12 @@ func TestDedupExplicit(t *testing.T) {
 	}
 	if _, _, err := DedupFromEnvironment(e.root, func(string) string { return "bogus" }); err == nil {
 		t.Error("DedupFromEnvironment with MODLOAD_DEDUP=bogus: no error")
+	}
+}
+
+// The public flags are the kernel's.
+func TestFlagsAreTheKernels(t *testing.T) {
+	if FlagIgnoreModversions != sys.MODULE_INIT_IGNORE_MODVERSIONS || FlagIgnoreVermagic != sys.MODULE_INIT_IGNORE_VERMAGIC || FlagCompressedFile != sys.MODULE_INIT_COMPRESSED_FILE {
+		t.Error("Flag* differ from include/uapi/linux/module.h's")
 	}
 }
