@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modload/modload/gate"
 	"github.com/modload/modload/moddb"
 )
 
@@ -153,6 +154,10 @@ type ModuleError struct {
 }
 
 func (e *ModuleError) Error() string {
+	var ge *gate.Error
+	if errors.As(e.Err, &ge) {
+		return fmt.Sprintf("could not insert '%s': %s", e.Module, ge.Detail())
+	}
 	return fmt.Sprintf("could not insert '%s': %v", e.Module, e.Err)
 }
 

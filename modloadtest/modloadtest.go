@@ -425,3 +425,11 @@ func (k *Kernel) DeleteModule(name string, flags int) error {
 	}
 	return err
 }
+
+// Errnos a failing module init returns, for Fail.
+const (
+	ENODEV  = syscall.ENODEV
+	ENOEXEC = syscall.ENOEXEC
+	ENOENT  = syscall.ENOENT
+	EINVAL  = syscall.EINVAL
+)
