@@ -38,7 +38,6 @@ const (
 	FlagCompressedFile    = 4 // MODULE_INIT_COMPRESSED_FILE
 )
 
-
 // RealKernel returns the running kernel's module system calls.
 func RealKernel() Kernel { return sys.Real() }
 
@@ -186,7 +185,6 @@ type Engine struct {
 	now   func() time.Time
 	after func(time.Duration) <-chan time.Time
 }
-
 
 // Open returns an Engine. It fails when the runtime directory is insecure or cannot be created.
 // The module directory and configuration are read on the first Plan, Load or Coldplug.
