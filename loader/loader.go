@@ -36,6 +36,14 @@ type Module struct {
 	Builtin bool
 }
 
+// Kernel is the module system calls a Loader makes (the same methods as modload.Kernel):
+// finit_module(2), init_module(2), delete_module(2), returning the kernel's errno.
+type Kernel interface {
+	FinitModule(f *os.File, params string, flags int) error
+	InitModule(image []byte, params string) error
+	DeleteModule(name string, flags int) error
+}
+
 // EnvInstallChain carries, to install commands, the modules whose install commands are
 // running in this process tree (comma separated). A module found in it is loaded from its
 // file, ignoring its install command: "install m /sbin/modprobe m" loads m instead of looping.
@@ -44,7 +52,7 @@ const EnvInstallChain = "MODLOAD_INSTALL_CHAIN"
 // Options configure a Loader; the zero value (plus a Gate) is the default.
 type Options struct {
 	Gate   *gate.Gate // required: every kernel load goes through it
-	Kernel sys.Kernel // default sys.Real()
+	Kernel Kernel // default the running kernel
 	Root   string     // base for <Root>/sys/module/compression
 	// Workers bounds concurrent kernel loads (default the CPU count: a load waits in the kernel,
 	// not on a Go P, so it is not bounded by GOMAXPROCS).
