@@ -202,6 +202,9 @@ func TestErrNotFound(t *testing.T) {
 	if !errors.Is(err, modload.ErrNotFound) || !errors.Is(err, resolve.ErrNotFound) {
 		t.Fatalf("Err() = %v, want ErrNotFound", err)
 	}
+	if got := rep.Requests[0].Err.Error(); got != "module nosuch not found in directory "+k.ModuleDir() {
+		t.Errorf("error %q, want kmod's words", got)
+	}
 	if rep.Requests[0].Status != modload.StatusNotFound || rep.Requests[1].Status != modload.StatusLoaded {
 		t.Errorf("request statuses %v %v, want not-found, loaded", rep.Requests[0].Status, rep.Requests[1].Status)
 	}

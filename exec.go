@@ -132,7 +132,7 @@ func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, sem *sem
 		res.Status = StatusBuiltin
 		return res
 	case Missing:
-		return fail(StatusFailed, fmt.Errorf("could not find module by name='%s': %w", st.Module, ErrNotFound))
+		return fail(StatusFailed, notFound(fmt.Sprintf("could not find module by name='%s'", st.Module)))
 	}
 	if lerr != nil {
 		return fail(StatusFailed, lerr)

@@ -204,7 +204,7 @@ func (e *Engine) planRequest(r *resolve.Resolver, p *Plan, pr *PlannedRequest) e
 		if o.MissingOK {
 			return nil
 		}
-		return &RequestError{Request: pr.Request.Name, Err: fmt.Errorf("module %s not found in directory %s: %w", pr.Request.Name, r.Dir(), ErrNotFound)}
+		return &RequestError{Request: pr.Request.Name, Err: notFound(fmt.Sprintf("module %s not found in directory %s", pr.Request.Name, r.Dir()))}
 	}
 	for _, m := range ms {
 		pr.Targets = append(pr.Targets, m.Name)

@@ -16,6 +16,12 @@ import (
 // It is moddb.ErrNotFound; resolve.ErrNotFound and loader.ErrNotFound are the same value.
 var ErrNotFound = moddb.ErrNotFound
 
+// notFound is a "not found" with kmod's words, matching ErrNotFound.
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == ErrNotFound }
+
 // ErrDependency is matched by the error of a module that was not loaded because a module it
 // needs failed.
 var ErrDependency = errors.New("dependency failed")

@@ -52,7 +52,7 @@ const EnvInstallChain = "MODLOAD_INSTALL_CHAIN"
 // Options configure a Loader; the zero value (plus a Gate) is the default.
 type Options struct {
 	Gate   *gate.Gate // required: every kernel load goes through it
-	Kernel Kernel // default the running kernel
+	Kernel Kernel     // default the running kernel
 	Root   string     // base for <Root>/sys/module/compression
 	// Workers bounds concurrent kernel loads (default the CPU count: a load waits in the kernel,
 	// not on a Go P, so it is not bounded by GOMAXPROCS).
