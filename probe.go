@@ -109,16 +109,16 @@ func WalkProbeList(steps []resolve.Step, f ProbeOptions, h ProbeHooks) error {
 // Probe executes one target's probe list as kmod_module_probe_insert_module does: modules
 // already in the kernel are skipped, softdeps' errors are ignored, the first error of a
 // required module ends the list. Every kernel load goes through the gate.
-func (s *Engine) Probe(ctx context.Context, steps []resolve.Step, f ProbeOptions) error {
-	defer s.Flush()
-	environ := s.opts.Environ
+func (e *Engine) Probe(ctx context.Context, steps []resolve.Step, f ProbeOptions) error {
+	defer e.Flush()
+	environ := e.opts.Environ
 	if f.HasModprobeOptions {
 		environ = setenv(environ, "MODPROBE_OPTIONS", f.ModprobeOptions)
 	}
 	opts := loader.Options{
 		ForceModversion: f.ForceModversion, ForceVermagic: f.ForceVermagic, Environ: environ, Workers: 1,
 	}
-	l, err := s.loader(opts)
+	l, err := e.loader(opts)
 	if err != nil {
 		return err
 	}
@@ -127,30 +127,30 @@ func (s *Engine) Probe(ctx context.Context, steps []resolve.Step, f ProbeOptions
 	lTarget := l
 	if f.FirstTime {
 		opts.FirstTime = true
-		if lTarget, err = s.loader(opts); err != nil {
+		if lTarget, err = e.loader(opts); err != nil {
 			return err
 		}
 	}
 	return WalkProbeList(steps, f, ProbeHooks{
 		InKernel: func(m resolve.Module) bool {
-			if s.inKernel(m) {
-				s.alreadyLive(m)
+			if e.inKernel(m) {
+				e.alreadyLive(m)
 				return true
 			}
 			return false
 		},
 		Insert: func(st resolve.Step) error {
 			if st.Target {
-				return s.step(ctx, lTarget, st)
+				return e.step(ctx, lTarget, st)
 			}
-			return s.step(ctx, l, st)
+			return e.step(ctx, l, st)
 		},
 		Once: true,
 	})
 }
 
 // step runs one entry of a probe list.
-func (s *Engine) step(ctx context.Context, l *loader.Loader, st resolve.Step) error {
+func (e *Engine) step(ctx context.Context, l *loader.Loader, st resolve.Step) error {
 	m := &loader.Module{Name: st.Module.Name, Path: st.Module.Path, Params: st.Options}
 	switch st.Kind {
 	case resolve.Builtin:
@@ -166,9 +166,9 @@ func (s *Engine) step(ctx context.Context, l *loader.Loader, st resolve.Step) er
 
 // LoadFile is insmod: one file, no dependencies, through the gate; a module already in the
 // kernel is EEXIST, as kmod's insmod reports it.
-func (s *Engine) LoadFile(ctx context.Context, path, params string, flags int) error {
-	defer s.Flush()
-	l, err := s.loader(loader.Options{
+func (e *Engine) LoadFile(ctx context.Context, path, params string, flags int) error {
+	defer e.Flush()
+	l, err := e.loader(loader.Options{
 		FirstTime:       true,
 		ForceModversion: flags&sys.MODULE_INIT_IGNORE_MODVERSIONS != 0,
 		ForceVermagic:   flags&sys.MODULE_INIT_IGNORE_VERMAGIC != 0,

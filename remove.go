@@ -24,12 +24,12 @@ type removeState struct {
 
 // Remove is kmod's rmmod_do_module: holders first with --remove-holders, then the module (its
 // remove command, or delete_module), then its dependencies that nothing uses any more.
-func (s *Engine) Remove(ctx context.Context, m resolve.Module, f RemoveOptions) error {
-	l, err := s.loader(loader.Options{IgnoreInstall: f.IgnoreRemove, Workers: 1})
+func (e *Engine) Remove(ctx context.Context, m resolve.Module, f RemoveOptions) error {
+	l, err := e.loader(loader.Options{IgnoreInstall: f.IgnoreRemove, Workers: 1})
 	if err != nil {
 		return err
 	}
-	rs := &removeState{s: s, f: f, l: l}
+	rs := &removeState{s: e, f: f, l: l}
 	return rs.remove(ctx, m)
 }
 

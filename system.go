@@ -213,75 +213,75 @@ func Open(o Options) (*Engine, error) {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	s := &Engine{opts: o, sysfs: sysmod.New(o.SysRoot), now: time.Now, after: time.After}
+	e := &Engine{opts: o, sysfs: sysmod.New(o.SysRoot), now: time.Now, after: time.After}
 	g, err := gate.New(gate.Options{
-		Root: o.SysRoot, RuntimeDir: o.RuntimeDir, Mode: o.Dedup.mode(), Sink: &s.counter,
+		Root: o.SysRoot, RuntimeDir: o.RuntimeDir, Mode: o.Dedup.mode(), Sink: &e.counter,
 		ConfigFile: "-", Getenv: func(string) string { return "" },
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.gate = g
+	e.gate = g
 	if g.Mode() != gate.ModeOff {
 		if id, err := sys.BootID(o.SysRoot); err == nil {
-			s.store = &stats.Store{Dir: o.RuntimeDir, BootID: id}
+			e.store = &stats.Store{Dir: o.RuntimeDir, BootID: id}
 		}
 	}
-	return s, nil
+	return e, nil
 }
 
 // Close releases the module directory the Engine opened (not a Resolver given in Options).
-func (s *Engine) Close() error {
-	if s.closeR && s.res != nil {
-		return s.res.Close()
+func (e *Engine) Close() error {
+	if e.closeR && e.res != nil {
+		return e.res.Close()
 	}
 	return nil
 }
 
 // Resolver returns the resolver of the module directory and configuration, opening it the
 // first time.
-func (s *Engine) Resolver() (*resolve.Resolver, error) {
-	s.resOnce.Do(func() {
-		if s.opts.Resolver != nil {
-			s.res = s.opts.Resolver
+func (e *Engine) Resolver() (*resolve.Resolver, error) {
+	e.resOnce.Do(func() {
+		if e.opts.Resolver != nil {
+			e.res = e.opts.Resolver
 			return
 		}
-		version := s.opts.KernelVersion
+		version := e.opts.KernelVersion
 		if version == "" {
-			if version, s.resErr = sys.Release(); s.resErr != nil {
+			if version, e.resErr = sys.Release(); e.resErr != nil {
 				return
 			}
 		}
-		s.res, s.resErr = resolve.New(resolve.Options{
-			Base: s.opts.ModuleBase, Version: version, ConfigBase: s.opts.ConfigRoot, ConfigPaths: s.opts.ConfigPaths,
-			ConfigWarn: func(err error) { s.event(Event{Kind: EventWarning, Err: err}) },
-			Warn:       func(msg string) { s.event(Event{Kind: EventWarning, Err: errors.New(msg)}) },
+		e.res, e.resErr = resolve.New(resolve.Options{
+			Base: e.opts.ModuleBase, Version: version, ConfigBase: e.opts.ConfigRoot, ConfigPaths: e.opts.ConfigPaths,
+			ConfigWarn: func(err error) { e.event(Event{Kind: EventWarning, Err: err}) },
+			Warn:       func(msg string) { e.event(Event{Kind: EventWarning, Err: errors.New(msg)}) },
 		})
-		s.closeR = s.resErr == nil
+		e.closeR = e.resErr == nil
 	})
-	return s.res, s.resErr
+	return e.res, e.resErr
 }
 
-func (s *Engine) event(e Event) {
-	if s.opts.Event != nil {
-		s.opts.Event(e)
+func (e *Engine) event(ev Event) {
+	if e.opts.Event != nil {
+		e.opts.Event(ev)
 	}
 }
 
 // Gate returns the Engine's duplicate gate.
-func (s *Engine) Gate() *gate.Gate { return s.gate }
+func (e *Engine) Gate() *gate.Gate { return e.gate }
 
 // Dedup returns the duplicate mode in use.
-func (s *Engine) Dedup() Dedup { return dedupOf(s.gate.Mode()) }
+func (e *Engine) Dedup() Dedup { return dedupOf(e.gate.Mode()) }
 
 // Flush adds what this process did since the last Flush to the per-boot statistics (Load,
 // Coldplug and the tools' entry points flush on return).
-func (s *Engine) Flush() error {
-	delta := s.counter.Take()
-	if s.store == nil {
+func (e *Engine) Flush() error {
+	delta := e.counter.Take()
+	if e.store == nil {
 		return nil
 	}
-	err := s.store.Add(delta)
+	err := e.store.Add(delta)
 	return err
 }
 
@@ -296,40 +296,40 @@ func setenv(environ []string, key, value string) []string {
 	return append(out, key+"="+value)
 }
 
-func (s *Engine) loader(o loader.Options) (*loader.Loader, error) {
-	o.Gate, o.Kernel, o.Root = s.gate, s.opts.Kernel, s.opts.SysRoot
+func (e *Engine) loader(o loader.Options) (*loader.Loader, error) {
+	o.Gate, o.Kernel, o.Root = e.gate, e.opts.Kernel, e.opts.SysRoot
 	if o.Environ == nil {
-		o.Environ = s.opts.Environ
+		o.Environ = e.opts.Environ
 	}
-	o.Stdout, o.Stderr = s.opts.Stdout, s.opts.Stderr
+	o.Stdout, o.Stderr = e.opts.Stdout, e.opts.Stderr
 	if o.Workers == 0 {
-		o.Workers = s.opts.Workers
+		o.Workers = e.opts.Workers
 	}
-	if run := s.opts.Command; run != nil {
+	if run := e.opts.Command; run != nil {
 		o.Run = func(ctx context.Context, module, line string, env []string) error {
-			return run(ctx, Command{Module: module, Line: line, Env: env, Stdout: s.opts.Stdout, Stderr: s.opts.Stderr})
+			return run(ctx, Command{Module: module, Line: line, Env: env, Stdout: e.opts.Stdout, Stderr: e.opts.Stderr})
 		}
 	}
 	return loader.New(o)
 }
 
 // inKernel is kmod's module_is_inkernel: builtin, or initstate live.
-func (s *Engine) inKernel(m resolve.Module) bool {
+func (e *Engine) inKernel(m resolve.Module) bool {
 	if m.Builtin {
 		return true
 	}
-	st, err := s.sysfs.State(m.Name)
+	st, err := e.sysfs.State(m.Name)
 	return err == nil && (st == sysmod.Live || st == sysmod.Builtin)
 }
 
 // alreadyLive counts a request served from the kernel's state without the gate.
-func (s *Engine) alreadyLive(m resolve.Module) {
+func (e *Engine) alreadyLive(m resolve.Module) {
 	var size int64
 	if m.Path != "" {
 		if fi, err := sys.Stat(m.Path); err == nil {
 			size = fi.Size
 		}
 	}
-	s.counter.Record(stats.Event{Kind: stats.Request, Module: m.Name})
-	s.counter.Record(stats.Event{Kind: stats.AlreadyLive, Module: m.Name, Bytes: size})
+	e.counter.Record(stats.Event{Kind: stats.Request, Module: m.Name})
+	e.counter.Record(stats.Event{Kind: stats.AlreadyLive, Module: m.Name, Bytes: size})
 }
