@@ -232,7 +232,7 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 	if err := ctx.Err(); err != nil {
 		return &Error{Module: m.Name, Path: m.Path, Err: err}
 	}
-	if m.Install != "" && !l.opts.IgnoreInstall && !slices.Contains(l.chain, m.Name) {
+	if l.runsInstall(m) {
 		return l.install(ctx, m)
 	}
 	if !m.Builtin && m.Path == "" {
