@@ -158,3 +158,31 @@ func TestLoadJobsFlag(t *testing.T) {
 		}
 	}
 }
+
+// modload load -n -v prints the plan in modprobe -n -v's format, each module once, and loads
+// nothing; -n alone prints nothing.
+func TestLoadDryRun(t *testing.T) {
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	old := LoadHook
+	LoadHook = fakeHook(root, k)
+	defer func() { LoadHook = old }()
+	dir := filepath.Join(root, "lib/modules/1.0/kernel")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-n", "-v"}, "insmod " + dir + "/a.ko \ninsmod " + dir + "/b.ko \ninsmod " + dir + "/c.ko \n"},
+		{[]string{"-n"}, ""},
+	} {
+		var out, errb bytes.Buffer
+		args := append(append([]string{"load"}, tc.args...), "-d", root, "-S", "1.0", "-C", os.DevNull, "b", "pci:v00001234d00000001sv0sd0bc02sc00i00", "a")
+		if code := Load(&cli.Env{Stdout: &out, Stderr: &errb}, args); code != 0 || out.String() != tc.want {
+			t.Errorf("modload %q: exit %d stdout %q stderr %q; want 0 and %q", args, code, out.String(), errb.String(), tc.want)
+		}
+	}
+	if n := len(k.Calls()); n != 0 {
+		t.Errorf("a dry run made %d kernel calls", n)
+	}
+}
