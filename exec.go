@@ -21,7 +21,9 @@ import (
 // must load first and succeed; softdeps load first (pre) or after (post) but their failure
 // does not block; the blacklist applies to modules matched through an alias; install commands
 // run where kmod runs them. The report has every request and module once; Report.Err is what
-// kmod's exit status would say.
+// kmod's exit status would say. One difference from kmod's sequential walk, by design of the
+// graph: a failure stops only what needs the failed module (its dependents, and the post
+// softdeps of a required module), not modules that merely come later in the walk.
 func (e *Engine) Load(ctx context.Context, requests ...string) *Report {
 	return e.LoadRequests(ctx, PlanOptions{}, toRequests(requests)...)
 }
