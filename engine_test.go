@@ -189,6 +189,16 @@ func TestCommandRefused(t *testing.T) {
 	}
 }
 
+// A builtin module asked for is builtin, not loaded and not an error.
+func TestBuiltinRequest(t *testing.T) {
+	k := tree(t, "")
+	must(t, k.AddBuiltin("ext2"))
+	rep := open(t, k).Load(context.Background(), "ext2")
+	if err := rep.Err(); err != nil || rep.Requests[0].Status != modload.StatusBuiltin || len(k.Calls()) != 0 {
+		t.Errorf("ext2: %v %v, %d calls; want builtin, no error, no call", rep.Requests[0].Status, err, len(k.Calls()))
+	}
+}
+
 // One ErrNotFound, whichever package reports it.
 func TestErrNotFound(t *testing.T) {
 	for _, err := range []error{resolve.ErrNotFound, loader.ErrNotFound, moddb.ErrNotFound} {

@@ -211,6 +211,9 @@ func requestResult(pr PlannedRequest, o PlanOptions, rep *Report, nodes []*execN
 			continue
 		case mt.live:
 			status = StatusAlreadyLive
+			if mt.builtin {
+				status = StatusBuiltin
+			}
 			if o.FirstTime {
 				err = &ModuleError{Module: mt.target, Err: fmt.Errorf("module already in kernel: %w", syscall.EEXIST)}
 			}

@@ -119,6 +119,7 @@ type match struct {
 	target      string
 	blacklisted bool
 	live        bool // the target was in the kernel when planned: the walk ends at once
+	builtin     bool // ... because it is built in
 	steps       []probeRef
 }
 
@@ -216,7 +217,7 @@ func (e *Engine) planRequest(r *resolve.Resolver, p *Plan, pr *PlannedRequest) e
 		case err != nil:
 			return &RequestError{Request: pr.Request.Name, Err: err}
 		case !o.IgnoreLoaded && e.targetInKernel(steps):
-			mt.live = true
+			mt.live, mt.builtin = true, m.Builtin
 		default:
 			for _, s := range steps {
 				mt.steps = append(mt.steps, probeRef{name: s.Module.Name, required: s.Required})
