@@ -189,6 +189,34 @@ func TestCommandRefused(t *testing.T) {
 	}
 }
 
+// The event hook sees each module start (with its modprobe -v line) and end, and the
+// configuration's warnings.
+func TestEvents(t *testing.T) {
+	k := tree(t, "bogus directive\n")
+	var mu sync.Mutex
+	got := map[string][]string{}
+	e := open(t, k, func(o *modload.Options) {
+		o.Event = func(ev modload.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			key := ev.Kind.String()
+			switch ev.Kind {
+			case modload.EventStart:
+				got[key] = append(got[key], strings.TrimSpace(strings.ReplaceAll(ev.Line, k.ModuleDir(), "")))
+			case modload.EventDone:
+				got[key] = append(got[key], ev.Module+" "+ev.Status.String())
+			case modload.EventWarning:
+				got[key] = append(got[key], fmt.Sprint(ev.Err != nil))
+			}
+		}
+	})
+	must(t, e.Load(context.Background(), "jbd2").Err())
+	want := map[string][]string{"start": {"insmod /kernel/jbd2.ko"}, "done": {"jbd2 loaded"}, "warning": {"true"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("events (-want +got):\n%s", d)
+	}
+}
+
 // A builtin module asked for is builtin, not loaded and not an error.
 func TestBuiltinRequest(t *testing.T) {
 	k := tree(t, "")
