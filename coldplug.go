@@ -1,7 +1,6 @@
 package modload
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io/fs"
@@ -83,11 +82,8 @@ func Modaliases(dir string) ([]string, error) {
 			}
 		case "uevent":
 			if b, err := os.ReadFile(path); err == nil {
-				sc := bufio.NewScanner(bytes.NewReader(b))
-				for sc.Scan() {
-					if a, ok := strings.CutPrefix(sc.Text(), "MODALIAS="); ok && a != "" {
-						set[strings.TrimSpace(a)] = true
-					}
+				if a := ueventModalias(b); a != "" {
+					set[a] = true
 				}
 			}
 		}
@@ -102,4 +98,17 @@ func Modaliases(dir string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// ueventModalias returns the MODALIAS= value of a uevent file (the first such line, trimmed),
+// or "".
+func ueventModalias(b []byte) string {
+	for _, l := range bytes.Split(b, []byte{'\n'}) {
+		if a, ok := bytes.CutPrefix(l, []byte("MODALIAS=")); ok {
+			if a = bytes.TrimSpace(a); len(a) > 0 {
+				return string(a)
+			}
+		}
+	}
+	return ""
 }
