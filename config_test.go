@@ -3,6 +3,7 @@ package modload
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/modload/modload/gate"
-	"github.com/modload/modload/internal/cli/modprobe"
 	"github.com/modload/modload/resolve"
 )
 
@@ -50,20 +50,32 @@ func TestBadModeSourcesLoad(t *testing.T) {
 				}
 			}
 			var stderr bytes.Buffer
-			s, err := Open(Options{Root: e.root, Kernel: e.kernel, Environ: tc.environ, Stdout: &bytes.Buffer{}, Stderr: &stderr})
+			getenv := func(k string) string {
+				for _, kv := range tc.environ {
+					if key, v, _ := strings.Cut(kv, "="); key == k {
+						return v
+					}
+				}
+				return ""
+			}
+			d, warns := DedupFromEnvironment(e.root, getenv)
+			for _, w := range warns {
+				fmt.Fprintln(&stderr, w)
+			}
+			s, err := Open(Options{SysRoot: e.root, Kernel: e.kernel, Dedup: d, Environ: tc.environ, Stdout: &bytes.Buffer{}, Stderr: &stderr})
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(stderr.String(), w) {
-					t.Errorf("stderr %q lacks %q", stderr.String(), w)
+					t.Errorf("warnings %q lack %q", stderr.String(), w)
 				}
 			}
 			if got := s.Gate().Mode(); got != tc.mode {
 				t.Errorf("mode %v, want %v", got, tc.mode)
 			}
 			step := resolve.Step{Kind: resolve.Insmod, Module: resolve.Module{Name: "m", Path: e.path("m")}, Required: true, Target: true}
-			if err := s.Load(context.Background(), []resolve.Step{step}, modprobe.LoadFlags{}); err != nil {
+			if err := s.Probe(context.Background(), []resolve.Step{step}, ProbeOptions{}); err != nil {
 				t.Fatalf("Load: %v", err)
 			}
 			if n := e.kernel.Count("m"); n != 1 {
@@ -82,7 +94,7 @@ func TestStatsWriteFailureSaid(t *testing.T) {
 		t.Fatal(err)
 	}
 	step := resolve.Step{Kind: resolve.Insmod, Module: resolve.Module{Name: "m", Path: e.path("m")}, Required: true, Target: true}
-	if err := e.sys.Load(context.Background(), []resolve.Step{step}, modprobe.LoadFlags{}); err != nil {
+	if err := e.sys.Probe(context.Background(), []resolve.Step{step}, ProbeOptions{}); err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	if e.kernel.Count("m") != 1 {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/modload/modload/internal/cli/modprobe"
 	"github.com/modload/modload/resolve"
 )
 
@@ -15,7 +14,7 @@ import (
 // removes nothing. Without -D a module that is not loaded is nothing to do.
 func TestRemoveShowNotLoaded(t *testing.T) {
 	e := newEnv(t, "used")
-	if err := e.sys.Load(context.Background(), []resolve.Step{e.step("used", true, true)}, modprobe.LoadFlags{}); err != nil {
+	if err := e.sys.Probe(context.Background(), []resolve.Step{e.step("used", true, true)}, ProbeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.setRefcnt("used", 1)
@@ -52,7 +51,7 @@ func TestRemoveSoftdeps(t *testing.T) {
 	names := []string{"m", "pre1", "pre2", "post1", "post2"}
 	e := newEnv(t, names...)
 	for _, n := range names {
-		if err := e.sys.Load(context.Background(), []resolve.Step{e.step(n, true, true)}, modprobe.LoadFlags{}); err != nil {
+		if err := e.sys.Probe(context.Background(), []resolve.Step{e.step(n, true, true)}, ProbeOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

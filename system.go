@@ -1,11 +1,3 @@
-// Package probe joins resolution to loading: it executes modprobe's probe lists and insmod's
-// single files through the duplicate gate and the loader, removes modules as kmod's modprobe -r
-// does, and adds each process's statistics to the per-boot file so that separate invocations
-// add up.
-//
-// It is the real implementation behind the tools' Loader interfaces (modprobe.Loader,
-// insmod.Loader). A System is opened lazily by the tools, on the first request that needs the
-// kernel: query modes never touch the runtime directory.
 package modload
 
 import (
@@ -13,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/modload/modload/gate"
-	"github.com/modload/modload/internal/cli"
-	"github.com/modload/modload/internal/cli/modprobe"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/loader"
 	"github.com/modload/modload/resolve"
@@ -31,46 +20,187 @@ import (
 	"github.com/modload/modload/sysmod"
 )
 
-// Options configure a System. The zero value is the default: the real kernel, paths under "/".
-type Options struct {
-	// Root is the base of /proc, /sys, /run and /etc (tests point it at a fixture tree).
-	Root string
-	// RuntimeDir holds locks, results and statistics (default <Root>/run/modload).
-	RuntimeDir string
-	// Kernel is the module syscalls (default sys.Real()).
-	Kernel sys.Kernel
-	// Mode overrides the dedup mode (default: MODLOAD_DEDUP, /etc/modload.conf, wait).
-	Mode gate.Mode
-	// Environ is the environment of install and remove commands and where MODLOAD_DEDUP is read
-	// (default os.Environ()).
-	Environ []string
-	// Stdout and Stderr receive install commands' output and modprobe -r's messages.
-	Stdout, Stderr io.Writer
-	// Workers bounds concurrent kernel loads of LoadGraph (default the CPU count).
-	Workers int
+// Kernel is the module system calls the engine makes. The real kernel is RealKernel(); a test
+// kernel that keeps sysfs state is modloadtest.Kernel. Implementations return the kernel's
+// errno (a syscall.Errno, possibly wrapped) and must be safe for concurrent use.
+type Kernel interface {
+	// FinitModule is finit_module(2) on f's descriptor; flags are the Flag* bits.
+	FinitModule(f *os.File, params string, flags int) error
+	// InitModule is init_module(2) with an image in memory.
+	InitModule(image []byte, params string) error
+	// DeleteModule is delete_module(2); flags are O_NONBLOCK, plus O_TRUNC to force.
+	DeleteModule(name string, flags int) error
 }
 
-// System is the loading machinery of one process.
-type System struct {
+// Flags of Kernel.FinitModule (include/uapi/linux/module.h).
+const (
+	FlagIgnoreModversions = 1 // MODULE_INIT_IGNORE_MODVERSIONS
+	FlagIgnoreVermagic    = 2 // MODULE_INIT_IGNORE_VERMAGIC
+	FlagCompressedFile    = 4 // MODULE_INIT_COMPRESSED_FILE
+)
+
+// RealKernel returns the running kernel's module system calls.
+func RealKernel() Kernel { return sys.Real() }
+
+// Dedup selects how duplicate loads are handled (see package gate). The zero value is
+// DedupWait.
+type Dedup int
+
+const (
+	// DedupWait: a duplicate waits for the first load of the file and receives its result.
+	DedupWait Dedup = iota
+	// DedupBusy: a duplicate of a load in flight is refused with EBUSY.
+	DedupBusy
+	// DedupOff: no coalescing, no locks, no failure memory: every request reaches the kernel
+	// unless the module is live, as with kmod.
+	DedupOff
+)
+
+func (d Dedup) String() string { return d.mode().String() }
+
+func (d Dedup) mode() gate.Mode {
+	switch d {
+	case DedupBusy:
+		return gate.ModeBusy
+	case DedupOff:
+		return gate.ModeOff
+	}
+	return gate.ModeWait
+}
+
+// ParseDedup parses "wait", "busy" or "off".
+func ParseDedup(s string) (Dedup, error) {
+	m, err := gate.ParseMode(s)
+	if err != nil {
+		return DedupWait, err
+	}
+	return dedupOf(m), nil
+}
+
+func dedupOf(m gate.Mode) Dedup {
+	switch m {
+	case gate.ModeBusy:
+		return DedupBusy
+	case gate.ModeOff:
+		return DedupOff
+	}
+	return DedupWait
+}
+
+// DedupFromEnvironment is how modload's tools choose the mode, and an embedding program may
+// too: MODLOAD_DEDUP from getenv, else "dedup = ..." of <root>/etc/modload.conf, else
+// DedupWait. modload's own configuration may cost the dedup mode, never a load: a bad
+// MODLOAD_DEDUP, a bad or overlong line and a file that cannot be read (a directory, a FIFO)
+// are skipped, the next source decides, and each is returned as a warning saying what was
+// ignored (the file and line for a line). Open never reads either.
+func DedupFromEnvironment(root string, getenv func(string) string) (d Dedup, warnings []error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if root == "" {
+		root = "/"
+	}
+	m, warns := gate.ResolveMode(gate.ModeDefault, getenv, filepath.Join(root, gate.DefaultConfigFile))
+	return dedupOf(m), warns
+}
+
+// Options configure an Engine. The zero value loads for the running kernel from /lib/modules,
+// with the configuration under /, through the real kernel.
+type Options struct {
+	// ModuleBase is the root the module directory is under (modprobe -d), default "/"; the
+	// directory is <ModuleBase>/lib/modules/<KernelVersion>.
+	ModuleBase string
+	// KernelVersion is the release whose modules load (modprobe -S), default the running
+	// kernel's.
+	KernelVersion string
+	// ConfigRoot is the root of the modprobe.d directories and /proc/cmdline, default "/".
+	ConfigRoot string
+	// ConfigPaths, when set, replace the modprobe.d directories (modprobe -C).
+	ConfigPaths []string
+	// Kmod30 reads the configuration as kmod 30 does (*.alias files, /lib/modprobe.d, no
+	// weakdep: resolve.Options.Kmod30); the default is kmod 34's reading.
+	Kmod30 bool
+	// Resolver, when set, is used instead of one opened from the four fields above (the
+	// caller keeps it open until the Engine is done).
+	Resolver *resolve.Resolver
+	// SysRoot is the base of /sys and /proc: kernel state (initstate, refcnt, holders) and the
+	// boot id, default "/".
+	SysRoot string
+	// RuntimeDir holds locks, results and statistics (default <SysRoot>/run/modload); it is
+	// not created with DedupOff.
+	RuntimeDir string
+	// Workers bounds concurrent kernel loads (default the CPU count).
+	Workers int
+	// Dedup is the duplicate mode, given explicitly: see DedupFromEnvironment for modload's
+	// tools' way of choosing it.
+	Dedup Dedup
+	// Kernel is the module system calls (default RealKernel()).
+	Kernel Kernel
+	// Command runs install and remove commands. Default: /bin/sh -c, as kmod. A Go init
+	// without a shell can refuse them (return an error) or handle them itself.
+	Command func(ctx context.Context, c Command) error
+	// Event, when set, is called for progress and log messages; it must be safe for
+	// concurrent use.
+	Event func(Event)
+	// Environ is the environment of install and remove commands (default os.Environ()).
+	Environ []string
+	// Stdout and Stderr receive install commands' output (default os.Stdout, os.Stderr) and,
+	// for Stderr, modprobe -r's messages when no logger is given.
+	Stdout, Stderr io.Writer
+}
+
+// Command is an install or remove command to run.
+type Command struct {
+	// Module is the module the command is for.
+	Module string
+	// Line is the command line, $CMDLINE_OPTS replaced by the module's parameters.
+	Line string
+	// Env is the command's environment: Options.Environ with MODPROBE_MODULE set.
+	Env []string
+	// Stdout and Stderr are where its output goes.
+	Stdout, Stderr io.Writer
+}
+
+// Engine is modload's loading engine: it resolves requests as kmod's modprobe does and loads
+// what they need through the duplicate gate, each module file once. It is safe for concurrent
+// use.
+type Engine struct {
 	opts    Options
 	gate    *gate.Gate
 	sysfs   sysmod.FS
 	counter stats.Counter
 	store   *stats.Store
+	// dirWarned is set once the gate said the runtime directory cannot be used: the statistics,
+	// kept in it too, then fail without a second warning about the same directory.
+	dirWarned atomic.Bool
+
+	resOnce sync.Once
+	res     *resolve.Resolver
+	resErr  error
+	closeR  bool
+
 	// now and after are the clock of modprobe -r -w's retries (time.Now, time.After; tests
 	// replace them).
 	now   func() time.Time
 	after func(time.Duration) <-chan time.Time
 }
 
-// Open returns a System. A runtime directory that is insecure or cannot be created is done
-// without (a warning on Stderr names it); Open fails only for a bad dedup mode or config file.
-func Open(o Options) (*System, error) {
-	if o.Root == "" {
-		o.Root = "/"
+// Open returns an Engine. A runtime directory that is insecure or cannot be created is done
+// without: loads go on without the cross-process gate, and one EventWarning (without an Event
+// hook, a line on Stderr) names the directory. The module directory and configuration are read
+// on the first Plan, Load or Coldplug.
+func Open(o Options) (*Engine, error) {
+	if o.SysRoot == "" {
+		o.SysRoot = "/"
+	}
+	if o.ConfigRoot == "" {
+		o.ConfigRoot = "/"
+	}
+	if o.ModuleBase == "" {
+		o.ModuleBase = "/"
 	}
 	if o.RuntimeDir == "" {
-		o.RuntimeDir = filepath.Join(o.Root, "run", "modload")
+		o.RuntimeDir = filepath.Join(o.SysRoot, "run", "modload")
 	}
 	if o.Kernel == nil {
 		o.Kernel = sys.Real()
@@ -84,57 +214,98 @@ func Open(o Options) (*System, error) {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	s := &System{opts: o, sysfs: sysmod.New(o.Root), now: time.Now, after: time.After}
+	e := &Engine{opts: o, sysfs: sysmod.New(o.SysRoot), now: time.Now, after: time.After}
 	g, err := gate.New(gate.Options{
-		Root: o.Root, RuntimeDir: o.RuntimeDir, Mode: o.Mode, Sink: &s.counter,
-		Getenv: func(k string) string { return getenv(o.Environ, k) },
+		Root: o.SysRoot, RuntimeDir: o.RuntimeDir, Mode: o.Dedup.mode(), Sink: &e.counter,
+		ConfigFile: "-", Getenv: func(string) string { return "" },
 		// What modload does without because of its own state (the runtime directory): once.
-		Warn: func(err error) { fmt.Fprintf(o.Stderr, "modload: warning: %v\n", err) },
+		Warn: func(err error) {
+			if errors.Is(err, gate.ErrUnlocked) {
+				e.dirWarned.Store(true)
+			}
+			e.warn("warning: ", err)
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	// Say what the mode resolution ignored: a bad line of /etc/modload.conf, a bad
-	// MODLOAD_DEDUP (kmod has neither, so this never changes kmod-compatible output for a
-	// machine without them).
-	if o.Stderr != nil {
-		for _, w := range g.Warnings() {
-			fmt.Fprintf(o.Stderr, "modload: %v\n", w)
-		}
-	}
-	s.gate = g
+	e.gate = g
 	if g.Mode() != gate.ModeOff {
-		if id, err := sys.BootID(o.Root); err == nil {
-			s.store = &stats.Store{Dir: o.RuntimeDir, BootID: id}
+		if id, err := sys.BootID(o.SysRoot); err == nil {
+			e.store = &stats.Store{Dir: o.RuntimeDir, BootID: id}
 		}
 	}
-	return s, nil
+	return e, nil
 }
 
-// Gate returns the System's duplicate gate.
-func (s *System) Gate() *gate.Gate { return s.gate }
+// Close releases the module directory the Engine opened (not a Resolver given in Options).
+func (e *Engine) Close() error {
+	if e.closeR && e.res != nil {
+		return e.res.Close()
+	}
+	return nil
+}
 
-// Flush adds what this process did since the last Flush to the per-boot statistics. A failed
-// write costs the statistics, never the load: it is said on Stderr (and returned).
-func (s *System) Flush() error {
-	delta := s.counter.Take()
-	if s.store == nil {
+// Resolver returns the resolver of the module directory and configuration, opening it the
+// first time.
+func (e *Engine) Resolver() (*resolve.Resolver, error) {
+	e.resOnce.Do(func() {
+		if e.opts.Resolver != nil {
+			e.res = e.opts.Resolver
+			return
+		}
+		version := e.opts.KernelVersion
+		if version == "" {
+			if version, e.resErr = sys.Release(); e.resErr != nil {
+				return
+			}
+		}
+		e.res, e.resErr = resolve.New(resolve.Options{
+			Base: e.opts.ModuleBase, Version: version, ConfigBase: e.opts.ConfigRoot, ConfigPaths: e.opts.ConfigPaths,
+			Kmod30:     e.opts.Kmod30,
+			ConfigWarn: func(err error) { e.event(Event{Kind: EventWarning, Err: err}) },
+			Warn:       func(msg string) { e.event(Event{Kind: EventWarning, Err: errors.New(msg)}) },
+		})
+		e.closeR = e.resErr == nil
+	})
+	return e.res, e.resErr
+}
+
+// warn reports what modload does without because of its own state: as an EventWarning when
+// Options.Event is set, else on Stderr.
+func (e *Engine) warn(prefix string, err error) {
+	if e.opts.Event != nil {
+		e.event(Event{Kind: EventWarning, Err: err})
+		return
+	}
+	fmt.Fprintf(e.opts.Stderr, "modload: %s%v\n", prefix, err)
+}
+
+func (e *Engine) event(ev Event) {
+	if e.opts.Event != nil {
+		e.opts.Event(ev)
+	}
+}
+
+// Gate returns the Engine's duplicate gate.
+func (e *Engine) Gate() *gate.Gate { return e.gate }
+
+// Dedup returns the duplicate mode in use.
+func (e *Engine) Dedup() Dedup { return dedupOf(e.gate.Mode()) }
+
+// Flush adds what this process did since the last Flush to the per-boot statistics (Load,
+// Coldplug and the tools' entry points flush on return). A failed write costs the statistics,
+// never the load: it is said as an EventWarning, or on Stderr (and returned).
+func (e *Engine) Flush() error {
+	delta := e.counter.Take()
+	if e.store == nil {
 		return nil
 	}
-	err := s.store.Add(delta)
-	if err != nil {
-		fmt.Fprintf(s.opts.Stderr, "modload: statistics: %v\n", err)
+	err := e.store.Add(delta)
+	if err != nil && !e.dirWarned.Load() {
+		e.warn("statistics: ", err)
 	}
 	return err
-}
-
-func getenv(environ []string, key string) string {
-	for i := len(environ) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(environ[i], "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }
 
 // setenv returns environ with key set to value.
@@ -148,400 +319,40 @@ func setenv(environ []string, key, value string) []string {
 	return append(out, key+"="+value)
 }
 
-func (s *System) loader(o loader.Options) (*loader.Loader, error) {
-	o.Gate, o.Kernel, o.Root = s.gate, s.opts.Kernel, s.opts.Root
+func (e *Engine) loader(o loader.Options) (*loader.Loader, error) {
+	o.Gate, o.Kernel, o.Root = e.gate, e.opts.Kernel, e.opts.SysRoot
 	if o.Environ == nil {
-		o.Environ = s.opts.Environ
+		o.Environ = e.opts.Environ
 	}
-	o.Stdout, o.Stderr = s.opts.Stdout, s.opts.Stderr
+	o.Stdout, o.Stderr = e.opts.Stdout, e.opts.Stderr
 	if o.Workers == 0 {
-		o.Workers = s.opts.Workers
+		o.Workers = e.opts.Workers
+	}
+	if run := e.opts.Command; run != nil {
+		o.Run = func(ctx context.Context, module, line string, env []string) error {
+			return run(ctx, Command{Module: module, Line: line, Env: env, Stdout: e.opts.Stdout, Stderr: e.opts.Stderr})
+		}
 	}
 	return loader.New(o)
 }
 
 // inKernel is kmod's module_is_inkernel: builtin, or initstate live.
-func (s *System) inKernel(m resolve.Module) bool {
+func (e *Engine) inKernel(m resolve.Module) bool {
 	if m.Builtin {
 		return true
 	}
-	st, err := s.sysfs.State(m.Name)
+	st, err := e.sysfs.State(m.Name)
 	return err == nil && (st == sysmod.Live || st == sysmod.Builtin)
 }
 
 // alreadyLive counts a request served from the kernel's state without the gate.
-func (s *System) alreadyLive(m resolve.Module) {
+func (e *Engine) alreadyLive(m resolve.Module) {
 	var size int64
 	if m.Path != "" {
 		if fi, err := sys.Stat(m.Path); err == nil {
 			size = fi.Size
 		}
 	}
-	s.counter.Record(stats.Event{Kind: stats.Request, Module: m.Name})
-	s.counter.Record(stats.Event{Kind: stats.AlreadyLive, Module: m.Name, Bytes: size})
-}
-
-// Load executes one target's probe list as kmod_module_probe_insert_module does: modules
-// already in the kernel are skipped, softdeps' errors are ignored, the first error of a
-// required module ends the list. Every kernel load goes through the gate.
-func (s *System) Load(ctx context.Context, steps []resolve.Step, f modprobe.LoadFlags) error {
-	defer s.Flush()
-	environ := s.opts.Environ
-	if f.HasModprobeOptions {
-		environ = setenv(environ, "MODPROBE_OPTIONS", f.ModprobeOptions)
-	}
-	opts := loader.Options{
-		ForceModversion: f.ForceModversion, ForceVermagic: f.ForceVermagic, Environ: environ, Workers: 1,
-	}
-	l, err := s.loader(opts)
-	if err != nil {
-		return err
-	}
-	// --first-time: the target fails with EEXIST even when the kernel, or another process's
-	// load, says it arrived between the in-kernel check and the call.
-	lTarget := l
-	if f.FirstTime {
-		opts.FirstTime = true
-		if lTarget, err = s.loader(opts); err != nil {
-			return err
-		}
-	}
-	return modprobe.WalkProbeList(steps, f, modprobe.ProbeHooks{
-		InKernel: func(m resolve.Module) bool {
-			if s.inKernel(m) {
-				s.alreadyLive(m)
-				return true
-			}
-			return false
-		},
-		Insert: func(st resolve.Step) error {
-			if st.Target {
-				return s.step(ctx, lTarget, st)
-			}
-			return s.step(ctx, l, st)
-		},
-		Once: true,
-	})
-}
-
-// step runs one entry of a probe list.
-func (s *System) step(ctx context.Context, l *loader.Loader, st resolve.Step) error {
-	m := &loader.Module{Name: st.Module.Name, Path: st.Module.Path, Params: st.Options}
-	switch st.Kind {
-	case resolve.Builtin:
-		return nil
-	case resolve.Missing:
-		return fmt.Errorf("could not find module by name='%s': %w", st.Module.Name, syscall.ENOENT)
-	case resolve.Install:
-		m.Install = st.Command
-	}
-	return l.Load(ctx, []string{m.Name}, map[string]*loader.Module{m.Name: m})
-}
-
-// LoadFile is insmod: one file, no dependencies, through the gate; a module already in the
-// kernel is EEXIST, as kmod's insmod reports it.
-func (s *System) LoadFile(ctx context.Context, path, params string, flags int) error {
-	defer s.Flush()
-	l, err := s.loader(loader.Options{
-		FirstTime:       true,
-		ForceModversion: flags&sys.MODULE_INIT_IGNORE_MODVERSIONS != 0,
-		ForceVermagic:   flags&sys.MODULE_INIT_IGNORE_VERMAGIC != 0,
-		Workers:         1,
-	})
-	if err != nil {
-		return err
-	}
-	name := resolve.NameFromPath(path)
-	return l.Load(ctx, []string{name}, map[string]*loader.Module{name: {Name: name, Path: path, Params: params}})
-}
-
-// LoadGraph loads targets and everything they need, independent modules in parallel, each
-// module once: modload's own one-process loader.
-func (s *System) LoadGraph(ctx context.Context, targets []string, graph map[string]*loader.Module, workers int) error {
-	defer s.Flush()
-	l, err := s.loader(loader.Options{Workers: workers})
-	if err != nil {
-		return err
-	}
-	return l.Load(ctx, targets, graph)
-}
-
-// removeState is one modprobe -r run.
-type removeState struct {
-	s *System
-	f modprobe.RemoveFlags
-	l *loader.Loader
-	// active are the modules being removed down the current chain of softdeps: a softdep loop
-	// is followed once (kmod 30 recurses on it until it crashes).
-	active map[string]bool
-}
-
-// Remove is kmod's rmmod_do_module: holders first with --remove-holders, then the post
-// softdeps, the module (its remove command, or delete_module), its dependencies that nothing
-// uses any more, and the pre softdeps.
-func (s *System) Remove(ctx context.Context, m resolve.Module, f modprobe.RemoveFlags) error {
-	l, err := s.loader(loader.Options{IgnoreInstall: f.IgnoreRemove, Workers: 1})
-	if err != nil {
-		return err
-	}
-	rs := &removeState{s: s, f: f, l: l, active: map[string]bool{}}
-	return rs.remove(ctx, m)
-}
-
-// logf is modprobe's LOG(), errf its ERR(), through the tool's logger when it gave one.
-func (rs *removeState) logf(format string, args ...any) {
-	if rs.f.Logf != nil {
-		rs.f.Logf(format, args...)
-		return
-	}
-	fmt.Fprintf(rs.s.opts.Stderr, "modprobe: FATAL: "+format, args...)
-}
-
-func (rs *removeState) errf(format string, args ...any) {
-	if rs.f.Errf != nil {
-		rs.f.Errf(format, args...)
-		return
-	}
-	fmt.Fprintf(rs.s.opts.Stderr, "modprobe: ERROR: "+format, args...)
-}
-
-func (rs *removeState) remove(ctx context.Context, m resolve.Module) error {
-	s, f := rs.s, rs.f
-	if rs.active[m.Name] {
-		return nil
-	}
-	rs.active[m.Name] = true
-	defer delete(rs.active, m.Name)
-	var pre, post []resolve.Module
-	if f.Softdeps != nil {
-		pre, post = f.Softdeps(m)
-	}
-	if f.RemoveHolders {
-		holders, _ := s.sysfs.Holders(m.Name)
-		for _, h := range holders {
-			if err := rs.remove(ctx, resolve.Module{Name: h}); err != nil {
-				return err
-			}
-		}
-	}
-	cmd := ""
-	if !f.IgnoreRemove {
-		cmd = m.Remove
-	}
-	if cmd == "" && !f.IgnoreLoaded {
-		st, err := s.sysfs.State(m.Name)
-		switch {
-		case m.Builtin || (err == nil && st == sysmod.Builtin):
-			if f.RemoveHolders {
-				return nil
-			}
-			rs.logf("Module %s is builtin.\n", m.Name)
-			return syscall.ENOENT
-		case err != nil:
-			if f.FirstTime {
-				rs.logf("Module %s is not in kernel.\n", m.Name)
-				return syscall.ENOENT
-			}
-			return nil
-		}
-	}
-	rs.removeSoft(ctx, post)
-	// With -w kmod does not check the count: delete_module's EAGAIN is retried until the
-	// deadline instead (rmmod_do_module: !cmd && !ignore_loaded && !wait_msec).
-	if cmd == "" && !f.IgnoreLoaded && f.WaitMsec == 0 {
-		if n, err := s.sysfs.Refcnt(m.Name); err == nil && n > 0 {
-			rs.logf("Module %s is in use.\n", m.Name)
-			return syscall.EBUSY
-		}
-	}
-	// The module's dependencies, read before it goes: the loaded modules it holds.
-	deps := rs.heldBy(m.Name)
-	if f.Print != nil {
-		if cmd != "" {
-			f.Print("remove " + cmd + "\n")
-		} else {
-			f.Print("rmmod " + m.Name + "\n")
-		}
-	}
-	if f.DryRun {
-		rs.removeSoft(ctx, pre)
-		return nil
-	}
-	if err := rs.unload(ctx, m, cmd); err != nil {
-		return err
-	}
-	if cmd == "" {
-		rs.removeDeps(ctx, deps)
-	}
-	rs.removeSoft(ctx, pre)
-	return nil
-}
-
-// removeSoft is kmod's rmmod_do_deps_list: the softdep modules, last first, each removed as
-// rmmod_do_module(m, 0) does (holders left alone), their errors ignored.
-func (rs *removeState) removeSoft(ctx context.Context, list []resolve.Module) {
-	soft := *rs
-	soft.f.RemoveHolders = false
-	for i := len(list) - 1; i >= 0; i-- {
-		soft.remove(ctx, list[i])
-	}
-}
-
-// removeDeps is step 4 of kmod's rmmod_do_module: each dependency whose count is 0 now is
-// deleted (rmmod_do_remove_module: no remove command, no holders, with -w's retries); a
-// dependency still in use is skipped quietly whatever -w says, and errors do not count.
-func (rs *removeState) removeDeps(ctx context.Context, deps []string) {
-	for _, d := range deps {
-		if n, err := rs.s.sysfs.Refcnt(d); err == nil && n > 0 {
-			continue
-		}
-		next := rs.heldBy(d)
-		if rs.f.Print != nil {
-			rs.f.Print("rmmod " + d + "\n")
-		}
-		if rs.unload(ctx, resolve.Module{Name: d}, "") == nil {
-			rs.removeDeps(ctx, next)
-		}
-	}
-}
-
-// unload removes one module: its remove command (kmod's command_do), or delete_module as
-// kmod's rmmod_do_remove_module does. Without -w a failed delete_module is libkmod's message.
-// With -w, EAGAIN (in use) is retried after kmod's get_backoff_delta_msec delays (2 ms, then
-// doubling, never past the deadline) until the module goes or the deadline passes, and the
-// last error is modprobe's own message.
-func (rs *removeState) unload(ctx context.Context, m resolve.Module, cmd string) error {
-	flags := 0
-	if rs.f.Force {
-		flags = sys.O_TRUNC
-	}
-	lm := &loader.Module{Name: m.Name, Remove: cmd}
-	wait := waitDuration(rs.f.WaitMsec)
-	var deadline time.Time
-	var delay time.Duration // 0 until the first EAGAIN starts the clock
-	for {
-		err := rs.l.Unload(ctx, lm, flags)
-		if err == nil {
-			return nil
-		}
-		if cmd == "" && wait > 0 && errors.Is(err, syscall.EAGAIN) {
-			now := rs.s.now()
-			if delay == 0 {
-				deadline, delay = now.Add(wait), time.Millisecond
-			}
-			if delay = backoff(delay, deadline.Sub(now)); delay > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-rs.s.after(delay):
-				}
-				continue
-			}
-		}
-		var errno syscall.Errno
-		switch {
-		case cmd != "":
-			rs.logf("Error running remove command for %s\n", m.Name)
-		case !errors.As(err, &errno):
-			rs.errf("%v\n", err)
-		case wait > 0:
-			rs.errf("could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
-		default:
-			rs.errf(cli.LibkmodLoc(cli.LibkmodLineRemove, "kmod_module_remove_module")+"could not remove '%s': %s\n", m.Name, cli.Strerror(errno))
-		}
-		return err
-	}
-}
-
-// waitDuration is -w's milliseconds as a Duration, the longest one for values beyond it.
-func waitDuration(msec uint64) time.Duration {
-	const maxMsec = uint64(math.MaxInt64 / int64(time.Millisecond))
-	if msec > maxMsec {
-		return math.MaxInt64
-	}
-	return time.Duration(msec) * time.Millisecond
-}
-
-// backoff is kmod's get_backoff_delta_msec: the delay after last, twice last, halved until it
-// fits in what is left before the deadline, or all that is left when not even 1 ms fits; 0 when
-// the deadline has passed.
-func backoff(last, left time.Duration) time.Duration {
-	if left <= 0 {
-		return 0
-	}
-	d := time.Duration(math.MaxInt64)
-	if last <= math.MaxInt64/2 {
-		d = 2 * last
-	}
-	for d >= time.Millisecond && d > left {
-		d /= 2
-	}
-	if d < time.Millisecond {
-		d = left
-	}
-	return d
-}
-
-// heldBy lists the loaded modules that name holds: those whose holders/ include name.
-func (rs *removeState) heldBy(name string) []string {
-	ents, err := os.ReadDir(rs.s.sysfs.Path("/sys/module"))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		d := e.Name()
-		hs, err := rs.s.sysfs.Holders(d)
-		if err != nil {
-			continue
-		}
-		for _, h := range hs {
-			if h == name {
-				out = append(out, d)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// Lazy opens a System on first use, so that tools answer queries without a runtime directory.
-type Lazy struct {
-	Options Options
-	once    sync.Once
-	sys     *System
-	err     error
-}
-
-// System returns the System, opening it the first time.
-func (z *Lazy) System() (*System, error) {
-	z.once.Do(func() { z.sys, z.err = Open(z.Options) })
-	return z.sys, z.err
-}
-
-// Load implements modprobe.Loader.
-func (z *Lazy) Load(ctx context.Context, steps []resolve.Step, f modprobe.LoadFlags) error {
-	s, err := z.System()
-	if err != nil {
-		return err
-	}
-	return s.Load(ctx, steps, f)
-}
-
-// Remove implements modprobe.Loader.
-func (z *Lazy) Remove(ctx context.Context, m resolve.Module, f modprobe.RemoveFlags) error {
-	s, err := z.System()
-	if err != nil {
-		return err
-	}
-	return s.Remove(ctx, m, f)
-}
-
-// LoadFile implements insmod.Loader.
-func (z *Lazy) LoadFile(ctx context.Context, path, params string, flags int) error {
-	s, err := z.System()
-	if err != nil {
-		return err
-	}
-	return s.LoadFile(ctx, path, params, flags)
+	e.counter.Record(stats.Event{Kind: stats.Request, Module: m.Name})
+	e.counter.Record(stats.Event{Kind: stats.AlreadyLive, Module: m.Name, Bytes: size})
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modload/modload/internal/cli/modprobe"
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/sys/fake"
 	"github.com/modload/modload/resolve"
 	"github.com/modload/modload/stats"
@@ -27,7 +27,7 @@ type env struct {
 	root   string
 	kernel *fake.Kernel
 	stderr bytes.Buffer
-	sys    *System
+	sys    *Engine
 }
 
 // newEnv makes a fixture root (boot id, sysfs, runtime dir) with one fake module file per name.
@@ -50,7 +50,7 @@ func newEnv(t *testing.T, names ...string) *env {
 		}
 		e.kernel.SetName(p, n)
 	}
-	s, err := Open(Options{Root: root, Kernel: e.kernel, Environ: []string{"PATH=/usr/bin:/bin"}, Stdout: &bytes.Buffer{}, Stderr: &e.stderr})
+	s, err := Open(Options{SysRoot: root, Kernel: e.kernel, Environ: []string{"PATH=/usr/bin:/bin"}, Stdout: &bytes.Buffer{}, Stderr: &e.stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestLoadProbeListOnce(t *testing.T) {
 	e := newEnv(t, "dep", "soft", "target")
 	steps := []resolve.Step{e.step("soft", false, false), e.step("dep", true, false), e.step("target", true, true)}
 	for i := 0; i < 3; i++ {
-		if err := e.sys.Load(context.Background(), steps, modprobe.LoadFlags{}); err != nil {
+		if err := e.sys.Probe(context.Background(), steps, ProbeOptions{}); err != nil {
 			t.Fatalf("load %d: %v", i, err)
 		}
 	}
@@ -92,14 +92,14 @@ func TestSoftdepFailureIgnoredRequiredFailureStops(t *testing.T) {
 	e := newEnv(t, "soft", "dep", "target")
 	e.kernel.SetResult("soft", syscall.ENODEV)
 	steps := []resolve.Step{e.step("soft", false, false), e.step("target", true, true)}
-	if err := e.sys.Load(context.Background(), steps, modprobe.LoadFlags{}); err != nil {
+	if err := e.sys.Probe(context.Background(), steps, ProbeOptions{}); err != nil {
 		t.Fatalf("failing softdep failed the load: %v", err)
 	}
 	e.kernel.SetResult("dep", syscall.ENODEV)
 	e.kernel.Unload("target")
 	steps = []resolve.Step{e.step("dep", true, false), e.step("target", true, true)}
 	for i := 0; i < 2; i++ {
-		err := e.sys.Load(context.Background(), steps, modprobe.LoadFlags{})
+		err := e.sys.Probe(context.Background(), steps, ProbeOptions{})
 		if !errors.Is(err, syscall.ENODEV) {
 			t.Fatalf("load %d with failing dependency: %v, want ENODEV", i, err)
 		}
@@ -122,10 +122,10 @@ func TestFirstTimeAndInsmod(t *testing.T) {
 		t.Fatalf("insmod of a loaded module: %v, want EEXIST", err)
 	}
 	steps := []resolve.Step{e.step("m", true, true)}
-	if err := e.sys.Load(ctx, steps, modprobe.LoadFlags{}); err != nil {
+	if err := e.sys.Probe(ctx, steps, ProbeOptions{}); err != nil {
 		t.Fatalf("modprobe of a loaded module: %v", err)
 	}
-	if err := e.sys.Load(ctx, steps, modprobe.LoadFlags{FirstTime: true}); !errors.Is(err, syscall.EEXIST) {
+	if err := e.sys.Probe(ctx, steps, ProbeOptions{FirstTime: true}); !errors.Is(err, syscall.EEXIST) {
 		t.Fatalf("modprobe --first-time of a loaded module: %v, want EEXIST", err)
 	}
 	if n := e.kernel.Count("m"); n != 1 {
@@ -144,7 +144,7 @@ func TestConcurrentLoadsOneCallEach(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			tgt := names[1+i%3]
-			errs <- e.sys.Load(context.Background(), []resolve.Step{e.step("a", true, false), e.step(tgt, true, true)}, modprobe.LoadFlags{})
+			errs <- e.sys.Probe(context.Background(), []resolve.Step{e.step("a", true, false), e.step(tgt, true, true)}, ProbeOptions{})
 		}(i)
 	}
 	<-hold.Entered()
@@ -166,7 +166,7 @@ func TestConcurrentLoadsOneCallEach(t *testing.T) {
 func TestRemove(t *testing.T) {
 	e := newEnv(t, "dep", "m")
 	ctx := context.Background()
-	if err := e.sys.Load(ctx, []resolve.Step{e.step("dep", true, false), e.step("m", true, true)}, modprobe.LoadFlags{}); err != nil {
+	if err := e.sys.Probe(ctx, []resolve.Step{e.step("dep", true, false), e.step("m", true, true)}, ProbeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// m uses dep: dep's holders/ names m, as the kernel shows it.
@@ -177,7 +177,7 @@ func TestRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	var printed []string
-	f := modprobe.RemoveFlags{Print: func(l string) { printed = append(printed, l) }}
+	f := RemoveOptions{Print: func(l string) { printed = append(printed, l) }}
 	if err := e.sys.Remove(ctx, resolve.Module{Name: "m"}, f); !errors.Is(err, syscall.EBUSY) {
 		t.Fatalf("remove of a module in use: %v, want EBUSY", err)
 	}
@@ -199,7 +199,7 @@ func TestRemove(t *testing.T) {
 		}
 	}
 	e.stderr.Reset()
-	if err := e.sys.Remove(ctx, resolve.Module{Name: "m"}, modprobe.RemoveFlags{FirstTime: true}); !errors.Is(err, syscall.ENOENT) {
+	if err := e.sys.Remove(ctx, resolve.Module{Name: "m"}, RemoveOptions{FirstTime: true}); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("remove --first-time of an absent module: %v, want ENOENT", err)
 	}
 	if e.stderr.String() != "modprobe: FATAL: Module m is not in kernel.\n" {
@@ -212,11 +212,11 @@ func TestStatsAddUpAcrossSystems(t *testing.T) {
 	if err := e.sys.LoadFile(context.Background(), e.path("m"), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := Open(Options{Root: e.root, Kernel: e.kernel, Environ: []string{}})
+	s2, err := Open(Options{SysRoot: e.root, Kernel: e.kernel, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = s2.Load(context.Background(), []resolve.Step{e.step("m", true, true)}, modprobe.LoadFlags{})
+	_ = s2.Probe(context.Background(), []resolve.Step{e.step("m", true, true)}, ProbeOptions{})
 	var snap stats.Snapshot
 	if snap, err = s2.store.Load(); err != nil {
 		t.Fatal(err)
@@ -235,15 +235,23 @@ func TestInsecureRuntimeDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	z := &Lazy{Options: Options{Root: e.root, RuntimeDir: dir, Kernel: e.kernel, Environ: []string{}, Stderr: &stderr}}
-	if err := z.LoadFile(context.Background(), e.path("m"), "", 0); err != nil {
+	var events []Event
+	s, err := Open(Options{SysRoot: e.root, RuntimeDir: dir, Kernel: e.kernel, Environ: []string{}, Stderr: &stderr,
+		Event: func(ev Event) { events = append(events, ev) }})
+	if err != nil {
+		t.Fatalf("Open with a world-writable runtime dir: %v, want it done without", err)
+	}
+	if err := s.LoadFile(context.Background(), e.path("m"), "", 0); err != nil {
 		t.Fatalf("world-writable runtime dir: %v, want the module loaded", err)
 	}
 	if n := e.kernel.Count("m"); n != 1 {
 		t.Errorf("%d kernel calls, want 1", n)
 	}
-	if got := stderr.String(); strings.Count(got, "warning") != 1 || !strings.Contains(got, dir) {
-		t.Errorf("stderr %q, want one warning naming %s", got, dir)
+	if stderr.Len() != 0 {
+		t.Errorf("stderr %q, want the warning as an event only", stderr.String())
+	}
+	if len(events) != 1 || events[0].Kind != EventWarning || !strings.Contains(events[0].Err.Error(), dir) {
+		t.Errorf("events %+v, want one EventWarning naming %s", events, dir)
 	}
 }
 
@@ -253,10 +261,10 @@ func TestFirstTimeKernelEEXIST(t *testing.T) {
 	e := newEnv(t, "m")
 	e.kernel.SetResult("m", syscall.EEXIST)
 	steps := []resolve.Step{e.step("m", true, true)}
-	if err := e.sys.Load(context.Background(), steps, modprobe.LoadFlags{}); err != nil {
+	if err := e.sys.Probe(context.Background(), steps, ProbeOptions{}); err != nil {
 		t.Fatalf("EEXIST without --first-time: %v, want success", err)
 	}
-	if err := e.sys.Load(context.Background(), steps, modprobe.LoadFlags{FirstTime: true}); !errors.Is(err, syscall.EEXIST) {
+	if err := e.sys.Probe(context.Background(), steps, ProbeOptions{FirstTime: true}); !errors.Is(err, syscall.EEXIST) {
 		t.Fatalf("EEXIST with --first-time: %v, want EEXIST", err)
 	}
 }
@@ -297,7 +305,7 @@ func (k *busyKernel) calls() []string {
 type removeEnv struct {
 	*env
 	k      *busyKernel
-	s      *System
+	s      *Engine
 	clock  time.Time
 	delays []time.Duration
 	msgs   strings.Builder
@@ -306,7 +314,7 @@ type removeEnv struct {
 func newRemoveEnv(t *testing.T, e *env, fails int, err error) *removeEnv {
 	t.Helper()
 	r := &removeEnv{env: e, k: &busyKernel{Kernel: e.kernel, fails: fails, err: err}, clock: time.Unix(1000, 0)}
-	s, oerr := Open(Options{Root: e.root, Kernel: r.k, Environ: []string{"PATH=/usr/bin:/bin"}, Stdout: &bytes.Buffer{}, Stderr: &e.stderr})
+	s, oerr := Open(Options{SysRoot: e.root, Kernel: r.k, Environ: []string{"PATH=/usr/bin:/bin"}, Stdout: &bytes.Buffer{}, Stderr: &e.stderr})
 	if oerr != nil {
 		t.Fatal(oerr)
 	}
@@ -322,10 +330,13 @@ func newRemoveEnv(t *testing.T, e *env, fails int, err error) *removeEnv {
 	return r
 }
 
-func (r *removeEnv) flags(wait uint64) modprobe.RemoveFlags {
-	return modprobe.RemoveFlags{WaitMsec: wait,
+func (r *removeEnv) flags(wait uint64) RemoveOptions {
+	return RemoveOptions{WaitMsec: wait,
 		Logf: func(format string, args ...any) { fmt.Fprintf(&r.msgs, "LOG "+format, args...) },
-		Errf: func(format string, args ...any) { fmt.Fprintf(&r.msgs, "ERR "+format, args...) }}
+		Errf: func(format string, args ...any) { fmt.Fprintf(&r.msgs, "ERR "+format, args...) },
+		Failed: func(module string, err error, waited bool) {
+			fmt.Fprintf(&r.msgs, "FAILED %s %v waited=%v\n", module, err, waited)
+		}}
 }
 
 func (e *env) setRefcnt(name string, n int) {
@@ -350,11 +361,10 @@ func ms(n ...int) []time.Duration {
 
 // modprobe -r -w is kmod 30's rmmod_do_module/rmmod_do_remove_module: no refcount check with a
 // wait, delete_module's EAGAIN retried after get_backoff_delta_msec's delays (2 ms doubling,
-// never past the deadline) until it goes or the deadline passes, then ERR "could not remove";
-// without -w the count is checked (LOG "in use") and a failed delete_module is libkmod's ERR.
+// never past the deadline) until it goes or the deadline passes, then Failed
+// (waited); without -w the count is checked (LOG "in use") and a failed delete_module is Failed.
 // Messages go through the tool's logger only. The clock is the test's: no real waiting.
 func TestRemoveWait(t *testing.T) {
-	const libkmod = "ERR ../libkmod/libkmod-module.c:856 kmod_module_remove_module() "
 	for _, tc := range []struct {
 		name    string
 		refcnt  int
@@ -369,18 +379,18 @@ func TestRemoveWait(t *testing.T) {
 		{name: "goes after two retries", refcnt: 1, fails: 2, wait: 5000, deletes: 3, delays: ms(2, 4)},
 		// 0, 2, 6, 14, 30, 46 and 50 ms: the last delays shrink to end at the deadline.
 		{name: "deadline passes", refcnt: 1, fails: 1000, wait: 50, wantErr: syscall.EAGAIN, deletes: 7,
-			delays: ms(2, 4, 8, 16, 16, 4), msgs: "ERR could not remove 'm': Resource temporarily unavailable\n"},
+			delays: ms(2, 4, 8, 16, 16, 4), msgs: "FAILED m resource temporarily unavailable waited=true\n"},
 		{name: "longest wait", refcnt: 1, fails: 2, wait: ^uint64(0), deletes: 3, delays: ms(2, 4)},
 		{name: "other errors are not retried", refcnt: 1, fails: 1, err: syscall.EPERM, wait: 5000, wantErr: syscall.EPERM,
-			deletes: 1, msgs: "ERR could not remove 'm': Operation not permitted\n"},
+			deletes: 1, msgs: "FAILED m operation not permitted waited=true\n"},
 		{name: "in use without -w", refcnt: 1, wantErr: syscall.EBUSY, msgs: "LOG Module m is in use.\n"},
 		{name: "EAGAIN without -w", fails: 1, wantErr: syscall.EAGAIN, deletes: 1,
-			msgs: libkmod + "could not remove 'm': Resource temporarily unavailable\n"},
+			msgs: "FAILED m resource temporarily unavailable waited=false\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "m")
 			ctx := context.Background()
-			if err := e.sys.Load(ctx, []resolve.Step{e.step("m", true, true)}, modprobe.LoadFlags{}); err != nil {
+			if err := e.sys.Probe(ctx, []resolve.Step{e.step("m", true, true)}, ProbeOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			e.setRefcnt("m", tc.refcnt)
@@ -418,17 +428,17 @@ func TestRemoveWait(t *testing.T) {
 func TestRemoveDependencyStillInUse(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		flags func(*modprobe.RemoveFlags)
+		flags func(*RemoveOptions)
 	}{
-		{name: "-w", flags: func(f *modprobe.RemoveFlags) { f.WaitMsec = 5000 }},
-		{name: "--remove-holders", flags: func(f *modprobe.RemoveFlags) { f.RemoveHolders = true }},
-		{name: "-w --remove-holders", flags: func(f *modprobe.RemoveFlags) { f.WaitMsec, f.RemoveHolders = 5000, true }},
+		{name: "-w", flags: func(f *RemoveOptions) { f.WaitMsec = 5000 }},
+		{name: "--remove-holders", flags: func(f *RemoveOptions) { f.RemoveHolders = true }},
+		{name: "-w --remove-holders", flags: func(f *RemoveOptions) { f.WaitMsec, f.RemoveHolders = 5000, true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "dep", "m", "other")
 			ctx := context.Background()
 			for _, n := range []string{"dep", "m", "other"} {
-				if err := e.sys.Load(ctx, []resolve.Step{e.step(n, true, true)}, modprobe.LoadFlags{}); err != nil {
+				if err := e.sys.Probe(ctx, []resolve.Step{e.step(n, true, true)}, ProbeOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -478,20 +488,44 @@ func TestRemoveCommandFails(t *testing.T) {
 	}
 }
 
-// A typo in /etc/modload.conf is reported (file and line), not silently taken as the default.
-func TestConfigWarning(t *testing.T) {
+// The engine reads neither MODLOAD_DEDUP nor /etc/modload.conf: the mode is what Options
+// says; DedupFromEnvironment is the tools' way, reporting a bad line with file and line.
+func TestDedupExplicit(t *testing.T) {
 	e := newEnv(t)
 	if err := os.MkdirAll(filepath.Join(e.root, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(e.root, "etc/modload.conf"), []byte("dedup = of\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.root, "etc/modload.conf"), []byte("dedup = off\ndedup = of\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	if _, err := Open(Options{Root: e.root, Kernel: e.kernel, Environ: []string{}, Stdout: &bytes.Buffer{}, Stderr: &stderr}); err != nil {
+	t.Setenv("MODLOAD_DEDUP", "busy")
+	s, err := Open(Options{SysRoot: e.root, Kernel: e.kernel, Environ: []string{"MODLOAD_DEDUP=busy"}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := stderr.String(); !strings.Contains(got, "etc/modload.conf:1:") || !strings.Contains(got, "line skipped") {
-		t.Errorf("stderr %q, want a warning naming etc/modload.conf line 1", got)
+	if s.Dedup() != DedupWait {
+		t.Errorf("Open with the zero Dedup: mode %v, want wait (environment and config file not read)", s.Dedup())
+	}
+	d, warns := DedupFromEnvironment(e.root, func(string) string { return "" })
+	if d != DedupOff {
+		t.Errorf("DedupFromEnvironment: %v; want off from the file", d)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0].Error(), "etc/modload.conf:2:") {
+		t.Errorf("warnings %v, want one naming etc/modload.conf line 2", warns)
+	}
+	if d, warns := DedupFromEnvironment(e.root, os.Getenv); len(warns) != 0 || d != DedupBusy {
+		t.Errorf("DedupFromEnvironment with MODLOAD_DEDUP=busy: %v, %v", d, warns)
+	}
+	// A bad MODLOAD_DEDUP costs the mode, never a load: a warning, and the file decides.
+	d, warns = DedupFromEnvironment(e.root, func(string) string { return "bogus" })
+	if d != DedupOff || len(warns) != 2 || !strings.Contains(warns[0].Error(), "MODLOAD_DEDUP") {
+		t.Errorf("DedupFromEnvironment with MODLOAD_DEDUP=bogus: %v, %v; want off from the file and a warning naming MODLOAD_DEDUP", d, warns)
+	}
+}
+
+// The public flags are the kernel's.
+func TestFlagsAreTheKernels(t *testing.T) {
+	if FlagIgnoreModversions != sys.MODULE_INIT_IGNORE_MODVERSIONS || FlagIgnoreVermagic != sys.MODULE_INIT_IGNORE_VERMAGIC || FlagCompressedFile != sys.MODULE_INIT_COMPRESSED_FILE {
+		t.Error("Flag* differ from include/uapi/linux/module.h's")
 	}
 }

@@ -216,7 +216,7 @@ func New(opts Options) (*Gate, error) {
 	if path == "" {
 		path = filepath.Join(opts.Root, DefaultConfigFile)
 	}
-	g.mode, g.warns = resolveMode(opts.Mode, getenv, path)
+	g.mode, g.warns = ResolveMode(opts.Mode, getenv, path)
 	if g.mode == ModeOff {
 		return g, nil
 	}

@@ -159,11 +159,11 @@ func (c *Config) parseLine(line, file string, n int) error {
 	return nil
 }
 
-// resolveMode resolves ModeDefault: MODLOAD_DEDUP, then the config file at path ("-": none),
+// ResolveMode resolves ModeDefault: MODLOAD_DEDUP, then the config file at path ("-": none),
 // then ModeWait. modload's own configuration may cost the dedup, never a load: a bad
 // MODLOAD_DEDUP, a bad line and a file that cannot be read are warnings, each saying what was
 // ignored, and the next source decides.
-func resolveMode(m Mode, getenv func(string) string, path string) (Mode, []error) {
+func ResolveMode(m Mode, getenv func(string) string, path string) (Mode, []error) {
 	var warns []error
 	if m == ModeDefault {
 		if v := getenv(EnvDedup); v != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/kofile"
+	"github.com/modload/modload/moddb"
 )
 
 // Module is one node of the load graph, plain data (the lead adapts resolve's plan to it).
@@ -35,6 +36,14 @@ type Module struct {
 	Builtin bool
 }
 
+// Kernel is the module system calls a Loader makes (the same methods as modload.Kernel):
+// finit_module(2), init_module(2), delete_module(2), returning the kernel's errno.
+type Kernel interface {
+	FinitModule(f *os.File, params string, flags int) error
+	InitModule(image []byte, params string) error
+	DeleteModule(name string, flags int) error
+}
+
 // EnvInstallChain carries, to install commands, the modules whose install commands are
 // running in this process tree (comma separated). A module found in it is loaded from its
 // file, ignoring its install command: "install m /sbin/modprobe m" loads m instead of looping.
@@ -43,7 +52,7 @@ const EnvInstallChain = "MODLOAD_INSTALL_CHAIN"
 // Options configure a Loader; the zero value (plus a Gate) is the default.
 type Options struct {
 	Gate   *gate.Gate // required: every kernel load goes through it
-	Kernel sys.Kernel // default sys.Real()
+	Kernel Kernel     // default the running kernel
 	Root   string     // base for <Root>/sys/module/compression
 	// Workers bounds concurrent kernel loads (default the CPU count: a load waits in the kernel,
 	// not on a Go P, so it is not bounded by GOMAXPROCS).
@@ -64,6 +73,9 @@ type Options struct {
 	// the opened file). It reads by path: the path must still name the opened file afterwards,
 	// else the load fails with ErrReplaced (and is retried).
 	ReadImage func(path string) ([]byte, error)
+	// Run, when set, runs install and remove commands instead of Shell -c: module, the
+	// command line ($CMDLINE_OPTS replaced) and its environment.
+	Run func(ctx context.Context, module, cmdline string, env []string) error
 }
 
 // Loader executes load graphs. Safe for concurrent use.
@@ -108,8 +120,9 @@ func New(opts Options) (*Loader, error) {
 
 // Errors.
 var (
-	// ErrNotFound: a target or dependency is not in the graph, or has no file.
-	ErrNotFound = errors.New("module not found")
+	// ErrNotFound: a target or dependency is not in the graph, or has no file. It is
+	// moddb.ErrNotFound, so that one errors.Is matches every "not found" of modload's packages.
+	ErrNotFound = moddb.ErrNotFound
 	// ErrCycle: hard dependencies form a cycle.
 	ErrCycle = errors.New("dependency cycle")
 	// ErrDependency: a module was not loaded because a dependency failed.
@@ -161,6 +174,7 @@ type node struct {
 	target  bool
 	done    chan struct{}
 	err     error
+	outcome gate.Outcome // how the gate served a kernel load
 }
 
 // Load loads targets and everything they need from graph. Hard dependencies and softdep pre
@@ -220,7 +234,7 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 	if err := ctx.Err(); err != nil {
 		return &Error{Module: m.Name, Path: m.Path, Err: err}
 	}
-	if m.Install != "" && !l.opts.IgnoreInstall && !slices.Contains(l.chain, m.Name) {
+	if l.runsInstall(m) {
 		return l.install(ctx, m)
 	}
 	if !m.Builtin && m.Path == "" {
@@ -237,6 +251,7 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 	if errors.Is(err, sys.EEXIST) {
 		o, err = gate.AlreadyLive, nil
 	}
+	n.outcome = o
 	if err != nil {
 		return &Error{Module: m.Name, Path: m.Path, Err: err}
 	}
@@ -244,6 +259,20 @@ func (l *Loader) loadOne(ctx context.Context, n *node) error {
 		return &Error{Module: m.Name, Path: m.Path, Err: fmt.Errorf("module already in kernel: %w", sys.EEXIST)}
 	}
 	return nil
+}
+
+// LoadModule loads one module with no graph: its install command (Installed true), or its
+// file through the gate, as one node of Load does (target: FirstTime applies to it). The
+// outcome says how the gate served the load.
+func (l *Loader) LoadModule(ctx context.Context, m *Module, target bool) (o gate.Outcome, installed bool, err error) {
+	n := &node{m: m, target: target}
+	err = l.loadOne(ctx, n)
+	return n.outcome, l.runsInstall(m), err
+}
+
+// runsInstall reports whether loading m runs its install command.
+func (l *Loader) runsInstall(m *Module) bool {
+	return m.Install != "" && !l.opts.IgnoreInstall && !slices.Contains(l.chain, m.Name)
 }
 
 // Unload removes one module: its remove command when it has one (unless IgnoreInstall), else
@@ -293,7 +322,11 @@ func (l *Loader) shell(ctx context.Context, m *Module, command string) error {
 	env := slices.DeleteFunc(slices.Clone(l.opts.Environ), func(kv string) bool {
 		return strings.HasPrefix(kv, "MODPROBE_MODULE=") || strings.HasPrefix(kv, EnvInstallChain+"=")
 	})
-	c.Env = append(env, "MODPROBE_MODULE="+m.Name, EnvInstallChain+"="+strings.Join(append(slices.Clone(l.chain), m.Name), ","))
+	env = append(env, "MODPROBE_MODULE="+m.Name, EnvInstallChain+"="+strings.Join(append(slices.Clone(l.chain), m.Name), ","))
+	if l.opts.Run != nil {
+		return l.opts.Run(ctx, m.Name, cmdline, env)
+	}
+	c.Env = env
 	c.Stdout, c.Stderr = l.opts.Stdout, l.opts.Stderr
 	if err := c.Run(); err != nil {
 		return fmt.Errorf("'%s': %w", cmdline, err)

@@ -13,8 +13,9 @@ import (
 
 // Sentinel conditions.
 var (
-	// ErrNotFound: nothing matched the name (kmod: "Module X not found in directory D").
-	ErrNotFound = errors.New("module not found")
+	// ErrNotFound: nothing matched the name (kmod: "Module X not found in directory D"). It is
+	// moddb.ErrNotFound, so that one errors.Is matches every "not found" of modload's packages.
+	ErrNotFound = moddb.ErrNotFound
 	// ErrInvalidName: kmod's alias_normalize rejects the input (unbalanced '[' ']').
 	ErrInvalidName = errors.New("invalid module name")
 	// ErrBlacklisted: the target is blacklisted and the blacklist applies (an alias, or -b);

@@ -16,6 +16,11 @@ echo "== staticcheck"
 go tool staticcheck ./...
 echo "== build (static, no cgo)"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/modload
+# examples/goinit is its own module (so that it can only use modload's public packages): ./...
+# does not reach it.
+echo "== examples/goinit"
+sc=$(mktemp -d)/staticcheck && go build -o "$sc" honnef.co/go/tools/cmd/staticcheck
+(cd examples/goinit && go vet ./... && "$sc" ./... && CGO_ENABLED=0 go build -o /dev/null .)
 
 echo "== go test -race"
 go test -race -count=1 -timeout 45m -skip '^TestVM' ./...

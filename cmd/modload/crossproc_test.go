@@ -8,13 +8,89 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/sys/fake"
+	"github.com/modload/modload/modloadtest"
 )
+
+// fakeBinary builds modload with -tags modload_fakekernel, once per test binary.
+func fakeBinary(t *testing.T) string {
+	t.Helper()
+	fakeBuild.Do(func() {
+		dir, err := os.MkdirTemp("", "modload-fake")
+		if err != nil {
+			fakeBuild.err = err
+			return
+		}
+		fakeBuild.bin = filepath.Join(dir, "modload")
+		build := exec.Command("go", "build", "-tags", "modload_fakekernel", "-o", fakeBuild.bin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fakeBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if fakeBuild.err != nil {
+		t.Fatal(fakeBuild.err)
+	}
+	return fakeBuild.bin
+}
+
+var fakeBuild struct {
+	sync.Once
+	bin string
+	err error
+}
+
+// TestFakeKernelEveryCommand: under -tags modload_fakekernel every loading command runs on
+// package modloadtest's fake kernel, modload load included (it used to call the real kernel):
+// the loads are in the fake's call log and its sysfs shows them live, holding their
+// dependencies.
+func TestFakeKernelEveryCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and spawns processes")
+	}
+	bin := fakeBinary(t)
+	k, err := modloadtest.NewAt(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][]string{{"a"}, {"b", "a"}, {"c"}, {"d"}} {
+		if err := k.AddModule(m[0], m[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) {
+		t.Helper()
+		c := exec.Command(bin, args...)
+		c.Env = append(os.Environ(), "MODLOAD_FAKE_KERNEL="+k.Root(), "MODLOAD_DEDUP=wait")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("modload %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("load", "-d", k.Root(), "-S", modloadtest.Version, "b")
+	run("modprobe", "-d", k.Root(), "-S", modloadtest.Version, "c")
+	run("insmod", k.Path("d"))
+	log, err := os.ReadFile(filepath.Join(k.Root(), "calls.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff("finit_module a\nfinit_module b\nfinit_module c\nfinit_module d\n", string(log)); d != "" {
+		t.Errorf("fake kernel's call log (-want +got):\n%s", d)
+	}
+	for _, m := range []string{"a", "b", "c", "d"} {
+		if k.State(m) != "live" {
+			t.Errorf("%s: initstate %q, want live", m, k.State(m))
+		}
+	}
+	if h := k.Holders("a"); len(h) != 1 || h[0] != "b" || k.Refcnt("a") != 1 {
+		t.Errorf("a: holders %v refcnt %d, want [b] and 1", h, k.Refcnt("a"))
+	}
+}
 
 // TestCrossProcessRealBinary starts the real modload binary (built with the fake kernel compiled
 // in: tools_fakekernel.go) as many modprobe processes at once on one module tree and one lock
@@ -25,12 +101,7 @@ func TestCrossProcessRealBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and spawns processes")
 	}
-	bin := filepath.Join(t.TempDir(), "modload")
-	build := exec.Command("go", "build", "-tags", "modload_fakekernel", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := fakeBinary(t)
 	root := t.TempDir()
 	const ver = "1.0"
 	dir := filepath.Join(root, "lib/modules", ver)

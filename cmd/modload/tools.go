@@ -7,22 +7,21 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/modload/modload/gate"
+	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/admin"
 	"github.com/modload/modload/internal/cli/insmod"
 	"github.com/modload/modload/internal/cli/lsmod"
 	"github.com/modload/modload/internal/cli/modprobe"
 	"github.com/modload/modload/internal/cli/rmmod"
-	probe "github.com/modload/modload"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/vm/guest"
 	"github.com/modload/modload/moddb"
 	"github.com/modload/modload/resolve"
 )
 
-// lazy opens the loading machinery on the first request that needs the kernel.
-var lazy = &probe.Lazy{}
+// lazy opens the loading engine on the first request that needs the kernel.
+var lazy = &lazyEngine{}
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "devel"
@@ -42,13 +41,13 @@ func init() {
 	register("forget", "clear remembered failures (NAME... or --all)", false, admin.Forget)
 	register("init", "", true, guestMain)
 	register("vm-guest", "", true, guestMain)
-	openSystem := admin.LoadHook
-	admin.LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
+	admin.LoadHook = func(env *cli.Env, o modload.Options, dedup *modload.Dedup) (*modload.Engine, error) {
 		setOneP()
-		return openSystem(env, mode)
+		o.SysRoot, o.Kernel = lazy.Options.SysRoot, lazy.Options.Kernel
+		return cli.OpenEngine(env, o, dedup)
 	}
-	modprobe.Hooks.Loader = oneP{lazy}
-	insmod.Default.Loader = oneP{lazy}
+	modprobe.Hooks.Loader = lazy
+	insmod.Default.Loader = lazy
 	rmmod.Default.Kernel = sys.Real()
 	rmmod.Default.Builtin = runningBuiltin
 	register("rmmod", "remove a module (kmod's rmmod)", false, rmmod.Main)
@@ -94,20 +93,41 @@ func setOneP() {
 
 var oncePOnce sync.Once
 
-// oneP is the loading machinery behind modprobe and insmod, with one P from the first load.
-type oneP struct{ z *probe.Lazy }
-
-func (o oneP) Load(ctx context.Context, steps []resolve.Step, f modprobe.LoadFlags) error {
-	setOneP()
-	return o.z.Load(ctx, steps, f)
+// lazyEngine is the loading engine behind modprobe and insmod, opened on first use (so that
+// queries never touch the runtime directory), with one P from the first load.
+type lazyEngine struct {
+	Options modload.Options
+	once    sync.Once
+	e       *modload.Engine
+	err     error
 }
 
-func (o oneP) Remove(ctx context.Context, m resolve.Module, f modprobe.RemoveFlags) error {
+func (z *lazyEngine) engine() (*modload.Engine, error) {
 	setOneP()
-	return o.z.Remove(ctx, m, f)
+	z.once.Do(func() { z.e, z.err = cli.OpenEngine(cli.OS(), z.Options, nil) })
+	return z.e, z.err
 }
 
-func (o oneP) LoadFile(ctx context.Context, path, params string, flags int) error {
-	setOneP()
-	return o.z.LoadFile(ctx, path, params, flags)
+func (z *lazyEngine) Load(ctx context.Context, steps []resolve.Step, f modload.ProbeOptions) error {
+	e, err := z.engine()
+	if err != nil {
+		return err
+	}
+	return e.Probe(ctx, steps, f)
+}
+
+func (z *lazyEngine) Remove(ctx context.Context, m resolve.Module, f modload.RemoveOptions) error {
+	e, err := z.engine()
+	if err != nil {
+		return err
+	}
+	return e.Remove(ctx, m, f)
+}
+
+func (z *lazyEngine) LoadFile(ctx context.Context, path, params string, flags int) error {
+	e, err := z.engine()
+	if err != nil {
+		return err
+	}
+	return e.LoadFile(ctx, path, params, flags)
 }

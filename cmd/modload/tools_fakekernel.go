@@ -3,7 +3,8 @@
 package main
 
 // Built only with -tags modload_fakekernel (the cross-process test does): the real binary with
-// the module syscalls replaced by internal/sys/fake, so many processes of it can race on one
+// the module syscalls replaced by package modloadtest's fake kernel for every command (modprobe,
+// insmod, rmmod, modload load), so many processes of it can race on one
 // lock directory on a machine whose kernel cannot load modules.
 //
 //	MODLOAD_FAKE_KERNEL=<root>        fake sysfs and /proc under root; calls logged to root/calls.log
@@ -17,9 +18,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli/rmmod"
-	probe "github.com/modload/modload"
-	"github.com/modload/modload/internal/sys/fake"
+	"github.com/modload/modload/modloadtest"
 )
 
 func init() {
@@ -27,7 +28,7 @@ func init() {
 	if root == "" {
 		return
 	}
-	k := fake.New(root)
+	k := modloadtest.Attach(root)
 	if err := k.LogTo(filepath.Join(root, "calls.log")); err != nil {
 		fmt.Fprintln(os.Stderr, "modload (fake kernel):", err)
 		os.Exit(2)
@@ -39,12 +40,12 @@ func init() {
 		}
 		errs := map[string]error{"ENODEV": syscall.ENODEV, "ENOEXEC": syscall.ENOEXEC, "EBUSY": syscall.EBUSY, "ENXIO": syscall.ENXIO}
 		if err, ok := errs[e]; ok {
-			k.SetResult(name, err)
+			k.Fail(name, err)
 		}
 	}
 	if name, fifo, ok := strings.Cut(os.Getenv("MODLOAD_FAKE_BLOCK"), "="); ok {
 		k.BlockOn(name, fifo)
 	}
-	lazy.Options = probe.Options{Root: root, Kernel: k}
+	lazy.Options = modload.Options{SysRoot: root, Kernel: k}
 	rmmod.Default.Kernel = k
 }

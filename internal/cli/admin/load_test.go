@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/cli"
-	probe "github.com/modload/modload"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/sys/fake"
 )
@@ -48,12 +48,12 @@ func TestLoadGraph(t *testing.T) {
 	loadTree(t, root, k)
 	var gotMode gate.Mode
 	old := LoadHook
-	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
-		s, err := probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
+	LoadHook = func(env *cli.Env, o modload.Options, d *modload.Dedup) (*modload.Engine, error) {
+		e, err := fakeHook(root, k)(env, o, d)
 		if err == nil {
-			gotMode = s.Gate().Mode()
+			gotMode = e.Gate().Mode()
 		}
-		return s, err
+		return e, err
 	}
 	defer func() { LoadHook = old }()
 
@@ -90,6 +90,14 @@ func TestLoadGraph(t *testing.T) {
 	}
 }
 
+// fakeHook opens the engine on root's fake sysfs and the fake kernel k.
+func fakeHook(root string, k *fake.Kernel) func(*cli.Env, modload.Options, *modload.Dedup) (*modload.Engine, error) {
+	return func(env *cli.Env, o modload.Options, d *modload.Dedup) (*modload.Engine, error) {
+		o.SysRoot, o.Kernel, o.Environ = root, k, []string{}
+		return cli.OpenEngine(env, o, d)
+	}
+}
+
 func index(s []string, v string) int {
 	for i, x := range s {
 		if x == v {
@@ -105,9 +113,7 @@ func TestFailuresAndForget(t *testing.T) {
 	loadTree(t, root, k)
 	k.SetResult("c", sys.ENODEV)
 	old := LoadHook
-	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
-		return probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
-	}
+	LoadHook = fakeHook(root, k)
 	defer func() { LoadHook = old }()
 	var out, errb bytes.Buffer
 	env := &cli.Env{Stdout: &out, Stderr: &errb}
@@ -142,9 +148,7 @@ func TestLoadJobsFlag(t *testing.T) {
 	k := fake.New(root)
 	loadTree(t, root, k)
 	old := LoadHook
-	LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
-		return probe.Open(probe.Options{Root: root, Kernel: k, Mode: mode, Environ: []string{}, Stdout: env.Stdout, Stderr: env.Stderr})
-	}
+	LoadHook = fakeHook(root, k)
 	defer func() { LoadHook = old }()
 	errb.Reset()
 	if code := Load(&cli.Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &errb}, []string{"load", "-j", "1", "-d", root, "-S", "1.0", "b", "c"}); code != 0 {
@@ -165,7 +169,7 @@ func TestFailuresOfRelativeInsmod(t *testing.T) {
 	loadTree(t, root, k)
 	k.SetResult("c", sys.ENODEV)
 	k.SetName("./c.ko", "c")
-	s, err := probe.Open(probe.Options{Root: root, Kernel: k, Environ: []string{}, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}})
+	s, err := modload.Open(modload.Options{SysRoot: root, Kernel: k, Environ: []string{}, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +184,33 @@ func TestFailuresOfRelativeInsmod(t *testing.T) {
 	}
 	if code, out, _ := run(t, Forget, "forget", "--root", root, "--all"); code != 0 || out != "forgot 1 failure(s)\n" {
 		t.Fatalf("forget --all: exit %d %q", code, out)
+	}
+}
+
+// modload load -n -v prints the plan in modprobe -n -v's format, each module once, and loads
+// nothing; -n alone prints nothing.
+func TestLoadDryRun(t *testing.T) {
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	old := LoadHook
+	LoadHook = fakeHook(root, k)
+	defer func() { LoadHook = old }()
+	dir := filepath.Join(root, "lib/modules/1.0/kernel")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-n", "-v"}, "insmod " + dir + "/a.ko \ninsmod " + dir + "/b.ko \ninsmod " + dir + "/c.ko \n"},
+		{[]string{"-n"}, ""},
+	} {
+		var out, errb bytes.Buffer
+		args := append(append([]string{"load"}, tc.args...), "-d", root, "-S", "1.0", "-C", os.DevNull, "b", "pci:v00001234d00000001sv0sd0bc02sc00i00", "a")
+		if code := Load(&cli.Env{Stdout: &out, Stderr: &errb}, args); code != 0 || out.String() != tc.want {
+			t.Errorf("modload %q: exit %d stdout %q stderr %q; want 0 and %q", args, code, out.String(), errb.String(), tc.want)
+		}
+	}
+	if n := len(k.Calls()); n != 0 {
+		t.Errorf("a dry run made %d kernel calls", n)
 	}
 }

@@ -12,8 +12,8 @@
 //     dumps), --show-modversions, --show-exports, -n/--dry-run with -v. -d and -S build kmod's
 //     module directory "<root>/lib/modules/<version>" without cleaning it; configuration is read
 //     from the system (or -C) whatever -d says, as kmod does.
-//   - Loading and removal go through Hooks.Loader (package loader, wired by cmd/modload) with
-//     one target's plan (resolve.PlanModule) at a time; errors map to kmod's messages through
+//   - Loading and removal go through Hooks.Loader (the engine, package modload: Probe and
+//     Remove, wired by cmd/modload) with one target's plan (resolve.PlanModule) at a time; errors map to kmod's messages through
 //     errors.Is on syscall errnos. Without a Loader, loading fails as kmod fails on a kernel
 //     without module support (ENOSYS) and -r only makes the checks that need no kernel.
 //   - -s sends the log to syslog (/dev/log, LOG_DAEMON, "<LEVEL>: <msg>") through internal/sys,

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
 	"github.com/modload/modload/modconf"
@@ -18,41 +19,11 @@ import (
 	"github.com/modload/modload/resolve"
 )
 
-// LoadFlags are the modprobe flags a Loader honours.
-type LoadFlags struct {
-	// DryRun (-n, -D): print, do nothing.
-	DryRun bool
-	// IgnoreLoaded (-D): plan as if nothing were loaded.
-	IgnoreLoaded bool
-	// FirstTime (--first-time): fail with EEXIST if the target is already loaded.
-	FirstTime bool
-	// ForceModversion, ForceVermagic: --force-modversion, --force-vermagic (both with -f).
-	ForceModversion, ForceVermagic bool
-	// Print, if set, is called for each step about to be executed (modprobe -v, -n, -D).
-	Print func(resolve.Step)
-	// ModprobeOptions is the MODPROBE_OPTIONS value install commands must see: the caller's,
-	// with " -C PATH", " -s", " -q", " -v" appended for those flags, as kmod's
-	// env_modprobe_options_append does ("" and HasModprobeOptions false: leave it unset).
-	ModprobeOptions    string
-	HasModprobeOptions bool
-}
+// LoadFlags are the modprobe flags a Loader honours (modload.ProbeOptions).
+type LoadFlags = modload.ProbeOptions
 
-// RemoveFlags are the flags of modprobe -r.
-type RemoveFlags struct {
-	DryRun, FirstTime, Force, RemoveHolders, IgnoreRemove bool
-	// IgnoreLoaded (-D) removes as if the module were loaded and unused: kmod's ignore_loaded
-	// skips the "not in kernel", "builtin" and "in use" checks, so -r -D prints "rmmod m".
-	IgnoreLoaded bool
-	// Softdeps returns a module's softdep modules (nil with -i): the post ones are removed
-	// before it, the pre ones after, as kmod's rmmod_do_deps_list does.
-	Softdeps func(m resolve.Module) (pre, post []resolve.Module)
-	// WaitMsec is -w.
-	WaitMsec uint64
-	Print    func(line string)
-	// Logf and Errf are modprobe's LOG() and ERR(): the messages a removal prints, through
-	// modprobe's logger (-q, -s, the program name). Nil writes to the System's stderr.
-	Logf, Errf func(format string, args ...any)
-}
+// RemoveFlags are the flags of modprobe -r (modload.RemoveOptions).
+type RemoveFlags = modload.RemoveOptions
 
 // Loader executes plans. The steps are one target's probe list (resolve.PlanModule) in order;
 // Load returns the target's error as kmod_module_probe_insert_module would: an error of a
@@ -572,67 +543,11 @@ func (st *state) builtinLoad(steps []resolve.Step, f LoadFlags) error {
 	})
 }
 
-// ProbeHooks are the kernel side of WalkProbeList.
-type ProbeHooks struct {
-	// InKernel is kmod's module_is_inkernel. It is not asked with LoadFlags.IgnoreLoaded.
-	InKernel func(resolve.Module) bool
-	// Insert executes one step: an insmod, an install command, a builtin or a missing module.
-	// It is not called with LoadFlags.DryRun.
-	Insert func(resolve.Step) error
-	// Once skips, without printing or asking InKernel, a step whose module an earlier step
-	// already named (kmod itself walks such a step again).
-	Once bool
-}
+// ProbeHooks are the kernel side of WalkProbeList (modload.ProbeHooks).
+type ProbeHooks = modload.ProbeHooks
 
-// WalkProbeList is the loop of kmod_module_probe_insert_module over one target's probe list
-// (resolve.PlanModule): a target already in the kernel ends the walk at once (an error wrapping
-// syscall.EEXIST with FirstTime, nil otherwise); then each step in the kernel is skipped, the
-// others are passed to f.Print and, without f.DryRun, executed by h.Insert. EEXIST and the
-// errors of steps that are not Required (softdeps) are ignored, except EEXIST for the target
-// with FirstTime; the first other error ends the walk and is returned.
-func WalkProbeList(steps []resolve.Step, f LoadFlags, h ProbeHooks) error {
-	for _, s := range steps {
-		if s.Target && !f.IgnoreLoaded && h.InKernel(s.Module) {
-			if f.FirstTime {
-				return fmt.Errorf("module %s already in kernel: %w", s.Module.Name, syscall.EEXIST)
-			}
-			return nil
-		}
-	}
-	var seen map[string]bool
-	if h.Once {
-		seen = make(map[string]bool, len(steps))
-	}
-	var err error
-	for _, s := range steps {
-		if h.Once {
-			if seen[s.Module.Name] {
-				continue
-			}
-			seen[s.Module.Name] = true
-		}
-		err = nil
-		if !f.IgnoreLoaded && h.InKernel(s.Module) {
-			err = syscall.EEXIST
-		} else {
-			if f.Print != nil {
-				f.Print(s)
-			}
-			if !f.DryRun {
-				err = h.Insert(s)
-			}
-		}
-		if errors.Is(err, syscall.EEXIST) && s.Target && f.FirstTime {
-			break
-		}
-		if errors.Is(err, syscall.EEXIST) || !s.Required {
-			err = nil
-		} else if err != nil {
-			break
-		}
-	}
-	return err
-}
+// WalkProbeList is modload.WalkProbeList.
+var WalkProbeList = modload.WalkProbeList
 
 // inKernel is kmod's module_is_inkernel: builtin, or initstate "live".
 func (st *state) inKernel(m resolve.Module) bool {

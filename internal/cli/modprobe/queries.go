@@ -159,6 +159,14 @@ func (st *state) remove(m resolve.Module) error {
 				}
 				st.log.printf(logErr, format, args...)
 			},
+			Failed: func(module string, err error, waited bool) {
+				loc := ""
+				if st.kmod30 && !waited {
+					// kmod 34's libkmod messages carry no source location.
+					loc = cli.LibkmodLoc(cli.LibkmodLineRemove, "kmod_module_remove_module")
+				}
+				st.log.printf(logErr, "%scould not remove '%s': %s\n", loc, module, errText(err))
+			},
 		}
 		if st.doShow || st.verbose > logWarning {
 			f.Print = func(line string) { io.WriteString(st.env.Stdout, line) }

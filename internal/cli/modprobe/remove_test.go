@@ -100,3 +100,35 @@ func TestRemoveMessages(t *testing.T) {
 		})
 	}
 }
+
+// failingLoader's Remove reports a failed delete_module through the flags' Failed, as the engine
+// does: modprobe prints libkmod's located message, or without the location after -w's wait.
+type failingLoader struct{ inUseLoader }
+
+func (l *failingLoader) Remove(_ context.Context, m resolve.Module, f RemoveFlags) error {
+	f.Failed(m.Name, syscall.EAGAIN, f.WaitMsec > 0)
+	return syscall.EAGAIN
+}
+
+func TestRemoveFailedMessage(t *testing.T) {
+	root, ver := writeTree(t)
+	for _, tc := range []struct {
+		environ []string
+		args    []string
+		stderr  string
+	}{
+		{[]string{"MODLOAD_KMOD_COMPAT=30"}, []string{"-r", "a"}, "modprobe: ERROR: ../libkmod/libkmod-module.c:856 kmod_module_remove_module() could not remove 'a': Resource temporarily unavailable\n"},
+		{[]string{"MODLOAD_KMOD_COMPAT=30"}, []string{"-r", "-w", "10", "a"}, "modprobe: ERROR: could not remove 'a': Resource temporarily unavailable\n"},
+		// kmod 34 (Debian 13's, built without debug information): no location.
+		{nil, []string{"-r", "a"}, "modprobe: ERROR: could not remove 'a': Resource temporarily unavailable\n"},
+	} {
+		Hooks.Loader = &failingLoader{}
+		var o, e bytes.Buffer
+		env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Environ: tc.environ}
+		code := Main(env, append([]string{"/sbin/modprobe", "-d", root, "-S", ver, "-C", os.DevNull}, tc.args...))
+		Hooks.Loader = nil
+		if code != 1 || e.String() != tc.stderr {
+			t.Errorf("%v modprobe %q: code %d stderr %q, want 1 and %q", tc.environ, tc.args, code, e.String(), tc.stderr)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/internal/sys"
 )
 
@@ -624,7 +625,8 @@ func addLoaderError(res *Result, s string) {
 	}
 }
 
-// list loads sc.Modules in order: in-process with finit_module when no loader is given.
+// list loads sc.Modules in order: in-process when no loader is given, each file through the
+// engine as insmod loads it (dedup off: like kmod, no locks; nothing resolved — the floor).
 func list(sc *Scenario, res *Result) error {
 	rel, _ := sys.Release()
 	base := filepath.Join("/lib/modules", rel)
@@ -640,23 +642,18 @@ func list(sc *Scenario, res *Result) error {
 		runAll([][]string{expand(sc.Loader, paths...)}, sc.Env, res, "")
 		return nil
 	}
+	e, err := modload.Open(modload.Options{Dedup: modload.DedupOff})
+	if err != nil {
+		return err
+	}
 	for _, p := range paths {
 		res.LoaderRuns++
-		if err := finitModule(p); err != nil && !errors.Is(err, syscall.EEXIST) {
+		if err := e.LoadFile(context.Background(), p, "", 0); err != nil && !errors.Is(err, syscall.EEXIST) {
 			res.LoaderFailed++
 			addLoaderError(res, fmt.Sprintf("finit_module %s: %v", p, err))
 		}
 	}
 	return nil
-}
-
-func finitModule(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return sys.Real().FinitModule(f, "", 0)
 }
 
 // sampler records the peak of /proc/meminfo VmallocUsed.

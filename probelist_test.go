@@ -1,4 +1,4 @@
-package modprobe
+package modload
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ func TestWalkProbeList(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		steps    []resolve.Step
-		flags    LoadFlags
+		flags    ProbeOptions
 		once     bool
 		loaded   map[string]bool
 		fail     map[string]error
@@ -29,11 +29,11 @@ func TestWalkProbeList(t *testing.T) {
 	}{
 		{name: "all", steps: list, printed: []string{"soft", "dep", "target"}, inserted: []string{"soft", "dep", "target"}},
 		{name: "empty", steps: nil},
-		{name: "dry run", steps: list, flags: LoadFlags{DryRun: true}, printed: []string{"soft", "dep", "target"}},
+		{name: "dry run", steps: list, flags: ProbeOptions{DryRun: true}, printed: []string{"soft", "dep", "target"}},
 		{name: "target loaded", steps: list, loaded: map[string]bool{"target": true}},
-		{name: "target loaded first time", steps: list, flags: LoadFlags{FirstTime: true},
+		{name: "target loaded first time", steps: list, flags: ProbeOptions{FirstTime: true},
 			loaded: map[string]bool{"target": true}, want: syscall.EEXIST},
-		{name: "ignore loaded", steps: list, flags: LoadFlags{IgnoreLoaded: true, FirstTime: true},
+		{name: "ignore loaded", steps: list, flags: ProbeOptions{IgnoreLoaded: true, FirstTime: true},
 			loaded:  map[string]bool{"target": true, "dep": true},
 			printed: []string{"soft", "dep", "target"}, inserted: []string{"soft", "dep", "target"}},
 		{name: "dep loaded", steps: list, loaded: map[string]bool{"dep": true},
@@ -46,7 +46,7 @@ func TestWalkProbeList(t *testing.T) {
 			printed: []string{"soft", "dep", "target"}, inserted: []string{"soft", "dep", "target"}},
 		{name: "target exists", steps: list, fail: map[string]error{"target": syscall.EEXIST},
 			printed: []string{"soft", "dep", "target"}, inserted: []string{"soft", "dep", "target"}},
-		{name: "target exists first time", steps: list, flags: LoadFlags{FirstTime: true},
+		{name: "target exists first time", steps: list, flags: ProbeOptions{FirstTime: true},
 			fail: map[string]error{"target": syscall.EEXIST}, want: syscall.EEXIST,
 			printed: []string{"soft", "dep", "target"}, inserted: []string{"soft", "dep", "target"}},
 		{name: "duplicate", steps: []resolve.Step{dep, soft, dep, target},
