@@ -1,0 +1,87 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/modload/modload/internal/probe"
+	"github.com/modload/modload/internal/sys"
+	"github.com/modload/modload/internal/sys/fake"
+	"github.com/modload/modload/resolve"
+)
+
+// graphRoot writes a root with a boot id and a module tree the fake kernel knows: b needs a,
+// the alias matches b and c, d is blacklisted.
+func graphRoot(t *testing.T, k **fake.Kernel) string {
+	t.Helper()
+	root := t.TempDir()
+	*k = fake.New(root)
+	dir := filepath.Join(root, "lib/modules/1.0")
+	files := map[string]string{
+		"proc/sys/kernel/random/boot_id": "0f4e2f0e-1111-4222-8333-444455556666\n",
+		"lib/modules/1.0/modules.dep":    "kernel/a.ko:\nkernel/b.ko: kernel/a.ko\nkernel/c.ko:\nkernel/d.ko:\n",
+		"lib/modules/1.0/modules.alias":  "alias pci:v00001234d* b\nalias pci:v00001234d* c\nalias usb:v1* d\n",
+		"etc/modprobe.d/bl.conf":         "blacklist d\n",
+	}
+	for _, m := range []string{"a", "b", "c", "d"} {
+		files["lib/modules/1.0/kernel/"+m+".ko"] = "module " + m
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"a", "b", "c", "d"} {
+		(*k).SetName(filepath.Join(dir, "kernel", m+".ko"), m)
+	}
+	return root
+}
+
+func TestGraphLoader(t *testing.T) {
+	var k *fake.Kernel
+	root := graphRoot(t, &k)
+	k.SetResult("c", sys.ENODEV)
+	tl := &Timeline{}
+	s, err := probe.Open(probe.Options{Root: root, Kernel: TimedKernel{Kernel: k, Timeline: tl}, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := GraphLoader{System: s, Blacklist: true, Open: func() (*resolve.Resolver, error) {
+		return resolve.New(resolve.Options{Base: root, Version: "1.0", ConfigBase: root})
+	}}
+	rep := g.Load(context.Background(), "a", "pci:v00001234d00000001sv0sd0bc02sc00i00", "nosuch", "usb:v1p1")
+	want := []Status{Loaded, Failed, NotFound, NotFound}
+	for i, r := range rep {
+		if r.Status != want[i] {
+			t.Errorf("%s: %v (%v), want %v", r.Request, r.Status, r.Err, want[i])
+		}
+	}
+	if err := rep[1].Err; !errors.Is(err, sys.ENODEV) || !strings.Contains(err.Error(), "'c'") {
+		t.Errorf("the alias's error %v does not name c's ENODEV", err)
+	}
+	for _, m := range []string{"a", "b", "c"} {
+		if n := k.Count(m); n != 1 {
+			t.Errorf("%s: %d kernel calls, want 1", m, n)
+		}
+	}
+	if k.Count("d") != 0 {
+		t.Error("blacklisted d was loaded through its alias")
+	}
+	inits := Blame(func() []Span { s, _ := tl.Spans(); return s }())
+	if len(inits) != 3 {
+		t.Fatalf("timeline has %d inits, want a, b, c: %+v", len(inits), inits)
+	}
+	for _, sp := range inits {
+		if sp.Name == "c" && !strings.Contains(sp.Err, "no such device") {
+			t.Errorf("c's init span has error %q", sp.Err)
+		}
+	}
+}

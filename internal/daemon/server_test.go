@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/modload/modload/internal/sys"
+	"github.com/modload/modload/stats"
+)
+
+// countingLoader answers like fakeLoader and counts its calls.
+type countingLoader struct{ n atomic.Int32 }
+
+func (c *countingLoader) Load(ctx context.Context, reqs ...string) Report {
+	c.n.Add(1)
+	return answer(reqs)
+}
+
+// serve starts a Server on a socket in a fresh directory others may enter.
+func serve(t *testing.T, s *Server) string {
+	t.Helper()
+	dir := t.TempDir()
+	// t.TempDir's parent is private too.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "modload.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return path
+}
+
+func TestSocketLoadAndRefusal(t *testing.T) {
+	var l countingLoader
+	me := os.Geteuid()
+	s := &Server{Loader: &l, Logger: quiet, Timeline: &Timeline{},
+		Authorize: func(c sys.Cred) error {
+			if c.Uid != me || c.Pid != os.Getpid() {
+				return fmt.Errorf("credentials %+v are not this process's", c)
+			}
+			return nil
+		},
+		Stats: func() (stats.Snapshot, error) { return stats.Snapshot{Requests: 7, KernelCalls: 3}, nil },
+	}
+	path := serve(t, s)
+	c := &Client{Path: path}
+	rep, err := c.Load(context.Background(), "pci:v1", "none:x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep) != 2 || rep[0].Status != Loaded || rep[1].Status != NotFound || !errors.Is(rep[1].Err, ErrNotFound) {
+		t.Fatalf("report %+v", rep)
+	}
+	snap, err := c.Stats(context.Background())
+	if err != nil || snap.Requests != 7 || snap.KernelCalls != 3 {
+		t.Fatalf("stats %+v, %v", snap, err)
+	}
+	if _, err := Listen(path); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second Listen on a live socket: %v, want ErrRunning", err)
+	}
+
+	// Refusal through the credential check: the loader is not called.
+	s.Authorize = func(c sys.Cred) error { return RootOnly(sys.Cred{Uid: 1000, Pid: c.Pid}) }
+	before := l.n.Load()
+	_, err = c.Load(context.Background(), "pci:v1")
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "uid 1000 may not load modules") {
+		t.Fatalf("non-root load: %v, want a clear refusal", err)
+	}
+	if l.n.Load() != before {
+		t.Fatal("a refused request reached the loader")
+	}
+	if _, err := c.Stats(context.Background()); err != nil {
+		t.Fatalf("stats refused to a non-root peer: %v", err)
+	}
+	if _, err := (&Client{Path: filepath.Join(t.TempDir(), "none.sock")}).Load(context.Background(), "x"); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("no daemon: %v, want ErrNotRunning", err)
+	}
+}
+
+// TestSocketRealNonRootPeer runs this test binary as uid 65534 against the default RootOnly
+// check (root only: it needs setuid).
+func TestSocketRealNonRootPeer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a peer as another user")
+	}
+	var l countingLoader
+	path := serve(t, &Server{Loader: &l, Logger: quiet})
+	// The binary must be readable by the peer: copy it next to the socket.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(filepath.Dir(path), "peer.test")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestPeerHelper$")
+	cmd.Env = append(os.Environ(), "MODLOAD_TEST_PEER_SOCKET="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("peer: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "refused by modload daemon: uid 65534 may not load modules (only root may)") {
+		t.Fatalf("peer's answer:\n%s", out)
+	}
+	if l.n.Load() != 0 {
+		t.Fatal("a non-root peer's request reached the loader")
+	}
+	// Root's own request goes through.
+	if rep, err := (&Client{Path: path}).Load(context.Background(), "pci:v1"); err != nil || rep[0].Status != Loaded {
+		t.Fatalf("root's load: %+v, %v", rep, err)
+	}
+}
+
+// TestPeerHelper is the non-root peer of TestSocketRealNonRootPeer.
+func TestPeerHelper(t *testing.T) {
+	path := os.Getenv("MODLOAD_TEST_PEER_SOCKET")
+	if path == "" {
+		t.Skip("run by TestSocketRealNonRootPeer")
+	}
+	_, err := (&Client{Path: path}).Load(context.Background(), "pci:v1")
+	fmt.Println(err)
+}
