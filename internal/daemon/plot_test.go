@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWritePlot: the SVG is well-formed XML, has one bar per span, and escapes names.
+func TestWritePlot(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	spans := []Span{
+		{Kind: Wait, Name: "pci:v<1>&", Start: t0, End: t0.Add(10 * time.Millisecond)},
+		{Kind: Coalesced, Name: "cpu:x", Start: t0, End: t0.Add(10 * time.Millisecond), Count: 63},
+		{Kind: Request, Name: "cpu:x", Start: t0.Add(10 * time.Millisecond), End: t0.Add(900 * time.Millisecond)},
+		{Kind: Init, Name: "kvm", Start: t0.Add(20 * time.Millisecond), End: t0.Add(800 * time.Millisecond)},
+		{Kind: Init, Name: "acpi_cpufreq", Start: t0.Add(30 * time.Millisecond), End: t0.Add(40 * time.Millisecond), Err: "no such device"},
+	}
+	var b bytes.Buffer
+	if err := WritePlot(&b, spans); err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	groups := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v\n%s", err, b.String())
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "g" {
+			groups++
+		}
+	}
+	if groups != len(spans) {
+		t.Fatalf("%d bars for %d spans", groups, len(spans))
+	}
+	for _, want := range []string{"pci:v&lt;1&gt;&amp;", "coalesced cpu:x ×63", "init kvm (780ms)", "acpi_cpufreq (10ms): no such device", "0.9 s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plot lacks %q", want)
+		}
+	}
+}
