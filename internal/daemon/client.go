@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/modload/modload/stats"
@@ -96,8 +97,8 @@ func (c *Client) Load(ctx context.Context, names ...string) (Report, error) {
 		switch {
 		case st == NotFound:
 			report[i].Err = fmt.Errorf("%s: %w", w.Request, ErrNotFound)
-		case w.Error != "":
-			report[i].Err = errors.New(w.Error)
+		case st == Failed:
+			report[i].Err = &LoadError{Module: w.Module, Errno: syscall.Errno(w.Errno), Err: errors.New(w.Error)}
 		}
 	}
 	return report, nil

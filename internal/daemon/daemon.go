@@ -225,12 +225,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 			wg.Wait()
 		}()
 	}
-	if _, err := d.Coldplug(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	passes, err := d.Coldplug(ctx)
+	switch {
+	case errors.Is(err, context.Canceled):
+		d.log.Info("coldplug stopped", "passes", passes)
+	case err != nil:
 		return err
-	}
-	if ctx.Err() == nil {
+	default:
 		p := d.Progress()
-		d.log.Info("coldplug done", "devices", p.Devices, "loaded", p.Loaded, "not_found", p.NotFound, "failed", p.Failed)
+		d.log.Info("coldplug done", "passes", passes, "devices", p.Devices, "loaded", p.Loaded, "not_found", p.NotFound, "failed", p.Failed)
 	}
 	for {
 		select {
@@ -282,3 +285,6 @@ func (d *Daemon) listen() {
 		dropping = !ok
 	}
 }
+
+// QueueLen is the number of requests waiting.
+func (d *Daemon) QueueLen() int { return d.queue.Len() }

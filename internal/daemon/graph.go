@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 
 	"github.com/modload/modload/internal/probe"
 	"github.com/modload/modload/loader"
@@ -30,7 +32,7 @@ func (g GraphLoader) Load(ctx context.Context, requests ...string) Report {
 	report := make(Report, len(requests))
 	fail := func(err error) Report {
 		for i, r := range requests {
-			report[i] = Result{Request: r, Status: Failed, Err: err}
+			report[i] = Result{Request: r, Status: Failed, Err: &LoadError{Module: r, Err: err}}
 		}
 		return report
 	}
@@ -44,7 +46,7 @@ func (g GraphLoader) Load(ctx context.Context, requests ...string) Report {
 	for i, req := range requests {
 		ms, err := r.Lookup(req)
 		if err != nil {
-			report[i] = Result{Request: req, Status: Failed, Err: fmt.Errorf("resolve %s: %w", req, err)}
+			report[i] = Result{Request: req, Status: Failed, Err: &LoadError{Module: req, Err: fmt.Errorf("resolve %s: %w", req, err)}}
 			continue
 		}
 		for _, m := range ms {
@@ -75,17 +77,14 @@ func (g GraphLoader) Load(ctx context.Context, requests ...string) Report {
 			report[i] = Result{Request: req, Status: NotFound, Err: fmt.Errorf("%s: %w", req, ErrNotFound)}
 		default:
 			report[i] = Result{Request: req, Status: Loaded}
-			var errs []error
 			if err := byModule[""]; err != nil {
-				errs = append(errs, err)
+				report[i] = Result{Request: req, Status: Failed, Err: &LoadError{Module: matched[i][0], Err: err}}
 			}
 			for _, m := range matched[i] {
 				if err := byModule[m]; err != nil {
-					errs = append(errs, err)
+					report[i] = Result{Request: req, Status: Failed, Err: &LoadError{Module: m, Errno: errnoOf(byModule, m), Err: err}}
+					break
 				}
-			}
-			if len(errs) > 0 {
-				report[i] = Result{Request: req, Status: Failed, Err: errors.Join(errs...)}
 			}
 		}
 	}
@@ -115,4 +114,26 @@ func moduleErrors(err error) map[string]error {
 		out[""] = p
 	}
 	return out
+}
+
+// errnoOf is the kernel's errno behind module m's failure: its own, or, when a module it
+// needs failed, that module's (as kmod reports a target whose dependency failed).
+func errnoOf(byModule map[string]error, m string) syscall.Errno {
+	for range len(byModule) + 1 {
+		err := byModule[m]
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return errno
+		}
+		var le *loader.Error
+		if !errors.As(err, &le) || !errors.Is(le.Err, loader.ErrDependency) {
+			return 0
+		}
+		_, dep, ok := strings.Cut(le.Err.Error(), loader.ErrDependency.Error()+": ")
+		if !ok {
+			return 0
+		}
+		m = dep
+	}
+	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Loader loads requests: module names, aliases or device modaliases. It must be safe for
@@ -54,11 +55,29 @@ func ParseStatus(s string) (Status, error) {
 // ErrNotFound is the error of a NotFound result.
 var ErrNotFound = errors.New("module not found")
 
+// LoadError is a Failed result's error: the module the request resolved to that failed, and
+// the kernel's errno when the failure (its own, or that of a module it needs) was one.
+type LoadError struct {
+	Module string
+	Errno  syscall.Errno // 0 when the failure was not the kernel's
+	Err    error
+}
+
+func (e *LoadError) Error() string { return e.Err.Error() }
+
+// Unwrap gives the errno (so errors.Is(err, syscall.ENODEV) works) and the cause.
+func (e *LoadError) Unwrap() []error {
+	if e.Errno != 0 {
+		return []error{e.Errno, e.Err}
+	}
+	return []error{e.Err}
+}
+
 // Result is one request's outcome.
 type Result struct {
 	Request string
 	Status  Status
-	Err     error // nil when Loaded
+	Err     error // nil when Loaded; a *LoadError when Failed
 }
 
 // Report is the results of one Load call, one per request.

@@ -39,6 +39,8 @@ type wireResult struct {
 	Request string `json:"request"`
 	Status  string `json:"status"`
 	Error   string `json:"error,omitempty"`
+	Module  string `json:"module,omitempty"` // the module that failed (Failed)
+	Errno   int    `json:"errno,omitempty"`  // the kernel's errno behind it
 }
 
 type wireResponse struct {
@@ -140,6 +142,10 @@ func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 			w := wireResult{Request: r.Request, Status: r.Status.String()}
 			if r.Err != nil {
 				w.Error = r.Err.Error()
+			}
+			var le *LoadError
+			if errors.As(r.Err, &le) {
+				w.Module, w.Errno = le.Module, int(le.Errno)
 			}
 			resp.Results = append(resp.Results, w)
 		}

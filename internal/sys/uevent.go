@@ -102,3 +102,8 @@ func IsTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
+
+// Exec replaces the process with path (execve(2)); it returns only on failure.
+func Exec(path string, argv, env []string) error {
+	return os.NewSyscallError("execve "+path, errno(unix.Exec(path, argv, env)))
+}

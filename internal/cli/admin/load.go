@@ -25,7 +25,7 @@ var LoadHook = func(env *cli.Env, mode gate.Mode) (*probe.System, error) {
 // -dedup (wait, busy or off) overrides MODLOAD_DEDUP and /etc/modload.conf; -j bounds the loads
 // in flight (default the CPU count).
 func Load(env *cli.Env, args []string) int {
-	fs := newFlags(env, "modload load")
+	fs := NewFlags(env, "modload load")
 	blacklist := fs.Bool("b", false, "apply the blacklist to modules matched through aliases (modprobe -b)")
 	quiet := fs.Bool("q", false, "do not report names that match no module")
 	base := fs.String("d", "/", "base directory of lib/modules (modprobe -d)")

@@ -1,4 +1,8 @@
-package daemon
+// Package prom exposes the daemon's statistics to Prometheus: an opt-in /metrics listener and
+// node_exporter textfiles. It is apart from package daemon so that the multi-call modload
+// binary, which starts once per module request, does not link client_golang (whose
+// initialisation costs every process about 1.5 ms); only modloadd does.
+package prom
 
 import (
 	"bytes"
@@ -15,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/stats"
 	"github.com/modload/modload/stats/promstats"
 )
@@ -26,7 +31,7 @@ var (
 	descQueueLen = prometheus.NewDesc("modload_daemon_queue_length", "Requests waiting to be loaded.", nil, nil)
 )
 
-type daemonCollector struct{ d *Daemon }
+type daemonCollector struct{ d *daemon.Daemon }
 
 func (c daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDevices, descResults, descLost, descQueueLen} {
@@ -41,12 +46,12 @@ func (c daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descResults, prometheus.CounterValue, float64(p.NotFound), "not_found")
 	ch <- prometheus.MustNewConstMetric(descResults, prometheus.CounterValue, float64(p.Failed), "failed")
 	ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(p.Lost))
-	ch <- prometheus.MustNewConstMetric(descQueueLen, prometheus.GaugeValue, float64(c.d.queue.Len()))
+	ch <- prometheus.MustNewConstMetric(descQueueLen, prometheus.GaugeValue, float64(c.d.QueueLen()))
 }
 
 // Registry returns a registry of the boot's statistics (snapshot, scraped each time) and,
 // when d is not nil, the daemon's own counters.
-func Registry(snapshot func() (stats.Snapshot, error), d *Daemon) *prometheus.Registry {
+func Registry(snapshot func() (stats.Snapshot, error), d *daemon.Daemon) *prometheus.Registry {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(promstats.NewCollector(snapshot))
 	if d != nil {
@@ -61,6 +66,11 @@ func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry) er
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	return Serve(ctx, l, reg)
+}
+
+// Serve serves reg's exposition at /metrics on l until ctx is cancelled.
+func Serve(ctx context.Context, l net.Listener, reg *prometheus.Registry) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -73,7 +83,9 @@ func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry) er
 }
 
 // WriteMetrics writes reg's exposition in the Prometheus text format.
-func WriteMetrics(w io.Writer, reg *prometheus.Registry) error { return promstats.WriteGathered(w, reg) }
+func WriteMetrics(w io.Writer, reg *prometheus.Registry) error {
+	return promstats.WriteGathered(w, reg)
+}
 
 // WriteTextfile writes reg's exposition to path for node_exporter's textfile collector:
 // to a temporary file in the same directory, then renamed, so that a scrape never reads half.

@@ -1,8 +1,12 @@
-package daemon
+package prom
 
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,15 +16,21 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/stats"
+	"github.com/modload/modload/uevent"
 )
 
 // TestMetricsLint: the daemon's exposition parses and passes promlint, the checks of
 // "promtool check metrics"; the textfile holds the same exposition.
 func TestMetricsLint(t *testing.T) {
-	l := fakeLoader{calls: make(chan []string, 1)}
-	d := New(Options{Loader: l, Logger: quiet, NoTrigger: true, Walk: passes(nil)})
-	d.loadItems(context.Background(), []Item{{Request: "pci:a"}, {Request: "none:b"}})
+	d := daemon.New(daemon.Options{Loader: loader{}, Logger: slog.New(slog.DiscardHandler), NoTrigger: true, SysDir: t.TempDir(),
+		Walk: func(string) ([]uevent.Device, error) {
+			return []uevent.Device{{Event: uevent.Event{DevPath: "/devices/a", Modalias: "pci:a"}}, {Event: uevent.Event{DevPath: "/devices/b", Modalias: "none:b"}}}, nil
+		}})
+	if _, err := d.Coldplug(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	snap := stats.Snapshot{Requests: 5, KernelCalls: 2, CoalescedLocal: 3, Duplicates: []stats.Duplicate{{Module: "kvm", Count: 2, Load: true}}}
 	reg := Registry(func() (stats.Snapshot, error) { return snap, nil }, d)
 	var b bytes.Buffer
@@ -57,5 +67,44 @@ func TestMetricsLint(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
 		t.Fatalf("temporary files left: %v", ents)
+	}
+}
+
+// loader answers Loaded, or NotFound for requests starting with "none".
+type loader struct{}
+
+func (loader) Load(ctx context.Context, reqs ...string) daemon.Report {
+	r := make(daemon.Report, len(reqs))
+	for i, q := range reqs {
+		r[i] = daemon.Result{Request: q, Status: daemon.Loaded}
+		if strings.HasPrefix(q, "none") {
+			r[i] = daemon.Result{Request: q, Status: daemon.NotFound, Err: daemon.ErrNotFound}
+		}
+	}
+	return r
+}
+
+// TestServe: /metrics answers with the exposition, and Serve returns when ctx is cancelled.
+func TestServe(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	reg := Registry(func() (stats.Snapshot, error) { return stats.Snapshot{KernelCalls: 42}, nil }, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Serve(ctx, l, reg) }()
+	resp, err := http.Get("http://" + l.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "modload_kernel_calls_total 42") {
+		t.Fatalf("/metrics:\n%s", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

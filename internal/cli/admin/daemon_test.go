@@ -1,0 +1,135 @@
+package admin
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/daemon"
+	"github.com/modload/modload/internal/sys"
+	"github.com/modload/modload/internal/sys/fake"
+)
+
+// deviceTree adds /sys/devices with uevent files: a PCI device whose alias matches b and c,
+// a device without a module, one without MODALIAS.
+func deviceTree(t *testing.T, root string) {
+	t.Helper()
+	for dir, content := range map[string]string{
+		"sys/devices/pci0000:00":              "",
+		"sys/devices/pci0000:00/0000:00:03.0": "PCI_CLASS=20000\nMODALIAS=pci:v00001234d00000001sv0sd0bc02sc00i00\n",
+		"sys/devices/pci0000:00/0000:00:04.0": "MODALIAS=pci:v0000FFFFd00000001sv0sd0bc02sc00i00\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, dir, "uevent"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// withKernel makes the daemon commands use k.
+func withKernel(t *testing.T, k sys.Kernel) {
+	old := DaemonHooks.Kernel
+	DaemonHooks.Kernel = func() sys.Kernel { return k }
+	t.Cleanup(func() { DaemonHooks.Kernel = old })
+}
+
+func TestColdplugCommand(t *testing.T) {
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	deviceTree(t, root)
+	withKernel(t, k)
+	code, _, errs := run(t, Coldplug, "coldplug", "--root", root, "-d", root, "-S", "1.0", "--no-trigger", "--progress", "off")
+	if code != 0 {
+		t.Fatalf("coldplug: exit %d\n%s", code, errs)
+	}
+	if k.Count("b") != 1 || k.Count("c") != 1 || k.Count("a") != 1 {
+		t.Fatalf("kernel calls a=%d b=%d c=%d, want one each", k.Count("a"), k.Count("b"), k.Count("c"))
+	}
+	if !strings.Contains(errs, "coldplug done") || !strings.Contains(errs, "loaded=1 not_found=1 failed=0") {
+		t.Fatalf("coldplug's log:\n%s", errs)
+	}
+	// The timeline it left is what blame and plot read without a daemon.
+	code, out, errs := run(t, Blame, "blame", "--root", root, "--socket", filepath.Join(root, "none.sock"))
+	if code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 3 || !strings.Contains(out, " b\n") {
+		t.Fatalf("blame: exit %d\n%s%s", code, out, errs)
+	}
+	code, svg, errs := run(t, Plot, "plot", "--root", root, "--socket", filepath.Join(root, "none.sock"))
+	if code != 0 || !strings.HasPrefix(svg, "<?xml") || !strings.Contains(svg, "init b") {
+		t.Fatalf("plot: exit %d\n%.300s%s", code, svg, errs)
+	}
+}
+
+func TestBlameWithoutTimeline(t *testing.T) {
+	root := fakeRoot(t)
+	code, _, errs := run(t, Blame, "blame", "--root", root)
+	if code != 1 || !strings.Contains(errs, "no timeline: no daemon answers on") {
+		t.Fatalf("blame without a timeline: exit %d: %s", code, errs)
+	}
+}
+
+// TestForward: "modprobe NAME" goes to the daemon when one answers and says what kmod says
+// when the daemon's load fails; other forms and a dead socket fall back.
+func TestForward(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("modprobe forwards only for root")
+	}
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	withKernel(t, k)
+	var e Engine
+	fs := NewFlags(&cli.Env{Stderr: os.Stderr}, "test")
+	e.Register(fs)
+	if err := fs.Parse([]string{"--root", root, "-d", root, "-S", "1.0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Open(&cli.Env{Stderr: os.Stderr, Environ: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(root, "run/modload.sock")
+	l, err := daemon.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- (&daemon.Server{Loader: e.Requests, Logger: e.Log}).Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+
+	k.SetResult("c", sys.ENODEV)
+	env := []string{SocketEnv + "=" + sock}
+	for _, tc := range []struct {
+		args    []string
+		handled bool
+		code    int
+		stderr  string
+	}{
+		{[]string{"modprobe", "-q", "--", "b"}, true, 0, ""},
+		{[]string{"modprobe", "c"}, true, 1, "modprobe: ERROR: could not insert 'c': No such device\n"},
+		{[]string{"modprobe", "-q", "c"}, true, 1, ""},
+		{[]string{"modprobe", "nosuch"}, true, 1, "modprobe: FATAL: Module nosuch not found in directory /lib/modules/"},
+		{[]string{"modprobe", "-r", "b"}, false, 0, ""},
+		{[]string{"modprobe", "b", "param=1"}, false, 0, ""},
+	} {
+		var out, errb strings.Builder
+		code, handled := Forward(&cli.Env{Stdout: &out, Stderr: &errb, Environ: env}, tc.args)
+		if handled != tc.handled || code != tc.code || !strings.HasPrefix(errb.String(), tc.stderr) {
+			t.Errorf("%q: handled %v exit %d stderr %q; want %v %d %q", tc.args, handled, code, errb.String(), tc.handled, tc.code, tc.stderr)
+		}
+	}
+	if k.Count("b") != 1 || k.Count("a") != 1 {
+		t.Errorf("the daemon loaded a %d, b %d times; want once", k.Count("a"), k.Count("b"))
+	}
+	if _, handled := Forward(&cli.Env{Environ: append(env, NoDaemonEnv+"=1")}, []string{"modprobe", "b"}); handled {
+		t.Error("forwarded with MODLOAD_NO_DAEMON=1")
+	}
+	if _, handled := Forward(&cli.Env{Environ: []string{SocketEnv + "=" + filepath.Join(root, "none.sock")}}, []string{"modprobe", "b"}); handled {
+		t.Error("handled with no daemon")
+	}
+}
