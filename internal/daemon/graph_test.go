@@ -80,8 +80,8 @@ func TestGraphLoader(t *testing.T) {
 		t.Fatalf("timeline has %d inits, want a, b, c: %+v", len(inits), inits)
 	}
 	for _, sp := range inits {
-		if sp.Name == "c" && !strings.Contains(sp.Err, "no such device") {
-			t.Errorf("c's init span has error %q", sp.Err)
+		if sp.Call != "finit_module" || sp.Name == "c" && !strings.Contains(sp.Err, "no such device") {
+			t.Errorf("init span %+v", sp)
 		}
 	}
 }

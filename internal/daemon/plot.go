@@ -75,6 +75,9 @@ func WritePlot(w io.Writer, spans []Span) error {
 		x0, x1 := x(s.Start), x(s.End)
 		bar := math.Max(x1-x0, 1)
 		label := fmt.Sprintf("%s %s (%s)", s.Kind, s.Name, s.Duration().Round(time.Microsecond))
+		if s.Kind == Init && s.Call != "" {
+			label = fmt.Sprintf("%s %s (%s, %s)", s.Kind, s.Name, s.Call, s.Duration().Round(time.Microsecond))
+		}
 		if s.Kind == Coalesced {
 			label = fmt.Sprintf("%s %s ×%d", s.Kind, s.Name, s.Count)
 		}

@@ -16,7 +16,7 @@ func TestWritePlot(t *testing.T) {
 		{Kind: Wait, Name: "pci:v<1>&", Start: t0, End: t0.Add(10 * time.Millisecond)},
 		{Kind: Coalesced, Name: "cpu:x", Start: t0, End: t0.Add(10 * time.Millisecond), Count: 63},
 		{Kind: Request, Name: "cpu:x", Start: t0.Add(10 * time.Millisecond), End: t0.Add(900 * time.Millisecond)},
-		{Kind: Init, Name: "kvm", Start: t0.Add(20 * time.Millisecond), End: t0.Add(800 * time.Millisecond)},
+		{Kind: Init, Name: "kvm", Call: "finit_module", Start: t0.Add(20 * time.Millisecond), End: t0.Add(800 * time.Millisecond)},
 		{Kind: Init, Name: "acpi_cpufreq", Start: t0.Add(30 * time.Millisecond), End: t0.Add(40 * time.Millisecond), Err: "no such device"},
 	}
 	var b bytes.Buffer
@@ -40,7 +40,7 @@ func TestWritePlot(t *testing.T) {
 	if groups != len(spans) {
 		t.Fatalf("%d bars for %d spans", groups, len(spans))
 	}
-	for _, want := range []string{"pci:v&lt;1&gt;&amp;", "coalesced cpu:x ×63", "init kvm (780ms)", "acpi_cpufreq (10ms): no such device", "0.9 s"} {
+	for _, want := range []string{"pci:v&lt;1&gt;&amp;", "coalesced cpu:x ×63", "init kvm (finit_module, 780ms)", "acpi_cpufreq (10ms): no such device", "0.9 s"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plot lacks %q", want)
 		}

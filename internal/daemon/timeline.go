@@ -33,6 +33,7 @@ type Span struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	Count int       `json:"count,omitempty"` // Coalesced: requests merged
+	Call  string    `json:"call,omitempty"`  // Init: finit_module or init_module
 	Err   string    `json:"error,omitempty"`
 }
 
@@ -106,8 +107,8 @@ func (k TimedKernel) now() time.Time {
 	return time.Now()
 }
 
-func (k TimedKernel) record(name string, start time.Time, err error) {
-	s := Span{Kind: Init, Name: name, Start: start, End: k.now()}
+func (k TimedKernel) record(name, call string, start time.Time, err error) {
+	s := Span{Kind: Init, Name: name, Call: call, Start: start, End: k.now()}
 	if err != nil {
 		s.Err = err.Error()
 	}
@@ -118,7 +119,7 @@ func (k TimedKernel) record(name string, start time.Time, err error) {
 func (k TimedKernel) FinitModule(f *os.File, params string, flags int) error {
 	start := k.now()
 	err := k.Kernel.FinitModule(f, params, flags)
-	k.record(resolve.NameFromPath(f.Name()), start, err)
+	k.record(resolve.NameFromPath(f.Name()), "finit_module", start, err)
 	return err
 }
 
@@ -127,7 +128,7 @@ func (k TimedKernel) FinitModule(f *os.File, params string, flags int) error {
 func (k TimedKernel) InitModule(image []byte, params string) error {
 	start := k.now()
 	err := k.Kernel.InitModule(image, params)
-	k.record(imageName(image), start, err)
+	k.record(imageName(image), "init_module", start, err)
 	return err
 }
 

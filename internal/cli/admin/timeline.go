@@ -54,8 +54,11 @@ func Blame(env *cli.Env, args []string) int {
 	}
 	for _, s := range daemon.Blame(spans) {
 		line := fmt.Sprintf("%12s %s", fmtDuration(s.Duration()), s.Name)
-		if s.Err != "" {
-			line += " (failed: " + s.Err + ")"
+		switch {
+		case s.Err != "":
+			line += fmt.Sprintf(" (%s failed: %s)", s.Call, s.Err)
+		case s.Call == "init_module":
+			line += " (init_module)"
 		}
 		fmt.Fprintln(env.Stdout, line)
 	}
@@ -89,19 +92,26 @@ func Plot(env *cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modload plot: %v\n", err)
 		return 1
 	}
-	w := env.Stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "modload plot: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		w = f
+	if *out == "" {
+		err = daemon.WritePlot(env.Stdout, spans)
+	} else {
+		err = writePlotFile(*out, spans)
 	}
-	if err := daemon.WritePlot(w, spans); err != nil {
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "modload plot: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+func writePlotFile(path string, spans []daemon.Span) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := daemon.WritePlot(f, spans); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
