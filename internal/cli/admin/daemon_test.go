@@ -65,6 +65,25 @@ func TestColdplugCommand(t *testing.T) {
 	}
 }
 
+// TestColdplugProgress: with a progress line, log lines clear it first and the last counts
+// stay on screen.
+func TestColdplugProgress(t *testing.T) {
+	root := fakeRoot(t)
+	k := fake.New(root)
+	loadTree(t, root, k)
+	deviceTree(t, root)
+	withKernel(t, k)
+	code, _, errs := run(t, Coldplug, "coldplug", "--root", root, "-d", root, "-S", "1.0", "--no-trigger", "--progress", "on", "--log-level", "warn")
+	want := "\r\x1b[Kmodload: 3 devices, 0 requests: 0 loaded, 0 without module, 0 failed" +
+		"\r\x1b[Kmodload: 3 devices, 2 requests: 1 loaded, 1 without module, 0 failed\r\x1b[Kmodload: 3 devices, 2 requests: 1 loaded, 1 without module, 0 failed\n"
+	if code != 0 || errs != want {
+		t.Fatalf("coldplug --progress on: exit %d, stderr %q, want %q", code, errs, want)
+	}
+	if code, _, _ := run(t, Coldplug, "coldplug", "--root", root, "--progress", "sometimes"); code != 2 {
+		t.Fatalf("bad --progress: exit %d, want 2", code)
+	}
+}
+
 func TestBlameWithoutTimeline(t *testing.T) {
 	root := fakeRoot(t)
 	code, _, errs := run(t, Blame, "blame", "--root", root)
