@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/stats"
@@ -146,4 +150,90 @@ func TestPeerHelper(t *testing.T) {
 	}
 	_, err := (&Client{Path: path}).Load(context.Background(), "pci:v1")
 	fmt.Println(err)
+}
+
+// TestSocketActivation passes a listening socket as descriptor 3 to a child (as systemd does)
+// that serves one load from it.
+func TestSocketActivation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "act.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bound for a child that never serves (not a sequencing sleep).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, "-test.run=^TestActivatedHelper$")
+	cmd.Env = append(os.Environ(), "MODLOAD_TEST_ACTIVATED=1")
+	cmd.ExtraFiles = []*os.File{f}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// When the child ends, our copy of the socket closes too: a load nobody serves fails.
+	output := make(chan []byte, 1)
+	exited := make(chan error, 1)
+	go func() {
+		b, _ := io.ReadAll(out)
+		output <- b
+		exited <- cmd.Wait()
+		l.Close()
+	}()
+	rep, err := (&Client{Path: path}).Load(context.Background(), "pci:v1")
+	b := <-output
+	if err := <-exited; err != nil {
+		t.Fatalf("helper: %v\n%s", err, b)
+	}
+	if err != nil || rep[0].Status != Loaded {
+		t.Fatalf("load through the activated socket: %+v, %v", rep, err)
+	}
+	if !strings.Contains(string(b), "served 1") {
+		t.Fatalf("helper said:\n%s", b)
+	}
+	if l, err := Activated(func(string) string { return "" }); l != nil || err != nil {
+		t.Fatalf("Activated without LISTEN_PID: %v, %v", l, err)
+	}
+}
+
+// TestActivatedHelper is the socket-activated child of TestSocketActivation.
+func TestActivatedHelper(t *testing.T) {
+	if os.Getenv("MODLOAD_TEST_ACTIVATED") == "" {
+		t.Skip("run by TestSocketActivation")
+	}
+	env := map[string]string{"LISTEN_PID": strconv.Itoa(os.Getpid()), "LISTEN_FDS": "1"}
+	l, err := Activated(func(k string) string { return env[k] })
+	if err != nil || l == nil {
+		t.Fatalf("Activated: %v, %v", l, err)
+	}
+	var cl countingLoader
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{Loader: &loadThenStop{&cl, cancel}, Logger: quiet}
+	if err := s.Serve(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("served %d\n", cl.n.Load())
+}
+
+// loadThenStop stops the server after one load.
+type loadThenStop struct {
+	l    *countingLoader
+	stop context.CancelFunc
+}
+
+func (s *loadThenStop) Load(ctx context.Context, reqs ...string) Report {
+	defer s.stop()
+	return s.l.Load(ctx, reqs...)
 }
