@@ -84,8 +84,14 @@ func WritePlot(w io.Writer, spans []Span) error {
 		if s.Err != "" {
 			label += ": " + s.Err
 		}
-		fmt.Fprintf(bw, `<g><title>%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/><text x="%.1f" y="%.1f"%s>%s</text></g>
-`, esc(label), x0, y, bar, barH, colors[s.Kind], x0+bar+4, y+barH-2, errFill(s), esc(shorten(label, 90)))
+		// Labels go right of the bar, or left of it when the bar is in the right half (they
+		// would run off the picture).
+		tx, anchor := x0+bar+4, ""
+		if x0 > left+plotW/2 {
+			tx, anchor = x0-4, ` text-anchor="end"`
+		}
+		fmt.Fprintf(bw, `<g><title>%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/><text x="%.1f" y="%.1f"%s%s>%s</text></g>
+`, esc(label), x0, y, bar, barH, colors[s.Kind], tx, y+barH-2, anchor, errFill(s), esc(shorten(label, 90)))
 	}
 	fmt.Fprintf(bw, `<text x="%.0f" y="%.1f" fill="#666">seconds since the first request</text>
 </svg>
