@@ -52,6 +52,9 @@ type wireResponse struct {
 	Dropped  int             `json:"dropped,omitempty"`
 }
 
+// MaxRequest bounds a request's size in bytes: what a client sends beyond it is not read.
+const MaxRequest = 1 << 20
+
 // ErrRefused is the error a client gets when the daemon refuses its request.
 var ErrRefused = errors.New("refused by modload daemon")
 
@@ -74,8 +77,14 @@ type Server struct {
 	Logger    *slog.Logger
 	// Timeout bounds reading a request (default 10 s).
 	Timeout time.Duration
+	// MaxConns bounds the connections served at once (default 256); more wait in the
+	// listen backlog, so that a flood of clients cannot exhaust memory.
+	MaxConns int
 
 	wg sync.WaitGroup
+	// onFull is called when Serve waits for a connection to end before accepting another
+	// (tests).
+	onFull func()
 }
 
 // Serve answers connections on l until ctx is cancelled or l fails; then it closes l, waits
@@ -84,7 +93,24 @@ func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	defer s.wg.Wait()
+	n := s.MaxConns
+	if n <= 0 {
+		n = 256
+	}
+	slots := make(chan struct{}, n)
 	for {
+		select {
+		case slots <- struct{}{}:
+		default:
+			if s.onFull != nil {
+				s.onFull()
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		c, err := l.AcceptUnix()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -93,7 +119,10 @@ func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 			l.Close()
 			return err
 		}
-		s.wg.Go(func() { s.serve(context.WithoutCancel(ctx), c) })
+		s.wg.Go(func() {
+			defer func() { <-slots }()
+			s.serve(context.WithoutCancel(ctx), c)
+		})
 	}
 }
 
@@ -112,7 +141,10 @@ func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 	}
 	c.SetReadDeadline(time.Now().Add(timeout))
 	var req wireRequest
-	line, err := bufio.NewReaderSize(c, 4096).ReadBytes('\n')
+	line, err := bufio.NewReaderSize(io.LimitReader(c, MaxRequest), 4096).ReadBytes('\n')
+	if err == io.EOF {
+		err = fmt.Errorf("no newline in the first %d bytes", MaxRequest)
+	}
 	if err == nil {
 		err = json.Unmarshal(line, &req)
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,6 +97,18 @@ func TestSocketLoadAndRefusal(t *testing.T) {
 	}
 	if _, err := c.Stats(context.Background()); err != nil {
 		t.Fatalf("stats refused to a non-root peer: %v", err)
+	}
+	// A request without an end is cut at MaxRequest and answered, not read for ever.
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go conn.Write(bytes.Repeat([]byte("x"), MaxRequest+4096))
+	// The server closes with our bytes unread: the read may end in a reset after the answer.
+	answer, err := io.ReadAll(conn)
+	conn.Close()
+	if !strings.Contains(string(answer), "bad request: no newline in the first 1048576 bytes") {
+		t.Fatalf("endless request: %q, %v", answer, err)
 	}
 	if _, err := (&Client{Path: filepath.Join(t.TempDir(), "none.sock")}).Load(context.Background(), "x"); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("no daemon: %v, want ErrNotRunning", err)
@@ -236,4 +249,62 @@ type loadThenStop struct {
 func (s *loadThenStop) Load(ctx context.Context, reqs ...string) Report {
 	defer s.stop()
 	return s.l.Load(ctx, reqs...)
+}
+
+// gateLoader counts the loads in progress, keeps the most seen at once, and holds each until
+// a value on release.
+type gateLoader struct {
+	entered      chan struct{}
+	release      chan struct{}
+	now, maxSeen atomic.Int32
+}
+
+func (g *gateLoader) Load(ctx context.Context, reqs ...string) Report {
+	n := g.now.Add(1)
+	for {
+		m := g.maxSeen.Load()
+		if n <= m || g.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	g.entered <- struct{}{}
+	<-g.release
+	g.now.Add(-1)
+	return answer(reqs)
+}
+
+// TestSocketConnectionBound: with MaxConns 2 and two loads in progress, the server stops
+// accepting (a third client waits in the backlog) until one of them is done.
+func TestSocketConnectionBound(t *testing.T) {
+	g := &gateLoader{entered: make(chan struct{}), release: make(chan struct{})}
+	full := make(chan struct{}, 4)
+	path := serve(t, &Server{Loader: g, Logger: quiet, MaxConns: 2, Authorize: func(sys.Cred) error { return nil },
+		onFull: func() { full <- struct{}{} }})
+	errs := make(chan error, 3)
+	load := func() {
+		_, err := (&Client{Path: path}).Load(context.Background(), "x")
+		errs <- err
+	}
+	go load()
+	go load()
+	<-g.entered
+	<-g.entered
+	go load()
+	select {
+	case <-full:
+	case <-g.entered:
+		t.Fatal("a third load was served while two were in progress")
+	}
+	g.release <- struct{}{} // one done: the third may start
+	<-g.entered
+	g.release <- struct{}{}
+	g.release <- struct{}{}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := g.maxSeen.Load(); m != 2 {
+		t.Fatalf("%d loads served at once, want 2", m)
+	}
 }
