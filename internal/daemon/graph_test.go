@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/modload/modload/internal/probe"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/sys/fake"
@@ -50,7 +52,7 @@ func TestGraphLoader(t *testing.T) {
 	root := graphRoot(t, &k)
 	k.SetResult("c", sys.ENODEV)
 	tl := &Timeline{}
-	s, err := probe.Open(probe.Options{Root: root, Kernel: TimedKernel{Kernel: k, Timeline: tl}, Environ: []string{}})
+	s, err := probe.Open(probe.Options{Root: root, Kernel: TimedKernel{Kernel: k, Timeline: tl}, Sink: &GateSink{Timeline: tl}, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,17 @@ func TestGraphLoader(t *testing.T) {
 	if k.Count("d") != 0 {
 		t.Error("blacklisted d was loaded through its alias")
 	}
-	inits := Blame(func() []Span { s, _ := tl.Spans(); return s }())
+	spans, _ := tl.Spans()
+	outcomes := map[string]string{}
+	for _, sp := range spans {
+		if sp.Kind == Module {
+			outcomes[sp.Name] += sp.Outcome + ";"
+		}
+	}
+	if d := cmp.Diff(map[string]string{"a": "kernel call;", "b": "kernel call;", "c": "kernel call;"}, outcomes); d != "" {
+		t.Errorf("module spans (-want +got):\n%s", d)
+	}
+	inits := Blame(spans)
 	if len(inits) != 3 {
 		t.Fatalf("timeline has %d inits, want a, b, c: %+v", len(inits), inits)
 	}

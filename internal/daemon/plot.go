@@ -19,6 +19,7 @@ var plotStyle = []struct {
 	{Wait, "#c8c8c8", "waiting in the queue"},
 	{Coalesced, "#f0a030", "coalesced duplicates (count)"},
 	{Request, "#6a9fd8", "request: resolve and load"},
+	{Module, "#9a7fc4", "module through the gate (outcome)"},
 	{Init, "#d05050", "module init (kernel call)"},
 }
 
@@ -77,6 +78,9 @@ func WritePlot(w io.Writer, spans []Span) error {
 		label := fmt.Sprintf("%s %s (%s)", s.Kind, s.Name, s.Duration().Round(time.Microsecond))
 		if s.Kind == Init && s.Call != "" {
 			label = fmt.Sprintf("%s %s (%s, %s)", s.Kind, s.Name, s.Call, s.Duration().Round(time.Microsecond))
+		}
+		if s.Kind == Module {
+			label = fmt.Sprintf("%s %s (%s, %s)", s.Kind, s.Name, s.Outcome, s.Duration().Round(time.Microsecond))
 		}
 		if s.Kind == Coalesced {
 			label = fmt.Sprintf("%s %s ×%d", s.Kind, s.Name, s.Count)

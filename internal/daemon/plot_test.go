@@ -5,8 +5,13 @@ import (
 	"encoding/xml"
 	"io"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/modload/modload/stats"
 )
 
 // TestWritePlot: the SVG is well-formed XML, has one bar per span, and escapes names.
@@ -56,5 +61,26 @@ func TestWritePlot(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plot lacks %q", want)
 		}
+	}
+}
+
+// TestGateSink pairs each module's Request event with the event that ends it, oldest first.
+func TestGateSink(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	clock := t0
+	tl := &Timeline{}
+	g := &GateSink{Timeline: tl, Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
+	g.Record(stats.Event{Kind: stats.Request, Module: "a"})          // 1 s
+	g.Record(stats.Event{Kind: stats.Request, Module: "a"})          // 2 s
+	g.Record(stats.Event{Kind: stats.KernelCall, Module: "a"})       // 3 s
+	g.Record(stats.Event{Kind: stats.CoalescedProcess, Module: "x"}) // 4 s: no request, ignored
+	g.Record(stats.Event{Kind: stats.CoalescedLocal, Module: "a", Err: syscall.ENODEV})
+	spans, _ := tl.Spans()
+	want := []Span{
+		{Kind: Module, Name: "a", Start: t0.Add(1 * time.Second), End: t0.Add(3 * time.Second), Outcome: "kernel call"},
+		{Kind: Module, Name: "a", Start: t0.Add(2 * time.Second), End: t0.Add(5 * time.Second), Outcome: "coalesced in process", Err: "no such device"},
+	}
+	if d := cmp.Diff(want, spans); d != "" {
+		t.Fatalf("spans (-want +got):\n%s", d)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/kofile"
 	"github.com/modload/modload/resolve"
+	"github.com/modload/modload/stats"
 )
 
 // SpanKind says what a timeline span is.
@@ -24,6 +25,10 @@ const (
 	// Coalesced is a request that arrived while the same one was waiting: it shares that load.
 	// Its Start is its first arrival, End its batch's start, Count how many were merged.
 	Coalesced SpanKind = "coalesced"
+	// Module is one module's way through the duplicate gate, from its request to its outcome
+	// (Outcome): its own kernel call, or a wait for another load, a coalesced result, a
+	// remembered failure.
+	Module SpanKind = "module"
 )
 
 // Span is one interval of the boot's loading.
@@ -34,7 +39,10 @@ type Span struct {
 	End   time.Time `json:"end"`
 	Count int       `json:"count,omitempty"` // Coalesced: requests merged
 	Call  string    `json:"call,omitempty"`  // Init: finit_module or init_module
-	Err   string    `json:"error,omitempty"`
+	// Outcome (Module): kernel call, already live, waited for the kernel, coalesced in
+	// process, coalesced across processes, remembered failure, busy.
+	Outcome string `json:"outcome,omitempty"`
+	Err     string `json:"error,omitempty"`
 }
 
 // Duration is End - Start.
@@ -144,4 +152,58 @@ func imageName(image []byte) string {
 		}
 	}
 	return "init_module"
+}
+
+// outcomes names the gate's events that end a module's request.
+var outcomes = map[stats.Kind]string{
+	stats.KernelCall:        "kernel call",
+	stats.AlreadyLive:       "already live",
+	stats.WaitedComing:      "waited for the kernel's load",
+	stats.CoalescedLocal:    "coalesced in process",
+	stats.CoalescedProcess:  "coalesced across processes",
+	stats.RememberedFailure: "remembered failure",
+	stats.Busy:              "refused busy",
+}
+
+// GateSink is a stats.Sink that keeps each module's way through the gate in a Timeline: from
+// its Request event to the event that ends it.
+type GateSink struct {
+	Timeline *Timeline
+	Now      func() time.Time // default time.Now
+
+	mu    sync.Mutex
+	start map[string][]time.Time // per module, the starts of requests in progress, oldest first
+}
+
+// Record implements stats.Sink.
+func (g *GateSink) Record(e stats.Event) {
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	t := now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.start == nil {
+		g.start = make(map[string][]time.Time)
+	}
+	if e.Kind == stats.Request {
+		g.start[e.Module] = append(g.start[e.Module], t)
+		return
+	}
+	outcome, ok := outcomes[e.Kind]
+	starts := g.start[e.Module]
+	if !ok || len(starts) == 0 {
+		return
+	}
+	s := Span{Kind: Module, Name: e.Module, Start: starts[0], End: t, Outcome: outcome}
+	if e.Err != nil {
+		s.Err = e.Err.Error()
+	}
+	if len(starts) == 1 {
+		delete(g.start, e.Module)
+	} else {
+		g.start[e.Module] = starts[1:]
+	}
+	g.Timeline.Add(s)
 }

@@ -48,6 +48,8 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Workers bounds concurrent kernel loads of LoadGraph (default the CPU count).
 	Workers int
+	// Sink, when set, receives the gate's events too (the daemon's timeline).
+	Sink stats.Sink
 }
 
 // System is the loading machinery of one process.
@@ -84,8 +86,12 @@ func Open(o Options) (*System, error) {
 		o.Stderr = os.Stderr
 	}
 	s := &System{opts: o, sysfs: sysmod.New(o.Root), now: time.Now, after: time.After}
+	var sink stats.Sink = &s.counter
+	if o.Sink != nil {
+		sink = tee{&s.counter, o.Sink}
+	}
 	g, err := gate.New(gate.Options{
-		Root: o.Root, RuntimeDir: o.RuntimeDir, Mode: o.Mode, Sink: &s.counter,
+		Root: o.Root, RuntimeDir: o.RuntimeDir, Mode: o.Mode, Sink: sink,
 		Getenv: func(k string) string { return getenv(o.Environ, k) },
 	})
 	if err != nil {
@@ -105,6 +111,14 @@ func Open(o Options) (*System, error) {
 		}
 	}
 	return s, nil
+}
+
+// tee records every event in both sinks.
+type tee [2]stats.Sink
+
+func (t tee) Record(e stats.Event) {
+	t[0].Record(e)
+	t[1].Record(e)
 }
 
 // Gate returns the System's duplicate gate.

@@ -110,6 +110,7 @@ func (e *Engine) Open(env *cli.Env) error {
 	s, err := probe.Open(probe.Options{
 		Root: e.root, RuntimeDir: e.dir(), Mode: mode, Environ: environ,
 		Kernel: daemon.TimedKernel{Kernel: DaemonHooks.Kernel(), Timeline: e.Timeline},
+		Sink:   &daemon.GateSink{Timeline: e.Timeline},
 		Stdout: env.Stdout, Stderr: env.Stderr,
 	})
 	if err != nil {
