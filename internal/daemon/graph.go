@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -25,6 +27,9 @@ type GraphLoader struct {
 	Blacklist bool
 	// Workers bounds the loads in flight (default the CPU count).
 	Workers int
+	// Gate, when set, is the System's GateSink: flushed after each load, so that a module the
+	// gate failed without an outcome (a wait that timed out) still gets its span.
+	Gate *GateSink
 }
 
 // Load implements Loader.
@@ -69,6 +74,9 @@ func (g GraphLoader) Load(ctx context.Context, requests ...string) Report {
 			return fail(err)
 		}
 		byModule = moduleErrors(g.System.LoadGraph(ctx, targets, graph, g.Workers))
+		if g.Gate != nil {
+			g.Gate.Flush(slices.Collect(maps.Keys(graph)), byModule)
+		}
 	}
 	for i, req := range requests {
 		switch {

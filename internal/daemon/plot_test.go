@@ -83,4 +83,21 @@ func TestGateSink(t *testing.T) {
 	if d := cmp.Diff(want, spans); d != "" {
 		t.Fatalf("spans (-want +got):\n%s", d)
 	}
+	// A request the gate fails without an outcome (a wait that timed out) ends at Flush.
+	g.Record(stats.Event{Kind: stats.Request, Module: "b"})               // 6 s
+	g.Record(stats.Event{Kind: stats.Request, Module: "other"})           // 7 s
+	g.Flush([]string{"b", "x"}, map[string]error{"b": syscall.ETIMEDOUT}) // 8 s: b only
+	spans, _ = tl.Spans()
+	last := spans[len(spans)-1]
+	if last.Name != "b" || last.Outcome != "no outcome" || last.Duration() != 2*time.Second || last.Err != "connection timed out" {
+		t.Fatalf("flushed span %+v", last)
+	}
+	g.Flush([]string{"b"}, nil)
+	if again, _ := tl.Spans(); len(again) != len(spans) {
+		t.Fatal("Flush ended a request twice")
+	}
+	g.Record(stats.Event{Kind: stats.KernelCall, Module: "other"})
+	if again, _ := tl.Spans(); len(again) != len(spans)+1 || again[len(again)-1].Outcome != "kernel call" {
+		t.Fatal("Flush of b ended another load's request")
+	}
 }

@@ -207,3 +207,27 @@ func (g *GateSink) Record(e stats.Event) {
 	}
 	g.Timeline.Add(s)
 }
+
+// Flush ends the requests of modules still in progress: those the gate answered with an error
+// before any outcome (a wait that timed out, a cancelled one). Each gets a span ending now,
+// with its module's error from errs when there is one. A loader calls it after a load, with
+// the modules of that load (another load's requests in progress stay open).
+func (g *GateSink) Flush(modules []string, errs map[string]error) {
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	t := now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, name := range modules {
+		for _, st := range g.start[name] {
+			s := Span{Kind: Module, Name: name, Start: st, End: t, Outcome: "no outcome"}
+			if err := errs[name]; err != nil {
+				s.Err = err.Error()
+			}
+			g.Timeline.Add(s)
+		}
+		delete(g.start, name)
+	}
+}

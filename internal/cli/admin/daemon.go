@@ -104,13 +104,14 @@ func (e *Engine) Open(env *cli.Env) error {
 		e.version = rel
 	}
 	e.Timeline = &daemon.Timeline{}
+	gs := &daemon.GateSink{Timeline: e.Timeline}
 	// Install commands the daemon runs load by themselves: one waiting on the daemon that runs
 	// it could wait for ever.
 	environ := append(append([]string(nil), env.Environ...), NoDaemonEnv+"=1")
 	s, err := probe.Open(probe.Options{
 		Root: e.root, RuntimeDir: e.dir(), Mode: mode, Environ: environ,
 		Kernel: daemon.TimedKernel{Kernel: DaemonHooks.Kernel(), Timeline: e.Timeline},
-		Sink:   &daemon.GateSink{Timeline: e.Timeline},
+		Sink:   gs,
 		Stdout: env.Stdout, Stderr: env.Stderr,
 	})
 	if err != nil {
@@ -120,8 +121,8 @@ func (e *Engine) Open(env *cli.Env) error {
 	open := func() (*resolve.Resolver, error) {
 		return resolve.New(resolve.Options{Base: e.base, Version: e.version})
 	}
-	e.Devices = daemon.GraphLoader{System: s, Open: open, Blacklist: true, Workers: e.jobs}
-	e.Requests = daemon.GraphLoader{System: s, Open: open, Workers: e.jobs}
+	e.Devices = daemon.GraphLoader{System: s, Open: open, Blacklist: true, Workers: e.jobs, Gate: gs}
+	e.Requests = daemon.GraphLoader{System: s, Open: open, Workers: e.jobs, Gate: gs}
 	return nil
 }
 
