@@ -108,9 +108,12 @@ type TimedKernel struct {
 	Now      func() time.Time // default time.Now
 }
 
-func (k TimedKernel) now() time.Time {
-	if k.Now != nil {
-		return k.Now()
+func (k TimedKernel) now() time.Time { return clock(k.Now) }
+
+// clock is now(), or time.Now() when now is nil.
+func clock(now func() time.Time) time.Time {
+	if now != nil {
+		return now()
 	}
 	return time.Now()
 }
@@ -177,11 +180,7 @@ type GateSink struct {
 
 // Record implements stats.Sink.
 func (g *GateSink) Record(e stats.Event) {
-	now := time.Now
-	if g.Now != nil {
-		now = g.Now
-	}
-	t := now()
+	t := clock(g.Now)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.start == nil {
@@ -213,11 +212,7 @@ func (g *GateSink) Record(e stats.Event) {
 // with its module's error from errs when there is one. A loader calls it after a load, with
 // the modules of that load (another load's requests in progress stay open).
 func (g *GateSink) Flush(modules []string, errs map[string]error) {
-	now := time.Now
-	if g.Now != nil {
-		now = g.Now
-	}
-	t := now()
+	t := clock(g.Now)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, name := range modules {
