@@ -88,19 +88,30 @@ func WritePlot(w io.Writer, spans []Span) error {
 		if s.Err != "" {
 			label += ": " + s.Err
 		}
-		// Labels go right of the bar, or left of it when the bar is in the right half (they
-		// would run off the picture).
-		tx, anchor := x0+bar+4, ""
-		if x0 > left+plotW/2 {
-			tx, anchor = x0-4, ` text-anchor="end"`
+		text := shorten(label, 90)
+		tx, attrs := labelPlace(x0, bar, float64(len([]rune(text)))*6.2, width)
+		if !strings.Contains(attrs, "fill") {
+			attrs += errFill(s)
 		}
-		fmt.Fprintf(bw, `<g><title>%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/><text x="%.1f" y="%.1f"%s%s>%s</text></g>
-`, esc(label), x0, y, bar, barH, colors[s.Kind], tx, y+barH-2, anchor, errFill(s), esc(shorten(label, 90)))
+		fmt.Fprintf(bw, `<g><title>%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/><text x="%.1f" y="%.1f"%s>%s</text></g>
+`, esc(label), x0, y, bar, barH, colors[s.Kind], tx, y+barH-2, attrs, esc(text))
 	}
 	fmt.Fprintf(bw, `<text x="%.0f" y="%.1f" fill="#666">seconds since the first request</text>
 </svg>
 `, left, bottom+34)
 	return bw.Flush()
+}
+
+// labelPlace puts a label of about textW pixels right of its bar, else left of it, else (a
+// bar across the picture) inside it in white: a label never runs off the picture.
+func labelPlace(x0, bar, textW, width float64) (x float64, attrs string) {
+	switch {
+	case x0+bar+4+textW <= width:
+		return x0 + bar + 4, ""
+	case x0-4-textW >= 0:
+		return x0 - 4, ` text-anchor="end"`
+	}
+	return x0 + 4, ` fill="white"`
 }
 
 func errFill(s Span) string {

@@ -45,17 +45,19 @@ func TestWritePlot(t *testing.T) {
 	if groups != len(spans) {
 		t.Fatalf("%d bars for %d spans", groups, len(spans))
 	}
-	// Every bar here starts in the left half; a late one is labelled on its left.
-	if strings.Count(b.String(), `text-anchor="end"`) != 0 {
-		t.Errorf("early bars labelled on their left")
-	}
-	late := append(spans, Span{Kind: Init, Name: "late", Start: t0.Add(850 * time.Millisecond), End: t0.Add(900 * time.Millisecond)})
-	var lb bytes.Buffer
-	if err := WritePlot(&lb, late); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Count(lb.String(), `text-anchor="end"`) != 1 {
-		t.Errorf("a bar in the right half is not labelled on its left")
+	// Labels fit: right of a bar, left of a late one, inside one across the picture.
+	for _, tc := range []struct {
+		x0, bar float64
+		x       float64
+		attrs   string
+	}{
+		{10, 100, 114, ""},
+		{1000, 100, 996, ` text-anchor="end"`},
+		{10, 1100, 14, ` fill="white"`},
+	} {
+		if x, attrs := labelPlace(tc.x0, tc.bar, 300, 1200); x != tc.x || attrs != tc.attrs {
+			t.Errorf("labelPlace(%v, %v) = %v %q, want %v %q", tc.x0, tc.bar, x, attrs, tc.x, tc.attrs)
+		}
 	}
 	for _, want := range []string{"pci:v&lt;1&gt;&amp;", "coalesced cpu:x ×63", "init kvm (finit_module, 780ms)", "acpi_cpufreq (10ms): no such device", "0.9 s"} {
 		if !strings.Contains(b.String(), want) {
