@@ -30,6 +30,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, is called after every load with the counts so far.
 	Progress func(Progress)
+	// ColdplugDone, when set, is called once coldplug has finished (not when it was
+	// cancelled): the daemon tells systemd it is ready.
+	ColdplugDone func(Progress)
 	// Walk and Trigger default to uevent.Walk and uevent.Trigger (tests replace them).
 	Walk    func(sysDir string) ([]uevent.Device, error)
 	Trigger func(dir string) error
@@ -234,6 +237,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	default:
 		p := d.Progress()
 		d.log.Info("coldplug done", "passes", passes, "devices", p.Devices, "loaded", p.Loaded, "not_found", p.NotFound, "failed", p.Failed)
+		if d.o.ColdplugDone != nil {
+			d.o.ColdplugDone(p)
+		}
 	}
 	for {
 		select {

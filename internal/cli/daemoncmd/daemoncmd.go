@@ -80,8 +80,18 @@ func Daemon(env *cli.Env, args []string) int {
 	}
 	ctx, cancel := admin.DaemonHooks.Context()
 	defer cancel()
+	notify := func(state ...string) {
+		if err := daemon.Notify(env.Getenv, state...); err != nil {
+			e.Log.Warn("sd_notify failed", "err", err)
+		}
+	}
+	// Ready (systemd Type=notify) once coldplug is done: what is ordered after modloadd
+	// finds the devices' modules loaded, as after systemd-udev-settle.
+	ready := func(p daemon.Progress) {
+		notify("READY=1", fmt.Sprintf("STATUS=coldplug done: %d devices, %d loaded, %d without module, %d failed", p.Devices, p.Loaded, p.NotFound, p.Failed))
+	}
 	d := daemon.New(daemon.Options{Loader: e.Devices, Source: src, SysDir: filepath.Join(e.Root(), "sys"),
-		NoTrigger: e.NoTrigger(), QueueSize: *queue, Timeline: e.Timeline, Logger: e.Log, Progress: pf})
+		NoTrigger: e.NoTrigger(), QueueSize: *queue, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready})
 	reg := prom.Registry(e.Stats, d)
 	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log}
 	var wg sync.WaitGroup
@@ -105,6 +115,7 @@ func Daemon(env *cli.Env, args []string) int {
 		admin.DaemonHooks.Ready()
 	}
 	err = d.Run(ctx)
+	notify("STOPPING=1")
 	cancel()
 	wg.Wait()
 	e.FinishProgress(d.Progress())

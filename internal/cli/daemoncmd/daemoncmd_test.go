@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,15 +63,27 @@ func TestDaemon(t *testing.T) {
 	admin.DaemonHooks.Ready = func() { close(ready) }
 	t.Cleanup(func() { admin.DaemonHooks = old })
 
+	// systemd's notification socket: READY=1 comes once coldplug is done.
+	notifyPath := filepath.Join(r, "notify")
+	nl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
 	sock := filepath.Join(r, "run/modload.sock")
 	textfile := filepath.Join(r, "modload.prom")
 	var stderr bytes.Buffer
 	done := make(chan int)
 	go func() {
-		done <- Main(&cli.Env{Stdout: &bytes.Buffer{}, Stderr: &stderr, Environ: []string{}},
+		done <- Main(&cli.Env{Stdout: &bytes.Buffer{}, Stderr: &stderr, Environ: []string{"NOTIFY_SOCKET=" + notifyPath}},
 			[]string{"modloadd", "--root", r, "-d", r, "-S", "1.0", "--no-hotplug", "--no-trigger", "--progress", "off", "--textfile", textfile})
 	}()
 	<-ready
+	buf := make([]byte, 512)
+	n, err := nl.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "READY=1\nSTATUS=coldplug done: 1 devices, 1 loaded") {
+		t.Fatalf("notification %q, %v", buf[:n], err)
+	}
 	c := &daemon.Client{Path: sock}
 	rep, err := c.Load(ctx, "a")
 	if err != nil || rep[0].Status != daemon.Loaded {
@@ -86,6 +99,9 @@ func TestDaemon(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("modloadd: exit %d\n%s", code, stderr.String())
+	}
+	if n, err := nl.Read(buf); err != nil || string(buf[:n]) != "STOPPING=1" {
+		t.Fatalf("notification at stop %q, %v", buf[:n], err)
 	}
 	if k.Count("a") != 1 || k.Count("b") != 1 {
 		t.Fatalf("kernel calls a=%d b=%d, want 1 each (coldplug loads b and a; the socket's a is live)", k.Count("a"), k.Count("b"))
