@@ -11,6 +11,7 @@ import (
 	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/sys/fake"
+	"github.com/modload/modload/stats"
 )
 
 // deviceTree adds /sys/devices with uevent files: a PCI device whose alias matches b and c,
@@ -150,5 +151,25 @@ func TestForward(t *testing.T) {
 	}
 	if _, handled := Forward(&cli.Env{Environ: []string{SocketEnv + "=" + filepath.Join(root, "none.sock")}}, []string{"modprobe", "b"}); handled {
 		t.Error("handled with no daemon")
+	}
+}
+
+// TestStatsAsksDaemon: with a daemon answering, modload stats prints its snapshot, not the
+// per-boot file's.
+func TestStatsAsksDaemon(t *testing.T) {
+	root := fakeRoot(t)
+	sock := filepath.Join(root, "run/modload.sock")
+	l, err := daemon.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	srv := &daemon.Server{Stats: func() (stats.Snapshot, error) { return stats.Snapshot{Requests: 4242}, nil }}
+	go func() { done <- srv.Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	code, out, errs := run(t, Stats, "stats", "--root", root, "--json")
+	if code != 0 || !strings.Contains(out, `"requests": 4242`) {
+		t.Fatalf("stats with a daemon: exit %d\n%s%s", code, out, errs)
 	}
 }
