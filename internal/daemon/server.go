@@ -135,11 +135,7 @@ func (s *Server) logger() *slog.Logger {
 
 func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
-	timeout := s.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	c.SetReadDeadline(time.Now().Add(timeout))
+	c.SetReadDeadline(time.Now().Add(s.timeout()))
 	var req wireRequest
 	line, err := bufio.NewReaderSize(io.LimitReader(c, MaxRequest), 4096).ReadBytes('\n')
 	if err == io.EOF {
@@ -202,12 +198,22 @@ func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 	s.reply(c, resp)
 }
 
-func (s *Server) reply(w io.Writer, r wireResponse) {
+// reply writes the answer; a client that does not read it is given up on after the timeout
+// (a large timeline does not fit the socket's buffer), so it cannot hold a connection slot.
+func (s *Server) reply(c *net.UnixConn, r wireResponse) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		b, _ = json.Marshal(wireResponse{Error: err.Error()})
 	}
-	w.Write(append(b, '\n'))
+	c.SetWriteDeadline(time.Now().Add(s.timeout()))
+	c.Write(append(b, '\n'))
+}
+
+func (s *Server) timeout() time.Duration {
+	if s.Timeout == 0 {
+		return 10 * time.Second
+	}
+	return s.Timeout
 }
 
 // Listen opens the request socket at path (a stale socket file is replaced; a live daemon's is

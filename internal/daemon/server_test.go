@@ -308,3 +308,36 @@ func TestSocketConnectionBound(t *testing.T) {
 		t.Fatalf("%d loads served at once, want 2", m)
 	}
 }
+
+// TestSocketUnreadAnswer: a client that asks for a large timeline and never reads it does not
+// keep the server (and its connection slot) for ever: the reply times out.
+func TestSocketUnreadAnswer(t *testing.T) {
+	tl := &Timeline{}
+	t0 := time.Unix(0, 0)
+	for i := range 20000 {
+		tl.Add(Span{Kind: Init, Name: fmt.Sprintf("module%05d", i), Start: t0, End: t0})
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	s := &Server{Timeline: tl, Logger: quiet, Timeout: 50 * time.Millisecond}
+	go func() { done <- s.Serve(ctx, l) }()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(`{"op":"timeline"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Serve returns once the connection in progress is over: here, once its reply timed out.
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
