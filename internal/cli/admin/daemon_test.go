@@ -112,15 +112,7 @@ func TestForward(t *testing.T) {
 	if err := e.Open(&cli.Env{Stderr: os.Stderr, Environ: []string{}}); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(root, "run/modload.sock")
-	l, err := daemon.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- (&daemon.Server{Loader: e.Requests, Logger: e.Log}).Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
+	sock := serveSocket(t, root, &daemon.Server{Loader: e.Requests, Logger: e.Log})
 
 	k.SetResult("c", sys.ENODEV)
 	env := []string{SocketEnv + "=" + sock}
@@ -158,6 +150,16 @@ func TestForward(t *testing.T) {
 // per-boot file's.
 func TestStatsAsksDaemon(t *testing.T) {
 	root := fakeRoot(t)
+	serveSocket(t, root, &daemon.Server{Stats: func() (stats.Snapshot, error) { return stats.Snapshot{Requests: 4242}, nil }})
+	code, out, errs := run(t, Stats, "stats", "--root", root, "--json")
+	if code != 0 || !strings.Contains(out, `"requests": 4242`) {
+		t.Fatalf("stats with a daemon: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// serveSocket serves srv on <root>/run/modload.sock until the test ends, and returns the path.
+func serveSocket(t *testing.T, root string, srv *daemon.Server) string {
+	t.Helper()
 	sock := filepath.Join(root, "run/modload.sock")
 	l, err := daemon.Listen(sock)
 	if err != nil {
@@ -165,11 +167,12 @@ func TestStatsAsksDaemon(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	srv := &daemon.Server{Stats: func() (stats.Snapshot, error) { return stats.Snapshot{Requests: 4242}, nil }}
 	go func() { done <- srv.Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
-	code, out, errs := run(t, Stats, "stats", "--root", root, "--json")
-	if code != 0 || !strings.Contains(out, `"requests": 4242`) {
-		t.Fatalf("stats with a daemon: exit %d\n%s%s", code, out, errs)
-	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return sock
 }
