@@ -38,7 +38,7 @@ func Daemon(env *cli.Env, args []string) int {
 	var e admin.Engine
 	fs := admin.NewFlags(env, "modloadd")
 	e.Register(fs)
-	metricsAddr := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (default: off)")
+	metricsAddr := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, the statistics at /stats and /stats.json (default: off)")
 	textfile := fs.String("textfile", "", "write the metrics to this file for node_exporter's textfile collector")
 	interval := fs.Duration("textfile-interval", 15*time.Second, "how often the textfile is rewritten")
 	queue := fs.Int("queue", 4096, "distinct requests that may wait; beyond that events are dropped and the devices rescanned")
@@ -102,7 +102,7 @@ func Daemon(env *cli.Env, args []string) int {
 	})
 	if *metricsAddr != "" {
 		wg.Go(func() {
-			if err := prom.ServeMetrics(ctx, *metricsAddr, reg); err != nil {
+			if err := prom.ServeMetrics(ctx, *metricsAddr, reg, e.Stats); err != nil {
 				e.Log.Error("metrics listener failed", "err", err)
 			}
 		})

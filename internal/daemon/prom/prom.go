@@ -61,18 +61,21 @@ func Registry(snapshot func() (stats.Snapshot, error), d *daemon.Daemon) *promet
 }
 
 // ServeMetrics serves reg's exposition at http://addr/metrics until ctx is cancelled.
-func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry) error {
+func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry, snapshot func() (stats.Snapshot, error)) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	return Serve(ctx, l, reg)
+	return Serve(ctx, l, reg, snapshot)
 }
 
-// Serve serves reg's exposition at /metrics on l until ctx is cancelled.
-func Serve(ctx context.Context, l net.Listener, reg *prometheus.Registry) error {
+// Serve serves reg's exposition at /metrics, and snapshot's statistics kernel-style at
+// /stats and as JSON at /stats.json, on l until ctx is cancelled.
+func Serve(ctx context.Context, l net.Listener, reg *prometheus.Registry, snapshot func() (stats.Snapshot, error)) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/stats", statsHandler(snapshot, stats.FormatText, "text/plain; charset=utf-8"))
+	mux.Handle("/stats.json", statsHandler(snapshot, stats.FormatJSON, "application/json"))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
@@ -111,4 +114,22 @@ func WriteTextfile(path string, reg *prometheus.Registry) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// statsHandler renders snapshot in format.
+func statsHandler(snapshot func() (stats.Snapshot, error), format, contentType string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		snap, err := snapshot()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		var b bytes.Buffer
+		if err := stats.Write(&b, snap, format); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Write(b.Bytes())
+	})
 }

@@ -90,18 +90,24 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	reg := Registry(func() (stats.Snapshot, error) { return stats.Snapshot{KernelCalls: 42}, nil }, nil)
+	snapshot := func() (stats.Snapshot, error) { return stats.Snapshot{KernelCalls: 42, ModsLoaded: 7}, nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- Serve(ctx, l, reg) }()
-	resp, err := http.Get("http://" + l.Addr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(b), "modload_kernel_calls_total 42") {
-		t.Fatalf("/metrics:\n%s", b)
+	go func() { done <- Serve(ctx, l, Registry(snapshot, nil), snapshot) }()
+	for path, want := range map[string]string{
+		"/metrics":    "modload_kernel_calls_total 42",
+		"/stats":      "Mods ever loaded\t7",
+		"/stats.json": `"kernel_calls": 42`,
+	} {
+		resp, err := http.Get("http://" + l.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %s\n%s", path, resp.Status, b)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
