@@ -176,3 +176,30 @@ func serveSocket(t *testing.T, root string, srv *daemon.Server) string {
 	})
 	return sock
 }
+
+// TestDaemonExecs: modload daemon runs modloadd from PATH with its arguments, and says so
+// when there is none.
+func TestDaemonExecs(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "modloadd")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	old := ExecHook
+	ExecHook = func(path string, argv, env []string) error {
+		got = append([]string{path}, argv...)
+		return sys.ENOEXEC
+	}
+	defer func() { ExecHook = old }()
+	var errb strings.Builder
+	code := Daemon(&cli.Env{Stderr: &errb, Environ: []string{"PATH=/nonexistent:" + dir}}, []string{"daemon", "--queue", "8"})
+	if code != 1 || strings.Join(got, " ") != bin+" "+bin+" --queue 8" {
+		t.Fatalf("exit %d, exec %q", code, got)
+	}
+	errb.Reset()
+	got = nil
+	if code := Daemon(&cli.Env{Stderr: &errb, Environ: []string{"PATH=/nonexistent"}}, []string{"daemon"}); code != 1 || got != nil || !strings.Contains(errb.String(), "modloadd not found") {
+		t.Fatalf("without modloadd: exit %d, exec %q, %s", code, got, errb.String())
+	}
+}
