@@ -24,6 +24,8 @@ type Options struct {
 	QueueSize int
 	// MaxPasses bounds coldplug's passes (default 32).
 	MaxPasses int
+	// Batches bounds the hotplug loads in progress at once (default 4).
+	Batches int
 	// Timeline, when set, keeps every request's wait and load.
 	Timeline *Timeline
 	// Logger receives the daemon's log (default slog.Default()).
@@ -67,6 +69,9 @@ func New(o Options) *Daemon {
 	}
 	if o.MaxPasses == 0 {
 		o.MaxPasses = 32
+	}
+	if o.Batches <= 0 {
+		o.Batches = 4
 	}
 	if o.SysDir == "" {
 		o.SysDir = "/sys"
@@ -215,7 +220,8 @@ func (d *Daemon) loadItems(ctx context.Context, items []Item) {
 }
 
 // Run is the daemon: it reads Source into the queue, runs Coldplug, then loads what the
-// queue receives (add events with a MODALIAS) until ctx is cancelled. Lost events (the
+// queue receives (add events with a MODALIAS), in up to Batches loads at once, until ctx is
+// cancelled. Lost events (the
 // socket's ENOBUFS, or a full queue) make it rescan the devices. On cancellation it finishes
 // the loads in flight, closes Source and returns; requests still waiting are dropped
 // (counted in the log).
@@ -241,23 +247,40 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.o.ColdplugDone(p)
 		}
 	}
+	// Batches load side by side (up to Options.Batches), so that one slow module init does
+	// not hold up the devices that arrive meanwhile; while every slot is busy, events gather
+	// (and coalesce) in the queue.
+	var batches sync.WaitGroup
+	defer batches.Wait()
+	slots := make(chan struct{}, d.o.Batches)
+	stopping := func() error {
+		if n := d.queue.Len(); n > 0 {
+			d.log.Info("stopping with requests still queued", "dropped", n)
+		}
+		return nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			if n := d.queue.Len(); n > 0 {
-				d.log.Info("stopping with requests still queued", "dropped", n)
-			}
-			return nil
+			return stopping()
 		case <-d.queue.Ready():
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return stopping()
 		}
 		items, lost := d.queue.Take()
 		// Loads in flight finish even when ctx is cancelled now.
 		lctx := context.WithoutCancel(ctx)
-		if lost {
-			d.count(func(p *Progress) { p.Lost++ })
-			d.rescan(lctx)
-		}
-		d.loadItems(lctx, items)
+		batches.Go(func() {
+			defer func() { <-slots }()
+			if lost {
+				d.count(func(p *Progress) { p.Lost++ })
+				d.rescan(lctx)
+			}
+			d.loadItems(lctx, items)
+		})
 	}
 }
 

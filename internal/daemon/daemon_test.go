@@ -257,3 +257,50 @@ func TestBlame(t *testing.T) {
 		t.Fatalf("bounded timeline kept %d dropped %d", len(kept), dropped)
 	}
 }
+
+// slowLoader holds loads of "pci:slow" until release is closed; every call's requests go to
+// calls first.
+type slowLoader struct {
+	calls   chan []string
+	release chan struct{}
+}
+
+func (l slowLoader) Load(ctx context.Context, reqs ...string) Report {
+	l.calls <- reqs
+	if slices.Contains(reqs, "pci:slow") {
+		<-l.release
+	}
+	return answer(reqs)
+}
+
+// TestHotplugNotHeldUp: a device that arrives while a slow module init runs is loaded
+// meanwhile, in a batch of its own; with one batch slot it waits.
+func TestHotplugNotHeldUp(t *testing.T) {
+	for _, batches := range []int{4, 1} {
+		src := newFakeSource()
+		l := slowLoader{calls: make(chan []string), release: make(chan struct{})}
+		d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: passes([]uevent.Device{}), NoTrigger: true, Batches: batches})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- d.Run(ctx) }()
+		src.events <- uevent.Event{Action: "add", Modalias: "pci:slow"}
+		<-l.calls
+		src.events <- uevent.Event{Action: "add", Modalias: "pci:fast"}
+		if batches > 1 {
+			if got := <-l.calls; !slices.Equal(got, []string{"pci:fast"}) {
+				t.Fatalf("loaded %q beside the slow one, want pci:fast", got)
+			}
+			close(l.release)
+		} else {
+			// The event reached the queue (the source took it); the one slot is busy.
+			close(l.release)
+			if got := <-l.calls; !slices.Equal(got, []string{"pci:fast"}) {
+				t.Fatalf("loaded %q after the slow one, want pci:fast", got)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
