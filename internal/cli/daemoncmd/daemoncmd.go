@@ -42,6 +42,7 @@ func Daemon(env *cli.Env, args []string) int {
 	textfile := fs.String("textfile", "", "write the metrics to this file for node_exporter's textfile collector")
 	interval := fs.Duration("textfile-interval", 15*time.Second, "how often the textfile is rewritten")
 	queue := fs.Int("queue", 4096, "distinct requests that may wait; beyond that events are dropped and the devices rescanned")
+	batches := fs.Int("batches", 4, "hotplug loads in progress at once")
 	rcvbuf := fs.Int("rcvbuf", 16<<20, "the uevent socket's receive buffer in bytes")
 	noHotplug := fs.Bool("no-hotplug", false, "do not listen for uevents (coldplug and the request socket only)")
 	prog := fs.String("progress", "auto", "a progress line on stderr: auto (on a terminal), on or off")
@@ -91,7 +92,7 @@ func Daemon(env *cli.Env, args []string) int {
 		notify("READY=1", fmt.Sprintf("STATUS=coldplug done: %d devices, %d loaded, %d without module, %d failed", p.Devices, p.Loaded, p.NotFound, p.Failed))
 	}
 	d := daemon.New(daemon.Options{Loader: e.Devices, Source: src, SysDir: filepath.Join(e.Root(), "sys"),
-		NoTrigger: e.NoTrigger(), QueueSize: *queue, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready})
+		NoTrigger: e.NoTrigger(), QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready})
 	reg := prom.Registry(e.Stats, d)
 	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log}
 	var wg sync.WaitGroup
