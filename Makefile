@@ -4,6 +4,7 @@
 
 build:
 	CGO_ENABLED=0 go build -o bin/modload ./cmd/modload
+	CGO_ENABLED=0 go build -o bin/modloadd ./cmd/modloadd
 
 # The test command: what .ci/run runs.
 # It installs what it needs (Debian's kmod, qemu, gcc, ...; the Debian kernel tree, cached

@@ -15,6 +15,7 @@ echo "== staticcheck"
 go tool staticcheck ./...
 echo "== build (static, no cgo)"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/modload
+CGO_ENABLED=0 go build -o /dev/null ./cmd/modloadd
 
 echo "== go test -race"
 go test -race -count=1 -timeout 45m -skip '^TestVM' ./...
