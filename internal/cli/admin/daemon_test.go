@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -138,8 +139,10 @@ func TestForward(t *testing.T) {
 	if k.Count("b") != 1 || k.Count("a") != 1 {
 		t.Errorf("the daemon loaded a %d, b %d times; want once", k.Count("a"), k.Count("b"))
 	}
-	if _, handled := Forward(&cli.Env{Environ: append(env, NoDaemonEnv+"=1")}, []string{"modprobe", "b"}); handled {
-		t.Error("forwarded with MODLOAD_NO_DAEMON=1")
+	for _, kv := range []string{NoDaemonEnv + "=1", "MODPROBE_OPTIONS=-v", "MODLOAD_INSTALL_CHAIN=x", "MODLOAD_ROOT=/tmp"} {
+		if _, handled := Forward(&cli.Env{Environ: append(slices.Clone(env), kv)}, []string{"modprobe", "b"}); handled {
+			t.Errorf("forwarded with %s", kv)
+		}
 	}
 	if _, handled := Forward(&cli.Env{Environ: []string{SocketEnv + "=" + filepath.Join(root, "none.sock")}}, []string{"modprobe", "b"}); handled {
 		t.Error("handled with no daemon")

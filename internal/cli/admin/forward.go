@@ -12,6 +12,7 @@ import (
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/internal/sys"
+	"github.com/modload/modload/loader"
 )
 
 // NoDaemonEnv, set to 1, makes modprobe load by itself. The daemon sets it for the install
@@ -23,13 +24,20 @@ const SocketEnv = "MODLOAD_SOCKET"
 
 // Forward sends "modprobe [-q] [--] NAME" (what the kernel's request_module runs, and the
 // common hand-typed form) to the daemon when one answers, and reports handled. Any other form,
-// a non-root caller, MODPROBE_OPTIONS or MODLOAD_NO_DAEMON=1 in the environment, or no
-// daemon, is not handled: modprobe then loads by itself. A refusal or a broken answer is not
-// handled either (modprobe then gives kmod's own answer).
+// a non-root caller, MODLOAD_NO_DAEMON=1, MODPROBE_OPTIONS, an install command's chain or a
+// test root in the environment, or no daemon, is not handled: modprobe then loads by itself.
+// A refusal or a broken answer is not handled either (modprobe then gives kmod's own answer).
 func Forward(env *cli.Env, args []string) (code int, handled bool) {
 	name, quiet, ok := simpleModprobe(args)
-	if !ok || os.Geteuid() != 0 || env.Getenv(NoDaemonEnv) == "1" || env.Getenv("MODPROBE_OPTIONS") != "" {
+	if !ok || os.Geteuid() != 0 || env.Getenv(NoDaemonEnv) == "1" {
 		return 0, false
+	}
+	// Options from the environment, an install command's modprobe (its loop detection lives
+	// in the environment) and test roots stay local.
+	for _, k := range []string{"MODPROBE_OPTIONS", loader.EnvInstallChain, "MODLOAD_ROOT", "MODLOAD_FAKE_KERNEL"} {
+		if env.Getenv(k) != "" {
+			return 0, false
+		}
 	}
 	path := env.Getenv(SocketEnv)
 	if path == "" {
