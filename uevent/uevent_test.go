@@ -148,3 +148,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseFile checks ParseFile on any content: it never panics; an accepted file gives one
+// Env entry per KEY=VALUE line and MODALIAS from its line; a refused one gets a ParseError
+// naming the file, with an offset inside it.
+func FuzzParseFile(f *testing.F) {
+	f.Add([]byte("DRIVER=e1000\nPCI_CLASS=20000\nMODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00\n"))
+	f.Add([]byte("MAJOR=1\nMINOR=3\nDEVNAME=null\nDEVMODE=0666\n"))
+	f.Add([]byte("NOEQUALS\n"))
+	f.Add([]byte("A=1\nA=2\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := ParseFile("/sys/devices/x/uevent", "/devices/x", b)
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Source != "/sys/devices/x/uevent" || pe.Offset < 0 || pe.Offset > len(b) {
+				t.Fatalf("ParseFile(%q): %v is not a ParseError naming the file inside it", b, err)
+			}
+			return
+		}
+		lines := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" {
+				lines++
+			}
+		}
+		if len(e.Env) != lines || e.Modalias != e.Env["MODALIAS"] || e.DevPath != "/devices/x" && e.Env["DEVPATH"] == "" {
+			t.Fatalf("ParseFile(%q) = %+v: %d lines", b, e, lines)
+		}
+	})
+}
