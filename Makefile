@@ -4,6 +4,7 @@
 
 build:
 	CGO_ENABLED=0 go build -o bin/modload ./cmd/modload
+	CGO_ENABLED=0 go build -o bin/modloadd ./cmd/modloadd
 
 # The gate's and the loader's tests 50 times under the race detector: a flake of one run in
 # a few dozen shows here (STRESS=1 make test runs it too).

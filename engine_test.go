@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -190,11 +191,12 @@ func TestCommandRefused(t *testing.T) {
 }
 
 // The event hook sees each module start (with its modprobe -v line) and end, and the
-// configuration's warnings.
+// configuration's warnings. A module's EventDone carries its EventStart's time.
 func TestEvents(t *testing.T) {
 	k := tree(t, "bogus directive\n")
 	var mu sync.Mutex
 	got := map[string][]string{}
+	var started time.Time
 	e := open(t, k, func(o *modload.Options) {
 		o.Event = func(ev modload.Event) {
 			mu.Lock()
@@ -203,15 +205,22 @@ func TestEvents(t *testing.T) {
 			switch ev.Kind {
 			case modload.EventStart:
 				got[key] = append(got[key], strings.TrimSpace(strings.ReplaceAll(ev.Line, k.ModuleDir(), "")))
+				started = ev.Start
 			case modload.EventDone:
-				got[key] = append(got[key], ev.Module+" "+ev.Status.String())
+				pair := "no start"
+				if !ev.Start.IsZero() {
+					pair = fmt.Sprint("start paired: ", ev.Start.Equal(started))
+				}
+				got[key] = append(got[key], ev.Module+" "+ev.Status.String()+", "+pair)
 			case modload.EventWarning:
 				got[key] = append(got[key], fmt.Sprint(ev.Err != nil))
 			}
 		}
 	})
 	must(t, e.Load(context.Background(), "jbd2").Err())
-	want := map[string][]string{"start": {"insmod /kernel/jbd2.ko"}, "done": {"jbd2 loaded"}, "warning": {"true"}}
+	want := map[string][]string{"start": {"insmod /kernel/jbd2.ko"},
+		"done":    {"jbd2 loaded, start paired: true"},
+		"warning": {"true"}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("events (-want +got):\n%s", d)
 	}

@@ -47,6 +47,7 @@ type execNode struct {
 	after []*execNode
 	done  chan struct{}
 	res   ModuleResult
+	start time.Time // when its load began (EventStart)
 	end   time.Duration
 }
 
@@ -85,7 +86,7 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 			n.res = e.run(ctx, l, err, sem, p.Options, n)
 			n.res.Duration = time.Since(t)
 			n.end = time.Since(start)
-			e.event(Event{Kind: EventDone, Module: n.res.Module, Status: n.res.Status, Err: n.res.Err, Duration: n.res.Duration})
+			e.event(Event{Kind: EventDone, Module: n.res.Module, Status: n.res.Status, Err: n.res.Err, Duration: n.res.Duration, Start: n.start})
 		})
 	}
 	wg.Wait()
@@ -143,7 +144,8 @@ func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, sem *sem
 		return fail(StatusFailed, err)
 	}
 	defer sem.Release(1)
-	e.event(Event{Kind: EventStart, Module: st.Module, Line: st.String()})
+	n.start = time.Now()
+	e.event(Event{Kind: EventStart, Module: st.Module, Line: st.String(), Start: n.start})
 	m := &loader.Module{Name: st.Module, Path: st.Path, Params: st.Params, Builtin: st.mod.Builtin}
 	if st.Action == Install {
 		m.Install = st.Command

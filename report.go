@@ -201,4 +201,8 @@ type Event struct {
 	Status   Status
 	Err      error
 	Duration time.Duration
+	// Start is when the module's load began: its EventStart's time, given with EventStart and
+	// EventDone (zero on the EventDone of a module never tried: in the kernel, builtin,
+	// skipped), so that the two pair up even when loads of one module overlap.
+	Start time.Time
 }

@@ -16,6 +16,7 @@ echo "== staticcheck"
 go tool staticcheck ./...
 echo "== build (static, no cgo)"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/modload
+CGO_ENABLED=0 go build -o /dev/null ./cmd/modloadd
 # examples/goinit is its own module (so that it can only use modload's public packages): ./...
 # does not reach it.
 echo "== examples/goinit"

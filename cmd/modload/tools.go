@@ -32,7 +32,7 @@ func init() {
 		return 0
 	})
 	register("modinfo", "show information about a kernel module (kmod's modinfo)", false, modinfoMain)
-	register("modprobe", "add or remove modules, resolving names, aliases and dependencies (kmod's modprobe)", false, modprobe.Main)
+	register("modprobe", "add or remove modules, resolving names, aliases and dependencies (kmod's modprobe)", false, modprobeMain)
 	register("lsmod", "show the modules the kernel has loaded (kmod's lsmod)", false, lsmod.Main)
 	register("insmod", "insert one module file, through the duplicate gate (kmod's insmod)", false, insmod.Main)
 	register("load", "load names, aliases and modaliases as one parallel graph, each module once", false, admin.Load)
@@ -130,4 +130,20 @@ func (z *lazyEngine) LoadFile(ctx context.Context, path, params string, flags in
 		return err
 	}
 	return e.LoadFile(ctx, path, params, flags)
+}
+
+func init() {
+	register("daemon", "coldplug, then load for uevents and the request socket until SIGTERM", false, admin.Daemon)
+	register("coldplug", "load the modules of the devices present, then exit", false, admin.Coldplug)
+	register("blame", "module inits of this boot by time taken", false, admin.Blame)
+	register("plot", "this boot's loads as an SVG timeline (-o FILE)", false, admin.Plot)
+}
+
+// modprobeMain forwards "modprobe [-q] NAME" to the daemon when one runs (one gate for the
+// machine), and is kmod's modprobe otherwise.
+func modprobeMain(env *cli.Env, args []string) int {
+	if code, ok := admin.Forward(env, args); ok {
+		return code
+	}
+	return modprobe.Main(env, args)
 }

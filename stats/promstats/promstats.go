@@ -101,7 +101,12 @@ func WritePrometheus(w io.Writer, s stats.Snapshot) error {
 	if err := reg.Register(NewCollector(func() (stats.Snapshot, error) { return s, nil })); err != nil {
 		return err
 	}
-	mfs, err := reg.Gather()
+	return WriteGathered(w, reg)
+}
+
+// WriteGathered prints what g gathers in the Prometheus text exposition format.
+func WriteGathered(w io.Writer, g prometheus.Gatherer) error {
+	mfs, err := g.Gather()
 	if err != nil {
 		return err
 	}

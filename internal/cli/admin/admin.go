@@ -1,6 +1,9 @@
 // Package admin holds modload's own subcommands, the ones kmod has no equivalent for:
 //
 //	modload stats [--json]                  the per-boot statistics, kernel-style
+//	modload daemon                          runs modloadd: coldplug, hotplug, the request socket
+//	modload coldplug                        one coldplug, then exit
+//	modload blame | plot [-o FILE]          the boot timeline: inits by time, an SVG
 //	modload failures                        the failures remembered for this boot
 //	modload forget [--all | NAME...]        clear remembered failures
 //
@@ -9,6 +12,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/stats"
 )
@@ -37,42 +42,58 @@ func (c *common) dir() string {
 	return filepath.Join(c.root, "run", "modload")
 }
 
-func newFlags(env *cli.Env, name string) *flag.FlagSet {
+// NewFlags returns a flag set for a subcommand, reporting to env.Stderr.
+func NewFlags(env *cli.Env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	return fs
 }
 
-// Stats prints the statistics of this boot.
+// Stats prints the statistics of this boot: the running daemon's answer, else the per-boot
+// file. (modloadd metrics prints them for Prometheus.)
 func Stats(env *cli.Env, args []string) int {
 	var c common
-	fs := newFlags(env, "modload stats")
+	fs := NewFlags(env, "modload stats")
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	sock := fs.String("socket", "", "the daemon's request socket (default <root>/run/modload.sock)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	format := "text"
-	if *asJSON {
-		format = stats.FormatJSON
+	snap, err := (&daemon.Client{Path: c.socketPath(*sock)}).Stats(context.Background())
+	if errors.Is(err, daemon.ErrNotRunning) {
+		snap, err = c.storedStats(func(err error) {
+			fmt.Fprintf(env.Stderr, "modload stats: %v\n", err) // the other lines still count
+		})
 	}
-	store, err := stats.OpenStore(c.dir(), c.root)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modload stats: %v\n", err)
 		return 1
 	}
-	snap, err := store.Load()
-	if errors.Is(err, stats.ErrSkippedLines) {
-		fmt.Fprintf(env.Stderr, "modload stats: %v\n", err) // the other lines still count
-	} else if err != nil {
-		fmt.Fprintf(env.Stderr, "modload stats: %v\n", err)
-		return 1
+	format := stats.FormatText
+	if *asJSON {
+		format = stats.FormatJSON
 	}
 	if err := stats.Write(env.Stdout, snap, format); err != nil {
 		fmt.Fprintf(env.Stderr, "modload stats: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// storedStats reads the per-boot statistics file. Unreadable lines are skipped: the error
+// (stats.ErrSkippedLines) goes to warn and the other lines still count.
+func (c *common) storedStats(warn func(error)) (stats.Snapshot, error) {
+	store, err := stats.OpenStore(c.dir(), c.root)
+	if err != nil {
+		return stats.Snapshot{}, err
+	}
+	snap, err := store.Load()
+	if errors.Is(err, stats.ErrSkippedLines) {
+		warn(err)
+		err = nil
+	}
+	return snap, err
 }
 
 func openGate(env *cli.Env, c common) (*gate.Gate, error) {
@@ -90,7 +111,7 @@ func openGate(env *cli.Env, c common) (*gate.Gate, error) {
 // Failures lists the failures remembered for this boot: module, errno, file.
 func Failures(env *cli.Env, args []string) int {
 	var c common
-	fs := newFlags(env, "modload failures")
+	fs := NewFlags(env, "modload failures")
 	c.register(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -114,7 +135,7 @@ func Failures(env *cli.Env, args []string) int {
 // Forget clears remembered failures: of the named modules, or all with --all.
 func Forget(env *cli.Env, args []string) int {
 	var c common
-	fs := newFlags(env, "modload forget")
+	fs := NewFlags(env, "modload forget")
 	c.register(fs)
 	all := fs.Bool("all", false, "forget every remembered failure")
 	if err := fs.Parse(args[1:]); err != nil {

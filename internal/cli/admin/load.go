@@ -26,7 +26,7 @@ var LoadHook = func(env *cli.Env, o modload.Options, dedup *modload.Dedup) (*mod
 // busy or off) overrides MODLOAD_DEDUP and /etc/modload.conf; -j bounds the loads in flight
 // (default the CPU count). The exit status is 1 when modprobe would fail for some name.
 func Load(env *cli.Env, args []string) int {
-	fs := newFlags(env, "modload load")
+	fs := NewFlags(env, "modload load")
 	blacklist := fs.Bool("b", false, "apply the blacklist to modules asked for by name too (modprobe -b)")
 	quiet := fs.Bool("q", false, "do not report names that match no module")
 	dryRun := fs.Bool("n", false, "do not load; with -v print what would be loaded (modprobe -n)")

@@ -1,0 +1,177 @@
+// Package daemoncmd is modloadd, the autoloader daemon:
+//
+//	modloadd [FLAGS]            coldplug, then hotplug and the request socket until SIGTERM
+//	modloadd metrics [FLAGS]    print the statistics in the Prometheus text exposition
+//
+// It is its own binary so that the multi-call modload binary does not link client_golang
+// (see package prom); "modload daemon" runs it.
+package daemoncmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/cli/admin"
+	"github.com/modload/modload/internal/daemon"
+	"github.com/modload/modload/internal/daemon/prom"
+	"github.com/modload/modload/stats"
+)
+
+// Main dispatches modloadd's commands.
+func Main(env *cli.Env, args []string) int {
+	if len(args) > 1 && args[1] == "metrics" {
+		return Metrics(env, args[1:])
+	}
+	return Daemon(env, args)
+}
+
+// Daemon is the daemon: coldplug, then hotplug and the request socket until SIGTERM.
+func Daemon(env *cli.Env, args []string) int {
+	var e admin.Engine
+	fs := admin.NewFlags(env, "modloadd")
+	e.Register(fs)
+	metricsAddr := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, the statistics at /stats and /stats.json (default: off)")
+	textfile := fs.String("textfile", "", "write the metrics to this file for node_exporter's textfile collector")
+	interval := fs.Duration("textfile-interval", 15*time.Second, "how often the textfile is rewritten")
+	queue := fs.Int("queue", 4096, "distinct requests that may wait; beyond that events are dropped and the devices rescanned")
+	batches := fs.Int("batches", 4, "hotplug loads in progress at once")
+	rcvbuf := fs.Int("rcvbuf", 16<<20, "the uevent socket's receive buffer in bytes")
+	noHotplug := fs.Bool("no-hotplug", false, "do not listen for uevents (coldplug and the request socket only)")
+	prog := fs.String("progress", "auto", "a progress line on stderr: auto (on a terminal), on or off")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(env.Stderr, "modloadd: %v\n", err)
+		return 1
+	}
+	if err := e.Open(env); err != nil {
+		return fail(err)
+	}
+	pf, err := e.Progress(env, *prog)
+	if err != nil {
+		return fail(err)
+	}
+	// Subscribe before coldplug triggers anything: no event falls between the two.
+	var src daemon.Source
+	if !*noHotplug {
+		n, err := daemon.OpenNetlink(*rcvbuf)
+		if err != nil {
+			return fail(err)
+		}
+		src = n
+	}
+	l, err := daemon.Activated(env.Getenv)
+	if err == nil && l == nil {
+		l, err = daemon.Listen(e.SocketPath())
+	}
+	if err != nil {
+		if src != nil {
+			src.Close()
+		}
+		return fail(err)
+	}
+	ctx, cancel := admin.DaemonHooks.Context()
+	defer cancel()
+	notify := func(state ...string) {
+		if err := daemon.Notify(env.Getenv, state...); err != nil {
+			e.Log.Warn("sd_notify failed", "err", err)
+		}
+	}
+	// Ready (systemd Type=notify) once coldplug is done: what is ordered after modloadd
+	// finds the devices' modules loaded, as after systemd-udev-settle.
+	ready := func(p daemon.Progress) {
+		notify("READY=1", fmt.Sprintf("STATUS=coldplug done: %d devices, %d loaded, %d without module, %d failed", p.Devices, p.Loaded, p.NotFound, p.Failed))
+	}
+	d := daemon.New(daemon.Options{Loader: e.Devices, Source: src, SysDir: filepath.Join(e.Root(), "sys"),
+		NoTrigger: e.NoTrigger(), QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready})
+	reg := prom.Registry(e.Stats, d)
+	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ctx, l); err != nil {
+			e.Log.Error("request socket failed", "err", err)
+		}
+	})
+	if *metricsAddr != "" {
+		wg.Go(func() {
+			if err := prom.ServeMetrics(ctx, *metricsAddr, reg, e.Stats); err != nil {
+				e.Log.Error("metrics listener failed", "err", err)
+			}
+		})
+	}
+	if *textfile != "" {
+		wg.Go(func() { writeTextfiles(ctx, *textfile, *interval, reg, e.Log) })
+	}
+	e.Log.Info("modloadd started", "socket", l.Addr().String(), "hotplug", src != nil, "metrics", *metricsAddr)
+	if admin.DaemonHooks.Ready != nil {
+		admin.DaemonHooks.Ready()
+	}
+	err = d.Run(ctx)
+	notify("STOPPING=1")
+	cancel()
+	wg.Wait()
+	e.FinishProgress(d.Progress())
+	if *textfile != "" {
+		// Once more, with the loads that finished after SIGTERM.
+		if err := prom.WriteTextfile(*textfile, reg); err != nil {
+			e.Log.Warn("metrics textfile not written", "path", *textfile, "err", err)
+		}
+	}
+	if serr := e.SaveTimeline(); serr != nil {
+		e.Log.Warn("timeline not saved", "err", serr)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	p := d.Progress()
+	e.Log.Info("modloadd stopped", "devices", p.Devices, "loaded", p.Loaded, "not_found", p.NotFound, "failed", p.Failed)
+	return 0
+}
+
+// writeTextfiles rewrites the textfile every interval until ctx is cancelled.
+func writeTextfiles(ctx context.Context, path string, interval time.Duration, reg *prometheus.Registry, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := prom.WriteTextfile(path, reg); err != nil {
+			log.Warn("metrics textfile not written", "path", path, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Metrics prints the statistics in the Prometheus text exposition: the running daemon's, else
+// the per-boot file's.
+func Metrics(env *cli.Env, args []string) int {
+	var e admin.Engine
+	fs := admin.NewFlags(env, "modloadd metrics")
+	e.Register(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	snap, err := (&daemon.Client{Path: e.SocketPath()}).Stats(context.Background())
+	if errors.Is(err, daemon.ErrNotRunning) {
+		snap, err = e.Stats()
+	}
+	if err == nil {
+		err = prom.WriteMetrics(env.Stdout, prom.Registry(func() (stats.Snapshot, error) { return snap, nil }, nil))
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "modloadd metrics: %v\n", err)
+		return 1
+	}
+	return 0
+}

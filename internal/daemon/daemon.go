@@ -1,0 +1,319 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/modload/modload/uevent"
+)
+
+// Options configure a Daemon. Loader is required.
+type Options struct {
+	Loader Loader
+	// Source is the kernel's events (nil: coldplug only, no hotplug).
+	Source Source
+	// SysDir is /sys (tests point it at a fixture tree).
+	SysDir string
+	// NoTrigger skips writing "add" to the devices' uevent files during coldplug: the MODALIAS
+	// values are read from the files either way.
+	NoTrigger bool
+	// QueueSize bounds the distinct requests waiting (default 4096).
+	QueueSize int
+	// MaxPasses bounds coldplug's passes (default 32).
+	MaxPasses int
+	// Batches bounds the hotplug loads in progress at once (default 4).
+	Batches int
+	// Timeline, when set, keeps every request's wait and load.
+	Timeline *Timeline
+	// Logger receives the daemon's log (default slog.Default()).
+	Logger *slog.Logger
+	// Progress, when set, is called after every load with the counts so far.
+	Progress func(Progress)
+	// ColdplugDone, when set, is called once coldplug has finished (not when it was
+	// cancelled): the daemon tells systemd it is ready.
+	ColdplugDone func(Progress)
+	// Walk and Trigger default to uevent.Walk and uevent.Trigger (tests replace them).
+	Walk    func(sysDir string) ([]uevent.Device, error)
+	Trigger func(dir string) error
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Progress is what the daemon has done so far.
+type Progress struct {
+	Devices  int // devices seen by coldplug and rescans, and add events
+	Requests int // requests loaded (after coalescing)
+	Loaded   int // requests whose modules are in the kernel
+	NotFound int // requests that resolve to no module
+	Failed   int // requests whose load failed
+	Lost     int // times events were lost or dropped (each triggers a rescan)
+}
+
+// Daemon is the autoloader.
+type Daemon struct {
+	o     Options
+	queue *Queue
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	prog Progress
+}
+
+// New returns a Daemon.
+func New(o Options) *Daemon {
+	if o.QueueSize == 0 {
+		o.QueueSize = 4096
+	}
+	if o.MaxPasses == 0 {
+		o.MaxPasses = 32
+	}
+	if o.Batches <= 0 {
+		o.Batches = 4
+	}
+	if o.SysDir == "" {
+		o.SysDir = "/sys"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Walk == nil {
+		o.Walk = uevent.Walk
+	}
+	if o.Trigger == nil {
+		o.Trigger = uevent.Trigger
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Daemon{o: o, queue: NewQueue(o.QueueSize), log: o.Logger}
+}
+
+// Progress returns the counts so far.
+func (d *Daemon) Progress() Progress {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.prog
+}
+
+func (d *Daemon) count(f func(*Progress)) {
+	d.mu.Lock()
+	f(&d.prog)
+	p := d.prog
+	d.mu.Unlock()
+	if d.o.Progress != nil {
+		d.o.Progress(p)
+	}
+}
+
+// Coldplug loads the modules of the devices present: it walks SysDir/devices, asks the kernel
+// to announce every device again (as "udevadm trigger --action=add" does, for the listeners
+// that want the events), loads what the MODALIAS values resolve to, and walks again while new
+// devices appear (drivers that just loaded add children: USB, SCSI, input, virtio). It
+// returns the number of passes. Cancelling ctx stops it between passes; a pass's loads
+// always finish.
+func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
+	seen := make(map[string]bool)
+	for passes < d.o.MaxPasses {
+		if err := ctx.Err(); err != nil {
+			return passes, err
+		}
+		devs, werr := d.o.Walk(d.o.SysDir)
+		if werr != nil {
+			if devs == nil {
+				return passes, werr
+			}
+			d.log.Warn("skipping unreadable uevent files", "err", werr)
+		}
+		var fresh []uevent.Device
+		for _, dev := range devs {
+			if !seen[dev.Event.DevPath] {
+				seen[dev.Event.DevPath] = true
+				fresh = append(fresh, dev)
+			}
+		}
+		if len(fresh) == 0 {
+			break
+		}
+		passes++
+		d.count(func(p *Progress) { p.Devices += len(fresh) })
+		if !d.o.NoTrigger {
+			for _, dev := range fresh {
+				if err := d.o.Trigger(dev.Dir); err != nil {
+					d.log.Debug("trigger failed", "device", dev.Event.DevPath, "err", err)
+				}
+			}
+		}
+		d.log.Info("coldplug pass", "pass", passes, "new_devices", len(fresh))
+		d.loadItems(context.WithoutCancel(ctx), d.modaliases(fresh))
+	}
+	return passes, nil
+}
+
+// modaliases are the distinct MODALIAS values of devs, as queue items arriving now (their
+// duplicates counted as merged).
+func (d *Daemon) modaliases(devs []uevent.Device) []Item {
+	now := d.o.Now()
+	q := NewQueue(len(devs))
+	for _, dev := range devs {
+		if m := dev.Event.Modalias; m != "" {
+			q.Push(m, now)
+		}
+	}
+	items, _ := q.Take()
+	return items
+}
+
+// rescan loads the modaliases of every device present: after events were lost nothing says
+// which devices they were for. Loading what is already in the kernel costs a lookup.
+func (d *Daemon) rescan(ctx context.Context) {
+	devs, err := d.o.Walk(d.o.SysDir)
+	if err != nil {
+		d.log.Warn("rescan: skipping unreadable uevent files", "err", err)
+	}
+	d.log.Info("rescan after lost events", "devices", len(devs))
+	d.loadItems(ctx, d.modaliases(devs))
+}
+
+// loadItems loads one batch and records it.
+func (d *Daemon) loadItems(ctx context.Context, items []Item) {
+	if len(items) == 0 {
+		return
+	}
+	reqs := make([]string, len(items))
+	for i, it := range items {
+		reqs[i] = it.Request
+	}
+	start := d.o.Now()
+	report := d.o.Loader.Load(ctx, reqs...)
+	end := d.o.Now()
+	if tl := d.o.Timeline; tl != nil {
+		for i, it := range items {
+			tl.Add(Span{Kind: Wait, Name: it.Request, Start: it.Queued, End: start})
+			if it.Merged > 0 {
+				tl.Add(Span{Kind: Coalesced, Name: it.Request, Start: it.Queued, End: start, Count: it.Merged})
+			}
+			s := Span{Kind: Request, Name: it.Request, Start: start, End: end}
+			if i < len(report) && report[i].Err != nil {
+				s.Err = report[i].Err.Error()
+			}
+			tl.Add(s)
+		}
+	}
+	nf, failed := report.Failures()
+	for _, r := range report {
+		switch r.Status {
+		case Failed:
+			d.log.Warn("load failed", "request", r.Request, "err", r.Err)
+		case NotFound:
+			d.log.Debug("no module for request", "request", r.Request)
+		}
+	}
+	d.count(func(p *Progress) {
+		p.Requests += len(report)
+		p.Loaded += len(report) - nf - failed
+		p.NotFound += nf
+		p.Failed += failed
+	})
+}
+
+// Run is the daemon: it reads Source into the queue, runs Coldplug, then loads what the
+// queue receives (add events with a MODALIAS), in up to Batches loads at once, until ctx is
+// cancelled. Lost events (the
+// socket's ENOBUFS, or a full queue) make it rescan the devices. On cancellation it finishes
+// the loads in flight, closes Source and returns; requests still waiting are dropped
+// (counted in the log).
+func (d *Daemon) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if d.o.Source != nil {
+		wg.Go(d.listen)
+		defer func() {
+			d.o.Source.Close()
+			wg.Wait()
+		}()
+	}
+	passes, err := d.Coldplug(ctx)
+	switch {
+	case errors.Is(err, context.Canceled):
+		d.log.Info("coldplug stopped", "passes", passes)
+	case err != nil:
+		return err
+	default:
+		p := d.Progress()
+		d.log.Info("coldplug done", "passes", passes, "devices", p.Devices, "loaded", p.Loaded, "not_found", p.NotFound, "failed", p.Failed)
+		if d.o.ColdplugDone != nil {
+			d.o.ColdplugDone(p)
+		}
+	}
+	// Batches load side by side (up to Options.Batches), so that one slow module init does
+	// not hold up the devices that arrive meanwhile; while every slot is busy, events gather
+	// (and coalesce) in the queue.
+	var batches sync.WaitGroup
+	defer batches.Wait()
+	slots := make(chan struct{}, d.o.Batches)
+	stopping := func() error {
+		if n := d.queue.Len(); n > 0 {
+			d.log.Info("stopping with requests still queued", "dropped", n)
+		}
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return stopping()
+		case <-d.queue.Ready():
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return stopping()
+		}
+		items, lost := d.queue.Take()
+		// Loads in flight finish even when ctx is cancelled now.
+		lctx := context.WithoutCancel(ctx)
+		batches.Go(func() {
+			defer func() { <-slots }()
+			if lost {
+				d.count(func(p *Progress) { p.Lost++ })
+				d.rescan(lctx)
+			}
+			d.loadItems(lctx, items)
+		})
+	}
+}
+
+// listen moves Source's add events with a MODALIAS into the queue until Source is closed.
+func (d *Daemon) listen() {
+	dropping := false
+	for {
+		e, err := d.o.Source.Next()
+		switch {
+		case errors.Is(err, ErrClosed):
+			return
+		case errors.Is(err, ErrLost):
+			d.log.Warn("kernel dropped uevents; rescanning", "err", err)
+			d.queue.Overflow()
+			continue
+		case errors.Is(err, uevent.ErrMalformed):
+			d.log.Warn("ignoring malformed uevent", "err", err)
+			continue
+		case err != nil:
+			d.log.Error("uevent source failed; hotplug stops", "err", err)
+			return
+		}
+		if e.Action != "add" || e.Modalias == "" {
+			continue
+		}
+		d.count(func(p *Progress) { p.Devices++ })
+		ok := d.queue.Push(e.Modalias, d.o.Now())
+		if !ok && !dropping {
+			d.log.Warn("request queue full; dropping events until the rescan", "queued", d.o.QueueSize)
+		}
+		dropping = !ok
+	}
+}
+
+// QueueLen is the number of requests waiting.
+func (d *Daemon) QueueLen() int { return d.queue.Len() }

@@ -1,0 +1,306 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/modload/modload/uevent"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeLoader sends every call's requests on calls and answers Loaded, or NotFound for names
+// starting with "none".
+type fakeLoader struct {
+	calls chan []string
+}
+
+func (f fakeLoader) Load(ctx context.Context, reqs ...string) Report {
+	f.calls <- reqs
+	return answer(reqs)
+}
+
+func answer(reqs []string) Report {
+	r := make(Report, len(reqs))
+	for i, q := range reqs {
+		r[i] = Result{Request: q, Status: Loaded}
+		if len(q) >= 4 && q[:4] == "none" {
+			r[i] = Result{Request: q, Status: NotFound, Err: ErrNotFound}
+		}
+	}
+	return r
+}
+
+// fakeSource hands out what the test sends on events; errs are sent as Next's error.
+type fakeSource struct {
+	events chan any
+	closed chan struct{}
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{events: make(chan any), closed: make(chan struct{})}
+}
+
+func (s *fakeSource) Next() (uevent.Event, error) {
+	select {
+	case v := <-s.events:
+		if err, ok := v.(error); ok {
+			return uevent.Event{}, err
+		}
+		return v.(uevent.Event), nil
+	case <-s.closed:
+		return uevent.Event{}, ErrClosed
+	}
+}
+
+func (s *fakeSource) Close() error { close(s.closed); return nil }
+
+func dev(path, modalias string) uevent.Device {
+	return uevent.Device{Dir: "/sys" + path, Event: uevent.Event{DevPath: path, Modalias: modalias}}
+}
+
+// passes returns a Walk that answers each call with the next list (the last one repeats).
+func passes(lists ...[]uevent.Device) func(string) ([]uevent.Device, error) {
+	n := 0
+	return func(string) ([]uevent.Device, error) {
+		l := lists[min(n, len(lists)-1)]
+		n++
+		return l, nil
+	}
+}
+
+func TestColdplugRepeatsUntilNoNewDevice(t *testing.T) {
+	pass1 := []uevent.Device{dev("/devices/pci0", ""), dev("/devices/pci0/usb1", "usb:ctrl"), dev("/devices/system/cpu/cpu0", "cpu:x"), dev("/devices/system/cpu/cpu1", "cpu:x")}
+	pass2 := append(slices.Clone(pass1), dev("/devices/pci0/usb1/1-1", "usb:v1p2"), dev("/devices/pci0/usb1/1-2", "none:x"))
+	var triggered []string
+	l := fakeLoader{calls: make(chan []string, 10)}
+	tl := &Timeline{}
+	d := New(Options{Loader: l, Walk: passes(pass1, pass2), Logger: quiet, Timeline: tl,
+		Trigger: func(dir string) error { triggered = append(triggered, dir); return nil }})
+	n, err := d.Coldplug(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("Coldplug = %d passes, %v; want 2", n, err)
+	}
+	close(l.calls)
+	var got [][]string
+	for c := range l.calls {
+		got = append(got, c)
+	}
+	want := [][]string{{"usb:ctrl", "cpu:x"}, {"usb:v1p2", "none:x"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("loads (-want +got):\n%s", diff)
+	}
+	if len(triggered) != 6 || triggered[4] != "/sys/devices/pci0/usb1/1-1" {
+		t.Fatalf("triggered %q, want each of the 6 devices once", triggered)
+	}
+	p := d.Progress()
+	if p != (Progress{Devices: 6, Requests: 4, Loaded: 3, NotFound: 1}) {
+		t.Fatalf("progress %+v", p)
+	}
+	spans, _ := tl.Spans()
+	var coalesced []Span
+	for _, s := range spans {
+		if s.Kind == Coalesced {
+			coalesced = append(coalesced, s)
+		}
+	}
+	if len(coalesced) != 1 || coalesced[0].Name != "cpu:x" || coalesced[0].Count != 1 {
+		t.Fatalf("coalesced spans %+v, want cpu:x once", coalesced)
+	}
+}
+
+func TestColdplugNoTrigger(t *testing.T) {
+	l := fakeLoader{calls: make(chan []string, 10)}
+	d := New(Options{Loader: l, NoTrigger: true, Logger: quiet, Walk: passes([]uevent.Device{dev("/devices/a", "x")}),
+		Trigger: func(string) error { t.Fatal("triggered with NoTrigger"); return nil }})
+	if _, err := d.Coldplug(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHotplug: add events with a MODALIAS are loaded, others ignored, malformed ones logged
+// and skipped; lost events (ENOBUFS) make the daemon load every device's modalias again.
+func TestHotplug(t *testing.T) {
+	src := newFakeSource()
+	l := fakeLoader{calls: make(chan []string)}
+	all := []uevent.Device{dev("/devices/a", "pci:a"), dev("/devices/b", "pci:b")}
+	walk := passes([]uevent.Device{}, all)
+	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: walk, NoTrigger: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+
+	src.events <- uevent.Event{Action: "remove", Modalias: "pci:gone"}
+	src.events <- uevent.Event{Action: "add"}
+	src.events <- &uevent.ParseError{Source: "netlink", Msg: "junk"}
+	src.events <- uevent.Event{Action: "add", DevPath: "/devices/c", Modalias: "pci:c"}
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:c"}) {
+		t.Fatalf("hotplug loaded %q, want pci:c", got)
+	}
+	src.events <- fmt.Errorf("%w: no buffer space", ErrLost)
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:a", "pci:b"}) {
+		t.Fatalf("rescan loaded %q, want every device's modalias", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Progress(); p.Lost != 1 || p.Devices != 1 {
+		t.Fatalf("progress %+v, want one lost, one device event", p)
+	}
+}
+
+// TestQueueFlood: a flood of distinct requests keeps at most the queue's size and says it
+// overflowed; duplicates of a waiting request are merged, not queued.
+func TestQueueFlood(t *testing.T) {
+	q := NewQueue(100)
+	now := time.Unix(0, 0)
+	for i := range 100000 {
+		q.Push(fmt.Sprintf("pci:v%08d", i), now)
+		q.Push("cpu:x", now)
+	}
+	if q.Len() != 100 {
+		t.Fatalf("queue holds %d after the flood, want 100", q.Len())
+	}
+	items, lost := q.Take()
+	if !lost || len(items) != 100 || items[1].Request != "cpu:x" || items[1].Merged != 99999 {
+		t.Fatalf("Take: %d items, lost %v, second %+v", len(items), lost, items[1])
+	}
+	select {
+	case <-q.Ready():
+	default:
+		t.Fatal("no ready signal after pushes")
+	}
+	if items, lost := q.Take(); len(items) != 0 || lost {
+		t.Fatalf("second Take: %d items, lost %v", len(items), lost)
+	}
+	q.Overflow()
+	if _, lost := q.Take(); !lost {
+		t.Fatal("Overflow not reported")
+	}
+}
+
+// blockingLoader holds its first call until release is closed, and says whether its context
+// was cancelled when it was let go.
+type blockingLoader struct {
+	entered, release chan struct{}
+	ctxErr           chan error
+}
+
+func (b blockingLoader) Load(ctx context.Context, reqs ...string) Report {
+	close(b.entered)
+	<-b.release
+	b.ctxErr <- ctx.Err()
+	return answer(reqs)
+}
+
+// TestTermDrains: cancelling Run (SIGTERM) lets the load in flight finish with a live
+// context, and Run returns only after it.
+func TestTermDrains(t *testing.T) {
+	src := newFakeSource()
+	b := blockingLoader{entered: make(chan struct{}), release: make(chan struct{}), ctxErr: make(chan error, 1)}
+	d := New(Options{Loader: b, Source: src, Logger: quiet, Walk: passes([]uevent.Device{}), NoTrigger: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	src.events <- uevent.Event{Action: "add", Modalias: "pci:slow"}
+	<-b.entered
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) with a load in flight", err)
+	default:
+	}
+	close(b.release)
+	if err := <-b.ctxErr; err != nil {
+		t.Fatalf("the load in flight saw its context cancelled: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Progress(); p.Loaded != 1 {
+		t.Fatalf("the drained load was not counted: %+v", p)
+	}
+	select {
+	case <-src.closed:
+	default:
+		t.Fatal("Run returned without closing the source")
+	}
+}
+
+func TestBlame(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	spans := []Span{
+		{Kind: Init, Name: "b", Start: t0, End: t0.Add(2 * time.Second)},
+		{Kind: Request, Name: "pci:x", Start: t0, End: t0.Add(9 * time.Second)},
+		{Kind: Init, Name: "a", Start: t0, End: t0.Add(2 * time.Second)},
+		{Kind: Init, Name: "c", Start: t0, End: t0.Add(3 * time.Second)},
+	}
+	var got []string
+	for _, s := range Blame(spans) {
+		got = append(got, s.Name)
+	}
+	if !slices.Equal(got, []string{"c", "a", "b"}) {
+		t.Fatalf("Blame order %q", got)
+	}
+	tl := &Timeline{Max: 2}
+	for _, s := range spans {
+		tl.Add(s)
+	}
+	if kept, dropped := tl.Spans(); len(kept) != 2 || dropped != 2 {
+		t.Fatalf("bounded timeline kept %d dropped %d", len(kept), dropped)
+	}
+}
+
+// slowLoader holds loads of "pci:slow" until release is closed; every call's requests go to
+// calls first.
+type slowLoader struct {
+	calls   chan []string
+	release chan struct{}
+}
+
+func (l slowLoader) Load(ctx context.Context, reqs ...string) Report {
+	l.calls <- reqs
+	if slices.Contains(reqs, "pci:slow") {
+		<-l.release
+	}
+	return answer(reqs)
+}
+
+// TestHotplugNotHeldUp: a device that arrives while a slow module init runs is loaded
+// meanwhile, in a batch of its own; with one batch slot it waits.
+func TestHotplugNotHeldUp(t *testing.T) {
+	for _, batches := range []int{4, 1} {
+		src := newFakeSource()
+		l := slowLoader{calls: make(chan []string), release: make(chan struct{})}
+		d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: passes([]uevent.Device{}), NoTrigger: true, Batches: batches})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- d.Run(ctx) }()
+		src.events <- uevent.Event{Action: "add", Modalias: "pci:slow"}
+		<-l.calls
+		src.events <- uevent.Event{Action: "add", Modalias: "pci:fast"}
+		if batches > 1 {
+			if got := <-l.calls; !slices.Equal(got, []string{"pci:fast"}) {
+				t.Fatalf("loaded %q beside the slow one, want pci:fast", got)
+			}
+			close(l.release)
+		} else {
+			// The event reached the queue (the source took it); the one slot is busy.
+			close(l.release)
+			if got := <-l.calls; !slices.Equal(got, []string{"pci:fast"}) {
+				t.Fatalf("loaded %q after the slow one, want pci:fast", got)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

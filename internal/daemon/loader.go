@@ -1,0 +1,97 @@
+// Package daemon is modload's autoloader: coldplug (trigger every device, load what their
+// MODALIAS values resolve to, repeat while new devices appear), hotplug (a bounded queue of
+// uevents, coalescing duplicates), the request socket that modprobe forwards to, and the boot
+// timeline behind modload blame and plot.
+//
+// Loading is behind the small [Loader] interface: a request is a module name, alias or
+// modalias, and the answer per request is a status and an error. [EngineLoader] is the
+// loading engine (package modload) behind it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// Loader loads requests: module names, aliases or device modaliases. It must be safe for
+// concurrent use. The Report has one Result per request, in order.
+type Loader interface {
+	Load(ctx context.Context, requests ...string) Report
+}
+
+// Status is what became of one request.
+type Status int
+
+const (
+	// Loaded: every module the request resolves to is in the kernel (loaded now or before).
+	Loaded Status = iota + 1
+	// NotFound: the request resolves to no module.
+	NotFound
+	// Failed: a module it resolves to, or one they need, failed to load.
+	Failed
+)
+
+var statusNames = map[Status]string{Loaded: "loaded", NotFound: "not-found", Failed: "failed"}
+
+func (s Status) String() string {
+	if n, ok := statusNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// ParseStatus is the inverse of Status.String.
+func ParseStatus(s string) (Status, error) {
+	for k, v := range statusNames {
+		if v == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown status %q", s)
+}
+
+// ErrNotFound is the error of a NotFound result.
+var ErrNotFound = errors.New("module not found")
+
+// LoadError is a Failed result's error: the module the request resolved to that failed, and
+// the kernel's errno when the failure (its own, or that of a module it needs) was one.
+type LoadError struct {
+	Module string
+	Errno  syscall.Errno // 0 when the failure was not the kernel's
+	Err    error
+}
+
+func (e *LoadError) Error() string { return e.Err.Error() }
+
+// Unwrap gives the errno (so errors.Is(err, syscall.ENODEV) works) and the cause.
+func (e *LoadError) Unwrap() []error {
+	if e.Errno != 0 {
+		return []error{e.Errno, e.Err}
+	}
+	return []error{e.Err}
+}
+
+// Result is one request's outcome.
+type Result struct {
+	Request string
+	Status  Status
+	Err     error // nil when Loaded; a *LoadError when Failed
+}
+
+// Report is the results of one Load call, one per request.
+type Report []Result
+
+// Failures counts the results that are not Loaded.
+func (r Report) Failures() (notFound, failed int) {
+	for _, x := range r {
+		switch x.Status {
+		case NotFound:
+			notFound++
+		case Failed:
+			failed++
+		}
+	}
+	return notFound, failed
+}

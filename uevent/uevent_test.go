@@ -1,0 +1,180 @@
+package uevent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func msg(fields ...string) []byte { return []byte(strings.Join(fields, "\x00") + "\x00") }
+
+func TestParse(t *testing.T) {
+	b := msg("add@/devices/pci0000:00/0000:00:03.0", "ACTION=add", "DEVPATH=/devices/pci0000:00/0000:00:03.0",
+		"SUBSYSTEM=pci", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00", "SEQNUM=1234", "EMPTY=")
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Event{
+		Action: "add", DevPath: "/devices/pci0000:00/0000:00:03.0", Subsystem: "pci",
+		Modalias: "pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00", Seqnum: 1234,
+		Env: map[string]string{
+			"ACTION": "add", "DEVPATH": "/devices/pci0000:00/0000:00:03.0", "SUBSYSTEM": "pci",
+			"MODALIAS": "pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00", "SEQNUM": "1234", "EMPTY": "",
+		},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("Parse (-want +got):\n%s", d)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	ok := []string{"ACTION=add", "DEVPATH=/devices/x", "SEQNUM=1"}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		msg  string
+	}{
+		{"empty", nil, "empty message"},
+		{"no header NUL", []byte("add@/devices/x"), "is not NUL-terminated"},
+		{"no @", msg(append([]string{"add/devices/x"}, ok...)...), "is not ACTION@DEVPATH"},
+		{"field without =", msg("add@/devices/x", "ACTION=add", "DEVPATH=/devices/x", "SEQNUM=1", "junk"), `field "junk" is not KEY=VALUE`},
+		{"last field unterminated", []byte("add@/devices/x\x00ACTION=add\x00DEVPATH=/devices/x\x00SEQNUM=1"), "is not NUL-terminated"},
+		{"bad seqnum", msg("add@/devices/x", "ACTION=add", "DEVPATH=/devices/x", "SEQNUM=12a"), `SEQNUM "12a" is not a number`},
+		{"no seqnum", msg("add@/devices/x", "ACTION=add", "DEVPATH=/devices/x"), "no SEQNUM field"},
+		{"header disagrees", msg(append([]string{"remove@/devices/x"}, ok...)...), "disagrees"},
+		{"duplicate key", msg("add@/devices/x", "ACTION=add", "ACTION=add", "DEVPATH=/devices/x", "SEQNUM=1"), "appears twice"},
+		{"space in key", msg("add@/devices/x", "ACTION=add", "DEVPATH=/devices/x", "SEQNUM=1", "A B=c"), "control character or space"},
+		{"too long", append(msg("add@/devices/x", "ACTION=add", "DEVPATH=/devices/x", "SEQNUM=1", "X="), make([]byte, MaxSize)...), "longer than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.in)
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Parse(%q) = %v, want ErrMalformed", tc.in, err)
+			}
+			if !strings.Contains(err.Error(), tc.msg) || !strings.HasPrefix(err.Error(), "netlink: uevent at byte ") {
+				t.Fatalf("error %q does not say %q", err, tc.msg)
+			}
+		})
+	}
+	if _, err := Parse([]byte("libudev\x00\xfe\xed\xca\xfe")); !errors.Is(err, ErrLibudev) {
+		t.Fatalf("libudev message: %v, want ErrLibudev", err)
+	}
+}
+
+func TestWalk(t *testing.T) {
+	sys := t.TempDir()
+	files := map[string]string{
+		"devices/pci0000:00/uevent":                        "",
+		"devices/pci0000:00/0000:00:03.0/uevent":           "DRIVER=e1000\nPCI_CLASS=20000\nMODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00\n",
+		"devices/system/cpu/cpu0/uevent":                   "MODALIAS=cpu:type:x86,ven0000fam0006mod003F:feature:,0000\n",
+		"devices/system/cpu/cpu0/modalias":                 "not read",
+		"devices/virtual/bad/uevent":                       "NOEQUALS\n",
+		"devices/pci0000:00/0000:00:03.0/nested/unrelated": "x",
+	}
+	for name, content := range files {
+		p := filepath.Join(sys, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A link back up the tree must not be followed.
+	if err := os.Symlink("../..", filepath.Join(sys, "devices/pci0000:00/0000:00:03.0/subsystem")); err != nil {
+		t.Fatal(err)
+	}
+	devs, err := Walk(sys)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(sys, "devices/virtual/bad/uevent")) {
+		t.Fatalf("Walk error %v does not name the bad file", err)
+	}
+	var got []string
+	for _, d := range devs {
+		got = append(got, d.Event.DevPath+" "+d.Event.Modalias)
+	}
+	want := []string{
+		"/devices/pci0000:00 ",
+		"/devices/pci0000:00/0000:00:03.0 pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00",
+		"/devices/system/cpu/cpu0 cpu:type:x86,ven0000fam0006mod003F:feature:,0000",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("Walk (-want +got):\n%s", d)
+	}
+	if err := Trigger(devs[1].Dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(devs[1].Dir, "uevent")); !strings.HasPrefix(string(b), "add") {
+		t.Fatalf("Trigger wrote %q", b)
+	}
+	if _, err := Walk(filepath.Join(sys, "nosuch")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Walk of a missing tree: %v", err)
+	}
+}
+
+// FuzzParse checks properties of Parse on any input: it never panics; an accepted message has
+// the fields every kernel message has, and they agree with its header; a refused one gets a
+// ParseError with an offset inside the message (or ErrLibudev).
+func FuzzParse(f *testing.F) {
+	f.Add(msg("add@/devices/x", "ACTION=add", "DEVPATH=/devices/x", "SUBSYSTEM=pci", "MODALIAS=pci:v1d2", "SEQNUM=7"))
+	f.Add(msg("remove@/devices/x", "ACTION=remove", "DEVPATH=/devices/x", "SEQNUM=18446744073709551615"))
+	f.Add([]byte("libudev\x00rest"))
+	f.Add([]byte("add@/x\x00ACTION"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := Parse(b)
+		if err != nil {
+			var pe *ParseError
+			if errors.Is(err, ErrLibudev) {
+				return
+			}
+			if !errors.As(err, &pe) || pe.Offset < 0 || pe.Offset > len(b) || pe.Msg == "" {
+				t.Fatalf("Parse(%q): error %v is not a ParseError inside the message", b, err)
+			}
+			return
+		}
+		head, _, _ := strings.Cut(string(b), "\x00")
+		if head != e.Action+"@"+e.DevPath || e.Env["ACTION"] != e.Action || e.Env["DEVPATH"] != e.DevPath {
+			t.Fatalf("Parse(%q) = %+v: fields disagree with the header", b, e)
+		}
+		if e.Env["MODALIAS"] != e.Modalias || e.Env["SUBSYSTEM"] != e.Subsystem {
+			t.Fatalf("Parse(%q) = %+v: MODALIAS or SUBSYSTEM not taken from the fields", b, e)
+		}
+		if len(b) > MaxSize || b[len(b)-1] != 0 {
+			t.Fatalf("Parse accepted %q: too long or not NUL-terminated", b)
+		}
+	})
+}
+
+// FuzzParseFile checks ParseFile on any content: it never panics; an accepted file gives one
+// Env entry per KEY=VALUE line and MODALIAS from its line; a refused one gets a ParseError
+// naming the file, with an offset inside it.
+func FuzzParseFile(f *testing.F) {
+	f.Add([]byte("DRIVER=e1000\nPCI_CLASS=20000\nMODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00\n"))
+	f.Add([]byte("MAJOR=1\nMINOR=3\nDEVNAME=null\nDEVMODE=0666\n"))
+	f.Add([]byte("NOEQUALS\n"))
+	f.Add([]byte("A=1\nA=2\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := ParseFile("/sys/devices/x/uevent", "/devices/x", b)
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Source != "/sys/devices/x/uevent" || pe.Offset < 0 || pe.Offset > len(b) {
+				t.Fatalf("ParseFile(%q): %v is not a ParseError naming the file inside it", b, err)
+			}
+			return
+		}
+		lines := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" {
+				lines++
+			}
+		}
+		if len(e.Env) != lines || e.Modalias != e.Env["MODALIAS"] || e.DevPath != "/devices/x" && e.Env["DEVPATH"] == "" {
+			t.Fatalf("ParseFile(%q) = %+v: %d lines", b, e, lines)
+		}
+	})
+}
