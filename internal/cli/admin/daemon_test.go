@@ -2,12 +2,15 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/internal/sys"
@@ -146,6 +149,27 @@ func TestForward(t *testing.T) {
 	}
 	if _, handled := Forward(&cli.Env{Environ: []string{SocketEnv + "=" + filepath.Join(root, "none.sock")}}, []string{"modprobe", "b"}); handled {
 		t.Error("handled with no daemon")
+	}
+}
+
+// TestInsertError: a failure that is not the kernel's errno (an install command's, a module
+// without a file) is said once with its module: the engine's error already says "could not
+// insert".
+func TestInsertError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&daemon.LoadError{Module: "m", Err: &modload.RequestError{Request: "alias",
+			Err: &modload.ModuleError{Module: "m", Err: errors.New("install command failed")}}},
+			"could not insert 'm': install command failed"},
+		{&daemon.LoadError{Module: "m", Errno: syscall.ENODEV, Err: &modload.ModuleError{Module: "m", Err: syscall.ENODEV}},
+			"could not insert 'm': No such device"},
+		{&daemon.LoadError{Module: "alias", Err: errors.New("bad index")}, "could not insert 'alias': bad index"},
+	} {
+		if got := insertError("alias", tc.err); got != tc.want {
+			t.Errorf("insertError(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/internal/sys"
@@ -71,8 +72,12 @@ func insertError(name string, err error) string {
 		return fmt.Sprintf("could not insert '%s': %v", name, err)
 	}
 	msg := le.Err.Error()
+	var me *modload.ModuleError
 	switch le.Errno {
 	case 0:
+		if errors.As(le.Err, &me) {
+			return me.Error() // the engine's "could not insert 'MODULE': ..."
+		}
 	case syscall.EEXIST:
 		msg = "Module already in kernel"
 	case syscall.ENOENT:
