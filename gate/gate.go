@@ -3,10 +3,9 @@ package gate
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -507,9 +506,9 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 	// Only the kernel's result is recorded: a failure before the kernel call (open, a replaced
 	// file, decompression) is neither shared nor remembered, even when it carries an errno.
 	if !c.NotCalled && (err == nil || errors.As(err, &e)) {
-		nonce := make([]byte, 8)
-		rand.Read(nonce)
-		r := &record{Boot: g.boot, Nonce: hex.EncodeToString(nonce), Name: req.Name, Path: req.Path,
+		// math/rand/v2's generator is seeded per process by the runtime: unique enough to tell
+		// writes apart, without linking crypto/rand and its initialisers into every tool.
+		r := &record{Boot: g.boot, Nonce: fmt.Sprintf("%016x", rand.Uint64()), Name: req.Name, Path: req.Path,
 			Size: fi.Size, Mtime: fi.MtimeNs, Errno: e}
 		// Best effort: a failed write costs sharing, not correctness (waiters re-check sysfs).
 		sys.WriteFileAtomic(g.runtime, resName, r.marshal())

@@ -3,14 +3,15 @@ package kofile
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/modload/modload/internal/zstd"
 )
 
 // Compression is the compression format of a module file.
@@ -62,7 +63,7 @@ func DetectCompression(head []byte) Compression {
 // MaxWindow bounds the xz dictionary and zstd window a stream may ask for, so that a hostile
 // header cannot make the reader allocate gigabytes before producing a byte. Kernel module
 // compression (scripts/Makefile.modinst) uses 1 MiB (xz) and at most 8 MiB (zstd).
-const MaxWindow = 128 << 20
+const MaxWindow = zstd.MaxWindow // 128 MiB
 
 // MaxImageSize bounds a decompressed image; larger output is an error (a module image is at
 // most a few tens of MiB, the kernel's own limit is INT_MAX).
@@ -112,13 +113,7 @@ func Decompress(r io.Reader, c Compression) ([]byte, error) {
 		xr, err = xz.NewReader(br)
 		dr = xr
 	case Zstd:
-		var zr *zstd.Decoder
-		zr, err = zstd.NewReader(cr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxMemory(MaxImageSize), zstd.WithDecoderMaxWindow(MaxWindow))
-		if err == nil {
-			defer zr.Close()
-		}
-		dr = zr
+		dr = zstd.NewReader(cr) // its window limit is MaxWindow
 	case Gzip:
 		var gr *gzip.Reader
 		gr, err = gzip.NewReader(cr)

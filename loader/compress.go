@@ -2,15 +2,16 @@ package loader
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/modload/modload/internal/zstd"
 )
 
 // Compression is a module file's compression, detected by magic (not by name).
@@ -92,12 +93,7 @@ func decompress(c Compression, r io.Reader) ([]byte, error) {
 		}
 		dr = z
 	case Zstd:
-		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		defer z.Close()
-		dr = z
+		dr = zstd.NewReader(r)
 	default:
 		return io.ReadAll(r)
 	}
