@@ -9,8 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ulikunitz/xz"
-
+	"github.com/modload/modload/internal/xz"
 	"github.com/modload/modload/internal/zstd"
 )
 
@@ -75,6 +74,10 @@ func kernelCompression(root string) Compression {
 // maxImage bounds a decompressed module image (the kernel reads at most INT_MAX).
 const maxImage = 1 << 31
 
+// maxXZDict bounds an xz stream's dictionary (allocated whole when its block starts): liblzma's
+// largest preset uses 64 MiB, kernel modules 1 MiB.
+const maxXZDict = 1 << 27
+
 // decompress returns the decompressed content of r.
 func decompress(c Compression, r io.Reader) ([]byte, error) {
 	var dr io.Reader
@@ -87,11 +90,11 @@ func decompress(c Compression, r io.Reader) ([]byte, error) {
 		defer z.Close()
 		dr = z
 	case XZ:
-		z, err := xz.NewReader(r)
+		raw, err := io.ReadAll(r)
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
 		}
-		dr = z
+		return xz.Decode(raw, xz.Limits{Dict: maxXZDict, Out: maxImage})
 	case Zstd:
 		dr = zstd.NewReader(r)
 	default:

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	kzstd "github.com/klauspost/compress/zstd"
+
+	"github.com/modload/modload/internal/compresstest"
 )
 
 // The encoder is klauspost's (a test dependency only): what this package decodes must be what
@@ -29,28 +30,10 @@ func decode(b []byte) ([]byte, error) {
 	return io.ReadAll(NewReader(bytes.NewReader(b)))
 }
 
-// sample is compressible but not trivial: text with random runs, like a module's strings and code.
-func sample(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
-	words := strings.Fields("init_module modprobe vermagic license=GPL depends= alias=pci:v* __this_module .text .rodata")
-	var b bytes.Buffer
-	for b.Len() < n {
-		if r.IntN(4) == 0 {
-			for range r.IntN(64) {
-				b.WriteByte(byte(r.Uint32()))
-			}
-		} else {
-			b.WriteString(words[r.IntN(len(words))])
-			b.WriteByte(' ')
-		}
-	}
-	return b.Bytes()[:n]
-}
-
 func TestRoundTrip(t *testing.T) {
 	levels := []kzstd.EncoderLevel{kzstd.SpeedFastest, kzstd.SpeedDefault, kzstd.SpeedBetterCompression, kzstd.SpeedBestCompression}
 	for _, n := range []int{0, 1, 1000, 200 << 10, 1 << 20} {
-		data := sample(n, uint64(n))
+		data := compresstest.Sample(n, uint64(n))
 		for _, lvl := range levels {
 			for _, crc := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%d/%v/crc=%v", n, lvl, crc), func(t *testing.T) {
@@ -70,7 +53,7 @@ func TestRoundTrip(t *testing.T) {
 // TestFrames: concatenated frames decode to the concatenation; a skippable frame between them is
 // skipped.
 func TestFrames(t *testing.T) {
-	a, b := sample(5000, 1), sample(7000, 2)
+	a, b := compresstest.Sample(5000, 1), compresstest.Sample(7000, 2)
 	skippable := []byte{0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 'x', 'y', 'z'}
 	stream := append(append(append(encode(t, a), skippable...), encode(t, b)...), encode(t, nil)...)
 	got, err := decode(stream)
@@ -100,7 +83,7 @@ func TestWindowLimit(t *testing.T) {
 }
 
 func TestCorrupt(t *testing.T) {
-	good := encode(t, sample(100000, 3), kzstd.WithEncoderCRC(true))
+	good := encode(t, compresstest.Sample(100000, 3), kzstd.WithEncoderCRC(true))
 	if _, err := decode(good[:len(good)/2]); err == nil {
 		t.Error("truncated stream: no error")
 	}
@@ -119,8 +102,8 @@ func TestCorrupt(t *testing.T) {
 // same window limit) accept an input, they agree on its bytes.
 func FuzzReader(f *testing.F) {
 	f.Add(encode(f, []byte("hello, world\n")))
-	f.Add(encode(f, sample(3000, 4), kzstd.WithEncoderCRC(true)))
-	f.Add(encode(f, sample(3000, 5), kzstd.WithEncoderLevel(kzstd.SpeedBestCompression)))
+	f.Add(encode(f, compresstest.Sample(3000, 4), kzstd.WithEncoderCRC(true)))
+	f.Add(encode(f, compresstest.Sample(3000, 5), kzstd.WithEncoderLevel(kzstd.SpeedBestCompression)))
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 18 << 3, 0x01, 0x00, 0x00})
 	ref, err := kzstd.NewReader(nil, kzstd.WithDecoderConcurrency(1), kzstd.WithDecoderMaxWindow(MaxWindow), kzstd.WithDecoderMaxMemory(1<<20))
 	if err != nil {
