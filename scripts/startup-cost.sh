@@ -32,7 +32,7 @@ bin=$(mktemp -d)
 trap 'rm -rf "$src" "$bin"' EXIT
 mkdir -p "$src/hello" "$src/libs"
 printf 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$src/hello/main.go"
-printf 'package main\n\nimport (\n\t_ "compress/gzip"\n\t"os"\n\n\t_ "github.com/ulikunitz/xz"\n\n\t_ "github.com/modload/modload/internal/zstd"\n)\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$src/libs/main.go"
+printf 'package main\n\nimport (\n\t_ "compress/gzip"\n\t"os"\n\n\t_ "github.com/modload/modload/internal/xz"\n\t_ "github.com/modload/modload/internal/zstd"\n)\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$src/libs/main.go"
 rel=$(basename "$src")
 CGO_ENABLED=0 go build -o "$bin/hello" "./$rel/hello"
 CGO_ENABLED=0 go build -o "$bin/libs" "./$rel/libs"
