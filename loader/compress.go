@@ -5,10 +5,10 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/xz"
 	"github.com/modload/modload/internal/zstd"
 )
@@ -64,7 +64,7 @@ func parseCompression(b []byte) Compression {
 // kernelCompression reads <root>/sys/module/compression; None when absent (no in-kernel
 // decompression, as on Debian's 6.1).
 func kernelCompression(root string) Compression {
-	b, err := os.ReadFile(filepath.Join(root, "sys/module/compression"))
+	b, err := sys.ReadFile(filepath.Join(root, "sys/module/compression"))
 	if err != nil {
 		return None
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/resolve"
 )
@@ -607,7 +608,7 @@ func (st *state) inKernel(m resolve.Module) bool {
 	if sysfs == "" {
 		sysfs = "/sys"
 	}
-	b, err := os.ReadFile(sysfs + "/module/" + m.Name + "/initstate")
+	b, err := sys.ReadFile(sysfs + "/module/" + m.Name + "/initstate") // not os: see sys.ReadFile
 	return err == nil && strings.TrimSpace(string(b)) == "live"
 }
 
