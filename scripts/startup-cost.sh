@@ -48,7 +48,7 @@ table=$("$bin/proccost" -md -n "$N" -root "$R" -kver "$K" -ref kmod \
 	"modload=$bin/modload modprobe -d $R -S $K {Q}" \
 	"kmod=$KMOD -d $R -S $K {Q}" |
 	sed -e "s#$bin/##g" -e "s#$R#\$ROOT#g" -e "s#$K#\$KVER#g")
-block=$(printf '%s\n\nCommit %s%s, kmod %s, %s.\n' "$table" "$commit" "$dirty" "$("$KMOD" --version | head -1)" "$(go version | cut -d' ' -f3)")
+block=$(printf '%s\n\nCommit %s%s, %s, %s.\n' "$table" "$commit" "$dirty" "$("$KMOD" --version | head -1)" "$(go version | cut -d' ' -f3)")
 printf '%s\n' "$block"
 if [ "$WRITE" = 1 ]; then
 	doc=docs/benchmarks.md
