@@ -17,7 +17,7 @@ var ErrFormat = errors.New("malformed kernel file")
 // BootID reads <root>/proc/sys/kernel/random/boot_id, the kernel's random id of this boot.
 func BootID(root string) (string, error) {
 	path := filepath.Join(root, "proc/sys/kernel/random/boot_id")
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		return "", err
 	}
@@ -45,7 +45,7 @@ func parseBootID(b []byte) (string, error) {
 // Ppid returns the parent pid of pid from <root>/proc/<pid>/stat.
 func Ppid(root string, pid int) (int, error) {
 	path := filepath.Join(root, "proc", strconv.Itoa(pid), "stat")
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		return 0, err
 	}

@@ -110,3 +110,13 @@ func openRead(path string, flags int) (int, error) {
 		return fd, nil
 	}
 }
+
+// Open opens path read-only as an *os.File that is not registered with the runtime's network
+// poller (os.NewFile of a blocking descriptor): for the module files handed to finit_module.
+func Open(path string) (*os.File, error) {
+	fd, err := openRead(path, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}

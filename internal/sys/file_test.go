@@ -3,6 +3,7 @@ package sys
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,6 +30,14 @@ func TestFileHelpers(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	f, err := Open(filepath.Join(dir, "small"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(f); err != nil || string(got) != "x\n" || f.Name() != filepath.Join(dir, "small") {
+		t.Errorf("Open small: read %q, %v, name %s", got, err, f.Name())
+	}
+	f.Close()
 	// A /proc file reports size 0: read to EOF all the same.
 	if got, err := ReadFile("/proc/self/status"); err != nil || !bytes.Contains(got, []byte("\nPid:")) {
 		t.Errorf("ReadFile /proc/self/status: %q, %v", got, err)
@@ -51,6 +60,7 @@ func TestFileHelpers(t *testing.T) {
 		"MmapFile":     func() error { _, err := MmapFile(missing); return err }(),
 		"ReadDirNames": func() error { _, err := ReadDirNames(missing); return err }(),
 		"IsDir":        func() error { _, err := IsDir(missing); return err }(),
+		"Open":         func() error { _, err := Open(missing); return err }(),
 	} {
 		var pe *fs.PathError
 		if !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &pe) || pe.Path != missing {
