@@ -1,6 +1,9 @@
 package fnmatch
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // classNameMax bounds the length of a "[:name:]" class name, like glibc's
 // CHARCLASS_NAME_MAX.
@@ -199,7 +202,7 @@ scan:
 				}
 				break
 			}
-			class, known := classes[string(name)]
+			class, known := classes()[string(name)]
 			if !known {
 				return 0, bracketInvalid
 			}
@@ -392,20 +395,24 @@ func (m *matcher) single(c byte, pi int, fn byte) (cold, next byte, npi int, ok 
 	return c, m.at(pi), pi + 1, false
 }
 
-var classes = map[string]func(byte) bool{
-	"alnum":  func(b byte) bool { return isAlpha(b) || isDigit(b) },
-	"alpha":  isAlpha,
-	"blank":  func(b byte) bool { return b == ' ' || b == '\t' },
-	"cntrl":  func(b byte) bool { return b < 0x20 || b == 0x7f },
-	"digit":  isDigit,
-	"graph":  func(b byte) bool { return b > 0x20 && b < 0x7f },
-	"lower":  func(b byte) bool { return b >= 'a' && b <= 'z' },
-	"print":  func(b byte) bool { return b >= 0x20 && b < 0x7f },
-	"punct":  func(b byte) bool { return b > 0x20 && b < 0x7f && !isAlpha(b) && !isDigit(b) },
-	"space":  func(b byte) bool { return b == ' ' || (b >= '\t' && b <= '\r') },
-	"upper":  func(b byte) bool { return b >= 'A' && b <= 'Z' },
-	"xdigit": func(b byte) bool { return isDigit(b) || (b|0x20 >= 'a' && b|0x20 <= 'f') },
-}
+// classes is built on first use: a package-level map literal is built at start-up, in every
+// process.
+var classes = sync.OnceValue(func() map[string]func(byte) bool {
+	return map[string]func(byte) bool{
+		"alnum":  func(b byte) bool { return isAlpha(b) || isDigit(b) },
+		"alpha":  isAlpha,
+		"blank":  func(b byte) bool { return b == ' ' || b == '\t' },
+		"cntrl":  func(b byte) bool { return b < 0x20 || b == 0x7f },
+		"digit":  isDigit,
+		"graph":  func(b byte) bool { return b > 0x20 && b < 0x7f },
+		"lower":  func(b byte) bool { return b >= 'a' && b <= 'z' },
+		"print":  func(b byte) bool { return b >= 0x20 && b < 0x7f },
+		"punct":  func(b byte) bool { return b > 0x20 && b < 0x7f && !isAlpha(b) && !isDigit(b) },
+		"space":  func(b byte) bool { return b == ' ' || (b >= '\t' && b <= '\r') },
+		"upper":  func(b byte) bool { return b >= 'A' && b <= 'Z' },
+		"xdigit": func(b byte) bool { return isDigit(b) || (b|0x20 >= 'a' && b|0x20 <= 'f') },
+	}
+})
 
 func isAlpha(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }

@@ -66,7 +66,7 @@
 //     exclusive lock in turn (a thundering herd of re-blocking waiters per handoff). The lock
 //     is per identity (forced or not); the holder records the kernel's result in
 //     <dev>-<ino>.result, or <dev>-<ino>.forced-result when forced (boot id, a fresh nonce,
-//     name, absolute path, size, mtime, SHA-256 of the parameters, errno; written by rename, so
+//     name, absolute path, size, mtime, the parameters (hex), errno; written by rename, so
 //     readers see whole files), and only when the kernel was called: a failure before the call
 //     (Call.NotCalled: open, replaced file, decompression) is neither shared nor remembered.
 //     The holder writes "<pid> <nonce>" in the lock file when it takes the lock, and its record

@@ -3,7 +3,6 @@ package gate
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,12 +44,10 @@ func (r *record) marshal() []byte {
 	return []byte(b.String())
 }
 
-// paramsDigest is what a record keeps of module parameters: the SHA-256 of the string, in hex
-// (parameters may hold any byte, a record's values no newline).
-func paramsDigest(params string) string {
-	sum := sha256.Sum256([]byte(params))
-	return hex.EncodeToString(sum[:])
-}
+// paramsDigest is what a record keeps of module parameters: the string itself in hex
+// (parameters may hold any byte, a record's values no newline; no hash, so that no crypto
+// package's initialisers run in every tool, and two parameter strings never collide).
+func paramsDigest(params string) string { return hex.EncodeToString([]byte(params)) }
 
 // parseRecord parses a result file. Every field is required exactly once; values may not contain
 // newlines (path is the rest of its line).

@@ -1,17 +1,16 @@
 package kofile
 
 import (
-	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"syscall"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/modload/modload/internal/xz"
+	"github.com/modload/modload/internal/zstd"
 )
 
 // Compression is the compression format of a module file.
@@ -61,9 +60,10 @@ func DetectCompression(head []byte) Compression {
 }
 
 // MaxWindow bounds the xz dictionary and zstd window a stream may ask for, so that a hostile
-// header cannot make the reader allocate gigabytes before producing a byte. Kernel module
+// header cannot make the reader allocate gigabytes before producing a byte (internal/xz checks
+// the dictionary before allocating it). Kernel module
 // compression (scripts/Makefile.modinst) uses 1 MiB (xz) and at most 8 MiB (zstd).
-const MaxWindow = 128 << 20
+const MaxWindow = zstd.MaxWindow // 128 MiB
 
 // MaxImageSize bounds a decompressed image; larger output is an error (a module image is at
 // most a few tens of MiB, the kernel's own limit is INT_MAX). Refusing a larger stream
@@ -209,22 +209,9 @@ func Decompress(r io.Reader, c Compression) ([]byte, error) {
 	case None:
 		dr = cr
 	case XZ:
-		var br *bufio.Reader
-		br, err = checkXZDict(cr)
-		if err != nil {
-			return nil, &FormatError{Off: cr.n, Msg: err.Error(), Err: ErrCorrupt}
-		}
-		var xr *xz.Reader
-		xr, err = xz.NewReader(br)
-		dr = xr
+		return decompressXZ(cr)
 	case Zstd:
-		var zr *zstd.Decoder
-		zr, err = zstd.NewReader(cr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxMemory(uint64(maxImage)), zstd.WithDecoderMaxWindow(MaxWindow))
-		if err == nil {
-			defer zr.Close()
-		}
-		dr = zr
+		dr = zstd.NewReader(cr) // its window limit is MaxWindow
 	case Gzip:
 		var gr *gzip.Reader
 		gr, err = gzip.NewReader(cr)
@@ -268,60 +255,21 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// checkXZDict peeks at the first xz block header and rejects an LZMA2 dictionary larger than
-// MaxWindow (the xz reader allocates the whole dictionary up front). Anything it cannot
-// follow is left to the xz reader to judge.
-func checkXZDict(r io.Reader) (*bufio.Reader, error) {
-	br := bufio.NewReaderSize(r, 4096)
-	head, _ := br.Peek(12 + 1024)
-	if len(head) < 13 || head[12] == 0 {
-		return br, nil
+// decompressXZ reads the whole xz file and decompresses it in memory (internal/xz).
+func decompressXZ(r io.Reader) ([]byte, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, decompressError(XZ, int64(len(raw)), err)
 	}
-	hsize := (int(head[12]) + 1) * 4
-	if len(head) < 12+hsize {
-		return br, nil
+	image, err := xz.Decode(raw, xz.Limits{Dict: MaxWindow, Out: maxImage})
+	var xe *xz.Error
+	switch {
+	case err == nil:
+		return image, nil
+	case xz.IsTruncated(err):
+		return nil, decompressError(XZ, int64(len(raw)), io.ErrUnexpectedEOF)
+	case errors.As(err, &xe):
+		return nil, &FormatError{Off: xe.Off, Msg: "corrupt xz stream: " + xe.Msg, Err: ErrCorrupt}
 	}
-	h := head[12+1 : 12+hsize]
-	flags := h[0]
-	h = h[1:]
-	varint := func() (uint64, bool) {
-		var v uint64
-		for i := 0; i < 9 && i < len(h); i++ {
-			v |= uint64(h[i]&0x7f) << (7 * i)
-			if h[i]&0x80 == 0 {
-				h = h[i+1:]
-				return v, true
-			}
-		}
-		return 0, false
-	}
-	if flags&0x40 != 0 {
-		if _, ok := varint(); !ok {
-			return br, nil
-		}
-	}
-	if flags&0x80 != 0 {
-		if _, ok := varint(); !ok {
-			return br, nil
-		}
-	}
-	for n := int(flags&3) + 1; n > 0; n-- {
-		id, ok1 := varint()
-		size, ok2 := varint()
-		if !ok1 || !ok2 || uint64(len(h)) < size {
-			return br, nil
-		}
-		if id == 0x21 && size == 1 {
-			code := h[0] & 0x3f
-			var dict uint64 = 1<<32 - 1
-			if code < 40 {
-				dict = uint64(2|code&1) << (code/2 + 11)
-			}
-			if dict > MaxWindow {
-				return nil, fmt.Errorf("xz dictionary of %d bytes exceeds %d", dict, MaxWindow)
-			}
-		}
-		h = h[size:]
-	}
-	return br, nil
+	return nil, decompressError(XZ, int64(len(raw)), err)
 }

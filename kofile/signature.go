@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 )
 
 // SignatureMagic ends a signed module file.
@@ -201,35 +202,39 @@ func cstr(b []byte) string {
 // opensslDigestName returns what OpenSSL's OBJ_obj2txt(no_name=0) gives for a digest OID:
 // the long name when OpenSSL knows the OID, the dotted form otherwise.
 func opensslDigestName(oid asn1.ObjectIdentifier) string {
-	if name, ok := digestNames[oid.String()]; ok {
+	if name, ok := digestNames()[oid.String()]; ok {
 		return name
 	}
 	return oid.String()
 }
 
-var digestNames = map[string]string{
-	"1.2.840.113549.2.2":      "md2",
-	"1.2.840.113549.2.4":      "md4",
-	"1.2.840.113549.2.5":      "md5",
-	"1.3.14.3.2.26":           "sha1",
-	"1.3.36.3.2.1":            "ripemd160",
-	"2.16.840.1.101.3.4.2.1":  "sha256",
-	"2.16.840.1.101.3.4.2.2":  "sha384",
-	"2.16.840.1.101.3.4.2.3":  "sha512",
-	"2.16.840.1.101.3.4.2.4":  "sha224",
-	"2.16.840.1.101.3.4.2.5":  "sha512-224",
-	"2.16.840.1.101.3.4.2.6":  "sha512-256",
-	"2.16.840.1.101.3.4.2.7":  "sha3-224",
-	"2.16.840.1.101.3.4.2.8":  "sha3-256",
-	"2.16.840.1.101.3.4.2.9":  "sha3-384",
-	"2.16.840.1.101.3.4.2.10": "sha3-512",
-	"2.16.840.1.101.3.4.2.11": "shake128",
-	"2.16.840.1.101.3.4.2.12": "shake256",
-	"1.2.156.10197.1.401":     "sm3",
-	// OpenSSL prints the long name of the signature OIDs some signers put in the digest slot.
-	"1.2.840.113549.1.1.1":  "rsaEncryption",
-	"1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
-}
+// digestNames is built on first use: a package-level map literal is built at start-up, in every
+// process.
+var digestNames = sync.OnceValue(func() map[string]string {
+	return map[string]string{
+		"1.2.840.113549.2.2":      "md2",
+		"1.2.840.113549.2.4":      "md4",
+		"1.2.840.113549.2.5":      "md5",
+		"1.3.14.3.2.26":           "sha1",
+		"1.3.36.3.2.1":            "ripemd160",
+		"2.16.840.1.101.3.4.2.1":  "sha256",
+		"2.16.840.1.101.3.4.2.2":  "sha384",
+		"2.16.840.1.101.3.4.2.3":  "sha512",
+		"2.16.840.1.101.3.4.2.4":  "sha224",
+		"2.16.840.1.101.3.4.2.5":  "sha512-224",
+		"2.16.840.1.101.3.4.2.6":  "sha512-256",
+		"2.16.840.1.101.3.4.2.7":  "sha3-224",
+		"2.16.840.1.101.3.4.2.8":  "sha3-256",
+		"2.16.840.1.101.3.4.2.9":  "sha3-384",
+		"2.16.840.1.101.3.4.2.10": "sha3-512",
+		"2.16.840.1.101.3.4.2.11": "shake128",
+		"2.16.840.1.101.3.4.2.12": "shake256",
+		"1.2.156.10197.1.401":     "sm3",
+		// OpenSSL prints the long name of the signature OIDs some signers put in the digest slot.
+		"1.2.840.113549.1.1.1":  "rsaEncryption",
+		"1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
+	}
+})
 
 // magnitude returns the big-endian magnitude of a two's complement integer without leading
 // zero bytes, as OpenSSL's BN_bn2bin(ASN1_INTEGER_to_BN()) gives it.

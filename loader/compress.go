@@ -3,10 +3,10 @@ package loader
 import (
 	"bytes"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/kofile"
 )
 
@@ -61,7 +61,7 @@ func parseCompression(b []byte) Compression {
 // kernelCompression reads <root>/sys/module/compression; None when absent (no in-kernel
 // decompression, as on Debian's 6.1).
 func kernelCompression(root string) Compression {
-	b, err := os.ReadFile(filepath.Join(root, "sys/module/compression"))
+	b, err := sys.ReadFile(filepath.Join(root, "sys/module/compression"))
 	if err != nil {
 		return None
 	}

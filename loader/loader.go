@@ -364,7 +364,7 @@ func (l *Loader) kernelLoad(ctx context.Context, m *Module) (gate.Call, error) {
 	if h := testHookBeforeOpen; h != nil {
 		h(m.Path)
 	}
-	f, err := os.Open(m.Path)
+	f, err := sys.Open(m.Path) // not os.Open: see sys.ReadFile
 	if err != nil {
 		return notCalled, err
 	}

@@ -1,6 +1,7 @@
 package modconf
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/modload/modload/internal/sys"
 )
 
 // DefaultPaths are the directories kmod 34 (Debian 13) reads when no -C is given, in
@@ -126,23 +129,26 @@ func Load(o LoadOptions) (*Config, error) {
 			p.report(&ParseError{File: fn, Err: ErrPathTooLong, Msg: "path too long"})
 			continue
 		}
-		r, err := os.Open(fn)
+		b, err := sys.ReadFile(fn) // not os.Open: see sys.ReadFile
 		if err != nil {
 			continue // kmod skips files it cannot open, silently
 		}
-		p.parseConfig(r, fn)
-		r.Close()
+		p.parseConfig(bytes.NewReader(b), fn)
 	}
 
 	cmdline := o.Cmdline
 	if cmdline == "" {
 		cmdline = filepath.Join(base, "proc/cmdline")
 	}
-	if r, err := os.Open(cmdline); err == nil {
-		if err := p.parseCmdline(r, cmdline); err != nil {
-			p.report(&ParseError{File: cmdline, Err: err, Msg: "read: " + err.Error()})
-		}
-		r.Close()
+	b, err := sys.ReadFile(cmdline)
+	var pe *fs.PathError
+	if err == nil {
+		err = p.parseCmdline(bytes.NewReader(b), cmdline)
+	} else if errors.As(err, &pe) && pe.Op == "open" {
+		err = nil // a file that cannot be opened is skipped, as kmod does
+	}
+	if err != nil {
+		p.report(&ParseError{File: cmdline, Err: err, Msg: "read: " + err.Error()})
 	}
 	return p.cfg, nil
 }
@@ -151,11 +157,11 @@ func Load(o LoadOptions) (*Config, error) {
 // path that is not a directory is one file; a directory contributes its *.conf entries (and,
 // in kmod 30, its *.alias entries) that do not start with '.'.
 func (p *parser) listPath(files *fileList, path string) {
-	st, err := os.Stat(path)
+	isDir, err := sys.IsDir(path)
 	if err != nil {
 		return
 	}
-	if !st.IsDir() {
+	if !isDir {
 		name := path
 		if i := strings.LastIndexByte(path, '/'); i >= 0 {
 			name = path[i+1:]
@@ -163,12 +169,7 @@ func (p *parser) listPath(files *fileList, path string) {
 		files.insert(confFile{dir: path, name: name, single: true})
 		return
 	}
-	d, err := os.Open(path)
-	var names []string
-	if err == nil {
-		names, err = d.Readdirnames(-1)
-		d.Close()
-	}
+	names, err := sys.ReadDirNames(path)
 	if err != nil {
 		var errno error = err
 		var pe *fs.PathError

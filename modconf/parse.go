@@ -14,6 +14,9 @@ type parser struct {
 	warn func(error)
 	// kmod30 parses as kmod 30 (Debian 12) does: weakdep is a bad line.
 	kmod30 bool
+	// br and line are reused from file to file and line to line.
+	br   *bufio.Reader
+	line []byte
 }
 
 func (p *parser) report(err error) {
@@ -24,11 +27,10 @@ func (p *parser) report(err error) {
 
 // readLine is kmod's freadline_wrapped: one logical line, with "\\\n" joining physical lines,
 // a backslash before any other byte dropped (the byte is kept), a backslash at end of file
-// kept as byte 0xff (C's (char)EOF) when eofByte, dropped otherwise (kmod 34). *lineno advances by the physical lines consumed, so it
-// names the last physical line. ok is false at end of input. A read error ends the input,
-// as getc's EOF does in kmod.
-func readLine(r *bufio.Reader, lineno *int, eofByte bool) (line []byte, ok bool) {
-	var buf []byte
+// kept as byte 0xff (C's (char)EOF) when eofByte, dropped otherwise (kmod 34). *lineno
+// advances by the physical lines consumed, so it names the last physical line. ok is false at end of input. A read error ends the input,
+// as getc's EOF does in kmod. The line is appended to buf (pass buf[:0] to reuse it).
+func readLine(r *bufio.Reader, lineno *int, eofByte bool, buf []byte) (line []byte, ok bool) {
 	n := 0
 	for {
 		c, err := r.ReadByte()
@@ -104,15 +106,23 @@ func (t *tokenizer) rest() (string, bool) {
 // parseConfig reads one configuration file as kmod_config_parse does, appending its
 // directives to p.cfg. file names the file in messages.
 func (p *parser) parseConfig(r io.Reader, file string) {
-	br := bufio.NewReader(r)
+	if p.br == nil {
+		p.br = bufio.NewReader(r)
+	} else {
+		p.br.Reset(r)
+	}
 	lineno := 0
 	for {
-		raw, ok := readLine(br, &lineno, p.kmod30)
+		raw, ok := readLine(p.br, &lineno, p.kmod30, p.line[:0])
 		if !ok {
 			return
 		}
+		p.line = raw
 		if i := bytes.IndexByte(raw, 0); i >= 0 {
 			raw = raw[:i] // kmod handles the line as a C string
+		}
+		if len(raw) == 0 || raw[0] == '#' {
+			continue // what parseLine skips first, without copying the line
 		}
 		p.parseLine(string(raw), file, lineno)
 	}

@@ -168,17 +168,11 @@ func (db *DB) slots() []*slot {
 // kept for the lookups.
 func (db *DB) mapBin(s *slot) {
 	path := filepath.Join(db.dir, s.name+".bin")
-	f, err := os.Open(path)
+	data, err := sys.MmapFile(path) // not os.Open: see sys.ReadFile
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	s.bin, s.src = true, path
-	if err != nil {
-		s.err = err
-		return
-	}
-	defer f.Close()
-	data, err := sys.Mmap(f)
 	if err != nil {
 		s.err = err
 		return

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/moddb"
 )
@@ -151,11 +152,11 @@ func loadConfig(o Options, dir string) (*modconf.Config, error) {
 // "/lib/modules/<uname -r>".
 func ModuleDir(base, version string) (string, error) {
 	if version == "" {
-		b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+		v, err := sys.Release() // uname(2), as kmod: no file to open
 		if err != nil {
 			return "", fmt.Errorf("resolve: kernel release: %w", err)
 		}
-		version = strings.TrimSpace(string(b))
+		version = v
 	}
 	if base == "/" {
 		base = ""

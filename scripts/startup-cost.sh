@@ -1,35 +1,62 @@
 #!/usr/bin/env bash
-# Where a modload process's time goes before it does any work: a bare exec, a static Go hello
-# world, the same with the decompression libraries linked, `modload version`, one
-# `modprobe -D ext4` of modload and of kmod, N runs each from this shell, milliseconds per run.
-# Needs the Debian tree: eval "$(go run ./internal/debian/cmd/debtree)" first.
+# What one modload process costs against one kmod process, and where it goes: a bare exec, a
+# static Go "hello world", the same with modload's decompressors linked, `modload version` (the
+# whole binary's start-up and exit), and one `modprobe -D NAME` / `-R ALIAS` process of modload
+# and of kmod's /sbin/modprobe on the Debian tree, queries alternating over the tree.
+#
+# Every command runs once per round, in turn, the order reversed every other round, for N rounds
+# (cmd/proccost): wall time (start to reaped), CPU (user+system, the kernel's rusage of the child,
+# all its threads), minor faults and context switches, as medians; the ratio to kmod is the
+# median of the per-round ratios (wall) and the ratio of the totals (CPU). The figures, the
+# machine and the date are written into docs/benchmarks.md between the startup-cost markers
+# (WRITE=0 to print them only).
+#
+#	N=600 bash scripts/startup-cost.sh
+#
+# Needs the Debian tree (fetched and cached by internal/debian/cmd/debtree) and kmod's modprobe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
-N=${N:-300}
-: "${MODLOAD_DEBIAN_ROOT:?run: eval \"\$(go run ./internal/debian/cmd/debtree)\"}"
-: "${MODLOAD_DEBIAN_KVER:?}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/hello" "$tmp/libs"
-printf 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' > "$tmp/hello/main.go"
-printf 'package main\n\nimport (\n\t"os"\n\n\t_ "github.com/klauspost/compress/gzip"\n\t_ "github.com/klauspost/compress/zstd"\n\t_ "github.com/ulikunitz/xz"\n)\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' > "$tmp/libs/main.go"
-# A module of its own with modload's go.mod and go.sum: the libraries resolve to the pinned versions.
-sed 's#^module .*#module startupcost#' go.mod > "$tmp/go.mod"
-cp go.sum "$tmp/"
-(cd "$tmp" && CGO_ENABLED=0 go build -o hello.bin ./hello && CGO_ENABLED=0 go build -o libs.bin ./libs)
-CGO_ENABLED=0 go build -o "$tmp/modload" ./cmd/modload
-measure() {
-	local s e
-	s=$(date +%s%N)
-	for ((i = 0; i < N; i++)); do "$@" >/dev/null; done
-	e=$(date +%s%N)
-	awk -v s="$s" -v e="$e" -v n="$N" -v what="${*//$tmp\//}" 'BEGIN { printf "%8.2f ms  %s\n", (e - s) / n / 1e6, what }'
-}
-echo "$(date -u +%F) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $N runs each"
-measure /bin/true
-measure "$tmp/hello.bin"
-measure "$tmp/libs.bin"
-measure "$tmp/modload" version
-measure "$tmp/modload" modprobe -d "$MODLOAD_DEBIAN_ROOT" -S "$MODLOAD_DEBIAN_KVER" -D ext4
-measure modprobe -d "$MODLOAD_DEBIAN_ROOT" -S "$MODLOAD_DEBIAN_KVER" -D ext4
+N=${N:-600}
+WRITE=${WRITE:-1}
+KMOD=${KMOD:-/sbin/modprobe}
+if [ -z "${MODLOAD_DEBIAN_ROOT:-}" ] || [ -z "${MODLOAD_DEBIAN_KVER:-}" ]; then
+	eval "$(go run ./internal/debian/cmd/debtree)"
+fi
+R=$MODLOAD_DEBIAN_ROOT
+K=$MODLOAD_DEBIAN_KVER
+# The reference programs are built inside the module (a directory go's ./... skips), so the
+# libraries resolve to modload's pinned versions and its internal packages.
+src=$(mktemp -d "$PWD/_startupcost.XXXXXX")
+bin=$(mktemp -d)
+trap 'rm -rf "$src" "$bin"' EXIT
+mkdir -p "$src/hello" "$src/libs"
+printf 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$src/hello/main.go"
+printf 'package main\n\nimport (\n\t_ "compress/gzip"\n\t"os"\n\n\t_ "github.com/modload/modload/internal/xz"\n\t_ "github.com/modload/modload/internal/zstd"\n)\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$src/libs/main.go"
+rel=$(basename "$src")
+CGO_ENABLED=0 go build -o "$bin/hello" "./$rel/hello"
+CGO_ENABLED=0 go build -o "$bin/libs" "./$rel/libs"
+CGO_ENABLED=0 go build -o "$bin/modload" ./cmd/modload
+go build -o "$bin/proccost" ./cmd/proccost
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ", uncommitted changes" || true)
+table=$("$bin/proccost" -md -n "$N" -root "$R" -kver "$K" -ref kmod \
+	"true=/bin/true" \
+	"hello=$bin/hello" \
+	"libs=$bin/libs" \
+	"version=$bin/modload version" \
+	"modload=$bin/modload modprobe -d $R -S $K {Q}" \
+	"kmod=$KMOD -d $R -S $K {Q}" |
+	sed -e "s#$bin/##g" -e "s#$R#\$ROOT#g" -e "s#$K#\$KVER#g")
+block=$(printf '%s\n\nCommit %s%s, %s, %s.\n' "$table" "$commit" "$dirty" "$("$KMOD" --version | head -1)" "$(go version | cut -d' ' -f3)")
+printf '%s\n' "$block"
+if [ "$WRITE" = 1 ]; then
+	doc=docs/benchmarks.md
+	grep -q '<!-- startup-cost:begin -->' "$doc" || { echo "$doc: no startup-cost markers" >&2; exit 1; }
+	BLOCK="$block" awk '
+		/<!-- startup-cost:begin -->/ { print; print ENVIRON["BLOCK"]; skip = 1; next }
+		/<!-- startup-cost:end -->/ { skip = 0 }
+		!skip { print }' "$doc" >"$doc.tmp"
+	mv "$doc.tmp" "$doc"
+	echo "wrote $doc"
+fi

@@ -41,6 +41,7 @@ func register(name, help string, hidden bool, main func(env *cli.Env, args []str
 }
 
 func main() {
+	setOneP()
 	os.Exit(run(cli.OS(), os.Args))
 }
 

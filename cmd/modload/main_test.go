@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/modload/modload/internal/cli"
@@ -55,5 +57,22 @@ func TestHelpListsVisibleTools(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "version") {
 		t.Fatalf("help does not list version:\n%s", out.String())
+	}
+}
+
+func TestSetOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(4)
+	t.Setenv("GOMAXPROCS", "4")
+	oncePOnce = sync.Once{}
+	setOneP()
+	if n := runtime.GOMAXPROCS(0); n != 4 {
+		t.Errorf("GOMAXPROCS=4 in the environment: %d Ps, want the environment's 4", n)
+	}
+	t.Setenv("GOMAXPROCS", "")
+	oncePOnce = sync.Once{}
+	setOneP()
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Errorf("no GOMAXPROCS in the environment: %d Ps, want 1", n)
 	}
 }

@@ -75,14 +75,16 @@ func guestMain(env *cli.Env, args []string) int {
 	return guest.Main(args)
 }
 
-// setOneP gives the process one P unless GOMAXPROCS is set. The loading tools wait on the
-// kernel and on other processes' locks, not on Go code: a goroutine in finit_module or flock
-// holds a thread, not a P. On a many-CPU machine in a boot storm, where a process starts per
-// device event, every idle P means threads started, spun and torn down across CPUs; the VM's
-// /init (this binary) with 64 Ps made its loaders compete with its idle threads. It is set
-// when loading starts, not in main: the stop-the-world it costs (about 1 ms) is not worth
-// paying for queries (modprobe -D, modinfo). GOMAXPROCS=1 in the environment saves the threads
-// the runtime starts before main too (a udev rule's ENV{GOMAXPROCS}="1").
+// setOneP gives the process one P unless GOMAXPROCS is set; main calls it first. The tools
+// wait on the kernel, on files and on other processes' locks, not on Go code: a goroutine in
+// finit_module or flock holds a thread, not a P. Every further P lets the runtime wake and spin
+// more threads across CPUs (in a boot storm, a process per device event; under TCG every cross-CPU
+// wake-up is expensive), and on a 2-CPU host one modprobe -D/-R process took 0.06-0.1x of
+// kmod's time less with one P (scripts/startup-cost.sh). It used to be set only when loading
+// started, to spare queries its stop-the-world; at the start of main, with nothing running but
+// the runtime's own goroutines, that costs less than the extra P does. GOMAXPROCS=1 in the
+// environment also saves the threads the runtime starts before main (a udev rule's
+// ENV{GOMAXPROCS}="1"); the kernel's modprobe helper cannot be given it.
 func setOneP() {
 	oncePOnce.Do(func() {
 		if os.Getenv("GOMAXPROCS") == "" {

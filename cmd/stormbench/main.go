@@ -307,6 +307,8 @@ type row struct {
 	Loaded      int      `json:"modules_loaded"`
 	Modules     []string `json:"modules"`
 	Errors      []string `json:"errors,omitempty"`
+	// LoaderRuns is the number of loader processes started (one per device event, or per pass).
+	LoaderRuns int `json:"loader_runs,omitempty"`
 }
 
 func newRow(loader string, res *vm.Result) row {
@@ -317,6 +319,7 @@ func newRow(loader string, res *vm.Result) row {
 		LoadPhase: res.LoadPhase.Seconds(), Boot: res.Boot.Seconds(), Passes: len(res.Passes),
 		Loaded: len(res.Modules), Modules: res.Modules, Errors: res.Errors,
 		InitCPU: res.InitCPU.Seconds(), GuestUser: res.CPU.User, GuestSystem: res.CPU.System, GuestIRQ: res.CPU.IRQ,
+		LoaderRuns: res.LoaderRuns,
 	}
 	for _, p := range res.Passes {
 		r.Events += p.Events

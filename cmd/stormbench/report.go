@@ -100,6 +100,7 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\n![bytes read for nothing](storm-waste.png) ![load phase](storm-time.png)\n")
 	b.WriteString(r.modelSection())
+	b.WriteString(r.loaderCPUSection())
 	b.WriteString(r.checks())
 	if len(r.Failures) > 0 {
 		b.WriteString("\n## Boots that failed\n\n")

@@ -17,7 +17,7 @@ var ErrFormat = errors.New("malformed kernel file")
 // BootID reads <root>/proc/sys/kernel/random/boot_id, the kernel's random id of this boot.
 func BootID(root string) (string, error) {
 	path := filepath.Join(root, "proc/sys/kernel/random/boot_id")
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		return "", err
 	}
@@ -50,7 +50,7 @@ func Ppid(root string, pid int) (int, error) {
 // parseStat reads <root>/proc/<pid>/stat and parses it with parse; a format error names the file.
 func parseStat[T any](root string, pid int, parse func([]byte) (T, error)) (T, error) {
 	path := filepath.Join(root, "proc", strconv.Itoa(pid), "stat")
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		var zero T
 		return zero, err

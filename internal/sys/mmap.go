@@ -15,16 +15,19 @@ func Mmap(f *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := st.Size()
+	return mmapFd(int(f.Fd()), st.Size(), f.Name())
+}
+
+func mmapFd(fd int, size int64, name string) ([]byte, error) {
 	if size == 0 {
 		return []byte{}, nil
 	}
 	if size < 0 || int64(int(size)) != size {
-		return nil, fmt.Errorf("mmap %s: size %d out of range", f.Name(), size)
+		return nil, fmt.Errorf("mmap %s: size %d out of range", name, size)
 	}
-	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
+	b, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
 	if err != nil {
-		return nil, &os.PathError{Op: "mmap", Path: f.Name(), Err: err}
+		return nil, &os.PathError{Op: "mmap", Path: name, Err: err}
 	}
 	return b, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/modload/modload/internal/cli"
@@ -518,7 +519,7 @@ func strerror(err error) string {
 	default:
 		return err.Error()
 	}
-	if s, ok := glibcErrors[errno]; ok {
+	if s, ok := glibcErrors()[errno]; ok {
 		return s
 	}
 	s := errno.Error()
@@ -528,16 +529,20 @@ func strerror(err error) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-var glibcErrors = map[syscall.Errno]string{
-	syscall.EPERM:   "Operation not permitted",
-	syscall.ENOENT:  "No such file or directory",
-	syscall.EIO:     "Input/output error",
-	syscall.ENOEXEC: "Exec format error",
-	syscall.ENOMEM:  "Cannot allocate memory",
-	syscall.EACCES:  "Permission denied",
-	syscall.EISDIR:  "Is a directory",
-	syscall.EINVAL:  "Invalid argument",
-	syscall.ENODATA: "No data available",
-	syscall.ELOOP:   "Too many levels of symbolic links",
-	syscall.ENOSYS:  "Function not implemented",
-}
+// glibcErrors is built on first use: a package-level map literal is built at start-up, in every
+// process.
+var glibcErrors = sync.OnceValue(func() map[syscall.Errno]string {
+	return map[syscall.Errno]string{
+		syscall.EPERM:   "Operation not permitted",
+		syscall.ENOENT:  "No such file or directory",
+		syscall.EIO:     "Input/output error",
+		syscall.ENOEXEC: "Exec format error",
+		syscall.ENOMEM:  "Cannot allocate memory",
+		syscall.EACCES:  "Permission denied",
+		syscall.EISDIR:  "Is a directory",
+		syscall.EINVAL:  "Invalid argument",
+		syscall.ENODATA: "No data available",
+		syscall.ELOOP:   "Too many levels of symbolic links",
+		syscall.ENOSYS:  "Function not implemented",
+	}
+})

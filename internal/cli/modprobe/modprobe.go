@@ -14,6 +14,7 @@ import (
 	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/moddb"
 	"github.com/modload/modload/resolve"
@@ -558,7 +559,7 @@ func (st *state) inKernel(m resolve.Module) bool {
 	if sysfs == "" {
 		sysfs = "/sys"
 	}
-	b, err := os.ReadFile(sysfs + "/module/" + m.Name + "/initstate")
+	b, err := sys.ReadFile(sysfs + "/module/" + m.Name + "/initstate") // not os: see sys.ReadFile
 	return err == nil && strings.TrimSpace(string(b)) == "live"
 }
 
