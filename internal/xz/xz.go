@@ -288,8 +288,21 @@ var errTooLarge = errors.New("output limit")
 type sink decoder
 
 func (s *sink) Write(p []byte) (int, error) {
-	if int64(len(s.out)+len(p)) > s.lim.Out {
+	n := len(s.out) + len(p)
+	if int64(n) > s.lim.Out {
 		return 0, errTooLarge
+	}
+	if n > cap(s.out) {
+		// Double, never past the limit: refusing a stream that decompresses past Limits.Out
+		// then costs about twice the limit in all (append's 1.25x steps for large slices
+		// would allocate about five times the final size on the way).
+		c := max(2*cap(s.out), n, 64<<10)
+		if int64(c) > s.lim.Out {
+			c = int(s.lim.Out)
+		}
+		grown := make([]byte, len(s.out), c)
+		copy(grown, s.out)
+		s.out = grown
 	}
 	s.out = append(s.out, p...)
 	return len(p), nil
