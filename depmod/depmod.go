@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/modload/modload/internal/cli"
 )
@@ -51,10 +52,18 @@ type Options struct {
 	NoCache bool
 	// Workers bounds the parallel module readers (0: the number of CPUs).
 	Workers int
+	// Stats, when not nil, receives what the run did.
+	Stats *Stats
 	// Prog names the program in messages ("depmod").
 	Prog string
 	// Stdout and Stderr receive -n output and -v lines, and messages.
 	Stdout, Stderr io.Writer
+}
+
+// Stats counts the module files of a run: how many were read (and
+// decompressed) and how many the cache answered for.
+type Stats struct {
+	Modules, Read, Cached int
 }
 
 // ErrFailed is returned when depmod fails (kmod exits 1); the reason has
@@ -72,14 +81,15 @@ const (
 var prioName = map[int]string{logCrit: "FATAL", logErr: "ERROR", logWarning: "WARNING", logNotice: "NOTICE", logInfo: "INFO"}
 
 type run struct {
-	o        *Options
-	cfg      *config
-	prio     int // messages up to this priority are written
-	verbose  int
-	mods     []*module
-	byName   map[string]*module
-	symbols  map[string]*symbol
-	cacheHit int
+	o       *Options
+	cfg     *config
+	prio    int // messages up to this priority are written
+	verbose int
+	mods    []*module
+	byName  map[string]*module
+	symbols map[string]*symbol
+	read    atomic.Int64
+	cached  atomic.Int64
 }
 
 func (d *run) log(prio int, format string, a ...any) {
@@ -188,7 +198,11 @@ func Run(o *Options) error {
 	}
 	d.buildArray()
 	d.sortModules()
-	if err := d.load(); err != nil {
+	err := d.load()
+	if o.Stats != nil {
+		*o.Stats = Stats{Modules: len(d.mods), Read: int(d.read.Load()), Cached: int(d.cached.Load())}
+	}
+	if err != nil {
 		return err
 	}
 	return d.output()

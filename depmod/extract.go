@@ -52,11 +52,11 @@ func extract(path string) *modData {
 }
 
 // errOf maps a kofile error to the errno kmod reports: an OS error keeps
-// its own, a malformed file is EINVAL.
+// its own, a malformed file is ENOEXEC.
 func errOf(err error) error {
 	var fe *kofile.FormatError
 	if errors.As(err, &fe) {
-		return syscall.EINVAL
+		return syscall.ENOEXEC
 	}
 	return err
 }
@@ -77,14 +77,17 @@ func (d *run) extractAll() {
 			for m := range todo {
 				if c == nil {
 					m.data = extract(m.path)
+					d.read.Add(1)
 					continue
 				}
 				md, k, ok := c.lookup(m.path)
 				if md != nil {
 					m.data = md
+					d.cached.Add(1)
 					continue
 				}
 				m.data = extract(m.path)
+				d.read.Add(1)
 				if ok {
 					c.put(m.path, k, m.data)
 				}

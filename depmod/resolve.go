@@ -125,7 +125,8 @@ func (d *run) loadSystemMap(file string) error {
 	return nil
 }
 
-// splitLinesN splits like fgets with a buffer of size bytes.
+// splitLinesN splits data as fgets with a buffer of size bytes reads it:
+// lines keep their '\n'; a longer line comes in pieces of size-1 bytes.
 func splitLinesN(data []byte, size int) []string {
 	var out []string
 	for len(data) > 0 {

@@ -1,7 +1,6 @@
 package depmod
 
 import (
-	"bytes"
 	"os"
 	"slices"
 	"strings"
@@ -277,22 +276,8 @@ func (d *run) sortModules() {
 	}
 }
 
-// splitLinesFgets splits data as fgets with a PATH_MAX buffer reads it:
-// lines keep their '\n'; a longer line comes in 4095-byte pieces.
-func splitLinesFgets(data []byte) []string {
-	const max = 4096 - 1
-	var out []string
-	for len(data) > 0 {
-		n := bytes.IndexByte(data, '\n') + 1
-		if n == 0 {
-			n = len(data)
-		}
-		n = min(n, max)
-		out = append(out, string(data[:n]))
-		data = data[n:]
-	}
-	return out
-}
+// splitLinesFgets splits data as fgets with a PATH_MAX buffer reads it.
+func splitLinesFgets(data []byte) []string { return splitLinesN(data, 4096) }
 
 // upToDate is depfile_up_to_date: no module file under the module
 // directory is newer than modules.dep.
