@@ -177,6 +177,11 @@ func TestSynthetic(t *testing.T) {
 		"Module.symvers":     "0x0000abcd\tprintk\tvmlinux\tEXPORT_SYMBOL\n0x1234\tkfree\tvmlinux\tEXPORT_SYMBOL\nzz\tbad\tvmlinux\n0x1\tother\tdrivers/x\tEXPORT_SYMBOL\nshort line\n",
 		"System.map":         "ffffffff82000000 R __ksymtab_printk\n",
 	})
+	moddir := buildTree(t, map[string]msrc{
+		"usr/" + md + "kernel/a.ko": {exports: []string{"a_fn"}},
+		"usr/" + md + "kernel/b.ko": {needs: []string{"a_fn"}},
+		md + "kernel/c.ko":          {},
+	}, map[string]string{"usr/" + md + "modules.order": "kernel/b.ko\nkernel/a.ko\n"})
 	noOrder := buildTree(t, map[string]msrc{
 		md + "kernel/one.ko":     {exports: []string{"one"}, info: []string{"alias=same"}},
 		md + "kernel/two.ko":     {exports: []string{"one", "two"}, info: []string{"alias=same"}},
@@ -190,47 +195,66 @@ func TestSynthetic(t *testing.T) {
 		name string
 		tree string
 		args []string
+		only string // "kmod 30" or "kmod 34": options only that one has
 	}{
-		{"basic", basic, []string{"-b", "@W", synthVersion}},
-		{"basic -a", basic, []string{"-a", "-b", "@W", synthVersion}},
-		{"basic -n", basic, []string{"-n", "-b", "@W", synthVersion}},
-		{"basic -w", basic, []string{"-w", "-b", "@W", synthVersion}},
-		{"basic -v", basic, []string{"-v", "-b", "@W", synthVersion}},
-		{"basic -C missing", basic, []string{"-C", "@W/nowhere", "-b", "@W", synthVersion}},
-		{"basic -e", basic, []string{"-e", "-b", "@W", synthVersion}},
-		{"basic -e -F", basic, []string{"-e", "-F", "@W/System.map", "-b", "@W", synthVersion}},
-		{"basic -F", basic, []string{"-F", "@W/System.map", "-b", "@W", synthVersion}},
-		{"basic -F missing", basic, []string{"-F", "@W/nope", "-b", "@W", synthVersion}},
-		{"basic -P", basic, []string{"-P", "a", "-b", "@W", synthVersion}},
-		{"basic -P long", basic, []string{"-P", "ab", "-b", "@W", synthVersion}},
-		{"basic modules", basic, []string{"-b", "@W", synthVersion, "@W/" + md + "kernel/drivers/b.ko", "@W/" + md + "kernel/drivers/a.ko"}},
-		{"basic relative module", basic, []string{"-b", "@W", synthVersion, "kernel/drivers/b.ko"}},
-		{"basic bad version", basic, []string{"-b", "@W", "x" + synthVersion}},
-		{"basic missing version", basic, []string{"-b", "@W", "9.9.9"}},
-		{"basic -A", basic, []string{"-A", "-b", "@W", synthVersion}},
-		{"basic -A -n", basic, []string{"-A", "-n", "-b", "@W", synthVersion}},
-		{"bad option", basic, []string{"-Z", "-b", "@W", synthVersion}},
-		{"help", basic, []string{"-h"}},
-		{"version", basic, []string{"-V"}},
-		{"search", search, []string{"-C", "@W/etc/depmod.d", "-b", "@W", synthVersion}},
-		{"search -C file", search, []string{"-C", "@W/etc/depmod.d/20-search.conf", "-C", "@W/etc/depmod.d/30-override.conf", "-b", "@W", synthVersion}},
-		{"search default", search, []string{"-b", "@W", synthVersion}},
-		{"search -v", search, []string{"-v", "-C", "@W/etc/depmod.d", "-b", "@W", synthVersion}},
-		{"search builtin first", search, []string{"-C", "@W/etc/other.d", "-b", "@W", synthVersion}},
-		{"cycle", cycle, []string{"-b", "@W", synthVersion}},
-		{"cycle -n", cycle, []string{"-n", "-b", "@W", synthVersion}},
-		{"compressed", compressed, []string{"-b", "@W", synthVersion}},
-		{"symvers", symvers, []string{"-b", "@W", synthVersion}},
-		{"symvers -e -E", symvers, []string{"-e", "-E", "@W/Module.symvers", "-b", "@W", synthVersion}},
-		{"symvers -E", symvers, []string{"-E", "@W/Module.symvers", "-b", "@W", synthVersion}},
-		{"symvers -e -E -F", symvers, []string{"-e", "-E", "@W/Module.symvers", "-F", "@W/System.map", "-b", "@W", synthVersion}},
-		{"no order", noOrder, []string{"-b", "@W", synthVersion}},
-		{"no order -w", noOrder, []string{"-w", "-b", "@W", synthVersion}},
+		{"basic", basic, []string{"-b", "@W", synthVersion}, ""},
+		{"basic -a", basic, []string{"-a", "-b", "@W", synthVersion}, ""},
+		{"basic -n", basic, []string{"-n", "-b", "@W", synthVersion}, ""},
+		{"basic -w", basic, []string{"-w", "-b", "@W", synthVersion}, ""},
+		{"basic -v", basic, []string{"-v", "-b", "@W", synthVersion}, ""},
+		{"basic -C missing", basic, []string{"-C", "@W/nowhere", "-b", "@W", synthVersion}, ""},
+		{"basic -e", basic, []string{"-e", "-b", "@W", synthVersion}, ""},
+		{"basic -e -F", basic, []string{"-e", "-F", "@W/System.map", "-b", "@W", synthVersion}, ""},
+		{"basic -F", basic, []string{"-F", "@W/System.map", "-b", "@W", synthVersion}, ""},
+		{"basic -F missing", basic, []string{"-F", "@W/nope", "-b", "@W", synthVersion}, ""},
+		{"basic -P", basic, []string{"-P", "a", "-b", "@W", synthVersion}, ""},
+		{"basic -P long", basic, []string{"-P", "ab", "-b", "@W", synthVersion}, ""},
+		{"basic modules", basic, []string{"-b", "@W", synthVersion, "@W/" + md + "kernel/drivers/b.ko", "@W/" + md + "kernel/drivers/a.ko"}, ""},
+		{"basic relative module", basic, []string{"-b", "@W", synthVersion, "kernel/drivers/b.ko"}, ""},
+		{"basic bad version", basic, []string{"-b", "@W", "x" + synthVersion}, ""},
+		{"basic missing version", basic, []string{"-b", "@W", "9.9.9"}, ""},
+		{"basic -A", basic, []string{"-A", "-b", "@W", synthVersion}, ""},
+		{"basic -A -n", basic, []string{"-A", "-n", "-b", "@W", synthVersion}, ""},
+		{"bad option", basic, []string{"-Z", "-b", "@W", synthVersion}, ""},
+		{"help", basic, []string{"-h"}, ""},
+		{"version", basic, []string{"-V"}, ""},
+		{"search", search, []string{"-C", "@W/etc/depmod.d", "-b", "@W", synthVersion}, ""},
+		{"search -C file", search, []string{"-C", "@W/etc/depmod.d/20-search.conf", "-C", "@W/etc/depmod.d/30-override.conf", "-b", "@W", synthVersion}, ""},
+		{"search default", search, []string{"-b", "@W", synthVersion}, ""},
+		{"search -v", search, []string{"-v", "-C", "@W/etc/depmod.d", "-b", "@W", synthVersion}, ""},
+		{"search builtin first", search, []string{"-C", "@W/etc/other.d", "-b", "@W", synthVersion}, ""},
+		{"cycle", cycle, []string{"-b", "@W", synthVersion}, ""},
+		{"cycle -n", cycle, []string{"-n", "-b", "@W", synthVersion}, ""},
+		{"compressed", compressed, []string{"-b", "@W", synthVersion}, ""},
+		{"symvers", symvers, []string{"-b", "@W", synthVersion}, ""},
+		{"symvers -e -E", symvers, []string{"-e", "-E", "@W/Module.symvers", "-b", "@W", synthVersion}, ""},
+		{"symvers -E", symvers, []string{"-E", "@W/Module.symvers", "-b", "@W", synthVersion}, ""},
+		{"symvers -e -E -F", symvers, []string{"-e", "-E", "@W/Module.symvers", "-F", "@W/System.map", "-b", "@W", synthVersion}, ""},
+		{"no order", noOrder, []string{"-b", "@W", synthVersion}, ""},
+		{"no order -w", noOrder, []string{"-w", "-b", "@W", synthVersion}, ""},
+		{"-o", basic, []string{"-o", "@W/out", "-b", "@W", synthVersion}, "kmod 34"},
+		{"-m", moddir, []string{"-m", "/usr/lib/modules", "-b", "@W", synthVersion}, "kmod 34"},
+		{"-m -o", moddir, []string{"--moduledir=usr/lib/modules", "--outdir", "@W/out", "-b", "@W", synthVersion}, "kmod 34"},
+		{"deprecated", basic, []string{"-u", "-q", "--root", "-m", "--map", "-b", "@W", synthVersion}, "kmod 30"},
+		{"-o unknown in 30", basic, []string{"-o", "@W/out", "-b", "@W", synthVersion}, "kmod 30"},
 	}
 	for _, k := range ks {
 		for _, c := range cases {
+			if c.only != "" && c.only != k.name {
+				continue
+			}
 			t.Run(k.name+"/"+c.name, func(t *testing.T) {
-				compare(t, k, c.tree, md, false, c.args...)
+				out := md
+				switch {
+				case strings.Contains(strings.Join(c.args, " "), "@W/out"):
+					out = "out/" + md
+					if strings.Contains(strings.Join(c.args, " "), "usr/lib") {
+						out = "out/usr/" + md
+					}
+				case c.tree == moddir:
+					out = "usr/" + md
+				}
+				compare(t, k, c.tree, out, false, c.args...)
 			})
 		}
 	}
