@@ -1,10 +1,14 @@
 package depmod
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"os"
 	"sync"
 	"syscall"
 
+	"github.com/modload/modload/internal/xz"
 	"github.com/modload/modload/kofile"
 )
 
@@ -20,10 +24,16 @@ type modData struct {
 	undef    []kofile.Symbol
 }
 
+// scratch is one worker's buffers, reused from module to module:
+// extraction copies what it keeps out of the image.
+type scratch struct {
+	raw, img []byte
+}
+
 // extract reads one module file.
-func extract(path string) *modData {
+func extract(path string, sc *scratch) *modData {
 	md := &modData{}
-	img, _, err := kofile.ReadImage(path)
+	img, err := sc.readImage(path)
 	var f *kofile.File
 	if err == nil {
 		f, err = kofile.NewFileBytes(img, path)
@@ -51,6 +61,60 @@ func extract(path string) *modData {
 	return md
 }
 
+// readImage reads a module file and decompresses it: xz (nearly every
+// compressed module) with the in-memory decoder of internal/xz, anything
+// else, and xz streams that decoder does not handle, with kofile.
+func (sc *scratch) readImage(path string) ([]byte, error) {
+	raw, err := readFile(path, sc.raw[:0])
+	if err != nil {
+		return nil, err
+	}
+	sc.raw = raw
+	switch kofile.DetectCompression(raw) {
+	case kofile.None:
+		return raw, nil
+	case kofile.XZ:
+		img, err := xz.DecodeTo(sc.img, raw)
+		if err == nil {
+			sc.img = img
+			return img, nil
+		}
+		if !errors.Is(err, xz.ErrUnsupported) {
+			return nil, &kofile.FormatError{File: path, Msg: err.Error(), Err: kofile.ErrCorrupt}
+		}
+	}
+	return kofile.Decompress(bytes.NewReader(raw), kofile.DetectCompression(raw))
+}
+
+// readFile is os.ReadFile into buf's storage.
+func readFile(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if n := int(st.Size()) + 1; cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
+	for {
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+}
+
 // errOf maps a kofile error to the errno kmod reports: an OS error keeps
 // its own, a malformed file is ENOEXEC.
 func errOf(err error) error {
@@ -74,9 +138,10 @@ func (d *run) extractAll() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sc := new(scratch)
 			for m := range todo {
 				if c == nil {
-					m.data = extract(m.path)
+					m.data = extract(m.path, sc)
 					d.read.Add(1)
 					continue
 				}
@@ -86,7 +151,7 @@ func (d *run) extractAll() {
 					d.cached.Add(1)
 					continue
 				}
-				m.data = extract(m.path)
+				m.data = extract(m.path, sc)
 				d.read.Add(1)
 				if ok {
 					c.put(m.path, k, m.data)
