@@ -182,6 +182,10 @@ func TestSynthetic(t *testing.T) {
 		"usr/" + md + "kernel/b.ko": {needs: []string{"a_fn"}},
 		md + "kernel/c.ko":          {},
 	}, map[string]string{"usr/" + md + "modules.order": "kernel/b.ko\nkernel/a.ko\n"})
+	upToDate := buildTree(t, map[string]msrc{
+		md + "kernel/a.ko": {exports: []string{"a_fn"}},
+		md + "kernel/b.ko": {needs: []string{"a_fn"}},
+	}, map[string]string{md + "modules.dep": "stale\n"})
 	noOrder := buildTree(t, map[string]msrc{
 		md + "kernel/one.ko":     {exports: []string{"one"}, info: []string{"alias=same"}},
 		md + "kernel/two.ko":     {exports: []string{"one", "two"}, info: []string{"alias=same"}},
@@ -230,6 +234,8 @@ func TestSynthetic(t *testing.T) {
 		{"symvers -e -E", symvers, []string{"-e", "-E", "@W/Module.symvers", "-b", "@W", synthVersion}, ""},
 		{"symvers -E", symvers, []string{"-E", "@W/Module.symvers", "-b", "@W", synthVersion}, ""},
 		{"symvers -e -E -F", symvers, []string{"-e", "-E", "@W/Module.symvers", "-F", "@W/System.map", "-b", "@W", synthVersion}, ""},
+		{"-A up to date", upToDate, []string{"-A", "-b", "@W", synthVersion}, ""},
+		{"-A -a up to date", upToDate, []string{"-A", "-a", "-b", "@W", synthVersion}, ""},
 		{"no order", noOrder, []string{"-b", "@W", synthVersion}, ""},
 		{"no order -w", noOrder, []string{"-w", "-b", "@W", synthVersion}, ""},
 		{"-o", basic, []string{"-o", "@W/out", "-b", "@W", synthVersion}, "kmod 34"},
