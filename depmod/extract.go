@@ -3,11 +3,11 @@ package depmod
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"sync"
 	"syscall"
 
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/xz"
 	"github.com/modload/modload/kofile"
 )
@@ -24,24 +24,31 @@ type modData struct {
 	undef    []kofile.Symbol
 }
 
-// scratch is one worker's buffers, reused from module to module:
-// extraction copies what it keeps out of the image.
+// scratch is one worker's buffer for decompressed images, reused from
+// module to module: extraction copies what it keeps out of the image.
 type scratch struct {
-	raw, img []byte
+	img []byte
 }
 
 // extract reads one module file.
 func extract(path string, sc *scratch) *modData {
 	md := &modData{}
-	img, err := sc.readImage(path)
-	var f *kofile.File
-	if err == nil {
-		f, err = kofile.NewFileBytes(img, path)
-	}
+	err := sc.withImage(path, func(img []byte) error {
+		f, err := kofile.NewFileBytes(img, path)
+		if err != nil {
+			return err
+		}
+		md.fill(f)
+		return nil
+	})
 	if err != nil {
 		md.symErr = strerror(errOf(err))
-		return md
 	}
+	return md
+}
+
+// fill takes what depmod needs from f.
+func (md *modData) fill(f *kofile.File) {
 	if ex, err := f.ExportedSymbols(); err == nil {
 		md.exports = ex
 	} else if !errors.Is(err, kofile.ErrNoSection) {
@@ -58,61 +65,44 @@ func extract(path string, sc *scratch) *modData {
 		}
 	}
 	md.undef, _ = f.Undefined()
-	return md
 }
 
-// readImage reads a module file and decompresses it: xz (nearly every
-// compressed module) with the in-memory decoder of internal/xz, anything
-// else, and xz streams that decoder does not handle, with kofile.
-func (sc *scratch) readImage(path string) ([]byte, error) {
-	raw, err := readFile(path, sc.raw[:0])
-	if err != nil {
-		return nil, err
-	}
-	sc.raw = raw
-	switch kofile.DetectCompression(raw) {
-	case kofile.None:
-		return raw, nil
-	case kofile.XZ:
-		img, err := xz.DecodeTo(sc.img, raw)
-		if err == nil {
-			sc.img = img
-			return img, nil
-		}
-		if !errors.Is(err, xz.ErrUnsupported) {
-			return nil, &kofile.FormatError{File: path, Msg: err.Error(), Err: kofile.ErrCorrupt}
-		}
-	}
-	return kofile.Decompress(bytes.NewReader(raw), kofile.DetectCompression(raw))
-}
-
-// readFile is os.ReadFile into buf's storage.
-func readFile(path string, buf []byte) ([]byte, error) {
+// withImage maps a module file and calls use with its ELF image: the
+// mapping itself for a plain file (only the pages read are touched), or
+// the file decompressed: xz (nearly every compressed module) with the
+// in-memory decoder of internal/xz, anything else, and xz streams that
+// decoder does not handle, with kofile. The image is valid only during
+// use.
+func (sc *scratch) withImage(path string, use func([]byte) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	raw, err := sys.Mmap(f)
+	f.Close()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if n := int(st.Size()) + 1; cap(buf) < n {
-		buf = make([]byte, 0, n)
+	defer sys.Munmap(raw)
+	img := raw
+	switch c := kofile.DetectCompression(raw); c {
+	case kofile.None:
+	case kofile.XZ:
+		img, err = xz.DecodeTo(sc.img, raw)
+		if errors.Is(err, xz.ErrUnsupported) {
+			img, err = kofile.Decompress(bytes.NewReader(raw), c)
+		} else if err == nil {
+			sc.img = img
+		} else {
+			err = &kofile.FormatError{File: path, Msg: err.Error(), Err: kofile.ErrCorrupt}
+		}
+	default:
+		img, err = kofile.Decompress(bytes.NewReader(raw), c)
 	}
-	for {
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
+	if err != nil {
+		return err
 	}
+	return use(img)
 }
 
 // errOf maps a kofile error to the errno kmod reports: an OS error keeps
