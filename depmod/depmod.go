@@ -88,15 +88,19 @@ type run struct {
 	mods    []*module
 	byName  map[string]*module
 	symbols map[string]*symbol
+	owned   []*symbol // the symbols modules export, in kmod's hash order
 	read    atomic.Int64
 	cached  atomic.Int64
 }
 
-func (d *run) log(prio int, format string, a ...any) {
+func (d *run) log(prio int, format string, a ...any) { d.logTo(d.o.Stderr, prio, format, a...) }
+
+// logTo writes a message as kmod's log_printf does, when prio is shown.
+func (d *run) logTo(w io.Writer, prio int, format string, a ...any) {
 	if prio > d.prio {
 		return
 	}
-	fmt.Fprintf(d.o.Stderr, "%s: %s: %s", d.o.Prog, prioName[prio], fmt.Sprintf(format, a...))
+	fmt.Fprintf(w, "%s: %s: %s", d.o.Prog, prioName[prio], fmt.Sprintf(format, a...))
 }
 
 // show is depmod's SHOW: stdout, with -v.

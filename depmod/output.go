@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modload/modload/moddb"
@@ -14,22 +15,32 @@ import (
 type outFile struct {
 	name string
 	bin  bool
-	gen  func(d *run, w *bytes.Buffer) error
+	gen  func(d *gen, w *bytes.Buffer) error
 }
+
+// gen generates one output file; its messages are kept apart, so that
+// files can be generated in parallel and their messages still come out
+// in kmod's order.
+type gen struct {
+	*run
+	errs bytes.Buffer
+}
+
+func (g *gen) log(prio int, format string, a ...any) { g.logTo(&g.errs, prio, format, a...) }
 
 func (d *run) outputs() []outFile {
 	fs := []outFile{
-		{"modules.dep", false, (*run).outDeps},
-		{"modules.dep.bin", true, (*run).outDepsBin},
-		{"modules.alias", false, (*run).outAliases},
-		{"modules.alias.bin", true, (*run).outAliasesBin},
-		{"modules.softdep", false, (*run).outSoftdeps},
-		{"modules.weakdep", false, (*run).outWeakdeps},
-		{"modules.symbols", false, (*run).outSymbols},
-		{"modules.symbols.bin", true, (*run).outSymbolsBin},
-		{"modules.builtin.bin", true, (*run).outBuiltinBin},
-		{"modules.builtin.alias.bin", true, (*run).outBuiltinAliasBin},
-		{"modules.devname", false, (*run).outDevname},
+		{"modules.dep", false, (*gen).outDeps},
+		{"modules.dep.bin", true, (*gen).outDepsBin},
+		{"modules.alias", false, (*gen).outAliases},
+		{"modules.alias.bin", true, (*gen).outAliasesBin},
+		{"modules.softdep", false, (*gen).outSoftdeps},
+		{"modules.weakdep", false, (*gen).outWeakdeps},
+		{"modules.symbols", false, (*gen).outSymbols},
+		{"modules.symbols.bin", true, (*gen).outSymbolsBin},
+		{"modules.builtin.bin", true, (*gen).outBuiltinBin},
+		{"modules.builtin.alias.bin", true, (*gen).outBuiltinAliasBin},
+		{"modules.devname", false, (*gen).outDevname},
 	}
 	if d.o.Kmod30 {
 		fs = append(fs[:5], fs[6:]...)
@@ -44,30 +55,60 @@ func (d *run) order() moddb.Order {
 	return moddb.PreOrder
 }
 
-// output is depmod_output: each file to a temporary name, then renamed.
+// output is depmod_output: the files are generated in parallel, then
+// each one's messages are written and the file renamed into place in
+// kmod's order.
 func (d *run) output() error {
-	var buf bytes.Buffer
-	if d.o.DryRun {
-		for _, f := range d.outputs() {
-			if f.bin {
-				continue
-			}
-			buf.Reset()
-			_ = f.gen(d, &buf)
-			d.o.Stdout.Write(buf.Bytes())
-		}
-		return nil
-	}
 	dir := d.cfg.outdir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		d.log(logCrit, "could not create directory %s: %s\n", dir, strerror(err))
-		return ErrFailed
+	if !d.o.DryRun {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			d.log(logCrit, "could not create directory %s: %s\n", dir, strerror(err))
+			return ErrFailed
+		}
 	}
-	now := time.Now()
+	var files []outFile
 	for _, f := range d.outputs() {
-		buf.Reset()
-		if err := f.gen(d, &buf); err != nil {
-			d.log(logErr, "Could not write index '%s': %s\n", f.name, strerror(err))
+		// With -n the binary indexes are skipped before anything is
+		// read or said.
+		if !d.o.DryRun || !f.bin {
+			files = append(files, f)
+		}
+	}
+	d.owned = d.ownedSymbols()
+	type result struct {
+		g   *gen
+		buf bytes.Buffer
+		err error
+	}
+	res := make([]result, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers(d.o), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r := &res[i]
+				r.g = &gen{run: d}
+				r.err = files[i].gen(r.g, &r.buf)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	now := time.Now()
+	for i, f := range files {
+		r := &res[i]
+		d.o.Stderr.Write(r.g.errs.Bytes())
+		if d.o.DryRun {
+			d.o.Stdout.Write(r.buf.Bytes())
+			continue
+		}
+		if r.err != nil {
+			d.log(logErr, "Could not write index '%s': %s\n", f.name, strerror(r.err))
 			return ErrFailed
 		}
 		tmp := fmt.Sprintf("%s/%s.%d.%d.%d", dir, f.name, os.Getpid(), now.Nanosecond()/1000, now.Unix())
@@ -76,7 +117,7 @@ func (d *run) output() error {
 			d.log(logErr, "openat(%s, %s, %o, %o): %s\n", dir, tmp[len(dir)+1:], os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644, strerror(err))
 			continue
 		}
-		_, werr := fd.Write(buf.Bytes())
+		_, werr := fd.Write(r.buf.Bytes())
 		if cerr := fd.Close(); werr == nil {
 			werr = cerr
 		}
@@ -112,7 +153,7 @@ func allDeps(m *module, seen map[*module]bool, out []*module) []*module {
 	return out
 }
 
-func (d *run) depLines(fn func(m *module, line string)) {
+func (d *gen) depLines(fn func(m *module, line string)) {
 	seen := map[*module]bool{}
 	var deps []*module
 	var b strings.Builder
@@ -129,7 +170,7 @@ func (d *run) depLines(fn func(m *module, line string)) {
 	}
 }
 
-func (d *run) outDeps(w *bytes.Buffer) error {
+func (d *gen) outDeps(w *bytes.Buffer) error {
 	d.depLines(func(_ *module, line string) {
 		w.WriteString(line)
 		w.WriteByte('\n')
@@ -137,7 +178,7 @@ func (d *run) outDeps(w *bytes.Buffer) error {
 	return nil
 }
 
-func (d *run) insert(ix *moddb.Index, key, val string, prio int, what string) {
+func (d *gen) insert(ix *moddb.Index, key, val string, prio int, what string) {
 	dup, err := ix.Insert(key, val, uint32(prio))
 	if err != nil {
 		d.log(logCrit, "Module index: bad character: only 7-bit ASCII is supported:\n%s\n", key+" "+val)
@@ -148,7 +189,7 @@ func (d *run) insert(ix *moddb.Index, key, val string, prio int, what string) {
 	}
 }
 
-func (d *run) outDepsBin(w *bytes.Buffer) error {
+func (d *gen) outDepsBin(w *bytes.Buffer) error {
 	var ix moddb.Index
 	d.depLines(func(m *module, line string) {
 		dup, err := ix.Insert(m.name, line, uint32(m.idx))
@@ -160,7 +201,7 @@ func (d *run) outDepsBin(w *bytes.Buffer) error {
 	return nil
 }
 
-func (d *run) outAliases(w *bytes.Buffer) error {
+func (d *gen) outAliases(w *bytes.Buffer) error {
 	w.WriteString("# Aliases extracted from modules themselves.\n")
 	for _, m := range d.mods {
 		for _, a := range m.data.aliases {
@@ -170,7 +211,7 @@ func (d *run) outAliases(w *bytes.Buffer) error {
 	return nil
 }
 
-func (d *run) outAliasesBin(w *bytes.Buffer) error {
+func (d *gen) outAliasesBin(w *bytes.Buffer) error {
 	var ix moddb.Index
 	for _, m := range d.mods {
 		for _, a := range m.data.aliases {
@@ -186,7 +227,7 @@ func (d *run) outAliasesBin(w *bytes.Buffer) error {
 	return nil
 }
 
-func (d *run) outSoftdeps(w *bytes.Buffer) error {
+func (d *gen) outSoftdeps(w *bytes.Buffer) error {
 	w.WriteString("# Soft dependencies extracted from modules themselves.\n")
 	for _, m := range d.mods {
 		for _, v := range m.data.softdeps {
@@ -196,7 +237,7 @@ func (d *run) outSoftdeps(w *bytes.Buffer) error {
 	return nil
 }
 
-func (d *run) outWeakdeps(w *bytes.Buffer) error {
+func (d *gen) outWeakdeps(w *bytes.Buffer) error {
 	w.WriteString("# Weak dependencies extracted from modules themselves.\n")
 	for _, m := range d.mods {
 		for _, v := range m.data.weakdeps {
@@ -218,24 +259,24 @@ func (d *run) ownedSymbols() []*symbol {
 	return out
 }
 
-func (d *run) outSymbols(w *bytes.Buffer) error {
+func (d *gen) outSymbols(w *bytes.Buffer) error {
 	w.WriteString("# Aliases for symbols, used by symbol_request().\n")
-	for _, s := range d.ownedSymbols() {
+	for _, s := range d.owned {
 		fmt.Fprintf(w, "alias symbol:%s %s\n", s.name, s.owner.name)
 	}
 	return nil
 }
 
-func (d *run) outSymbolsBin(w *bytes.Buffer) error {
+func (d *gen) outSymbolsBin(w *bytes.Buffer) error {
 	var ix moddb.Index
-	for _, s := range d.ownedSymbols() {
+	for _, s := range d.owned {
 		d.insert(&ix, "symbol:"+s.name, s.owner.name, s.owner.idx, "syms")
 	}
 	w.Write(ix.Bytes(d.order()))
 	return nil
 }
 
-func (d *run) readIndexSource(name string) ([]byte, bool) {
+func (d *gen) readIndexSource(name string) ([]byte, bool) {
 	data, err := os.ReadFile(d.cfg.dirname + "/" + name)
 	if err != nil {
 		d.log(logWarning, "could not open %s at %s: %s\n", name, d.cfg.dirname, strerror(err))
@@ -246,7 +287,7 @@ func (d *run) readIndexSource(name string) ([]byte, bool) {
 
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
-func (d *run) outBuiltinBin(w *bytes.Buffer) error {
+func (d *gen) outBuiltinBin(w *bytes.Buffer) error {
 	data, ok := d.readIndexSource("modules.builtin")
 	if !ok {
 		return nil
@@ -266,7 +307,7 @@ func (d *run) outBuiltinBin(w *bytes.Buffer) error {
 // modinfoStream reads modules.builtin.modinfo as depmod's flush_stream
 // functions do, a byte at a time.
 type modinfoStream struct {
-	d   *run
+	d   *gen
 	b   []byte
 	pos int
 }
@@ -310,7 +351,7 @@ func (s *modinfoStream) flushTo(end int) string {
 	return string(dst)
 }
 
-func (d *run) outBuiltinAliasBin(w *bytes.Buffer) error {
+func (d *gen) outBuiltinAliasBin(w *bytes.Buffer) error {
 	data, ok := d.readIndexSource("modules.builtin.modinfo")
 	if !ok {
 		return nil
@@ -379,7 +420,7 @@ func majorMinor(value, prefix string) (maj, mnr uint32, ok bool) {
 	return maj, mnr, ok
 }
 
-func (d *run) outDevname(w *bytes.Buffer) error {
+func (d *gen) outDevname(w *bytes.Buffer) error {
 	empty := true
 	for _, m := range d.mods {
 		var devname string
