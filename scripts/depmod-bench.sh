@@ -42,6 +42,9 @@ for i in $(seq "$runs"); do
 done
 
 median() { sort -n -k"$2" "$work/$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'; }
+for n in cold_modload incr_modload kmod34 kmod30; do
+	[ -f "$work/$n" ] && echo "$n runs (wall s, peak KiB): $(tr '\n' ';' <"$work/$n")"
+done
 printf '%-14s %10s %14s\n' run "wall s" "peak RSS MiB"
 for n in cold_modload incr_modload kmod34 kmod30; do
 	[ -f "$work/$n" ] || continue
