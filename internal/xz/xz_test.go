@@ -40,19 +40,19 @@ func xzCLI(t testing.TB, data []byte, args ...string) []byte {
 
 func samples() map[string][]byte {
 	rng := rand.New(rand.NewPCG(3, 4))
-	random := make([]byte, 300<<10)
+	random := make([]byte, 128<<10)
 	for i := range random {
 		random[i] = byte(rng.Uint32())
 	}
 	var text bytes.Buffer
 	words := []string{"module", "alias", "symbol", "depmod", "kernel", "\x00", "__ksymtab_", "pci:v*d*"}
-	for text.Len() < 1<<20 {
+	for text.Len() < 384<<10 {
 		text.WriteString(words[rng.IntN(len(words))])
 		if rng.IntN(7) == 0 {
 			text.WriteByte(byte(rng.Uint32()))
 		}
 	}
-	mixed := append(append([]byte{}, text.Bytes()[:500<<10]...), random...)
+	mixed := append(append([]byte{}, text.Bytes()[:200<<10]...), random...)
 	return map[string][]byte{"empty": nil, "one": {'x'}, "random": random, "text": text.Bytes(), "mixed": mixed}
 }
 
@@ -98,7 +98,7 @@ func TestDecodeUnsupported(t *testing.T) {
 // ErrCorrupt (or, for a flip the checks cannot see, the reference's
 // answer), never a panic or a wrong success.
 func TestDecodeCorrupt(t *testing.T) {
-	data := samples()["mixed"][:200<<10]
+	data := samples()["mixed"][:64<<10]
 	comp := xzCLI(t, data, "--check=crc32", "--lzma2=dict=1MiB")
 	for _, n := range []int{0, 5, 12, 20, 100, len(comp) / 2, len(comp) - 13, len(comp) - 1} {
 		if _, err := Decode(comp[:n]); n > 0 && !errors.Is(err, ErrCorrupt) {
@@ -106,7 +106,7 @@ func TestDecodeCorrupt(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	for range 300 {
+	for range 150 {
 		bad := bytes.Clone(comp)
 		i := rng.IntN(len(bad))
 		bad[i] ^= byte(1 << rng.IntN(8))
