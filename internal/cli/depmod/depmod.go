@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/modload/modload/depmod"
@@ -249,12 +248,6 @@ func Main(env *cli.Env, args []string) int {
 		o.Version = rel
 	}
 	o.Modules = rest
-	// A run lives for a second and its live heap grows to the end: a
-	// collection at every doubling from 4 MiB costs more CPU than the
-	// memory it saves (about 15% of a cold run on Debian 12's tree).
-	if env.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
 	if err := depmod.Run(o); err != nil {
 		if !errors.Is(err, depmod.ErrFailed) {
 			logf("FATAL", "%v\n", err)
