@@ -100,7 +100,8 @@ func (sc *scratch) withImage(path string, use func([]byte) error) error {
 		img, err = kofile.Decompress(bytes.NewReader(raw), c)
 	}
 	if err != nil {
-		return err
+		// kmod fails to open a file it cannot decompress with EINVAL.
+		return &os.PathError{Op: "decompress", Path: path, Err: syscall.EINVAL}
 	}
 	return use(img)
 }

@@ -168,6 +168,13 @@ func TestSynthetic(t *testing.T) {
 		md + "kernel/c.ko.gz":  {exports: []string{"c_fn"}},
 		md + "kernel/d.ko":     {needs: []string{"b_fn", "c_fn"}},
 	}, map[string]string{md + "modules.order": "kernel/d.ko\nkernel/b.ko\nkernel/a.ko\nkernel/c.ko\n"})
+	// Files that do not decompress: kmod 34 also prints its decoder's
+	// own words (liblzma's, libzstd's), which modload does not reproduce.
+	corrupt := buildTree(t, map[string]msrc{
+		md + "kernel/a.ko":        {exports: []string{"a_fn"}},
+		md + "kernel/bad.ko.xz":   {raw: "\xfd7zXZ\x00\x00\x01i\x22\xde\x36garbage"},
+		md + "kernel/bad2.ko.zst": {raw: "\x28\xb5\x2f\xfdgarbage"},
+	}, nil)
 	symvers := buildTree(t, map[string]msrc{
 		md + "kernel/a.ko": {exports: []string{"a_fn", "a2_fn"}, crcs: map[string]uint32{"a_fn": 0x1111, "a2_fn": 0x2222}, versions: map[string]uint32{"printk": 0xabcd, "module_layout": 0x99}, needs: []string{"printk"}},
 		md + "kernel/b.ko": {exports: []string{"b_fn"}, crcs: map[string]uint32{"b_fn": 0x3333}, needs: []string{"a_fn", "a2_fn", "printk", "kfree"}, versions: map[string]uint32{"a_fn": 0x1111, "a2_fn": 0x2223, "printk": 0xabce}},
@@ -230,6 +237,7 @@ func TestSynthetic(t *testing.T) {
 		{"cycle", cycle, []string{"-b", "@W", synthVersion}, ""},
 		{"cycle -n", cycle, []string{"-n", "-b", "@W", synthVersion}, ""},
 		{"compressed", compressed, []string{"-b", "@W", synthVersion}, ""},
+		{"corrupt", corrupt, []string{"-b", "@W", synthVersion}, "kmod 30"},
 		{"symvers", symvers, []string{"-b", "@W", synthVersion}, ""},
 		{"symvers -e -E", symvers, []string{"-e", "-E", "@W/Module.symvers", "-b", "@W", synthVersion}, ""},
 		{"symvers -E", symvers, []string{"-E", "@W/Module.symvers", "-b", "@W", synthVersion}, ""},
