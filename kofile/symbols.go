@@ -203,10 +203,12 @@ func (f *File) crcSymbols() ([]Symbol, bool) {
 		if uint64(s.name) >= uint64(len(strtab)) {
 			return nil, false
 		}
-		name := cstring(strtab, uint64(s.name))
-		if !strings.HasPrefix(name, prefix) {
+		// Test the prefix in place: converting every symbol name to a
+		// string first would allocate for each of thousands of symbols.
+		if !bytes.HasPrefix(strtab[s.name:], []byte(prefix)) {
 			continue
 		}
+		name := cstring(strtab, uint64(s.name))
 		out = append(out, Symbol{Name: name[len(prefix):], CRC: f.resolveCRC(s.value, s.shndx), Bind: bindFromELF(s.info >> 4)})
 	}
 	return out, len(out) > 0

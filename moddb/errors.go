@@ -9,6 +9,10 @@ import (
 // file does not exist at all.
 var ErrNotFound = errors.New("not found")
 
+// ErrNotASCII is returned for an index key or value that is not 7-bit
+// ASCII without NUL, which the index format cannot hold.
+var ErrNotASCII = errors.New("not 7-bit ASCII without NUL")
+
 // FormatError reports a corrupt binary index: the file, the byte offset
 // where the problem is, and what is wrong.
 type FormatError struct {

@@ -40,8 +40,9 @@ func (t *trie) setKid(ch byte, n *trie) {
 }
 
 // insert adds value under key. Keys and values must be 7-bit ASCII without
-// NUL; callers check with validKey.
-func (t *trie) insert(key, val string, prio uint32) {
+// NUL; callers check with validKey. It reports whether the node already
+// held an equal value (depmod's "duplicate", the value is added anyway).
+func (t *trie) insert(key, val string, prio uint32) (duplicate bool) {
 	node := t
 	i := 0
 	for {
@@ -58,8 +59,11 @@ func (t *trie) insert(key, val string, prio uint32) {
 		}
 		i += len(node.prefix)
 		if i == len(key) {
+			for _, v := range node.values {
+				duplicate = duplicate || v.s == val
+			}
 			node.values = addValue(node.values, value{prio, val})
-			return
+			return duplicate
 		}
 		ch := key[i]
 		next := node.kid(ch)
@@ -67,7 +71,7 @@ func (t *trie) insert(key, val string, prio uint32) {
 			next = &trie{prefix: key[i+1:]}
 			next.values = addValue(nil, value{prio, val})
 			node.setKid(ch, next)
-			return
+			return false
 		}
 		node = next
 		i++

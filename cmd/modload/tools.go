@@ -10,6 +10,7 @@ import (
 	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/admin"
+	"github.com/modload/modload/internal/cli/depmod"
 	"github.com/modload/modload/internal/cli/insmod"
 	"github.com/modload/modload/internal/cli/lsmod"
 	"github.com/modload/modload/internal/cli/modprobe"
@@ -34,6 +35,7 @@ func init() {
 	register("modinfo", "show information about a kernel module (kmod's modinfo)", false, modinfoMain)
 	register("modprobe", "add or remove modules, resolving names, aliases and dependencies (kmod's modprobe)", false, modprobeMain)
 	register("lsmod", "show the modules the kernel has loaded (kmod's lsmod)", false, lsmod.Main)
+	register("depmod", "write the module directory's indexes (kmod's depmod)", false, depmod.Main)
 	register("insmod", "insert one module file, through the duplicate gate (kmod's insmod)", false, insmod.Main)
 	register("load", "load names, aliases and modaliases as one parallel graph, each module once", false, admin.Load)
 	register("stats", "print this boot's load statistics (--json)", false, admin.Stats)

@@ -21,6 +21,7 @@ type FileInfo struct {
 	Identity
 	Size    int64
 	MtimeNs int64
+	CtimeNs int64
 	Regular bool
 }
 
@@ -54,6 +55,7 @@ func fileInfo(st *unix.Stat_t) FileInfo {
 		Identity: Identity{Dev: uint64(st.Dev), Ino: uint64(st.Ino)},
 		Size:     st.Size,
 		MtimeNs:  st.Mtim.Nano(),
+		CtimeNs:  st.Ctim.Nano(),
 		Regular:  st.Mode&unix.S_IFMT == unix.S_IFREG,
 	}
 }

@@ -1,0 +1,420 @@
+package xzmem
+
+import (
+	"encoding/binary"
+	"slices"
+)
+
+const (
+	numStates  = 12
+	probInit   = 1024
+	topValue   = 1 << 24
+	bitModel   = 11
+	moveBits   = 5
+	endPosIdx  = 14
+	fullDists  = 128
+	alignBits  = 4
+	lenLowSyms = 8
+	matchMin   = 2
+)
+
+type lenProbs struct {
+	choice, choice2 uint16
+	low             [16][lenLowSyms]uint16
+	mid             [16][lenLowSyms]uint16
+	high            [256]uint16
+}
+
+// probs is the whole LZMA model; reset sets every probability to 1/2.
+type probs struct {
+	isMatch    [numStates << 4]uint16
+	isRep      [numStates]uint16
+	isRepG0    [numStates]uint16
+	isRepG1    [numStates]uint16
+	isRepG2    [numStates]uint16
+	isRep0Long [numStates << 4]uint16
+	posSlot    [4][64]uint16
+	specPos    [1 + fullDists - endPosIdx]uint16
+	align      [1 << alignBits]uint16
+	lenDec     lenProbs
+	repLen     lenProbs
+	lit        [0x300 << 4]uint16 // lc+lp <= 4
+}
+
+// rangeDec is the range decoder's state: small enough (no slice) for the
+// compiler to keep in registers when passed and returned by value. The
+// input is passed alongside; it ends at the chunk's end, so a corrupt
+// chunk's read past it panics, which decodeLZMA2 turns into an error.
+type rangeDec struct {
+	rng, code uint32
+	pos       int
+}
+
+func newRangeDec(in []byte, pos int) (rangeDec, error) {
+	if len(in)-pos < 5 || in[pos] != 0 {
+		return rangeDec{}, corrupt(pos, "bad range coder start")
+	}
+	return rangeDec{0xFFFFFFFF, binary.BigEndian.Uint32(in[pos+1:]), pos + 5}, nil
+}
+
+func (r rangeDec) bit(in []byte, p *uint16) (rangeDec, uint32) {
+	if r.rng < topValue {
+		r.rng <<= 8
+		r.code = r.code<<8 | uint32(in[r.pos])
+		r.pos++
+	}
+	bound := (r.rng >> bitModel) * uint32(*p)
+	if r.code < bound {
+		r.rng = bound
+		*p += (1<<bitModel - *p) >> moveBits
+		return r, 0
+	}
+	r.rng -= bound
+	r.code -= bound
+	*p -= *p >> moveBits
+	return r, 1
+}
+
+func (r rangeDec) tree(in []byte, p []uint16, bits uint) (rangeDec, uint32) {
+	m := uint32(1)
+	for range bits {
+		var b uint32
+		r, b = r.bit(in, &p[m])
+		m = m<<1 | b
+	}
+	return r, m - 1<<bits
+}
+
+func (r rangeDec) reverse(in []byte, p []uint16, bits uint) (rangeDec, uint32) {
+	m, sym := uint32(1), uint32(0)
+	for i := range bits {
+		var b uint32
+		r, b = r.bit(in, &p[m])
+		m = m<<1 | b
+		sym |= b << i
+	}
+	return r, sym
+}
+
+func (r rangeDec) direct(in []byte, bits uint32) (rangeDec, uint32) {
+	res := uint32(0)
+	for range bits {
+		if r.rng < topValue {
+			r.rng <<= 8
+			r.code = r.code<<8 | uint32(in[r.pos])
+			r.pos++
+		}
+		r.rng >>= 1
+		r.code -= r.rng
+		t := 0 - (r.code >> 31)
+		r.code += r.rng & t
+		res = res<<1 + t + 1
+	}
+	return r, res
+}
+
+func (r rangeDec) length(in []byte, l *lenProbs, posState uint32) (rangeDec, uint32) {
+	var b, n uint32
+	if r, b = r.bit(in, &l.choice); b == 0 {
+		return r.tree(in, l.low[posState][:], 3)
+	}
+	if r, b = r.bit(in, &l.choice2); b == 0 {
+		r, n = r.tree(in, l.mid[posState][:], 3)
+		return r, lenLowSyms + n
+	}
+	r, n = r.tree(in, l.high[:], 8)
+	return r, 2*lenLowSyms + n
+}
+
+// lzma is the decoder state that LZMA2 chunks carry from one to the next.
+type lzma struct {
+	p                      probs
+	state                  uint32
+	rep0, rep1, rep2, rep3 uint32
+	lc, lp, pb             uint32
+}
+
+func fill(ps ...[]uint16) {
+	for _, p := range ps {
+		for i := range p {
+			p[i] = probInit
+		}
+	}
+}
+
+func (l *lenProbs) reset() {
+	l.choice, l.choice2 = probInit, probInit
+	for i := range l.low {
+		fill(l.low[i][:], l.mid[i][:])
+	}
+	fill(l.high[:])
+}
+
+func (s *lzma) resetState() {
+	p := &s.p
+	fill(p.isMatch[:], p.isRep[:], p.isRepG0[:], p.isRepG1[:], p.isRepG2[:], p.isRep0Long[:],
+		p.posSlot[0][:], p.posSlot[1][:], p.posSlot[2][:], p.posSlot[3][:], p.specPos[:], p.align[:],
+		p.lit[:0x300<<(s.lc+s.lp)])
+	p.lenDec.reset()
+	p.repLen.reset()
+	s.state, s.rep0, s.rep1, s.rep2, s.rep3 = 0, 0, 0, 0, 0
+}
+
+// decodeChunk decodes LZMA data from r until out holds end bytes. out[:dictStart]
+// is not part of the dictionary; dictSize bounds match distances.
+func (s *lzma) decodeChunk(r *rangeDec, in, out []byte, pos, dictStart, end int, dictSize uint32) error {
+	pbMask := uint32(1)<<s.pb - 1
+	lpMask := uint32(1)<<s.lp - 1
+	lc := s.lc
+	state, rep0, rep1, rep2, rep3 := s.state, s.rep0, s.rep1, s.rep2, s.rep3
+	rc := *r
+	p := &s.p
+	var b uint32
+	var err error
+loop:
+	for pos < end {
+		dpos := uint32(pos - dictStart)
+		posState := dpos & pbMask
+		if rc, b = rc.bit(in, &p.isMatch[state<<4|posState]); b == 0 {
+			prev := uint32(0)
+			if dpos > 0 {
+				prev = uint32(out[pos-1])
+			}
+			lit := p.lit[0x300*((dpos&lpMask)<<lc+prev>>(8-lc)):][:0x300]
+			sym := uint32(1)
+			if state < 7 {
+				for sym < 0x100 {
+					rc, b = rc.bit(in, &lit[sym])
+					sym = sym<<1 | b
+				}
+			} else {
+				if rep0 >= dpos {
+					err = corrupt(rc.pos, "match distance beyond the dictionary")
+					break loop
+				}
+				match := uint32(out[pos-int(rep0)-1])
+				for sym < 0x100 {
+					mb := match >> 7 & 1
+					match <<= 1
+					rc, b = rc.bit(in, &lit[0x100+mb<<8+sym])
+					sym = sym<<1 | b
+					if mb != b {
+						for sym < 0x100 {
+							rc, b = rc.bit(in, &lit[sym])
+							sym = sym<<1 | b
+						}
+						break
+					}
+				}
+			}
+			out[pos] = byte(sym)
+			pos++
+			switch {
+			case state < 4:
+				state = 0
+			case state < 10:
+				state -= 3
+			default:
+				state -= 6
+			}
+			continue
+		}
+		var n uint32
+		if rc, b = rc.bit(in, &p.isRep[state]); b != 0 {
+			if dpos == 0 {
+				err = corrupt(rc.pos, "repeated match in an empty dictionary")
+				break loop
+			}
+			if rc, b = rc.bit(in, &p.isRepG0[state]); b == 0 {
+				if rc, b = rc.bit(in, &p.isRep0Long[state<<4|posState]); b == 0 {
+					if state < 7 {
+						state = 9
+					} else {
+						state = 11
+					}
+					if rep0 >= dpos {
+						err = corrupt(rc.pos, "match distance beyond the dictionary")
+						break loop
+					}
+					out[pos] = out[pos-int(rep0)-1]
+					pos++
+					continue
+				}
+			} else {
+				var dist uint32
+				if rc, b = rc.bit(in, &p.isRepG1[state]); b == 0 {
+					dist = rep1
+				} else {
+					if rc, b = rc.bit(in, &p.isRepG2[state]); b == 0 {
+						dist = rep2
+					} else {
+						dist = rep3
+						rep3 = rep2
+					}
+					rep2 = rep1
+				}
+				rep1 = rep0
+				rep0 = dist
+			}
+			rc, n = rc.length(in, &p.repLen, posState)
+			if state < 7 {
+				state = 8
+			} else {
+				state = 11
+			}
+		} else {
+			rep3, rep2, rep1 = rep2, rep1, rep0
+			rc, n = rc.length(in, &p.lenDec, posState)
+			if state < 7 {
+				state = 7
+			} else {
+				state = 10
+			}
+			lenState := min(n, 3)
+			var slot uint32
+			rc, slot = rc.tree(in, p.posSlot[lenState][:], 6)
+			if slot < 4 {
+				rep0 = slot
+			} else {
+				direct := slot>>1 - 1
+				dist := (2 | slot&1) << direct
+				if slot < endPosIdx {
+					var x uint32
+					rc, x = rc.reverse(in, p.specPos[dist-slot:], uint(direct))
+					dist += x
+				} else {
+					var x, y uint32
+					rc, x = rc.direct(in, direct-alignBits)
+					rc, y = rc.reverse(in, p.align[:], alignBits)
+					dist += x<<alignBits + y
+				}
+				rep0 = dist
+			}
+			if rep0 == 0xFFFFFFFF {
+				err = corrupt(rc.pos, "end marker inside an LZMA2 chunk")
+				break loop
+			}
+		}
+		n += matchMin
+		if rep0 >= dpos || rep0 >= dictSize {
+			err = corrupt(rc.pos, "match distance %d beyond the dictionary", rep0+1)
+			break loop
+		}
+		if int(n) > end-pos {
+			err = corrupt(rc.pos, "match runs past the chunk")
+			break loop
+		}
+		src := pos - int(rep0) - 1
+		if int(n) <= int(rep0)+1 {
+			copy(out[pos:pos+int(n)], out[src:src+int(n)])
+		} else {
+			for i := range int(n) {
+				out[pos+i] = out[src+i]
+			}
+		}
+		pos += int(n)
+	}
+	s.state, s.rep0, s.rep1, s.rep2, s.rep3 = state, rep0, rep1, rep2, rep3
+	*r = rc
+	return err
+}
+
+// decodeLZMA2 decodes the LZMA2 chunks at src[pos:] up to and including
+// the end byte, appending to out.
+func decodeLZMA2(src []byte, pos int, out []byte, dictSize uint32) (res []byte, end int, err error) {
+	defer func() {
+		if recover() != nil { // a read past the input: truncated or corrupt
+			res, end, err = nil, 0, corrupt(len(src), "truncated LZMA2 data")
+		}
+	}()
+	s := new(lzma)
+	dictStart := len(out)
+	needDictReset, needProps := true, true
+	for {
+		if pos >= len(src) {
+			return nil, 0, corrupt(pos, "truncated LZMA2 data")
+		}
+		c := src[pos]
+		pos++
+		if c == 0 {
+			return out, pos, nil
+		}
+		if c == 1 || c >= 0xE0 {
+			dictStart, needDictReset = len(out), false
+		} else if needDictReset {
+			return nil, 0, corrupt(pos-1, "LZMA2 data without a dictionary reset")
+		}
+		if c < 0x80 {
+			if c > 2 {
+				return nil, 0, corrupt(pos-1, "bad LZMA2 control byte %#x", c)
+			}
+			if len(src)-pos < 2 {
+				return nil, 0, corrupt(pos, "truncated LZMA2 chunk header")
+			}
+			n := int(binary.BigEndian.Uint16(src[pos:])) + 1
+			pos += 2
+			if len(src)-pos < n {
+				return nil, 0, corrupt(pos, "truncated uncompressed chunk")
+			}
+			if len(out)+n > MaxOutput {
+				return nil, 0, corrupt(pos, "output exceeds %d bytes", MaxOutput)
+			}
+			out = append(out, src[pos:pos+n]...)
+			pos += n
+			continue
+		}
+		if len(src)-pos < 4 {
+			return nil, 0, corrupt(pos, "truncated LZMA2 chunk header")
+		}
+		unpacked := int(c&0x1F)<<16 + int(binary.BigEndian.Uint16(src[pos:])) + 1
+		packed := int(binary.BigEndian.Uint16(src[pos+2:])) + 1
+		pos += 4
+		switch {
+		case c >= 0xC0:
+			if pos >= len(src) {
+				return nil, 0, corrupt(pos, "truncated LZMA2 properties")
+			}
+			pr := uint32(src[pos])
+			pos++
+			if pr >= 9*5*5 {
+				return nil, 0, corrupt(pos-1, "bad LZMA properties %#x", pr)
+			}
+			s.lc, s.lp, s.pb = pr%9, pr/9%5, pr/45
+			if s.lc+s.lp > 4 {
+				return nil, 0, corrupt(pos-1, "LZMA2 needs lc+lp <= 4")
+			}
+			needProps = false
+			s.resetState()
+		case needProps:
+			return nil, 0, corrupt(pos-5, "LZMA chunk without properties")
+		case c >= 0xA0:
+			s.resetState()
+		}
+		if len(out)+unpacked > MaxOutput {
+			return nil, 0, corrupt(pos, "output exceeds %d bytes", MaxOutput)
+		}
+		if len(src)-pos < packed {
+			return nil, 0, corrupt(pos, "truncated LZMA chunk")
+		}
+		in := src[:pos+packed]
+		r, err := newRangeDec(in, pos)
+		if err != nil {
+			return nil, 0, err
+		}
+		start := len(out)
+		out = slices.Grow(out, unpacked)[:start+unpacked]
+		if err := s.decodeChunk(&r, in, out, start, dictStart, start+unpacked, dictSize); err != nil {
+			return nil, 0, err
+		}
+		// The encoder's flush leaves one normalisation for the end.
+		if r.rng < topValue && r.pos < pos+packed {
+			r.rng <<= 8
+			r.code = r.code<<8 | uint32(src[r.pos])
+			r.pos++
+		}
+		if r.pos != pos+packed || r.code != 0 {
+			return nil, 0, corrupt(r.pos, "LZMA chunk does not end where its header says")
+		}
+		pos += packed
+	}
+}
