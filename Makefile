@@ -9,12 +9,15 @@ build:
 # It installs what it needs (Debian's kmod, qemu, gcc, ...; the Debian kernel tree, cached
 # outside the repo) so that the differential and VM tests run instead of skipping.
 test: test-deps
-	@$(DEBTREE) && bash scripts/test.sh
+	@$(DEBTREE) && MODLOAD_TEST_REQUIRE_DEBIAN=1 bash scripts/test.sh
 
 GO ?= go
 SHELL := /bin/bash
-# The real Debian kernel tree (cached outside the repo): exported for every recipe line that runs Go.
-DEBTREE = eval "$$($(GO) run ./internal/debian/cmd/debtree)" && export MODLOAD_DEBIAN_ROOT MODLOAD_DEBIAN_KVER
+# The real Debian kernel trees and kmods (cached outside the repo): exported for every recipe line
+# that runs Go. The output is captured first, so a failing debtree fails the recipe (an
+# `eval "$$(...)"` would take its empty output and go on, and every oracle test would skip).
+DEBTREE = debtree_env=$$($(GO) run ./internal/debian/cmd/debtree) || { echo "make: go run ./internal/debian/cmd/debtree failed: the Debian trees are needed" >&2; exit 1; }; \
+	set -a && eval "$$debtree_env" && set +a
 # What the guest's /init is built from (cmd/modload: argv[0] "init" runs guest.Main, the tools are
 # linked to it) and which loaders the benchmark compares.
 STORM_INIT ?= ./cmd/modload

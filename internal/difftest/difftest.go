@@ -37,18 +37,29 @@ type TB interface {
 	Fatalf(format string, args ...any)
 }
 
-// DebianTree returns the tree named by MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER, or skips.
+// DebianTree returns the tree named by MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER, or skips
+// (fails under MODLOAD_TEST_REQUIRE_DEBIAN=1, as make test and CI set it).
 func DebianTree(t TB) Tree {
 	t.Helper()
 	root, kver := os.Getenv("MODLOAD_DEBIAN_ROOT"), os.Getenv("MODLOAD_DEBIAN_KVER")
 	if root == "" || kver == "" {
-		t.Skip("MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER unset (go run ./internal/debian/cmd/debtree prints them)")
+		missing(t, "MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER unset (go run ./internal/debian/cmd/debtree prints them)")
 	}
 	tr := Tree{Root: root, Version: kver}
 	if _, err := os.Stat(tr.Dir() + "/modules.dep"); err != nil {
 		t.Fatalf("debian tree: %v", err)
 	}
 	return tr
+}
+
+// missing skips t for reason, or fails it when MODLOAD_TEST_REQUIRE_DEBIAN=1: where the trees
+// were meant to be prepared, an oracle test that cannot run is a failure, not a skip.
+func missing(t TB, reason string) {
+	t.Helper()
+	if os.Getenv("MODLOAD_TEST_REQUIRE_DEBIAN") == "1" {
+		t.Fatalf("differential test cannot run (MODLOAD_TEST_REQUIRE_DEBIAN=1): %s", reason)
+	}
+	t.Skip(reason)
 }
 
 // Kmod returns the path of kmod's modprobe, or skips.
