@@ -339,9 +339,15 @@ func TreeKey(kmod string, tr Tree, configs ...string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
 
-// Oracle runs kmod's modprobe with args (without the program name), answering from the cache
-// under dir when the same args were run before.
+// Oracle runs kmod 30's modprobe (the host's, at path kmod) with args (without the program
+// name), answering from the cache under dir when the same args were run before.
 func Oracle(kmod, dir string, args []string) (Result, error) {
+	return Pair{}.Oracle(kmod, dir, args)
+}
+
+// Oracle runs p's kmod tool under the name argv0 (see Command) with args, answering from the
+// cache under dir when the same args were run before.
+func (p Pair) Oracle(argv0, dir string, args []string) (Result, error) {
 	h := sha256.New()
 	for _, a := range args {
 		io.WriteString(h, a)
@@ -356,7 +362,7 @@ func Oracle(kmod, dir string, args []string) (Result, error) {
 			return r, nil
 		}
 	}
-	cmd := exec.Command(kmod, args...)
+	cmd := p.Command(argv0, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
@@ -364,7 +370,7 @@ func Oracle(kmod, dir string, args []string) (Result, error) {
 	if err := cmd.Run(); err != nil {
 		ee, ok := err.(*exec.ExitError)
 		if !ok {
-			return r, fmt.Errorf("run %s: %w", kmod, err)
+			return r, fmt.Errorf("run %s: %w", strings.Join(cmd.Args, " "), err)
 		}
 		r.Code = ee.ExitCode()
 	}

@@ -31,16 +31,6 @@ func kmodModinfo(t testing.TB) string {
 	return ""
 }
 
-// debianTree returns the Debian module tree root and kernel version or skips.
-func debianTree(t testing.TB) (root, kver string) {
-	t.Helper()
-	root, kver = os.Getenv("MODLOAD_DEBIAN_ROOT"), os.Getenv("MODLOAD_DEBIAN_KVER")
-	if root == "" || kver == "" {
-		t.Skip("MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER are not set (the Debian module tree is needed)")
-	}
-	return root, kver
-}
-
 type result struct {
 	stdout, stderr string
 	code           int
@@ -49,17 +39,34 @@ type result struct {
 func runKmod(t testing.TB, bin string, args ...string) result {
 	cmd := exec.Command(bin, args...)
 	cmd.Args[0] = "modinfo" // glibc's getopt messages start with argv[0]
+	return runCmd(t, cmd)
+}
+
+func runCmd(t testing.TB, cmd *exec.Cmd) result {
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	r, err := difftest.Run(cmd)
 	if err != nil {
-		t.Fatalf("run %s %q: %v", bin, args, err)
+		t.Fatalf("run %q: %v", cmd.Args, err)
 	}
 	return result{r.Stdout, r.Stderr, r.Code}
 }
 
-func runOurs(args ...string) result {
+// runOracle runs the modinfo of p's kmod (kmod 30: the host's).
+func runOracle(t testing.TB, p difftest.Pair, args ...string) result {
+	if p.Kmod34 == "" {
+		return runKmod(t, kmodModinfo(t), args...)
+	}
+	return runCmd(t, difftest.Kmod34Cmd(p.Kmod34, "modinfo", args...))
+}
+
+// runOurs runs modload's modinfo as kmod 30 (MODLOAD_KMOD_COMPAT=30), the oracle of the tests
+// that do not run over difftest's pairs.
+func runOurs(args ...string) result { return runOursAs(difftest.Pair{}, args...) }
+
+// runOursAs runs modload's modinfo in the compatibility mode p wants.
+func runOursAs(p difftest.Pair, args ...string) result {
 	var so, se bytes.Buffer
-	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &so, Stderr: &se, Environ: []string{"LC_ALL=C"}}
+	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &so, Stderr: &se, Environ: p.Environ([]string{"LC_ALL=C"})}
 	code := Main(env, append([]string{"modinfo"}, args...))
 	return result{so.String(), se.String(), code}
 }
@@ -131,12 +138,16 @@ func moduleFiles(t testing.TB, root, kver string) []string {
 	return files
 }
 
-func diffAll(t *testing.T, bin string, items [][]string) {
+func diffAll(t *testing.T, p difftest.Pair, items [][]string) {
 	var mu sync.Mutex
 	failures := 0
 	parallel(items, func(args []string) {
-		want := runKmod(t, bin, args...)
-		got := runOurs(args...)
+		want := runOracle(t, p, args...)
+		got := runOursAs(p, args...)
+		if want != got && len(args) == 1 && strings.HasPrefix(filepath.Base(args[0]), "trunc") && strings.HasSuffix(args[0], ".xz") &&
+			difftest.Pending(t, p, "modinfo truncated .ko.xz") {
+			return
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if failures < 20 && !compare(t, args, want, got) {
@@ -147,51 +158,52 @@ func diffAll(t *testing.T, bin string, items [][]string) {
 
 // TestDiffEveryModule: `modinfo PATH` for every module file of the Debian tree, kmod vs ours.
 func TestDiffEveryModule(t *testing.T) {
-	bin := kmodModinfo(t)
-	root, kver := debianTree(t)
-	files := moduleFiles(t, root, kver)
-	if testing.Short() {
-		files = sample(files, 100)
-	}
-	// One process per batch of files keeps the run short; a batch that differs is compared
-	// file by file to name the culprit.
-	const batch = 40
-	var items [][]string
-	for i := 0; i < len(files); i += batch {
-		items = append(items, files[i:min(i+batch, len(files))])
-	}
-	start := time.Now()
-	var mu sync.Mutex
-	failures := 0
-	parallel(items, func(args []string) {
-		want := runKmod(t, bin, args...)
-		got := runOurs(args...)
-		if want == got {
-			return
+	difftest.ForEachPair(t, func(t *testing.T, p difftest.Pair) {
+		root, kver := p.Tree.Root, p.Tree.Version
+		files := moduleFiles(t, root, kver)
+		if testing.Short() {
+			files = sample(files, 100)
 		}
-		culprit := false
-		for _, f := range args {
-			want, got := runKmod(t, bin, f), runOurs(f)
-			mu.Lock()
-			if !compare(t, []string{f}, want, got) {
-				culprit = true
+		// One process per batch of files keeps the run short; a batch that differs is compared
+		// file by file to name the culprit.
+		const batch = 40
+		var items [][]string
+		for i := 0; i < len(files); i += batch {
+			items = append(items, files[i:min(i+batch, len(files))])
+		}
+		start := time.Now()
+		var mu sync.Mutex
+		failures := 0
+		parallel(items, func(args []string) {
+			want := runOracle(t, p, args...)
+			got := runOursAs(p, args...)
+			if want == got {
+				return
+			}
+			culprit := false
+			for _, f := range args {
+				want, got := runOracle(t, p, f), runOursAs(p, f)
+				mu.Lock()
+				if !compare(t, []string{f}, want, got) {
+					culprit = true
+					failures++
+				}
+				mu.Unlock()
+				if failures >= 20 {
+					break
+				}
+			}
+			if !culprit {
+				// Each file alone agrees, the batch does not: the difference is in how several
+				// files are printed together.
+				mu.Lock()
 				failures++
+				compare(t, args, want, got)
+				mu.Unlock()
 			}
-			mu.Unlock()
-			if failures >= 20 {
-				break
-			}
-		}
-		if !culprit {
-			// Each file alone agrees, the batch does not: the difference is in how several
-			// files are printed together.
-			mu.Lock()
-			failures++
-			compare(t, args, want, got)
-			mu.Unlock()
-		}
+		})
+		t.Logf("compared modinfo on %d module files in %v", len(files), time.Since(start).Round(time.Millisecond))
 	})
-	t.Logf("compared modinfo on %d module files in %v", len(files), time.Since(start).Round(time.Millisecond))
 }
 
 func sample(files []string, n int) []string {
@@ -208,104 +220,112 @@ func sample(files []string, n int) []string {
 
 // TestDiffFlags: field selection and output flags on a sample of modules.
 func TestDiffFlags(t *testing.T) {
-	bin := kmodModinfo(t)
-	root, kver := debianTree(t)
-	files := sample(moduleFiles(t, root, kver), 60)
-	flagSets := [][]string{
-		{"-F", "alias"}, {"-F", "parm"}, {"-F", "signature"}, {"-F", "sig_key"}, {"-F", "signer"},
-		{"-F", "depends"}, {"-F", "name"}, {"-F", "nonexistent"}, {"--field=vermagic"}, {"-0"},
-		{"-a"}, {"-d"}, {"-l"}, {"-p"}, {"-n"}, {"-0", "-p"}, {"--null", "-F", "alias"}, {"-p", "-0", "-a"},
-	}
-	var items [][]string
-	for i, f := range files {
-		fl := flagSets[i%len(flagSets)]
-		items = append(items, append(append([]string{}, fl...), f))
-		fl2 := flagSets[(i+7)%len(flagSets)]
-		items = append(items, append([]string{f}, fl2...)) // options after operands (permutation)
-	}
-	// several files in one invocation
-	items = append(items, files[:5], append([]string{"-0"}, files[5:9]...))
-	diffAll(t, bin, items)
+	difftest.ForEachPair(t, func(t *testing.T, p difftest.Pair) {
+		root, kver := p.Tree.Root, p.Tree.Version
+		files := sample(moduleFiles(t, root, kver), 60)
+		flagSets := [][]string{
+			{"-F", "alias"}, {"-F", "parm"}, {"-F", "signature"}, {"-F", "sig_key"}, {"-F", "signer"},
+			{"-F", "depends"}, {"-F", "name"}, {"-F", "nonexistent"}, {"--field=vermagic"}, {"-0"},
+			{"-a"}, {"-d"}, {"-l"}, {"-p"}, {"-n"}, {"-0", "-p"}, {"--null", "-F", "alias"}, {"-p", "-0", "-a"},
+		}
+		var items [][]string
+		for i, f := range files {
+			fl := flagSets[i%len(flagSets)]
+			items = append(items, append(append([]string{}, fl...), f))
+			fl2 := flagSets[(i+7)%len(flagSets)]
+			items = append(items, append([]string{f}, fl2...)) // options after operands (permutation)
+		}
+		// several files in one invocation
+		items = append(items, files[:5], append([]string{"-0"}, files[5:9]...))
+		diffAll(t, p, items)
+	})
 }
 
 // TestDiffByName: names resolved through the module directory with -b and -k, and builtins
 // (every one, those that are also a module alias included), through Main's resolver, which is
 // the modload binary's.
 func TestDiffByName(t *testing.T) {
-	bin := kmodModinfo(t)
-	root, kver := debianTree(t)
-	files := sample(moduleFiles(t, root, kver), 80)
-	var items [][]string
-	for i, f := range files {
-		name := strings.ReplaceAll(strings.SplitN(filepath.Base(f), ".", 2)[0], "_", "-")
-		if i%2 == 0 {
-			name = modnameFromPath(f)
+	difftest.ForEachPair(t, func(t *testing.T, p difftest.Pair) {
+		root, kver := p.Tree.Root, p.Tree.Version
+		files := sample(moduleFiles(t, root, kver), 80)
+		var items [][]string
+		for i, f := range files {
+			name := strings.ReplaceAll(strings.SplitN(filepath.Base(f), ".", 2)[0], "_", "-")
+			if i%2 == 0 {
+				name = modnameFromPath(f)
+			}
+			items = append(items, []string{"-b", root, "-k", kver, name})
+			if i%5 == 0 {
+				items = append(items, []string{"-m", "-b", root, "-k", kver, name})
+				items = append(items, []string{"-F", "filename", "--basedir=" + root, "--set-version", kver, name})
+			}
 		}
-		items = append(items, []string{"-b", root, "-k", kver, name})
-		if i%5 == 0 {
-			items = append(items, []string{"-m", "-b", root, "-k", kver, name})
-			items = append(items, []string{"-F", "filename", "--basedir=" + root, "--set-version", kver, name})
+		builtin, err := os.ReadFile(filepath.Join(root, "lib/modules", kver, "modules.builtin"))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	builtin, err := os.ReadFile(filepath.Join(root, "lib/modules", kver, "modules.builtin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, line := range strings.Fields(string(builtin)) {
-		name := modnameFromPath(line)
-		items = append(items, []string{"-b", root, "-k", kver, name})
-		if i%10 == 0 {
-			items = append(items, []string{"-b", root, "-k", kver, "-F", "name", name},
-				[]string{"-b", root, "-k", kver, "-0", name}, []string{"-b", root, "-k", kver, "-p", name},
-				[]string{"-m", "-b", root, "-k", kver, name})
+		for i, line := range strings.Fields(string(builtin)) {
+			name := modnameFromPath(line)
+			items = append(items, []string{"-b", root, "-k", kver, name})
+			if i%10 == 0 {
+				items = append(items, []string{"-b", root, "-k", kver, "-F", "name", name},
+					[]string{"-b", root, "-k", kver, "-0", name}, []string{"-b", root, "-k", kver, "-p", name},
+					[]string{"-m", "-b", root, "-k", kver, name})
+			}
 		}
-	}
-	items = append(items,
-		[]string{"-b", root, "-k", kver, "no_such_module"},
-		[]string{"-m", "-b", root, "-k", kver, "no_such_module"},
-		[]string{"-b", root, "-k", kver, "bad[alias"},
-		[]string{"-b", root, "-k", kver, "ext4", "no_such_module", "jbd2"},
-		[]string{"-b", root, "-k", "0.0.0-none", "ext4"},
-		[]string{"-b", root + "/", "-k", kver, "ext4"},
-		[]string{"-k", kver, "ext4"}, // the host's /lib/modules
-		[]string{"-b", relativeTo(t, root), "-k", kver, "ext4", "zswap"},
-	)
-	diffAll(t, bin, items)
+		items = append(items,
+			[]string{"-b", root, "-k", kver, "no_such_module"},
+			[]string{"-m", "-b", root, "-k", kver, "no_such_module"},
+			[]string{"-b", root, "-k", kver, "bad[alias"},
+			[]string{"-b", root, "-k", kver, "ext4", "no_such_module", "jbd2"},
+			[]string{"-b", root, "-k", "0.0.0-none", "ext4"},
+			[]string{"-b", root + "/", "-k", kver, "ext4"},
+			[]string{"-k", kver, "ext4"}, // the host's /lib/modules
+			[]string{"-b", relativeTo(t, root), "-k", kver, "ext4", "zswap"},
+		)
+		diffAll(t, p, items)
+	})
 }
 
 // TestDiffErrors: usage errors, missing files, files that are not modules, corrupt files.
 func TestDiffErrors(t *testing.T) {
-	bin := kmodModinfo(t)
-	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+	difftest.ForEachPair(t, func(t *testing.T, p difftest.Pair) {
+		dir := t.TempDir()
+		write := func(name string, data []byte) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		items := [][]string{
+			{}, {"-h"}, {"--help"}, {"-F"}, {"-k"}, {"-x"}, {"--bogus"}, {"--bogus=1"}, {"--f"}, {"--fi=name", "x"},
+			{"--author=3", "x"}, {"--field"}, {"--", "-a"}, {"-h", "-x"}, {"-x", "-h"}, {"--he"},
+			{"-Fname", "-0n", "nosuch"}, {"-aFx"}, {"--fil", "x"}, {"-"}, {"--=x"}, {"--"},
+			{"--f=x"}, {"-x", "-y"}, {"--bogus", "-x"}, {"-a", "--f"}, {"x", "-k"}, {"-W", "foo"}, {"-:"}, {"--ver=1"},
+			{filepath.Join(dir, "missing.ko")}, {"/etc/hostname"},
+			{write("notelf.ko", []byte("hello world, this is not an ELF file\n"))},
+			{write("tiny.ko", []byte("abc"))},
+			{write("empty.ko", nil)},
+			{"-n", write("notelf2.ko", []byte("hello world\n"))},
+			{write("elfhdr.ko", append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 100)...))},
+			{write("badclass.ko", append([]byte("\x7fELF\x07\x01\x01"), make([]byte, 100)...))},
+		}
+		// Truncated copies of ext4 (of its .ko or .ko.xz, as the tree has it).
+		ext4, err := filepath.Glob(filepath.Join(p.Tree.Dir(), "kernel/fs/ext4/ext4.ko*"))
+		if err != nil || len(ext4) != 1 {
+			t.Fatalf("ext4 in %s: %q %v", p.Tree.Dir(), ext4, err)
+		}
+		b, err := os.ReadFile(ext4[0])
+		if err != nil {
 			t.Fatal(err)
 		}
-		return p
-	}
-	items := [][]string{
-		{}, {"-h"}, {"--help"}, {"-F"}, {"-k"}, {"-x"}, {"--bogus"}, {"--bogus=1"}, {"--f"}, {"--fi=name", "x"},
-		{"--author=3", "x"}, {"--field"}, {"--", "-a"}, {"-h", "-x"}, {"-x", "-h"}, {"--he"},
-		{"-Fname", "-0n", "nosuch"}, {"-aFx"}, {"--fil", "x"}, {"-"}, {"--=x"}, {"--"},
-		{"--f=x"}, {"-x", "-y"}, {"--bogus", "-x"}, {"-a", "--f"}, {"x", "-k"}, {"-W", "foo"}, {"-:"}, {"--ver=1"},
-		{filepath.Join(dir, "missing.ko")}, {"/etc/hostname"},
-		{write("notelf.ko", []byte("hello world, this is not an ELF file\n"))},
-		{write("tiny.ko", []byte("abc"))},
-		{write("empty.ko", nil)},
-		{"-n", write("notelf2.ko", []byte("hello world\n"))},
-		{write("elfhdr.ko", append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 100)...))},
-		{write("badclass.ko", append([]byte("\x7fELF\x07\x01\x01"), make([]byte, 100)...))},
-	}
-	if root, kver := os.Getenv("MODLOAD_DEBIAN_ROOT"), os.Getenv("MODLOAD_DEBIAN_KVER"); root != "" && kver != "" {
-		ext4, err := os.ReadFile(filepath.Join(root, "lib/modules", kver, "kernel/fs/ext4/ext4.ko"))
-		if err == nil {
-			for _, n := range []int{17, 64, 65, 1000, len(ext4) / 2, len(ext4) - 100} {
-				items = append(items, []string{write(fmt.Sprintf("trunc%d.ko", n), ext4[:n])})
-			}
+		ext := strings.TrimPrefix(filepath.Base(ext4[0]), "ext4")
+		for _, n := range []int{17, 64, 65, 1000, len(b) / 2, len(b) - 100} {
+			items = append(items, []string{write(fmt.Sprintf("trunc%d%s", n, ext), b[:n])})
 		}
-	}
-	diffAll(t, bin, items)
+		diffAll(t, p, items)
+	})
 }
 
 // relativeTo returns p relative to the working directory.
