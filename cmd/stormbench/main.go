@@ -309,7 +309,22 @@ func rerender(from, out, notesFile string) error {
 	if r.Name == "" { // written before reports were named
 		r.Name = strings.TrimSuffix(filepath.Base(from), ".json")
 	}
+	upgradeRows(r.Rows)
+	if r.Kmod == "" && strings.HasPrefix(r.KVer, "6.1.") { // before the baseline was named: the host's
+		r.Kmod = "kmod 30 (Debian 12)"
+	}
 	return r.write(out)
+}
+
+// upgradeRows fills the merged/read split of rows written before it existed: those counted
+// only duplicates that reached the kernel's read (EEXIST/EBUSY, a module reached again), so
+// all of them cost a read.
+func upgradeRows(rows []row) {
+	for i := range rows {
+		if w := &rows[i]; w.Merged == 0 && w.ReadDuplicates == 0 {
+			w.ReadDuplicates = w.Duplicates
+		}
+	}
 }
 
 func firstLine(s string) string {

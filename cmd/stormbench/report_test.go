@@ -221,3 +221,11 @@ func TestNotesFor(t *testing.T) {
 		}
 	}
 }
+
+func TestUpgradeRows(t *testing.T) {
+	rows := []row{{Duplicates: 5}, {Duplicates: 5, Merged: 4, ReadDuplicates: 1}, {}}
+	upgradeRows(rows)
+	if rows[0].ReadDuplicates != 5 || rows[1].ReadDuplicates != 1 || rows[1].Merged != 4 || rows[2].ReadDuplicates != 0 {
+		t.Errorf("rows = %+v", rows)
+	}
+}
