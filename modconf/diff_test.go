@@ -2,15 +2,19 @@ package modconf
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"golang.org/x/tools/txtar"
+
+	"github.com/modload/modload/internal/debian"
 )
 
 // The differential test runs kmod's "modprobe -c" and Load+WriteTo over the cases in
@@ -174,8 +178,9 @@ func emptyRoot(t *testing.T, depmod string) string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// runKmod runs modprobe -c for c and returns its configuration part and stderr.
-func runKmod(t *testing.T, modprobe, root string, c diffCase, ns bool) (string, string) {
+// runKmod runs modprobe -c for c (modprobe is the oracle's command line: the host's modprobe, or
+// kmod 34 through its loader) and returns its configuration part and stderr.
+func runKmod(t *testing.T, modprobe []string, root string, c diffCase, ns bool) (string, string) {
 	t.Helper()
 	args := []string{"-c", "-d", root, "-S", diffKver}
 	if !c.defaults {
@@ -200,14 +205,14 @@ func runKmod(t *testing.T, modprobe, root string, c diffCase, ns bool) (string, 
 				script += "mount --bind " + shellQuote(src) + " " + d + "\n"
 			}
 		}
-		q := []string{shellQuote(modprobe)}
-		for _, a := range args {
+		var q []string
+		for _, a := range append(append([]string(nil), modprobe...), args...) {
 			q = append(q, shellQuote(a))
 		}
 		script += "exec " + strings.Join(q, " ")
 		cmd = exec.Command("unshare", "-m", "sh", "-c", script)
 	} else {
-		cmd = exec.Command(modprobe, args...)
+		cmd = exec.Command(modprobe[0], append(append([]string(nil), modprobe[1:]...), args...)...)
 	}
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	var stdout, stderr bytes.Buffer
@@ -272,6 +277,58 @@ func TestDiffShowConfig(t *testing.T) {
 		t.Log("no mount namespaces (unshare -m): cmdline and defaults cases are skipped, the rest read the host's /proc/cmdline")
 	}
 	template := emptyRoot(t, depmod)
+	// The oracles: the host's kmod 30 and, where debtree prepared it, kmod 34, whose answers
+	// modload's default (kmod 33+) configuration reading gives; Kmod30 only against kmod 30.
+	oracles := []struct {
+		name   string
+		argv   []string
+		kmod30 bool
+	}{{"kmod30", []string{modprobe}, true}}
+	if root := os.Getenv("MODLOAD_KMOD34_ROOT"); root != "" {
+		oracles = append(oracles, struct {
+			name   string
+			argv   []string
+			kmod30 bool
+		}{"kmod34", debian.KmodCommand(context.Background(), root, "modprobe").Args, false})
+	} else if os.Getenv("MODLOAD_TEST_REQUIRE_DEBIAN") == "1" {
+		t.Fatal("MODLOAD_KMOD34_ROOT unset (MODLOAD_TEST_REQUIRE_DEBIAN=1): no kmod 34 oracle")
+	}
+	for _, oracle := range oracles {
+		t.Run(oracle.name, func(t *testing.T) { diffShowConfig(t, oracle.argv, oracle.kmod30, template, files, ns) })
+	}
+}
+
+// kmod34Pending are the cases whose -c output differs from kmod 34's by what modload's kmod 34
+// mode is still to change (config reading is that work's, not the test machinery's): case ->
+// what differs. Set MODLOAD_KMOD34_STRICT=1 to fail on them.
+var kmod34PendingCases = map[string]string{
+	"14-names":         "kmod 34 drops an alias whose name holds a dot (alias dot_alias)",
+	"21-backslash-eof": "kmod 34 drops a lone byte after a backslash-newline at the end of the file",
+	"34-symlinks":      "kmod 34 reports a dangling configuration symlink ('Cannot stat directory entry')",
+}
+
+// libkmodLoc is the file:line that kmod 30's libkmod messages carry and kmod 34's do not.
+var libkmodLoc = regexp.MustCompile(`libkmod: ([A-Z]+) \.\./libkmod/[a-z-]+\.c:[0-9]+ `)
+
+// kmod34Pending reports (and logs) whether case name's difference from kmod 34 is pending
+// modload's kmod 34 mode: a case listed in kmod34PendingCases, or libkmod's messages differing
+// only by kmod 30's file:line.
+func kmod34Pending(t *testing.T, name, wantOut, gotOut, wantErr, gotErr string) bool {
+	if os.Getenv("MODLOAD_KMOD34_STRICT") == "1" || (wantOut == gotOut && wantErr == gotErr) {
+		return false
+	}
+	if why, ok := kmod34PendingCases[name]; ok {
+		t.Logf("differs from kmod 34, pending modload's kmod 34 mode: %s", why)
+		return true
+	}
+	if wantOut == gotOut && libkmodLoc.ReplaceAllString(gotErr, "libkmod: $1: ") == wantErr {
+		t.Logf("differs from kmod 34, pending modload's kmod 34 mode: libkmod messages without kmod 30's file:line")
+		return true
+	}
+	return false
+}
+
+func diffShowConfig(t *testing.T, modprobe []string, kmod30 bool, template string, files []string, ns bool) {
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
 			root := t.TempDir()
@@ -279,12 +336,16 @@ func TestDiffShowConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := setupCase(t, file, root)
+			c.kmod30 = c.kmod30 && kmod30
 			if !ns && (c.cmdline || c.defaults) {
 				t.Skip("needs a mount namespace to give kmod this kernel command line or these directories")
 			}
 			wantOut, wantErr := runKmod(t, modprobe, root, c, ns)
 			gotOut, gotErr := runOurs(t, root, c, ns)
 			t.Logf("kmod stdout:\n%s\nkmod stderr:\n%s", wantOut, wantErr)
+			if !kmod30 && kmod34Pending(t, strings.TrimSuffix(c.name, ".txtar"), wantOut, gotOut, wantErr, gotErr) {
+				return
+			}
 			if wantOut != gotOut {
 				t.Errorf("stdout differs\nkmod: %q\nours: %q", wantOut, gotOut)
 			}
@@ -478,7 +539,7 @@ func TestDiffFuzzCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		wantOut, wantErr := runKmod(t, modprobe, root, c, ns)
+		wantOut, wantErr := runKmod(t, []string{modprobe}, root, c, ns)
 		gotOut, gotErr := runOurs(t, root, c, ns)
 		if wantOut != gotOut {
 			t.Errorf("stdout differs over %d corpus files\nkmod: %q\nours: %q", len(corpus), wantOut, gotOut)
@@ -497,7 +558,7 @@ func TestDiffFuzzCorpus(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "cmdline"), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			wantOut, wantErr := runKmod(t, modprobe, root, c, ns)
+			wantOut, wantErr := runKmod(t, []string{modprobe}, root, c, ns)
 			gotOut, gotErr := runOurs(t, root, c, ns)
 			if wantOut != gotOut || wantErr != gotErr {
 				t.Errorf("%s: cmdline %q\nkmod: %q %q\nours: %q %q", name, data, wantOut, wantErr, gotOut, gotErr)
@@ -538,7 +599,7 @@ func TestDiffPathTooLong(t *testing.T) {
 	}
 	c := diffCase{dir: dir, paths: []string{rel}}
 	ns := unshareOK()
-	wantOut, wantErr := runKmod(t, modprobe, root, c, ns)
+	wantOut, wantErr := runKmod(t, []string{modprobe}, root, c, ns)
 	gotOut, gotErr := runOurs(t, root, c, ns)
 	if wantOut != gotOut || wantErr != gotErr {
 		t.Errorf("kmod: %q %q\nours: %q %q", wantOut, wantErr, gotOut, gotErr)
