@@ -79,3 +79,30 @@ func TestPairs(t *testing.T) {
 		t.Errorf("without kmod 34, not required: skipped %q failed %q", f.skipped, f.failed)
 	}
 }
+
+// TestRunInTreeAs runs kmod 34's lsmod over a fixture /proc/modules in a mount namespace.
+func TestRunInTreeAs(t *testing.T) {
+	root34 := os.Getenv("MODLOAD_KMOD34_ROOT")
+	if root34 == "" {
+		t.Skip("MODLOAD_KMOD34_ROOT unset")
+	}
+	root := t.TempDir()
+	for _, d := range []string{"proc", "sys/module/e1000/holders"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "proc/modules"), []byte("e1000 180224 0 - Live 0x0000000000000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for f, v := range map[string]string{"sys/module/e1000/refcnt": "0\n", "sys/module/e1000/initstate": "live\n"} {
+		if err := os.WriteFile(filepath.Join(root, f), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := RunInTreeAs(t, Pair{Kmod34: root34}, root, "lsmod")
+	want := "Module                  Size  Used by\ne1000                 180224  0\n"
+	if r.Stdout != want || r.Code != 0 {
+		t.Errorf("kmod 34 lsmod = %+v, want stdout %q", r, want)
+	}
+}
