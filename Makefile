@@ -1,13 +1,14 @@
 # modload: make build, make test (what .ci/run runs), make demo (the boot storm in a VM, kmod
-# against modload), make vmtest, make bench-storm.
+# against modload, on Debian 12's 6.1 and Debian 13's 6.12), make vmtest, make bench-storm.
 .PHONY: test build
 
 build:
 	CGO_ENABLED=0 go build -o bin/modload ./cmd/modload
 
 # The test command: what .ci/run runs.
-# It installs what it needs (Debian's kmod, qemu, gcc, ...; the Debian kernel tree, cached
-# outside the repo) so that the differential and VM tests run instead of skipping.
+# It installs what it needs (Debian's kmod, qemu, gcc, ...; the Debian 12 and 13 kernel trees and
+# kmod 34, cached outside the repo) so that the differential and VM tests run instead of skipping;
+# MODLOAD_TEST_REQUIRE_DEBIAN=1 makes a differential test that cannot run fail.
 test: test-deps
 	@$(DEBTREE) && MODLOAD_TEST_REQUIRE_DEBIAN=1 bash scripts/test.sh
 
@@ -41,8 +42,9 @@ install-deps:
 	@missing=(); for p in $(DEPS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing+=($$p); done; \
 	if [ $${#missing[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${missing[@]}"; fi
 
-# One screen: kmod's storm against modload's (modprobe per device event) at smp $(DEMO_SMP), two
-# boots, counted by the kernel: calls, duplicates, bytes read for nothing, load-phase time.
+# One screen per kernel (6.1 with kmod 30, 6.12 with kmod 34): kmod's storm against modload's
+# (modprobe per device event) at smp $(DEMO_SMP), two boots each, counted by the kernel: calls,
+# duplicates (merged by the kernel / read), bytes read for nothing, load-phase time.
 demo: vm-deps
 	@$(DEBTREE) && $(GO) run ./cmd/stormbench -demo -smp $(DEMO_SMP) -loaders $(DEMO_LOADERS) -init $(STORM_INIT) -notes '' -out $${TMPDIR:-/tmp}/modload-demo
 

@@ -247,3 +247,40 @@ func TestPrepare13RealTree(t *testing.T) {
 		t.Errorf("vermagic read from the compressed module = %q, %v", out, err)
 	}
 }
+
+// TestPrepare13ReusesCache proves Prepare13 runs no tool when the cache holds kmod 34's root and
+// a complete Debian 13 tree: PATH is emptied, so any apt, dpkg or depmod run would fail.
+func TestPrepare13ReusesCache(t *testing.T) {
+	if _, err := TrixieApt(t.TempDir(), "/etc/apt"); err != nil {
+		t.Skipf("no Debian mirror in this host's apt sources: %v", err)
+	}
+	cache := t.TempDir()
+	kver := "6.12.99+deb13-amd64"
+	root := filepath.Join(cache, "debian", kver, "root")
+	kroot := filepath.Join(cache, "kmod34", "root")
+	for _, p := range []string{filepath.Join(root, "boot/vmlinuz-"+kver), filepath.Join(root, "lib/modules", kver, "modules.dep.bin"), filepath.Join(kroot, kmod34Stamp)} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", "")
+	tr, err := Prepare13(context.Background(), Options{Cache: cache, KVer: kver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Tree{Root: root, KVer: kver, Vmlinuz: filepath.Join(root, "boot", "vmlinuz-"+kver), Kmod: kroot}
+	if tr != want {
+		t.Errorf("tree = %+v, want %+v", tr, want)
+	}
+	// Without the stamp kmod 34's root is prepared again, through the private apt configuration
+	// (apt-get download, then update and download again), which fails here.
+	os.Remove(filepath.Join(kroot, kmod34Stamp))
+	_, err = Prepare13(context.Background(), Options{Cache: cache, KVer: kver})
+	var ce *CommandError
+	if !errors.As(err, &ce) || !strings.HasPrefix(ce.Cmd, "apt-get -o Dir::Etc::sourcelist="+filepath.Join(cache, "apt-trixie")) {
+		t.Errorf("no kmod 34 root: err = %v, want a failed apt-get with the private configuration", err)
+	}
+}
