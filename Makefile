@@ -1,5 +1,5 @@
 # modload: make build, make test (what .ci/run runs), make demo (the boot storm in a VM, kmod
-# against modload), make vmtest, make bench-storm.
+# against modload, on Debian 12's 6.1 and Debian 13's 6.12), make vmtest, make bench-storm.
 .PHONY: test build
 
 build:
@@ -13,15 +13,19 @@ stress:
 	$(GO) test -race -count=50 -timeout 60m ./gate/ ./loader/
 
 # The test command: what .ci/run runs.
-# It installs what it needs (Debian's kmod, qemu, gcc, ...; the Debian kernel tree, cached
-# outside the repo) so that the differential and VM tests run instead of skipping.
+# It installs what it needs (Debian's kmod, qemu, gcc, ...; the Debian 12 and 13 kernel trees and
+# kmod 34, cached outside the repo) so that the differential and VM tests run instead of skipping;
+# MODLOAD_TEST_REQUIRE_DEBIAN=1 makes a differential test that cannot run fail.
 test: test-deps
-	@$(DEBTREE) && bash scripts/test.sh
+	@$(DEBTREE) && MODLOAD_TEST_REQUIRE_DEBIAN=1 bash scripts/test.sh
 
 GO ?= go
 SHELL := /bin/bash
-# The real Debian kernel tree (cached outside the repo): exported for every recipe line that runs Go.
-DEBTREE = eval "$$($(GO) run ./internal/debian/cmd/debtree)" && export MODLOAD_DEBIAN_ROOT MODLOAD_DEBIAN_KVER
+# The real Debian kernel trees and kmods (cached outside the repo): exported for every recipe line
+# that runs Go. The output is captured first, so a failing debtree fails the recipe (an
+# `eval "$$(...)"` would take its empty output and go on, and every oracle test would skip).
+DEBTREE = debtree_env=$$($(GO) run ./internal/debian/cmd/debtree) || { echo "make: go run ./internal/debian/cmd/debtree failed: the Debian trees are needed" >&2; exit 1; }; \
+	set -a && eval "$$debtree_env" && set +a
 # What the guest's /init is built from (cmd/modload: argv[0] "init" runs guest.Main, the tools are
 # linked to it) and which loaders the benchmark compares.
 STORM_INIT ?= ./cmd/modload
@@ -45,8 +49,9 @@ install-deps:
 	@missing=(); for p in $(DEPS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing+=($$p); done; \
 	if [ $${#missing[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${missing[@]}"; fi
 
-# One screen: kmod's storm against modload's (modprobe per device event) at smp $(DEMO_SMP), two
-# boots, counted by the kernel: calls, duplicates, bytes read for nothing, load-phase time.
+# One screen per kernel (6.1 with kmod 30, 6.12 with kmod 34): kmod's storm against modload's
+# (modprobe per device event) at smp $(DEMO_SMP), two boots each, counted by the kernel: calls,
+# duplicates (merged by the kernel / read), bytes read for nothing, load-phase time.
 demo: vm-deps
 	@$(DEBTREE) && $(GO) run ./cmd/stormbench -demo -smp $(DEMO_SMP) -loaders $(DEMO_LOADERS) -init $(STORM_INIT) -notes '' -out $${TMPDIR:-/tmp}/modload-demo
 

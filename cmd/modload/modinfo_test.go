@@ -15,7 +15,11 @@ import (
 // TestModinfoByAliasAgainstKmod checks the wiring of modinfo to package resolve: real device
 // modaliases, symbols and names give kmod's modinfo output byte for byte.
 func TestModinfoByAliasAgainstKmod(t *testing.T) {
-	tr := difftest.DebianTree(t)
+	difftest.ForEachPair(t, func(t *testing.T, p difftest.Pair) { modinfoByAlias(t, p) })
+}
+
+func modinfoByAlias(t *testing.T, p difftest.Pair) {
+	tr := p.Tree
 	kmod, err := exec.LookPath("modinfo")
 	if err != nil {
 		t.Skip("kmod's modinfo not installed (apt-get install kmod)")
@@ -34,12 +38,12 @@ func TestModinfoByAliasAgainstKmod(t *testing.T) {
 	}
 	for _, q := range queries {
 		args := []string{"-b", tr.Root, "-k", tr.Version, q}
-		want, err := difftest.Run(exec.Command(kmod, args...))
+		want, err := difftest.Run(p.Command(kmod, args...))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got, gotErr bytes.Buffer
-		code := modinfoMain(&cli.Env{Stdout: &got, Stderr: &gotErr}, append([]string{"modinfo"}, args...))
+		code := modinfoMain(&cli.Env{Stdout: &got, Stderr: &gotErr, Environ: p.Environ(nil)}, append([]string{"modinfo"}, args...))
 		if code != want.Code || got.String() != want.Stdout {
 			t.Errorf("modinfo %q: exit %d, want %d\n got: %q\nwant: %q\nstderr: %q / %q", q, code, want.Code, got.String(), want.Stdout, gotErr.String(), want.Stderr)
 		}

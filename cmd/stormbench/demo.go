@@ -18,7 +18,11 @@ func (r *report) compareScreen(smp int) string {
 		return fmt.Sprintf("no boots at smp %d\n", smp)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nBoot storm at smp %d, Debian kernel %s under qemu TCG, counted from the kernel's trace\n\n", smp, r.KVer)
+	fmt.Fprintf(&b, "\nBoot storm at smp %d, Debian kernel %s under qemu TCG, counted from the kernel's trace\n", smp, r.KVer)
+	if r.Kmod != "" {
+		fmt.Fprintf(&b, "(kmod is %s)\n", r.Kmod)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "%-30s", "")
 	for _, w := range rows {
 		fmt.Fprintf(&b, " %14s", w.Loader)
@@ -34,7 +38,9 @@ func (r *report) compareScreen(smp int) string {
 	line("loader processes (events)", func(w row) string { return fmt.Sprint(w.Events) })
 	line("finit_module + init_module", func(w row) string { return fmt.Sprint(w.Calls) })
 	line("duplicate kernel calls", func(w row) string { return fmt.Sprint(w.Duplicates) })
-	line("  of which EEXIST / EBUSY", func(w row) string {
+	line("  merged by the kernel, no read", func(w row) string { return fmt.Sprint(w.Merged) })
+	line("  each costing a read", func(w row) string { return fmt.Sprint(w.ReadDuplicates) })
+	line("  EEXIST / EBUSY", func(w row) string {
 		return fmt.Sprintf("%d / %d", w.Errnos["EEXIST"], w.Errnos["EBUSY"])
 	})
 	line("bytes read for nothing (MiB)", func(w row) string { return fmt.Sprintf("%.1f", mib(w.WastedBytes)) })

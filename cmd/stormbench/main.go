@@ -1,17 +1,20 @@
-// Command stormbench reproduces the seed's boot-storm experiment on the real Debian kernel under
-// qemu: for each CPU count and each loader it boots the VM, runs the loader against every device
-// event, and records what the kernel traced (finit_module calls, duplicates, bytes read for
-// nothing, peak VmallocUsed, load-phase time). It writes docs/benchmarks/storm.md (table, date,
-// machine, a fitted model of waste against CPU count), storm.json and PNG charts.
+// Command stormbench reproduces the seed's boot-storm experiment on the real Debian kernels under
+// qemu: for each kernel (Debian 12's 6.1, Debian 13's 6.12), each CPU count and each loader it
+// boots the VM, runs the loader against every device event, and records what the kernel traced
+// (finit_module calls, duplicates — those the kernel merged without a read and those that cost
+// one —, bytes read for nothing, peak VmallocUsed, load-phase time). It writes, per kernel,
+// docs/benchmarks/storm.md (6.1) or storm-6.12.md (table, date, machine, a fitted model of waste
+// against CPU count), the .json and PNG charts.
 //
-//	go run ./cmd/stormbench                      # smp 1,4,16,64 × every loader (make bench-storm)
-//	go run ./cmd/stormbench -smp 4 -loaders kmod  # one quick boot
+//	go run ./cmd/stormbench                      # both kernels × smp 1,4,16,64 × every loader (make bench-storm)
+//	go run ./cmd/stormbench -kernels 6.12 -smp 4 -loaders kmod  # one quick boot
 //	go run ./cmd/stormbench -from docs/benchmarks/storm.json  # re-render, no boot
 //
 // It exits 1 when any boot failed (the report lists it). Remarks written by hand about a run
 // go in docs/benchmarks/storm-notes.md (-notes), one paragraph each.
 //
-// Loaders: kmod (kmod's modprobe per device event, as udev runs it), modload (modload's modprobe
+// Loaders: kmod (the kernel's release's kmod — kmod 30 on 6.1, kmod 34 on 6.12 — modprobe per
+// device event, as udev runs it), modload (modload's modprobe
 // per device event, separate processes), modload-1p (the same with GOMAXPROCS=1 in the loaders'
 // environment, as a udev rule can set it: a Go process then starts no second thread before
 // main), modload-one (modload in one process per coldplug pass),
@@ -54,6 +57,7 @@ type options struct {
 	from      string
 	notes     string
 	demo      bool
+	kernels   []string
 }
 
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list"}
@@ -62,6 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	smp := fs.String("smp", "1,4,16,64", "comma-separated CPU counts")
+	kernels := fs.String("kernels", "6.1,6.12", "comma-separated kernels: 6.1 (Debian 12, kmod 30), 6.12 (Debian 13, kmod 34)")
 	loaders := fs.String("loaders", strings.Join(knownLoaders, ","), "comma-separated loaders: "+strings.Join(knownLoaders, ","))
 	o := &options{}
 	fs.StringVar(&o.init, "init", "./cmd/modload", "package built as the guest's /init (the modload binary: its tools are the modload loaders)")
@@ -81,6 +86,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("-smp: bad CPU count %q", s)
 		}
 		o.smps = append(o.smps, n)
+	}
+	for _, k := range strings.Split(*kernels, ",") {
+		if k = strings.TrimSpace(k); k != "6.1" && k != "6.12" {
+			return nil, fmt.Errorf("-kernels: unknown kernel %q (known: 6.1, 6.12)", k)
+		}
+		o.kernels = append(o.kernels, k)
 	}
 	for _, l := range strings.Split(*loaders, ",") {
 		l = strings.TrimSpace(l)
@@ -138,10 +149,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	failures, err := bench(context.Background(), o, stdout, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "stormbench: %v\n", err)
-		return 1
+	failures := 0
+	for _, k := range o.kernels {
+		n, err := bench(context.Background(), o, k, stdout, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "stormbench: %s: %v\n", k, err)
+			return 1
+		}
+		failures += n
 	}
 	if failures > 0 {
 		fmt.Fprintf(stderr, "stormbench: %d boots failed (listed in the report)\n", failures)
@@ -172,17 +187,43 @@ func readNotes(path string) ([]string, error) {
 	return notes, nil
 }
 
-// bench boots every (smp, loader) pair and writes the report; it returns how many boots failed.
-func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (int, error) {
-	notes, err := readNotes(o.notes)
+// kernelTree returns the tree of kernel ("6.1": Debian 12's, "6.12": Debian 13's with kmod 34),
+// from debtree's environment or prepared here, and the name of its report ("storm",
+// "storm-6.12") and of its kmod.
+func kernelTree(ctx context.Context, kernel string, stderr io.Writer) (t debian.Tree, name, kmod string, err error) {
+	if kernel == "6.12" {
+		t, ok := debian.FromEnv13()
+		if !ok {
+			t, err = debian.Prepare13(ctx, debian.Options{Log: stderr})
+		}
+		return t, "storm-6.12", "kmod 34 (Debian 13)", err
+	}
+	t, ok := debian.FromEnv()
+	if !ok {
+		t, err = debian.Prepare(ctx, debian.Options{Log: stderr})
+	}
+	return t, "storm", "kmod 30 (Debian 12)", err
+}
+
+// notesFor is the notes file of the report name: the -notes file for 6.1's "storm", NAME-notes.md
+// beside it for the others.
+func notesFor(notes, name string) string {
+	if notes == "" || name == "storm" {
+		return notes
+	}
+	return filepath.Join(filepath.Dir(notes), name+"-notes.md")
+}
+
+// bench boots every (smp, loader) pair on kernel and writes its report; it returns how many
+// boots failed.
+func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Writer) (int, error) {
+	tree, name, kmod, err := kernelTree(ctx, kernel, stderr)
 	if err != nil {
 		return 0, err
 	}
-	tree, ok := debian.FromEnv()
-	if !ok {
-		if tree, err = debian.Prepare(ctx, debian.Options{Log: stderr}); err != nil {
-			return 0, err
-		}
+	notes, err := readNotes(notesFor(o.notes, name))
+	if err != nil {
+		return 0, err
 	}
 	work, err := os.MkdirTemp("", "stormbench-")
 	if err != nil {
@@ -204,7 +245,7 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (int, erro
 		return 0, err
 	}
 	base.Modules = mods
-	rep := &report{Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, ModuleSet: mods, Init: o.init, Notes: notes}
+	rep := &report{Name: name, Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, Kmod: kmod, ModuleSet: mods, Init: o.init, Notes: notes}
 	for _, smp := range o.smps {
 		var floor []string
 		for _, l := range o.loaders {
@@ -226,8 +267,8 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (int, erro
 			}
 			row := newRow(l, res)
 			rep.Rows = append(rep.Rows, row)
-			fmt.Fprintf(stdout, "smp %3d %-12s calls %5d dup %5d wasted %8.1f MiB peak vmalloc %7.1f MiB load %7.2f s modules %3d (boot %.0f s)\n",
-				smp, l, row.Calls, row.Duplicates, mib(row.WastedBytes), float64(row.PeakVmallocKB)/1024,
+			fmt.Fprintf(stdout, "%s smp %3d %-12s calls %5d dup %5d (merged %5d, read %5d) wasted %8.1f MiB peak vmalloc %7.1f MiB load %7.2f s modules %3d (boot %.0f s)\n",
+				kernel, smp, l, row.Calls, row.Duplicates, row.Merged, row.ReadDuplicates, mib(row.WastedBytes), float64(row.PeakVmallocKB)/1024,
 				row.LoadPhase, row.Loaded, time.Since(start).Seconds())
 			if err := rep.write(o.out); err != nil { // keep partial results on disk
 				return 0, err
@@ -237,7 +278,7 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) (int, erro
 	if err := rep.write(o.out); err != nil {
 		return 0, err
 	}
-	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(o.out, "storm.md"))
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(o.out, rep.fileName()+".md"))
 	if o.demo {
 		fmt.Fprint(stdout, rep.compareScreen(o.smps[0]))
 	}
@@ -258,14 +299,32 @@ func rerender(from, out, notesFile string) error {
 	if len(r.Rows) == 0 {
 		return fmt.Errorf("%s: no rows", from)
 	}
-	notes, err := readNotes(notesFile)
+	notes, err := readNotes(notesFor(notesFile, r.fileName()))
 	if err != nil {
 		return err
 	}
 	if notes != nil {
 		r.Notes = notes
 	}
+	if r.Name == "" { // written before reports were named
+		r.Name = strings.TrimSuffix(filepath.Base(from), ".json")
+	}
+	upgradeRows(r.Rows)
+	if r.Kmod == "" && strings.HasPrefix(r.KVer, "6.1.") { // before the baseline was named: the host's
+		r.Kmod = "kmod 30 (Debian 12)"
+	}
 	return r.write(out)
+}
+
+// upgradeRows fills the merged/read split of rows written before it existed: those counted
+// only duplicates that reached the kernel's read (EEXIST/EBUSY, a module reached again), so
+// all of them cost a read.
+func upgradeRows(rows []row) {
+	for i := range rows {
+		if w := &rows[i]; w.Merged == 0 && w.ReadDuplicates == 0 {
+			w.ReadDuplicates = w.Duplicates
+		}
+	}
 }
 
 func firstLine(s string) string {
@@ -277,13 +336,17 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // row is one (smp, loader) measurement.
 type row struct {
-	SMP        int            `json:"smp"`
-	Loader     string         `json:"loader"`
-	Calls      int            `json:"calls"` // finit_module + init_module
-	Finit      int            `json:"finit_module"`
-	Init       int            `json:"init_module"`
-	Duplicates int            `json:"duplicates"`
-	Errnos     map[string]int `json:"errnos"`
+	SMP        int    `json:"smp"`
+	Loader     string `json:"loader"`
+	Calls      int    `json:"calls"` // finit_module + init_module
+	Finit      int    `json:"finit_module"`
+	Init       int    `json:"init_module"`
+	Duplicates int    `json:"duplicates"`
+	// Merged duplicates the kernel merged into a concurrent load of the same file (6.5+, no
+	// read); ReadDuplicates cost a read.
+	Merged         int            `json:"merged"`
+	ReadDuplicates int            `json:"read_duplicates"`
+	Errnos         map[string]int `json:"errnos"`
 	// WastedBytes are what duplicate calls made the kernel read.
 	WastedBytes   int64     `json:"wasted_bytes"`
 	ReadBytes     int64     `json:"read_bytes"`
@@ -314,7 +377,8 @@ type row struct {
 func newRow(loader string, res *vm.Result) row {
 	r := row{
 		SMP: res.SMP, Loader: loader, Calls: res.FinitCalls + res.InitCalls, Finit: res.FinitCalls,
-		Init: res.InitCalls, Duplicates: res.Duplicates, Errnos: res.Errnos, WastedBytes: res.WastedBytes,
+		Init: res.InitCalls, Duplicates: res.Duplicates, Merged: res.Merged, ReadDuplicates: res.ReadDuplicates,
+		Errnos: res.Errnos, WastedBytes: res.WastedBytes,
 		ReadBytes: res.ReadBytes, PeakVmallocKB: res.PeakVmallocKB, BaseVmallocKB: res.BaseVmallocKB,
 		LoadPhase: res.LoadPhase.Seconds(), Boot: res.Boot.Seconds(), Passes: len(res.Passes),
 		Loaded: len(res.Modules), Modules: res.Modules, Errors: res.Errors,

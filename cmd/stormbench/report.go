@@ -20,34 +20,47 @@ import (
 const seedWasted = 1949006968
 
 type report struct {
-	Date      time.Time `json:"date"`
-	Machine   string    `json:"machine"`
-	KVer      string    `json:"kernel"`
-	Init      string    `json:"init"`
-	ModuleSet []string  `json:"module_set"`
-	Rows      []row     `json:"rows"`
-	Failures  []string  `json:"failures,omitempty"`
+	// Name is the files' name without extension: "storm" (6.1), "storm-6.12".
+	Name    string    `json:"name,omitempty"`
+	Date    time.Time `json:"date"`
+	Machine string    `json:"machine"`
+	KVer    string    `json:"kernel"`
+	// Kmod is the baseline's kmod, the kernel's release's ("kmod 34 (Debian 13)").
+	Kmod      string   `json:"kmod,omitempty"`
+	Init      string   `json:"init"`
+	ModuleSet []string `json:"module_set"`
+	Rows      []row    `json:"rows"`
+	Failures  []string `json:"failures,omitempty"`
 	// Notes are remarks on the run written by hand in the -notes file (what the table alone
 	// does not say, with the commands behind any figure they quote), rendered under the header.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// fileName is the report's files' name without extension.
+func (r *report) fileName() string {
+	if r.Name == "" {
+		return "storm"
+	}
+	return r.Name
 }
 
 func (r *report) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(dir, "storm.json"), r); err != nil {
+	n := r.fileName()
+	if err := writeJSON(filepath.Join(dir, n+".json"), r); err != nil {
 		return err
 	}
-	if err := r.chart(filepath.Join(dir, "storm-waste.png"), "bytes read for nothing (MiB)",
+	if err := r.chart(filepath.Join(dir, n+"-waste.png"), "bytes read for nothing (MiB)",
 		func(w row) float64 { return mib(w.WastedBytes) }); err != nil {
 		return err
 	}
-	if err := r.chart(filepath.Join(dir, "storm-time.png"), "load phase (s)",
+	if err := r.chart(filepath.Join(dir, n+"-time.png"), "load phase (s)",
 		func(w row) float64 { return w.LoadPhase }); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "storm.md"), []byte(r.markdown()), 0o644)
+	return os.WriteFile(filepath.Join(dir, n+".md"), []byte(r.markdown()), 0o644)
 }
 
 // loaders returns the loaders present, in first-seen order.
@@ -74,13 +87,16 @@ func (r *report) find(smp int, loader string) (row, bool) {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Boot-storm benchmark\n\n")
+	fmt.Fprintf(&b, "# Boot-storm benchmark, kernel %s\n\n", r.KVer)
 	fmt.Fprintf(&b, "Written by `go run ./cmd/stormbench` (`make bench-storm`) on %s.\n\n", r.Date.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "- Machine: %s.\n", r.Machine)
 	fmt.Fprintf(&b, "- Guest: Debian kernel %s, `-accel tcg,thread=single -cpu max -m 2G`, the device set of `internal/vm.DefaultDevices`; /init built from `%s`.\n", r.KVer, r.Init)
+	if r.Kmod != "" {
+		fmt.Fprintf(&b, "- Baseline (`kmod` rows): %s, the kernel's own release's, in the guest with its own libraries.\n", r.Kmod)
+	}
 	fmt.Fprintf(&b, "- Module set in the initramfs: the %d modules a whole-tree kmod storm reaches, with their dependencies and softdeps.\n", len(r.ModuleSet))
 	fmt.Fprintf(&b, "- Every number is counted from the kernel's side: tracefs `syscalls/sys_{enter,exit}_{finit,init}_module`, `module/module_load`, a kretprobe on `kernel_read_file` for bytes read, `/proc/meminfo` VmallocUsed sampled every 2 ms.\n")
-	fmt.Fprintf(&b, "- A duplicate is a call that loaded nothing and got EEXIST/EBUSY, or a call that reached load for a module an earlier call already reached (a failing module asked for again). Wasted = bytes the kernel read in duplicate calls.\n")
+	fmt.Fprintf(&b, "- A duplicate is every call beyond a module's first, whatever the kernel answered: a call that loaded nothing and got EEXIST/EBUSY, a call that reached load for a module an earlier call already reached (a failing module asked for again), or a finit_module the kernel merged into a concurrent load of the same file (Linux 6.5+: it returns that load's result without reading the file; no such merge exists on 6.1). Merged = duplicates the kernel merged (no read); read = those that cost a read. Wasted = bytes the kernel read in duplicate calls.\n")
 	fmt.Fprintf(&b, "- One boot per row. Counts and bytes repeat closely between runs; load-phase times under TCG on a shared 2-core host do not, so compare times within a table, not across runs or machines. Load phase = from the first loader started to the last one finished, all coldplug passes.\n\n")
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- Note: %s\n", n)
@@ -88,17 +104,17 @@ func (r *report) markdown() string {
 	if len(r.Notes) > 0 {
 		b.WriteString("\n")
 	}
-	b.WriteString("| smp | loader | device events | passes | finit_module | init_module | duplicates | EEXIST / EBUSY | wasted MiB | read MiB | peak VmallocUsed MiB (base) | load phase s | modules loaded |\n")
-	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|\n")
+	b.WriteString("| smp | loader | device events | passes | finit_module | init_module | duplicates | merged (no read) / read | EEXIST / EBUSY | wasted MiB | read MiB | peak VmallocUsed MiB (base) | load phase s | modules loaded |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|---:|---:|\n")
 	rows := append([]row(nil), r.Rows...)
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].SMP < rows[j].SMP })
 	for _, w := range rows {
-		fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %d | %d | %d / %d | %.1f | %.1f | %.1f (%.1f) | %.2f | %d |\n",
-			w.SMP, w.Loader, w.Events, w.Passes, w.Finit, w.Init, w.Duplicates, w.Errnos["EEXIST"], w.Errnos["EBUSY"],
+		fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %d | %d | %d / %d | %d / %d | %.1f | %.1f | %.1f (%.1f) | %.2f | %d |\n",
+			w.SMP, w.Loader, w.Events, w.Passes, w.Finit, w.Init, w.Duplicates, w.Merged, w.ReadDuplicates, w.Errnos["EEXIST"], w.Errnos["EBUSY"],
 			mib(w.WastedBytes), mib(w.ReadBytes), float64(w.PeakVmallocKB)/1024, float64(w.BaseVmallocKB)/1024,
 			w.LoadPhase, w.Loaded)
 	}
-	b.WriteString("\n![bytes read for nothing](storm-waste.png) ![load phase](storm-time.png)\n")
+	fmt.Fprintf(&b, "\n![bytes read for nothing](%[1]s-waste.png) ![load phase](%[1]s-time.png)\n", r.fileName())
 	b.WriteString(r.modelSection())
 	b.WriteString(r.loaderCPUSection())
 	b.WriteString(r.checks())

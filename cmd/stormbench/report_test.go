@@ -17,7 +17,7 @@ func testReport() *report {
 	for _, smp := range []int{1, 4, 16, 64} {
 		mods := []string{"e1000", "kvm"}
 		r.Rows = append(r.Rows,
-			row{SMP: smp, Loader: "kmod", Calls: 80 + 10*smp, Finit: 80 + 10*smp, Duplicates: 10 * smp,
+			row{SMP: smp, Loader: "kmod", Calls: 80 + 10*smp, Finit: 80 + 10*smp, Duplicates: 10 * smp, ReadDuplicates: 10 * smp,
 				WastedBytes: int64(smp) * 4 << 20, LoadPhase: float64(smp), Loaded: 2, Modules: mods,
 				Errnos: map[string]int{"EEXIST": 7 * smp, "EBUSY": 3 * smp}},
 			row{SMP: smp, Loader: "modload", Calls: 81, Finit: 81, LoadPhase: float64(smp) / 4, Loaded: 3,
@@ -34,7 +34,7 @@ func TestReportMarkdown(t *testing.T) {
 	r.Rows[10].PassSeconds = []float64{1, 2.5} // smp 64 modload
 	md := r.markdown()
 	for _, want := range []string{
-		"| 64 | kmod | 0 | 0 | 720 | 0 | 640 | 448 / 192 | 256.0 |",
+		"| 64 | kmod | 0 | 0 | 720 | 0 | 640 | 0 / 640 | 448 / 192 | 256.0 |",
 		"| kmod | 0 + 4.19e+06 · n | 1.000 |",
 		"| 1.00 GiB | 4.00 GiB | 1.82 GiB |", // 255·4 MiB, 1024·4 MiB, the seed
 		"smp 64 modload: 0 duplicate kernel calls (goal 0): met.",
@@ -169,5 +169,63 @@ func TestReadNotes(t *testing.T) {
 	}
 	if _, err := readNotes(dir); err == nil {
 		t.Errorf("readNotes of a directory: no error")
+	}
+}
+
+// TestReport612 is Debian 13's report: kmod 34's duplicates are merged by the kernel (no read,
+// no EEXIST) and must show as duplicates, in the table and on the demo screen, under the
+// report's own file names.
+func TestReport612(t *testing.T) {
+	r := &report{Name: "storm-6.12", KVer: "6.12.117+deb13-amd64", Kmod: "kmod 34 (Debian 13)", Date: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)}
+	r.Rows = []row{
+		{SMP: 16, Loader: "kmod", Calls: 328, Finit: 328, Duplicates: 250, Merged: 248, ReadDuplicates: 2, WastedBytes: 1 << 20, ReadBytes: 3 << 20, Loaded: 78},
+		{SMP: 16, Loader: "modload", Calls: 78, Finit: 78, Loaded: 78},
+	}
+	md := r.markdown()
+	for _, want := range []string{
+		"# Boot-storm benchmark, kernel 6.12.117+deb13-amd64",
+		"- Baseline (`kmod` rows): kmod 34 (Debian 13)",
+		"| 16 | kmod | 0 | 0 | 328 | 0 | 250 | 248 / 2 | 0 / 0 | 1.0 | 3.0 |",
+		"![bytes read for nothing](storm-6.12-waste.png)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	screen := r.compareScreen(16)
+	for _, want := range []string{"(kmod is kmod 34 (Debian 13))", "duplicate kernel calls                    250              0",
+		"  merged by the kernel, no read            248              0", "  each costing a read                       2              0"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("demo screen lacks %q:\n%s", want, screen)
+		}
+	}
+	dir := t.TempDir()
+	if err := r.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"storm-6.12.md", "storm-6.12.json", "storm-6.12-waste.png", "storm-6.12-time.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestNotesFor(t *testing.T) {
+	for _, tc := range []struct{ notes, name, want string }{
+		{"docs/benchmarks/storm-notes.md", "storm", "docs/benchmarks/storm-notes.md"},
+		{"docs/benchmarks/storm-notes.md", "storm-6.12", "docs/benchmarks/storm-6.12-notes.md"},
+		{"", "storm-6.12", ""},
+	} {
+		if got := notesFor(tc.notes, tc.name); got != tc.want {
+			t.Errorf("notesFor(%q, %q) = %q, want %q", tc.notes, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestUpgradeRows(t *testing.T) {
+	rows := []row{{Duplicates: 5}, {Duplicates: 5, Merged: 4, ReadDuplicates: 1}, {}}
+	upgradeRows(rows)
+	if rows[0].ReadDuplicates != 5 || rows[1].ReadDuplicates != 1 || rows[1].Merged != 4 || rows[2].ReadDuplicates != 0 {
+		t.Errorf("rows = %+v", rows)
 	}
 }

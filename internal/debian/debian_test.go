@@ -12,16 +12,16 @@ import (
 
 func TestParseDepends(t *testing.T) {
 	in := "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n  Recommends: firmware-linux-free\n"
-	got, err := parseDepends(strings.NewReader(in))
+	got, err := parseDepends(strings.NewReader(in), kverRE)
 	if err != nil || got != "6.1.0-56-amd64" {
 		t.Fatalf("parseDepends = %q, %v; want 6.1.0-56-amd64", got, err)
 	}
 	alt := "linux-image-amd64\n |Depends: linux-image-6.1.0-7-amd64\n  Depends: linux-image-6.1.0-8-amd64\n"
-	if got, _ := parseDepends(strings.NewReader(alt)); got != "6.1.0-7-amd64" {
+	if got, _ := parseDepends(strings.NewReader(alt), kverRE); got != "6.1.0-7-amd64" {
 		t.Errorf("alternative dependency: %q, want the first", got)
 	}
 	for _, bad := range []string{"", "  Depends: linux-image-6.1.0-56-cloud-amd64\n", "  Depends: linux-image-6.12.0-1-amd64\n"} {
-		if _, err := parseDepends(strings.NewReader(bad)); !errors.Is(err, ErrNoPackage) {
+		if _, err := parseDepends(strings.NewReader(bad), kverRE); !errors.Is(err, ErrNoPackage) {
 			t.Errorf("parseDepends(%q) err = %v, want ErrNoPackage", bad, err)
 		}
 	}
@@ -33,11 +33,11 @@ linux-image-6.1.0-56-amd64 - Linux 6.1 for 64-bit PCs (signed)
 linux-image-6.1.0-100-cloud-amd64 - Linux 6.1 for x86-64 cloud
 linux-image-6.1.0-10-amd64 - Linux 6.1 for 64-bit PCs (signed)
 `
-	got, err := parseSearch(strings.NewReader(in))
+	got, err := parseSearch(strings.NewReader(in), kverRE)
 	if err != nil || got != "6.1.0-56-amd64" {
 		t.Fatalf("parseSearch = %q, %v; want the highest ABI number, 6.1.0-56-amd64", got, err)
 	}
-	if _, err := parseSearch(strings.NewReader("nothing\n")); !errors.Is(err, ErrNoPackage) {
+	if _, err := parseSearch(strings.NewReader("nothing\n"), kverRE); !errors.Is(err, ErrNoPackage) {
 		t.Errorf("err = %v, want ErrNoPackage", err)
 	}
 }
@@ -45,7 +45,7 @@ linux-image-6.1.0-10-amd64 - Linux 6.1 for 64-bit PCs (signed)
 func FuzzParseSearch(f *testing.F) {
 	f.Add("linux-image-6.1.0-56-amd64 - Linux 6.1\nlinux-image-6.1.0-9-amd64 - x\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		k, err := parseSearch(strings.NewReader(s))
+		k, err := parseSearch(strings.NewReader(s), kverRE)
 		if (err == nil) != kverRE.MatchString("linux-image-"+k) {
 			t.Fatalf("kver %q err %v", k, err)
 		}
@@ -55,7 +55,7 @@ func FuzzParseSearch(f *testing.F) {
 func FuzzParseDepends(f *testing.F) {
 	f.Add("linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		k, err := parseDepends(strings.NewReader(s))
+		k, err := parseDepends(strings.NewReader(s), kverRE)
 		if (err == nil) != kverRE.MatchString("linux-image-"+k) {
 			t.Fatalf("kver %q err %v", k, err)
 		}

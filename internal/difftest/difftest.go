@@ -51,18 +51,29 @@ type TB interface {
 	Fatalf(format string, args ...any)
 }
 
-// DebianTree returns the tree named by MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER, or skips.
+// DebianTree returns the tree named by MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER, or skips
+// (fails under MODLOAD_TEST_REQUIRE_DEBIAN=1, as make test and CI set it).
 func DebianTree(t TB) Tree {
 	t.Helper()
 	root, kver := os.Getenv("MODLOAD_DEBIAN_ROOT"), os.Getenv("MODLOAD_DEBIAN_KVER")
 	if root == "" || kver == "" {
-		t.Skip("MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER unset (go run ./internal/debian/cmd/debtree prints them)")
+		missing(t, "MODLOAD_DEBIAN_ROOT and MODLOAD_DEBIAN_KVER unset (go run ./internal/debian/cmd/debtree prints them)")
 	}
 	tr := Tree{Root: root, Version: kver}
 	if _, err := os.Stat(tr.Dir() + "/modules.dep"); err != nil {
 		t.Fatalf("debian tree: %v", err)
 	}
 	return tr
+}
+
+// missing skips t for reason, or fails it when MODLOAD_TEST_REQUIRE_DEBIAN=1: where the trees
+// were meant to be prepared, an oracle test that cannot run is a failure, not a skip.
+func missing(t TB, reason string) {
+	t.Helper()
+	if os.Getenv("MODLOAD_TEST_REQUIRE_DEBIAN") == "1" {
+		t.Fatalf("differential test cannot run (MODLOAD_TEST_REQUIRE_DEBIAN=1): %s", reason)
+	}
+	t.Skip(reason)
 }
 
 // Kmod returns the path of kmod's modprobe, or skips.
@@ -342,15 +353,26 @@ func TreeKey(kmod string, tr Tree, configs ...string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
 
-// Oracle runs kmod's modprobe with args (without the program name), answering from the cache
-// under dir when the same args were run before.
+// Oracle runs kmod 30's modprobe (the host's, at path kmod) with args (without the program
+// name), answering from the cache under dir when the same args were run before.
 func Oracle(kmod, dir string, args []string) (Result, error) {
 	return OracleArgv([]string{kmod}, dir, args)
 }
 
 // OracleArgv is Oracle with kmod's modprobe run as the command argv (such as Kmod34Argv's).
 func OracleArgv(argv []string, dir string, args []string) (Result, error) {
-	kmod := argv[0]
+	return oracle(exec.Command(argv[0], append(argv[1:len(argv):len(argv)], args...)...), dir, args)
+}
+
+// Oracle runs p's kmod tool under the name argv0 (see Command) with args, answering from the
+// cache under dir when the same args were run before.
+func (p Pair) Oracle(argv0, dir string, args []string) (Result, error) {
+	return oracle(p.Command(argv0, args...), dir, args)
+}
+
+// oracle runs cmd, whose arguments end with args, answering from the cache under dir when the
+// same args were run before.
+func oracle(cmd *exec.Cmd, dir string, args []string) (Result, error) {
 	h := sha256.New()
 	for _, a := range args {
 		io.WriteString(h, a)
@@ -365,7 +387,6 @@ func OracleArgv(argv []string, dir string, args []string) (Result, error) {
 			return r, nil
 		}
 	}
-	cmd := exec.Command(kmod, append(argv[1:len(argv):len(argv)], args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
@@ -373,7 +394,7 @@ func OracleArgv(argv []string, dir string, args []string) (Result, error) {
 	if err := cmd.Run(); err != nil {
 		ee, ok := err.(*exec.ExitError)
 		if !ok {
-			return r, fmt.Errorf("run %s: %w", kmod, err)
+			return r, fmt.Errorf("run %s: %w", strings.Join(cmd.Args, " "), err)
 		}
 		r.Code = ee.ExitCode()
 	}

@@ -1,6 +1,6 @@
 // Package difftest holds the differential-test helpers that compare modload's modprobe with
 // kmod's on a real module tree: the tree and the kmod binary (found through the environment,
-// tests skip with a reason without them), alias patterns instantiated into concrete strings,
+// tests skip with a reason without them, or fail under MODLOAD_TEST_REQUIRE_DEBIAN=1), alias patterns instantiated into concrete strings,
 // and kmod's answers computed in batches and cached per tree.
 //
 // Two kmods: Debian 12's kmod 30 on the host (Kmod), and Debian 13's kmod 34 extracted under
@@ -14,4 +14,11 @@
 // ("install /bin/true " under -D, "modload_sep" under -R) splits the output per query. modload's
 // modprobe runs the same argument vector in process, so whole outputs are compared byte for
 // byte, stdout, stderr and exit code.
+//
+// Oracles: the Debian suites run once per Pair (ForEachPair): kmod 34 on Debian 13's 6.12 tree,
+// kmod 34 on Debian 12's 6.1 tree (modload in its default mode), and the host's kmod 30 on the
+// 6.1 tree (modload under MODLOAD_KMOD_COMPAT=30). kmod 34 runs from MODLOAD_KMOD34_ROOT through
+// its own dynamic loader (Kmod34Cmd). MODLOAD_ORACLES=name,... narrows the pairs for a quick run.
+// Differences that are modload's pending kmod 34 behaviour, not the machinery's, are listed in
+// kmod34Pending and logged instead of failing (Pending).
 package difftest

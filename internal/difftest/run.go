@@ -38,10 +38,22 @@ func Run(cmd *exec.Cmd) (Result, error) {
 // or argv[0], and where mount namespaces cannot be created.
 func RunInTree(t TB, root string, argv ...string) Result {
 	t.Helper()
+	return RunInTreeAs(t, Pair{}, root, argv...)
+}
+
+// RunInTreeAs is RunInTree with p's kmod: argv[0] is the tool (the host's program for kmod 30,
+// the name kmod 34 is invoked under otherwise).
+func RunInTreeAs(t TB, p Pair, root string, argv ...string) Result {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("differential test needs root for a mount namespace")
 	}
-	for _, bin := range []string{"unshare", "mount", argv[0]} {
+	tool := argv[0]
+	if p.Kmod34 != "" {
+		tool = filepath.Join(p.Kmod34, "usr/bin/kmod")
+		argv = p.Command(argv[0], argv[1:]...).Args
+	}
+	for _, bin := range []string{"unshare", "mount", tool} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("differential test needs %s: %v", bin, err)
 		}

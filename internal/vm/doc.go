@@ -1,9 +1,12 @@
-// Package vm boots the real Debian kernel (package debian) under qemu with a generated initramfs,
-// runs one guest.Scenario inside and returns what the kernel itself traced.
+// Package vm boots a real Debian kernel (package debian: Debian 12's 6.1 or Debian 13's 6.12)
+// under qemu with a generated initramfs, runs one guest.Scenario inside and returns what the
+// kernel itself traced.
 //
 // Contract:
 //   - Run builds the initramfs (cpio newc; the module part cached under Config.Cache, the small
-//     part — /init, busybox, kmod with its shared libraries, the scenario — built per boot), boots
+//     part — /init, busybox, the tree's release's kmod with its shared libraries, the scenario —
+//     built per boot; for Debian 13, kmod 34 with its own dynamic loader, libc and every library
+//     it links or dlopens (.note.dlopen), as ldd cannot list the latter), boots
 //     qemu-system-x86_64 with -accel tcg,thread=single, reads the serial console, and returns the
 //     Result the guest printed after guest.ResultMarker.
 //   - A boot in which qemu itself crashes (non-zero exit or signal, no result) is retried once.
@@ -26,6 +29,11 @@
 //     runs named checks (dependencies and softdeps, aliases, blacklist, parameters, install
 //     commands, .ko.xz/.ko.zst through init_module, rmmod with holders, modinfo against kmod's,
 //     dedup modes wait/busy/off), each trace call attributed to its check.
-//   - Require skips a test when qemu, kmod, busybox or the Debian tree is missing, unless
+//   - Duplicates (guest.Result): every call beyond a module's first, whatever the kernel answered;
+//     Merged those the kernel merged into a concurrent load of the same file (6.5+: no read),
+//     ReadDuplicates those that cost a read.
+//   - Kernels returns the kernels every VM test runs on (6.1 with kmod 30 in the guest, 6.12
+//     with kmod 34; MODLOAD_VM_KERNELS narrows); the tests are subtests named "6.1", "6.12".
+//   - Require and Kernels skip a test when qemu, kmod, busybox or a Debian tree is missing, unless
 //     MODLOAD_TEST_REQUIRE_VM=1, which turns the skip into a failure.
 package vm

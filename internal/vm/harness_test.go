@@ -180,7 +180,7 @@ func TestQemuArgs(t *testing.T) {
 	args := strings.Join(qemuArgs(cfg, "/w/initrd", "/w/disk.img"), " ")
 	for _, want := range []string{
 		"-accel tcg,thread=single", "-smp 16", "-m 2048", "-kernel /k/vmlinuz", "-initrd /w/initrd",
-		"file=/w/disk.img,if=virtio,format=raw", "-no-reboot", "panic=-1",
+		"file=/w/disk.img,if=virtio,format=raw", "-no-reboot", "panic=-1", "no_timer_check",
 	} {
 		if !strings.Contains(args, want) {
 			t.Errorf("qemu args lack %q: %s", want, args)

@@ -202,7 +202,9 @@ func qemuArgs(cfg Config, initrd, disk string) []string {
 		"-machine", "pc", "-accel", "tcg,thread=single", "-cpu", "max",
 		"-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.SMP),
 		"-nographic", "-no-reboot", "-kernel", cfg.Tree.Vmlinuz, "-initrd", initrd,
-		"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet " + cfg.KernelArgs), "-nic", "none",
+		// no_timer_check: on a starved host (TCG on shared cores) the kernel's early check of the
+		// IO-APIC timer can miss its ticks and panic ("IO-APIC + timer doesn't work!").
+		"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet no_timer_check " + cfg.KernelArgs), "-nic", "none",
 	}
 	for _, d := range cfg.Devices {
 		args = append(args, strings.ReplaceAll(d, "{disk}", disk))
@@ -299,20 +301,8 @@ func buildInitrd(cfg Config, mods, out, work string) error {
 		a.AddSymlink("modload/sbin/"+n, "/init")
 	}
 	a.AddBytes(RecorderHelper, []byte(recorderScript), 0o755)
-	a.AddFile("kmod/bin/kmod", cfg.Kmod, 0o755)
-	for _, n := range []string{"modprobe", "insmod", "rmmod", "lsmod", "modinfo", "depmod"} {
-		a.AddSymlink("kmod/sbin/"+n, "../bin/kmod")
-	}
-	out2, err := exec.Command("ldd", cfg.Kmod).Output()
-	if err != nil {
-		return fmt.Errorf("ldd %s: %w", cfg.Kmod, err)
-	}
-	libs, err := parseLdd(bytes.NewReader(out2))
-	if err != nil {
-		return fmt.Errorf("%s: %w", cfg.Kmod, err)
-	}
-	for _, l := range libs {
-		a.AddFile(l, l, 0o755)
+	if err := addKmod(a, cfg); err != nil {
+		return err
 	}
 	sc, err := json.Marshal(cfg.Scenario)
 	if err != nil {
@@ -347,6 +337,42 @@ func buildInitrd(cfg Config, mods, out, work string) error {
 		}
 	}
 	return f.Close()
+}
+
+// addKmod puts the kernel release's own kmod in the guest (/kmod/bin/kmod, /kmod/sbin/TOOL):
+// the host's (Debian 12's kmod 30) with the libraries ldd lists, or, for a tree whose Kmod is
+// a kmod 34 root (Debian 13), that root's kmod with its own dynamic loader, libc and every
+// library it links or dlopens, at the places its loader looks (/lib64, /lib/x86_64-linux-gnu).
+func addKmod(a *Initramfs, cfg Config) error {
+	for _, n := range []string{"modprobe", "insmod", "rmmod", "lsmod", "modinfo", "depmod"} {
+		a.AddSymlink("kmod/sbin/"+n, "../bin/kmod")
+	}
+	if root := cfg.Tree.Kmod; root != "" {
+		bin := filepath.Join(root, debian.Kmod34Binary)
+		a.AddFile("kmod/bin/kmod", bin, 0o755)
+		libs, err := libClosure(bin, []string{filepath.Join(root, debian.Kmod34LibDir)})
+		if err != nil {
+			return fmt.Errorf("guest kmod: %w", err)
+		}
+		for so, p := range libs {
+			a.AddFile("lib/x86_64-linux-gnu/"+so, p, 0o755)
+		}
+		a.AddFile("lib64/ld-linux-x86-64.so.2", filepath.Join(root, debian.Kmod34Loader), 0o755)
+		return nil
+	}
+	a.AddFile("kmod/bin/kmod", cfg.Kmod, 0o755)
+	out, err := exec.Command("ldd", cfg.Kmod).Output()
+	if err != nil {
+		return fmt.Errorf("ldd %s: %w", cfg.Kmod, err)
+	}
+	libs, err := parseLdd(bytes.NewReader(out))
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Kmod, err)
+	}
+	for _, l := range libs {
+		a.AddFile(l, l, 0o755)
+	}
+	return nil
 }
 
 // modulesArchive returns the cached archive of lib/modules/<kver>/ for cfg's module set.
@@ -401,14 +427,14 @@ func Closure(ctx context.Context, t debian.Tree, names []string) ([]string, erro
 }
 
 // LoadPlan returns the module files the named modules need in an order that loads: for each
-// name in turn, kmod's `modprobe -D` list (softdeps and dependencies before the module), each
+// name in turn, the tree's kmod's `modprobe -D` list (softdeps and dependencies before the module), each
 // file once. Names kmod does not know are skipped.
 func LoadPlan(ctx context.Context, t debian.Tree, names []string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	mdir := t.ModDir() + "/"
 	for _, n := range names {
-		b, err := exec.CommandContext(ctx, "modprobe", "-d", t.Root, "-S", t.KVer, "-D", n).Output()
+		b, err := debian.KmodCommand(ctx, t.Kmod, "modprobe", "-d", t.Root, "-S", t.KVer, "-D", n).Output()
 		if err != nil {
 			continue // unknown name or builtin-only
 		}
@@ -432,7 +458,7 @@ func LoadPlan(ctx context.Context, t debian.Tree, names []string) ([]string, err
 }
 
 // SubsetTree builds at root a module tree holding only names' closure (hard links into t, or
-// copies), with the package's builtin lists, indexed by kmod's depmod -b.
+// copies), with the package's builtin lists, indexed by the tree's kmod's depmod -b.
 func SubsetTree(ctx context.Context, t debian.Tree, names []string, root string) error {
 	files, err := Closure(ctx, t, names)
 	if err != nil {
@@ -456,7 +482,7 @@ func SubsetTree(ctx context.Context, t debian.Tree, names []string, root string)
 			}
 		}
 	}
-	if b, err := exec.CommandContext(ctx, "depmod", "-b", tmp, t.KVer).CombinedOutput(); err != nil {
+	if b, err := debian.KmodCommand(ctx, t.Kmod, "depmod", "-b", tmp, t.KVer).CombinedOutput(); err != nil {
 		return fmt.Errorf("depmod -b %s %s: %v: %s", tmp, t.KVer, err, b)
 	}
 	os.RemoveAll(root)

@@ -159,10 +159,14 @@ type Call struct {
 	// Bytes the kernel read (kernel_read_file's return for finit_module, len for init_module).
 	Bytes int64 `json:"bytes"`
 	// Check is the KindChecks check running when the call entered the kernel.
-	Check     string  `json:"check,omitempty"`
-	Duplicate bool    `json:"duplicate,omitempty"`
-	Start     float64 `json:"start"` // trace timestamp, seconds
-	End       float64 `json:"end"`
+	Check string `json:"check,omitempty"`
+	// Duplicate: the call is one beyond its module's first, whatever the kernel answered.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// Merged: the kernel merged the call into a concurrent load of the same file (Linux 6.5+):
+	// it returned that load's result without reading the file.
+	Merged bool    `json:"merged,omitempty"`
+	Start  float64 `json:"start"` // trace timestamp, seconds
+	End    float64 `json:"end"`
 }
 
 // Pass is one storm coldplug pass.
@@ -205,11 +209,17 @@ type Result struct {
 	InitCalls   int            `json:"init_calls"`
 	Errnos      map[string]int `json:"errnos"`
 	ModuleLoads []string       `json:"module_loads"` // module_load events in order
-	Duplicates  int            `json:"duplicates"`
-	WastedBytes int64          `json:"wasted_bytes"`
-	ReadBytes   int64          `json:"read_bytes"`
-	// BytesKnown is false when the kernel_read_file probe could not be set up.
-	BytesKnown bool `json:"bytes_known"`
+	// Duplicates counts every call beyond a module's first: Merged of them the kernel merged
+	// into a concurrent load (no read), ReadDuplicates cost a read (WastedBytes in all).
+	Duplicates     int   `json:"duplicates"`
+	Merged         int   `json:"merged"`
+	ReadDuplicates int   `json:"read_duplicates"`
+	WastedBytes    int64 `json:"wasted_bytes"`
+	ReadBytes      int64 `json:"read_bytes"`
+	// BytesKnown is false when the kernel_read_file probe could not be set up, or missed
+	// returns (KreadMissed): then a call without a read cannot be told merged.
+	BytesKnown  bool  `json:"bytes_known"`
+	KreadMissed int64 `json:"kread_missed,omitempty"`
 
 	BaseVmallocKB int64         `json:"base_vmalloc_kb"`
 	PeakVmallocKB int64         `json:"peak_vmalloc_kb"`

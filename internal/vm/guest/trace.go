@@ -285,6 +285,11 @@ func analyze(evs []event, res *Result) {
 				res.Errnos[c.Errno]++
 			}
 			switch {
+			case merged(c, res.BytesKnown):
+				// Linux 6.5+ (idempotent_init_module): a finit_module of a file whose load is in
+				// flight waits for it and returns its result, without reading the file. Such a
+				// call is by definition one beyond the file's first, whatever it returned.
+				c.Merged, c.Duplicate = true, true
 			case c.Module != "":
 				c.Duplicate = seen[c.Module]
 				seen[c.Module] = true
@@ -304,8 +309,29 @@ func analyze(evs []event, res *Result) {
 		if c.Duplicate {
 			res.Duplicates++
 			res.WastedBytes += c.Bytes
+			if c.Merged {
+				res.Merged++
+			} else {
+				res.ReadDuplicates++
+			}
 		}
 	}
+}
+
+// merged reports whether c is a finit_module call the kernel merged into a concurrent load of
+// the same file: it returned without reading the file (no kernel_read_file, which every other
+// finit_module past the syscall's own argument checks makes) and without a module_load. Only
+// when the read probe works (bytesKnown); the checks before the merge (EPERM without the
+// capability, EINVAL for bad flags, EBADF for a bad descriptor) are not merges.
+func merged(c *Call, bytesKnown bool) bool {
+	if !bytesKnown || c.Syscall != "finit_module" || c.Bytes != 0 || c.Module != "" {
+		return false
+	}
+	switch c.Ret {
+	case -int64(syscall.EPERM), -int64(syscall.EINVAL), -int64(syscall.EBADF):
+		return false
+	}
+	return true
 }
 
 var errnoNames = map[syscall.Errno]string{

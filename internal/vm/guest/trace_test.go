@@ -260,3 +260,89 @@ func TestSplitLine(t *testing.T) {
 		}
 	}
 }
+
+// A 6.12 storm in miniature: 201 loads virtio_net (reads it); 202 and 203 ask while it is in
+// flight and the kernel merges them (no read, 201's result); 204 loads acpi_cpufreq, whose init
+// fails, and 205, merged into it, gets the same ENODEV; 206 asks for virtio_net after it is live
+// (a read, EEXIST); 207 is refused before any read (EPERM), which is no merge.
+const mergedTrace = `
+        modprobe-201     [000] .....     1.000000: sys_finit_module(fd: 3, uargs: 0, flags: 4)
+        modprobe-202     [001] .....     1.000100: sys_finit_module(fd: 3, uargs: 0, flags: 4)
+        modprobe-201     [000] .....     1.000200: kread: (init_module_from_file+0x4c/0x140 <- kernel_read_file) ret=60000
+        modprobe-203     [002] .....     1.000250: sys_finit_module(fd: 3, uargs: 0, flags: 4)
+        modprobe-201     [000] .....     1.000400: module_load: virtio_net
+        modprobe-201     [000] .....     1.000600: sys_finit_module -> 0x0
+        modprobe-202     [001] .....     1.000610: sys_finit_module -> 0x0
+        modprobe-203     [002] .....     1.000620: sys_finit_module -> 0x0
+        modprobe-204     [000] .....     1.100000: sys_finit_module(fd: 3, uargs: 0, flags: 4)
+        modprobe-205     [001] .....     1.100050: sys_finit_module(fd: 3, uargs: 0, flags: 4)
+        modprobe-204     [000] .....     1.100100: kread: (init_module_from_file+0x4c/0x140 <- kernel_read_file) ret=9000
+        modprobe-204     [000] .....     1.100200: module_load: acpi_cpufreq
+        modprobe-204     [000] .....     1.100300: sys_finit_module -> 0xffffffffffffffed
+        modprobe-205     [001] .....     1.100310: sys_finit_module -> 0xffffffffffffffed
+        modprobe-206     [000] .....     1.200000: sys_finit_module(fd: 3, uargs: 0, flags: 4)
+        modprobe-206     [000] .....     1.200100: kread: (init_module_from_file+0x4c/0x140 <- kernel_read_file) ret=60000
+        modprobe-206     [000] .....     1.200200: sys_finit_module -> 0xffffffffffffffef
+        modprobe-207     [000] .....     1.300000: sys_finit_module(fd: 3, uargs: 0, flags: 4)
+        modprobe-207     [000] .....     1.300100: sys_finit_module -> 0xffffffffffffffff
+`
+
+func TestAnalyzeMerged(t *testing.T) {
+	evs, errs := parseTrace(strings.NewReader(mergedTrace))
+	if len(errs) != 0 {
+		t.Fatalf("parseTrace errors: %v", errs)
+	}
+	res := Result{BytesKnown: true}
+	analyze(evs, &res)
+	type call struct {
+		PID               int
+		Errno             string
+		Duplicate, Merged bool
+	}
+	var got []call
+	for _, c := range res.Calls {
+		got = append(got, call{c.PID, c.Errno, c.Duplicate, c.Merged})
+	}
+	want := []call{
+		{201, "", false, false}, {202, "", true, true}, {203, "", true, true},
+		{204, "ENODEV", false, false}, {205, "ENODEV", true, true},
+		{206, "EEXIST", true, false}, {207, "EPERM", false, false},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("calls (-want +got):\n%s", d)
+	}
+	if res.Duplicates != 4 || res.Merged != 3 || res.ReadDuplicates != 1 || res.WastedBytes != 60000 {
+		t.Errorf("duplicates %d (merged %d, read %d) wasting %d bytes; want 4 (3, 1) wasting 60000",
+			res.Duplicates, res.Merged, res.ReadDuplicates, res.WastedBytes)
+	}
+	// Without the read probe a call without a read cannot be told merged: none is.
+	blind := Result{}
+	analyze(evs, &blind)
+	if blind.Merged != 0 {
+		t.Errorf("without the read probe: %d merged", blind.Merged)
+	}
+}
+
+func TestKprobeMissed(t *testing.T) {
+	profile := "  modload/kread                                       412               3\n  other                 1 9\n"
+	if n, ok := kprobeMissed(profile, "kread"); !ok || n != 3 {
+		t.Errorf("kprobeMissed = %d, %v; want 3, true", n, ok)
+	}
+	if n, ok := kprobeMissed("  kread 5 0\n", "kread"); !ok || n != 0 {
+		t.Errorf("without group: %d, %v", n, ok)
+	}
+	for _, bad := range []string{"", "  modload/kread 1 x\n", "  modload/kreadx 1 2\n", "  modload/kread 1 -2\n"} {
+		if n, ok := kprobeMissed(bad, "kread"); ok {
+			t.Errorf("kprobeMissed(%q) = %d, true", bad, n)
+		}
+	}
+}
+
+func FuzzKprobeMissed(f *testing.F) {
+	f.Add("  modload/kread   412   3\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, ok := kprobeMissed(s, "kread"); ok && (n < 0 || !strings.Contains(s, "kread")) {
+			t.Fatalf("kprobeMissed(%q) = %d", s, n)
+		}
+	})
+}
