@@ -72,11 +72,25 @@ type realKernel struct{}
 
 func (realKernel) FinitModule(f *os.File, params string, flags int) error {
 	// Fd puts f in blocking mode; module files are regular files, so that is harmless.
-	return errno(unix.FinitModule(int(f.Fd()), params, flags))
+	fd := int(f.Fd())
+	return retryEINTR(func() error { return unix.FinitModule(fd, params, flags) })
 }
 
 func (realKernel) InitModule(image []byte, params string) error {
-	return errno(unix.InitModule(image, params))
+	return retryEINTR(func() error { return unix.InitModule(image, params) })
+}
+
+// retryEINTR calls call again while it fails with EINTR. Since kernel 6.5 a finit_module of a
+// file another loader is loading waits for that load interruptibly, and the Go runtime's own
+// signals (preemption) interrupt it: the load was never ours to fail (seen on Debian 13's 6.12
+// in the VM). Calling again is what a loader does after a signal; if the module arrived in the
+// meantime the kernel says EEXIST, which callers already take for "loaded".
+func retryEINTR(call func() error) error {
+	for {
+		if err := errno(call()); err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 func (realKernel) DeleteModule(name string, flags int) error {
