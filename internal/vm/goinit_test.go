@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"fmt"
+	"github.com/modload/modload/internal/debian"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,14 +30,19 @@ func buildGoInit(ctx context.Context, dir string) (string, error) {
 	return out, nil
 }
 
-// TestVMGoInit boots the Debian kernel at smp 4 with DefaultDevices and runs examples/goinit (a
+// TestVMGoInit boots each Debian kernel (6.1, 6.12) at smp 4 with DefaultDevices and runs examples/goinit (a
 // Go init written only against modload's public packages) as the coldplug loader, modload's
 // modprobe serving the kernel's requests; from the kernel's trace it checks that the modules
 // loaded are kmod's storm's and that no module reached the kernel twice.
 //
 //	go test ./internal/vm -run '^TestVMGoInit$' -v
 func TestVMGoInit(t *testing.T) {
-	tree := Require(t)
+	for _, tree := range Kernels(t) {
+		t.Run(KernelName(tree), func(t *testing.T) { testVMGoInit(t, tree) })
+	}
+}
+
+func testVMGoInit(t *testing.T, tree debian.Tree) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	initBin, err := BuildInit(ctx, dir, ModloadPackage)
