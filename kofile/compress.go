@@ -238,11 +238,30 @@ func Decompress(r io.Reader, c Compression) ([]byte, error) {
 
 func decompressError(c Compression, off int64, err error) error {
 	msg := fmt.Sprintf("corrupt %v stream: %v", c, err)
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	truncated := errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	if truncated {
 		msg = fmt.Sprintf("truncated %v stream", c)
 	}
-	return &FormatError{Off: off, Msg: msg, Err: ErrCorrupt}
+	return &FormatError{Off: off, Msg: msg, Err: &DecompressError{Compression: c, Truncated: truncated}}
 }
+
+// DecompressError is the condition of a FormatError for a compressed stream that does not
+// decompress: it matches ErrCorrupt, and says which compression failed and whether the stream
+// ended early (kmod 34 reports the two apart, in its decompression library's words).
+type DecompressError struct {
+	Compression Compression
+	Truncated   bool
+}
+
+func (e *DecompressError) Error() string {
+	if e.Truncated {
+		return fmt.Sprintf("truncated %v stream", e.Compression)
+	}
+	return fmt.Sprintf("corrupt %v stream", e.Compression)
+}
+
+// Unwrap returns ErrCorrupt.
+func (e *DecompressError) Unwrap() error { return ErrCorrupt }
 
 type countingReader struct {
 	r io.Reader
@@ -269,7 +288,7 @@ func decompressXZ(r io.Reader) ([]byte, error) {
 	case xz.IsTruncated(err):
 		return nil, decompressError(XZ, int64(len(raw)), io.ErrUnexpectedEOF)
 	case errors.As(err, &xe):
-		return nil, &FormatError{Off: xe.Off, Msg: "corrupt xz stream: " + xe.Msg, Err: ErrCorrupt}
+		return nil, &FormatError{Off: xe.Off, Msg: "corrupt xz stream: " + xe.Msg, Err: &DecompressError{Compression: XZ}}
 	}
 	return nil, decompressError(XZ, int64(len(raw)), err)
 }

@@ -160,24 +160,3 @@ func SetCompat(t testing.TB, p Pair) {
 		os.Unsetenv(CompatEnv)
 	}
 }
-
-// kmod34Pending are the differences from kmod 34 that are modload's behaviour, not the test
-// machinery's, and that the kmod 34 work on modload's tools is to remove: keyed by a short name
-// the tests use, the value says what differs. A case so named is logged against a kmod 34 pair
-// instead of failing (MODLOAD_KMOD34_STRICT=1 fails them); delete the entry when modload matches
-// (the case then passes, or fails again if it does not).
-var kmod34Pending = map[string]string{
-	"modprobe --show-exports":  "kmod 34 reports a module without exports as 'No data available' (ENODATA), modload as kmod 30 does (ENOENT)",
-	"modinfo truncated .ko.xz": "kmod 34 prints libkmod's 'xz_uncompress_belch: xz: Unexpected end of input' line, and EINVAL for a stream cut in its header, where modload says ENOEXEC",
-}
-
-// Pending reports whether the case named what is a known, pending difference of modload from
-// p's kmod (see kmod34Pending), and logs it when it is.
-func Pending(t interface{ Logf(string, ...any) }, p Pair, what string) bool {
-	why, ok := kmod34Pending[what]
-	if !ok || p.Kmod34 == "" || os.Getenv("MODLOAD_KMOD34_STRICT") == "1" {
-		return false
-	}
-	t.Logf("%s: %s differs from kmod 34, pending modload's kmod 34 mode: %s", p.Name, what, why)
-	return true
-}

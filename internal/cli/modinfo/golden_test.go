@@ -212,3 +212,45 @@ func TestKmodReleases(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokenXZ: a .ko.xz that does not decompress, cut short or with a flipped byte. kmod 34
+// logs liblzma's words first ("libkmod: ERROR: xz_uncompress_belch: xz: Unexpected end of
+// input" or "File is corrupt"), kmod 30 only its own line; both then say EINVAL. Checked
+// against each kmod where it is installed.
+func TestBrokenXZ(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(treeDir(t), "lib/modules/1.0-test/kernel/drivers/xzmod.ko.xz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.ko.xz")
+	flipped := filepath.Join(dir, "flipped.ko.xz")
+	bad := append([]byte(nil), src...)
+	bad[len(bad)/2] ^= 0xff
+	if err := os.WriteFile(short, src[:len(src)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(flipped, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range releases[:2] {
+		t.Run(rel.name, func(t *testing.T) {
+			for _, tc := range []struct{ path, lzma string }{
+				{short, "Unexpected end of input"},
+				{flipped, "File is corrupt"},
+			} {
+				name := strings.TrimSuffix(filepath.Base(tc.path), ".ko.xz")
+				want := "modinfo: ERROR: could not get modinfo from '" + name + "': Invalid argument\n"
+				if rel.name == "kmod34" {
+					want = "libkmod: ERROR: xz_uncompress_belch: xz: " + tc.lzma + "\n" + want
+				}
+				if got := rel.ours(tc.path); got.stderr != want || got.code != 1 {
+					t.Errorf("modinfo %s: %+v, want stderr %q", name, got, want)
+				}
+				if k := runKmod(t, rel.kmod(t), tc.path); k.stderr != want {
+					t.Errorf("kmod's modinfo %s: %+v, want stderr %q", name, k, want)
+				}
+			}
+		})
+	}
+}

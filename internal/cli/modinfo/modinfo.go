@@ -376,6 +376,16 @@ func (t *tool) do(m Module, getInfo func() ([]kofile.Info, error)) bool {
 	}
 	info, err := getInfo()
 	if err != nil {
+		var de *kofile.DecompressError
+		if !t.kmod30 && errors.As(err, &de) && de.Compression == kofile.XZ {
+			// kmod 34 decompresses with liblzma and logs its error first (libkmod-file-xz.c).
+			what := "File is corrupt" // LZMA_DATA_ERROR
+			if de.Truncated {
+				what = "Unexpected end of input" // LZMA_BUF_ERROR
+			}
+			t.out.Flush()
+			fmt.Fprintf(t.stderr, "libkmod: ERROR: xz_uncompress_belch: xz: %s\n", what)
+		}
 		if t.kmod30 && errors.Is(err, kofile.ErrNoSection) {
 			err = syscall.ENOENT // kmod 30's errno for a file without .modinfo
 		}
