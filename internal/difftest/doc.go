@@ -15,10 +15,9 @@
 // modprobe runs the same argument vector in process, so whole outputs are compared byte for
 // byte, stdout, stderr and exit code.
 //
-// Oracles: the Debian suites run once per Pair (ForEachPair): kmod 34 on Debian 13's 6.12 tree,
-// kmod 34 on Debian 12's 6.1 tree (modload in its default mode), and the host's kmod 30 on the
-// 6.1 tree (modload under MODLOAD_KMOD_COMPAT=30). kmod 34 runs from MODLOAD_KMOD34_ROOT through
-// its own dynamic loader (Kmod34Cmd). MODLOAD_ORACLES=name,... narrows the pairs for a quick run.
-// Differences that are modload's pending kmod 34 behaviour, not the machinery's, are listed in
-// kmod34Pending and logged instead of failing (Pending).
+// Oracles: the Debian suites run against three kmod/tree pairs: kmod 34 on Debian 13's 6.12
+// tree, kmod 34 on Debian 12's 6.1 tree (modload in its default mode), and the host's kmod 30 on
+// the 6.1 tree (modload under MODLOAD_KMOD_COMPAT=30). kmod 34 runs from MODLOAD_KMOD34_ROOT
+// through its own dynamic loader (Kmod34Cmd, Kmod34Argv). Pair and ForEachPair select them for
+// the suites outside this package; MODLOAD_ORACLES=name,... narrows the pairs for a quick run.
 package difftest
