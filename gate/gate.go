@@ -302,12 +302,17 @@ type chainKey struct{}
 
 type loadingKey struct{}
 
+// Identity is a module file's identity, (st_dev, st_ino): what the gate coalesces and locks by.
+type Identity struct {
+	Dev, Ino uint64
+}
+
 // LoadingIdentity returns, inside a LoadFunc, the identity the gate took from stat before the
 // file was opened (in every mode, off included): the LoadFunc compares it with what it opened
 // (fstat), so that a file replaced in between is not loaded under the old identity's lock.
-func LoadingIdentity(ctx context.Context) (sys.Identity, bool) {
+func LoadingIdentity(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(loadingKey{}).(sys.Identity)
-	return id, ok
+	return Identity(id), ok
 }
 
 // chain returns the identities the calling goroutine chain is loading.

@@ -239,8 +239,9 @@ func TestLoadingIdentity(t *testing.T) {
 			e := newEnv(t)
 			g := e.gate(mode)
 			req := e.module("m")
-			want, _ := sys.StatIdentity(req.Path)
-			var got sys.Identity
+			id, _ := sys.StatIdentity(req.Path)
+			want := Identity(id)
+			var got Identity
 			var ok bool
 			g.Load(context.Background(), req, func(ctx context.Context) (Call, error) {
 				got, ok = LoadingIdentity(ctx)

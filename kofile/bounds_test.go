@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	izstd "github.com/modload/modload/internal/zstd"
 	"github.com/ulikunitz/xz"
 )
 
@@ -162,5 +164,12 @@ func TestNotRegular(t *testing.T) {
 		if _, _, err := ReadImage(path); !errors.Is(err, want) {
 			t.Errorf("ReadImage(%s): %v, want %v", path, err, want)
 		}
+	}
+}
+
+// TestMaxWindowIsDecoders: the documented window bound is the one the zstd decoder enforces.
+func TestMaxWindowIsDecoders(t *testing.T) {
+	if MaxWindow != izstd.MaxWindow {
+		t.Errorf("MaxWindow %d, internal/zstd's %d", MaxWindow, izstd.MaxWindow)
 	}
 }

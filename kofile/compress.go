@@ -63,7 +63,7 @@ func DetectCompression(head []byte) Compression {
 // header cannot make the reader allocate gigabytes before producing a byte (internal/xz checks
 // the dictionary before allocating it). Kernel module
 // compression (scripts/Makefile.modinst) uses 1 MiB (xz) and at most 8 MiB (zstd).
-const MaxWindow = zstd.MaxWindow // 128 MiB
+const MaxWindow = 128 << 20 // internal/zstd's window limit too
 
 // MaxImageSize bounds a decompressed image; larger output is an error (a module image is at
 // most a few tens of MiB, the kernel's own limit is INT_MAX). Refusing a larger stream

@@ -373,7 +373,7 @@ func (l *Loader) kernelLoad(ctx context.Context, m *Module) (gate.Call, error) {
 	if err != nil {
 		return notCalled, err
 	}
-	if id, ok := gate.LoadingIdentity(ctx); ok && id != fi.Identity {
+	if id, ok := gate.LoadingIdentity(ctx); ok && id != gate.Identity(fi.Identity) {
 		return notCalled, fmt.Errorf("%s: %w (identified as %v, opened %v)", m.Path, ErrReplaced, id, fi.Identity)
 	}
 	head := make([]byte, 6)
