@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/modload/modload/internal/glibc"
 )
 
 // DefaultConfigPaths are the depmod.d directories kmod 34 reads, in order;
@@ -91,7 +93,7 @@ func readLineWrapped(r *bufio.Reader) (line string, n int, ok bool) {
 func (d *run) parseConfigFile(path string) {
 	f, err := os.Open(path)
 	if err != nil {
-		d.log(logErr, "file parse %s: %s\n", path, strerror(err))
+		d.log(logErr, "file parse %s: %s\n", path, glibc.Strerror(err))
 		return
 	}
 	defer f.Close()
@@ -182,7 +184,7 @@ func (d *run) listConfig(files []cfgFile, path string) []cfgFile {
 	}
 	dir, err := os.Open(path)
 	if err != nil {
-		d.log(logErr, "files list %s: %s\n", path, strerror(err))
+		d.log(logErr, "files list %s: %s\n", path, glibc.Strerror(err))
 		return files
 	}
 	defer dir.Close()

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/glibc"
 )
 
 // Options are depmod's command line.
@@ -110,8 +110,6 @@ func (d *run) show(format string, a ...any) {
 	}
 }
 
-func strerror(err error) string { return cli.Strerror(err) }
-
 // Run is one depmod invocation.
 func Run(o *Options) error {
 	if o.Prog == "" {
@@ -158,12 +156,12 @@ func Run(o *Options) error {
 	switch {
 	case o.Symvers != "":
 		if err := d.loadSymvers(o.Symvers); err != nil {
-			d.log(logCrit, "could not load %s: %s\n", o.Symvers, strerror(err))
+			d.log(logCrit, "could not load %s: %s\n", o.Symvers, glibc.Strerror(err))
 			return ErrFailed
 		}
 	case o.SystemMap != "":
 		if err := d.loadSystemMap(o.SystemMap); err != nil {
-			d.log(logCrit, "could not load %s: %s\n", o.SystemMap, strerror(err))
+			d.log(logCrit, "could not load %s: %s\n", o.SystemMap, glibc.Strerror(err))
 			return ErrFailed
 		}
 	case o.ErrSyms:
@@ -189,7 +187,7 @@ func Run(o *Options) error {
 				return ErrFailed
 			}
 			if _, err := os.Stat(p); err != nil {
-				d.log(logCrit, "could not create module %s: %s\n", p, strerror(err))
+				d.log(logCrit, "could not create module %s: %s\n", p, glibc.Strerror(err))
 				return ErrFailed
 			}
 			if d.byName[modname(p)] != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/modload/modload/internal/glibc"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/internal/xzmem"
 	"github.com/modload/modload/kofile"
@@ -42,7 +43,7 @@ func extract(path string, sc *scratch) *modData {
 		return nil
 	})
 	if err != nil {
-		md.symErr = strerror(errOf(err))
+		md.symErr = glibc.Strerror(errOf(err))
 	}
 	return md
 }
@@ -52,7 +53,7 @@ func (md *modData) fill(f *kofile.File) {
 	if ex, err := f.ExportedSymbols(); err == nil {
 		md.exports = ex
 	} else if !errors.Is(err, kofile.ErrNoSection) {
-		md.symErr = strerror(errOf(err))
+		md.symErr = glibc.Strerror(errOf(err))
 	}
 	for _, in := range f.Modinfo() {
 		switch in.Key {

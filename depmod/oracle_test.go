@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/modload/modload/internal/cli"
 	clidepmod "github.com/modload/modload/internal/cli/depmod"
 )

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modload/modload/internal/glibc"
 	"github.com/modload/modload/moddb"
 )
 
@@ -62,7 +63,7 @@ func (d *run) output() error {
 	dir := d.cfg.outdir
 	if !d.o.DryRun {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			d.log(logCrit, "could not create directory %s: %s\n", dir, strerror(err))
+			d.log(logCrit, "could not create directory %s: %s\n", dir, glibc.Strerror(err))
 			return ErrFailed
 		}
 	}
@@ -108,13 +109,13 @@ func (d *run) output() error {
 			continue
 		}
 		if r.err != nil {
-			d.log(logErr, "Could not write index '%s': %s\n", f.name, strerror(r.err))
+			d.log(logErr, "Could not write index '%s': %s\n", f.name, glibc.Strerror(r.err))
 			return ErrFailed
 		}
 		tmp := fmt.Sprintf("%s/%s.%d.%d.%d", dir, f.name, os.Getpid(), now.Nanosecond()/1000, now.Unix())
 		fd, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
-			d.log(logErr, "openat(%s, %s, %o, %o): %s\n", dir, tmp[len(dir)+1:], os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644, strerror(err))
+			d.log(logErr, "openat(%s, %s, %o, %o): %s\n", dir, tmp[len(dir)+1:], os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644, glibc.Strerror(err))
 			continue
 		}
 		_, werr := fd.Write(r.buf.Bytes())
@@ -122,12 +123,12 @@ func (d *run) output() error {
 			werr = cerr
 		}
 		if err := os.Rename(tmp, dir+"/"+f.name); err != nil {
-			d.log(logCrit, "renameat(%s, %s, %s, %s): %s\n", dir, tmp[len(dir)+1:], dir, f.name, strerror(err))
+			d.log(logCrit, "renameat(%s, %s, %s, %s): %s\n", dir, tmp[len(dir)+1:], dir, f.name, glibc.Strerror(err))
 			os.Remove(tmp)
 			return ErrFailed
 		}
 		if werr != nil {
-			d.log(logErr, "Could not create index '%s'. Output is truncated: %s\n", f.name, strerror(werr))
+			d.log(logErr, "Could not create index '%s'. Output is truncated: %s\n", f.name, glibc.Strerror(werr))
 			return ErrFailed
 		}
 	}
@@ -279,7 +280,7 @@ func (d *gen) outSymbolsBin(w *bytes.Buffer) error {
 func (d *gen) readIndexSource(name string) ([]byte, bool) {
 	data, err := os.ReadFile(d.cfg.dirname + "/" + name)
 	if err != nil {
-		d.log(logWarning, "could not open %s at %s: %s\n", name, d.cfg.dirname, strerror(err))
+		d.log(logWarning, "could not open %s at %s: %s\n", name, d.cfg.dirname, glibc.Strerror(err))
 		return nil, false
 	}
 	return data, true

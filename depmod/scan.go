@@ -4,6 +4,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/modload/modload/internal/glibc"
 )
 
 // moduleExts are the module file name endings depmod accepts: Debian
@@ -154,7 +156,7 @@ func (d *run) excluded(name string) bool {
 func (d *run) searchDir(path string) {
 	f, err := os.Open(path)
 	if err != nil {
-		d.log(logErr, "openat(%s): %s\n", path, strerror(err))
+		d.log(logErr, "openat(%s): %s\n", path, glibc.Strerror(err))
 		return
 	}
 	ents, err := f.ReadDir(-1)
@@ -173,7 +175,7 @@ func (d *run) searchDir(path string) {
 		if !isDir && !t.IsRegular() {
 			st, err := os.Stat(full)
 			if err != nil {
-				d.log(logErr, "fstatat(%s): %s\n", full, strerror(err))
+				d.log(logErr, "fstatat(%s): %s\n", full, glibc.Strerror(err))
 				continue
 			}
 			switch {
@@ -195,14 +197,14 @@ func (d *run) searchDir(path string) {
 
 func (d *run) searchModules() error {
 	if _, err := os.Stat(d.cfg.dirname); err != nil {
-		d.log(logErr, "could not open directory %s: %s\n", d.cfg.dirname, strerror(err))
-		d.log(logCrit, "could not search modules: %s\n", strerror(err))
+		d.log(logErr, "could not open directory %s: %s\n", d.cfg.dirname, glibc.Strerror(err))
+		d.log(logCrit, "could not search modules: %s\n", glibc.Strerror(err))
 		return ErrFailed
 	}
 	d.searchDir(d.cfg.dirname + "/")
 	for _, dir := range d.cfg.externals {
 		if _, err := os.Stat(dir); err != nil {
-			d.log(logErr, "could not open directory %s: %s\n", dir, strerror(err))
+			d.log(logErr, "could not open directory %s: %s\n", dir, glibc.Strerror(err))
 			continue
 		}
 		d.searchDir(dir + "/")
@@ -227,7 +229,7 @@ func (d *run) sortModules() {
 	file := d.cfg.dirname + "/modules.order"
 	data, err := os.ReadFile(file)
 	if err != nil {
-		d.log(logWarning, "could not open %s at %s: %s\n", "modules.order", d.cfg.dirname, strerror(err))
+		d.log(logWarning, "could not open %s at %s: %s\n", "modules.order", d.cfg.dirname, glibc.Strerror(err))
 		return
 	}
 	byUnc := make(map[string]*module, len(d.mods))
@@ -286,9 +288,9 @@ func (d *run) upToDate() bool {
 	st, err := os.Stat(dir + "/modules.dep")
 	if err != nil {
 		if _, derr := os.Stat(dir); derr != nil {
-			d.log(logErr, "could not open directory %s: %s\n", dir, strerror(derr))
+			d.log(logErr, "could not open directory %s: %s\n", dir, glibc.Strerror(derr))
 		} else {
-			d.log(logErr, "could not fstatat(%s, modules.dep): %s\n", dir, strerror(err))
+			d.log(logErr, "could not fstatat(%s, modules.dep): %s\n", dir, glibc.Strerror(err))
 		}
 		return false
 	}
@@ -297,7 +299,7 @@ func (d *run) upToDate() bool {
 	walk = func(path string) bool {
 		f, err := os.Open(path)
 		if err != nil {
-			d.log(logErr, "openat(%s): %s\n", path, strerror(err))
+			d.log(logErr, "openat(%s): %s\n", path, glibc.Strerror(err))
 			return true
 		}
 		ents, _ := f.ReadDir(-1)
@@ -309,7 +311,7 @@ func (d *run) upToDate() bool {
 			}
 			st, err := os.Stat(path + name)
 			if err != nil {
-				d.log(logErr, "fstatat(%s): %s\n", path+name, strerror(err))
+				d.log(logErr, "fstatat(%s): %s\n", path+name, glibc.Strerror(err))
 				continue
 			}
 			switch {

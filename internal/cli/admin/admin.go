@@ -21,6 +21,7 @@ import (
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/daemon"
+	"github.com/modload/modload/internal/glibc"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/stats"
 )
@@ -127,7 +128,7 @@ func Failures(env *cli.Env, args []string) int {
 		return 1
 	}
 	for _, f := range list {
-		fmt.Fprintf(env.Stdout, "%s\t%s\t%s\n", f.Module, cli.Strerror(f.Errno), f.Path)
+		fmt.Fprintf(env.Stdout, "%s\t%s\t%s\n", f.Module, glibc.Strerror(f.Errno), f.Path)
 	}
 	return 0
 }

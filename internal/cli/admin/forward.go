@@ -12,6 +12,7 @@ import (
 	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/daemon"
+	"github.com/modload/modload/internal/glibc"
 	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/loader"
 )
@@ -83,7 +84,7 @@ func insertError(name string, err error) string {
 	case syscall.ENOENT:
 		msg = "Unknown symbol in module, or unknown parameter (see dmesg)"
 	default:
-		msg = cli.Strerror(le.Errno)
+		msg = glibc.Strerror(le.Errno)
 	}
 	return fmt.Sprintf("could not insert '%s': %s", le.Module, msg)
 }

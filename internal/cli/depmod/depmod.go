@@ -13,6 +13,7 @@ import (
 	"github.com/modload/modload/depmod"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/internal/glibc"
 	"github.com/modload/modload/internal/sys"
 )
 
@@ -242,7 +243,7 @@ func Main(env *cli.Env, args []string) int {
 	} else {
 		rel, err := sys.Release()
 		if err != nil {
-			logf("FATAL", "uname() failed: %s\n", cli.Strerror(err))
+			logf("FATAL", "uname() failed: %s\n", glibc.Strerror(err))
 			return 1
 		}
 		o.Version = rel

@@ -4,10 +4,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/glibc"
 )
 
-// cli.Strerror lives in internal/cli; it is compared with glibc here, where the oracle is.
+// glibc.Strerror lives in internal/cli; it is compared with glibc here, where the oracle is.
 func TestStrerrorAgainstGlibc(t *testing.T) {
 	o := glibcOracle(t)
 	for e := -2; e <= 200; e++ {
@@ -15,7 +15,7 @@ func TestStrerrorAgainstGlibc(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := cli.Strerror(syscall.Errno(e)); got != want {
+		if got := glibc.Strerror(syscall.Errno(e)); got != want {
 			t.Errorf("Strerror(%d) = %q, glibc %q", e, got, want)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/internal/glibc"
 )
 
 // Loader loads one module file through the duplicate gate. flags are MODULE_INIT_* bits.
@@ -93,7 +94,7 @@ func modStrerror(err error) string {
 	case syscall.EINVAL:
 		return "Invalid parameters"
 	}
-	return cli.Strerror(e)
+	return glibc.Strerror(e)
 }
 
 // Main runs insmod. args[0] is the name it was invoked as.
@@ -166,11 +167,11 @@ func (c Command) Main(env *cli.Env, args []string) int {
 	params := strings.Join(operands[1:], " ")
 	// kmod_module_new_from_path: the file must exist and have a base name.
 	if _, err := os.Stat(filename); err != nil {
-		errf("could not load module %s: %s\n", filename, cli.Strerror(err))
+		errf("could not load module %s: %s\n", filename, glibc.Strerror(err))
 		return 1
 	}
 	if strings.HasSuffix(filename, "/") {
-		errf("could not load module %s: %s\n", filename, cli.Strerror(syscall.ENOENT))
+		errf("could not load module %s: %s\n", filename, glibc.Strerror(syscall.ENOENT))
 		return 1
 	}
 	var err error = syscall.ENOSYS

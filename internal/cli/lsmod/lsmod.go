@@ -11,6 +11,7 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/internal/glibc"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
@@ -141,7 +142,7 @@ func (l *lister) list() int {
 	env := l.env
 	b, err := os.ReadFile(l.fsys.Path("/proc/modules"))
 	if err != nil {
-		msg := cli.Strerror(err)
+		msg := glibc.Strerror(err)
 		l.libkmodErr(lineNewFromLoaded, "kmod_module_new_from_loaded", "could not open /proc/modules: %s\n", msg)
 		if l.kmod34 {
 			l.errf("could not get list of modules: %s\n", msg)
@@ -195,7 +196,7 @@ func (l *lister) size(name string) int64 {
 		return -int64(syscall.ENOENT)
 	}
 	if _, err := os.Stat(l.dir(name)); err != nil {
-		return -int64(cli.Errno(err))
+		return -int64(glibc.Errno(err))
 	}
 	if b, err := os.ReadFile(l.dir(name) + "/coresize"); err == nil || !os.IsNotExist(err) {
 		v, e := cli.ReadStrLong(b)
@@ -242,11 +243,11 @@ func (l *lister) refcnt(name string) int32 {
 	p := l.dir(name) + "/refcnt"
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return -int32(cli.Errno(err))
+		return -int32(glibc.Errno(err))
 	}
 	v, e := cli.ReadStrLong(b)
 	if e != 0 {
-		l.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, cli.Strerror(e))
+		l.libkmodErr(lineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, glibc.Strerror(e))
 		return -int32(e)
 	}
 	return int32(v) // C's (int) truncation
@@ -271,7 +272,7 @@ func (l *lister) holders(name string) []string {
 		}
 	}
 	if err != nil {
-		l.libkmodErr(lineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, cli.Strerror(err))
+		l.libkmodErr(lineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, glibc.Strerror(err))
 		return nil
 	}
 	return hs

@@ -11,6 +11,7 @@ import (
 
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/getopt"
+	"github.com/modload/modload/internal/glibc"
 	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/sysmod"
 )
@@ -156,7 +157,7 @@ func (c Command) Main(env *cli.Env, args []string) int {
 		if _, err := os.Stat(arg); err == nil {
 			base := gnuBasename(arg)
 			if base == "" {
-				l.errf("could not use module %s: %s\n", arg, cli.Strerror(syscall.ENOENT))
+				l.errf("could not use module %s: %s\n", arg, glibc.Strerror(syscall.ENOENT))
 				if !kmod30 {
 					failed++ // kmod 30 stops here with exit 0, kmod 34 with 1
 				}
@@ -179,7 +180,7 @@ func (c Command) Main(env *cli.Env, args []string) int {
 			err = c.Kernel.DeleteModule(name, flags)
 		}
 		if err != nil {
-			msg := cli.Strerror(err)
+			msg := glibc.Strerror(err)
 			l.libkmodErr(cli.LibkmodLineRemove, "kmod_module_remove_module", "could not remove '%s': %s\n", name, msg)
 			l.errf("could not remove module %s: %s\n", arg, msg)
 			failed++
@@ -263,7 +264,7 @@ func (r *remover) loaded(name string) bool {
 				return true // a directory without initstate: COMING
 			}
 		default:
-			r.log.libkmodErr(cli.LibkmodLineInitstateRead, "kmod_module_get_initstate", "could not read from '%s': %s\n", state, cli.Strerror(err))
+			r.log.libkmodErr(cli.LibkmodLineInitstateRead, "kmod_module_get_initstate", "could not read from '%s': %s\n", state, glibc.Strerror(err))
 		}
 	}
 	r.log.errf("Module %s is not currently loaded\n", name)
@@ -294,7 +295,7 @@ func (r *remover) holders(name string) ([]string, bool) {
 		}
 	}
 	if err != nil {
-		r.log.libkmodErr(cli.LibkmodLineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, cli.Strerror(err))
+		r.log.libkmodErr(cli.LibkmodLineGetHolders, "kmod_module_get_holders", "could not open '/sys/module/%s/holders': %s\n", name, glibc.Strerror(err))
 		return nil, false
 	}
 	return hs, true
@@ -307,11 +308,11 @@ func (r *remover) refcnt(name string) int32 {
 	}
 	b, err := os.ReadFile(r.path(name, "/refcnt"))
 	if err != nil {
-		return -int32(cli.Errno(err))
+		return -int32(glibc.Errno(err))
 	}
 	v, e := cli.ReadStrLong(b)
 	if e != 0 {
-		r.log.libkmodErr(cli.LibkmodLineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, cli.Strerror(e))
+		r.log.libkmodErr(cli.LibkmodLineGetRefcnt, "kmod_module_get_refcnt", "could not read integer from '/sys/module/%s/refcnt': '%s'\n", name, glibc.Strerror(e))
 		return -int32(e)
 	}
 	return int32(v)

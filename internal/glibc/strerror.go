@@ -1,4 +1,6 @@
-package cli
+// Package glibc holds what the kmod tools print through glibc and Go words differently: strerror(3)
+// texts, and the errno the tools report for an error.
+package glibc
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package cli
+package glibc
 
 import (
 	"errors"
@@ -39,17 +39,5 @@ func TestErrno(t *testing.T) {
 	}
 	if got := Errno(fmt.Errorf("w: %w", syscall.EBUSY)); got != syscall.EBUSY {
 		t.Errorf("Errno(wrapped EBUSY) = %d", got)
-	}
-}
-
-func TestWithoutLibkmodLoc(t *testing.T) {
-	for in, want := range map[string]string{
-		LibkmodLoc(LibkmodLineRemove, "kmod_module_remove_module") + "could not remove 'a': x\n": "could not remove 'a': x\n",
-		"could not remove 'a': x\n":     "could not remove 'a': x\n",
-		"../libkmod/no function here\n": "../libkmod/no function here\n",
-	} {
-		if got := WithoutLibkmodLoc(in); got != want {
-			t.Errorf("WithoutLibkmodLoc(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
