@@ -54,7 +54,8 @@ var longOpts30 = []getopt.Option{
 	{Name: "no-cache", Val: optNoCache},
 }
 
-const help34 = "Usage:\n" +
+// helpHead is the start of both releases' help, up to the distribution options.
+const helpHead = "Usage:\n" +
 	"\t%s -[aA] [options] [forced_version]\n" +
 	"\n" +
 	"If no arguments (except options) are given, \"depmod -a\" is assumed\n" +
@@ -73,40 +74,23 @@ const help34 = "Usage:\n" +
 	"\t-V, --version        show version\n" +
 	"\t-h, --help           show this help\n" +
 	"\n" +
-	"The following options are useful for people managing distributions:\n" +
-	"\t-b, --basedir=DIR    Root path (default: /).\n" +
-	"\t-m, --moduledir=DIR  Module directory (default: /lib/modules).\n" +
-	"\t-o, --outdir=DIR     Output root path (default: same as <basedir>).\n" +
-	"\t-F, --filesyms=FILE  Use the file instead of the\n" +
+	"The following options are useful for people managing distributions:\n"
+
+// helpSymbols is the end of both releases' help.
+const helpSymbols = "\t-F, --filesyms=FILE  Use the file instead of the\n" +
 	"\t                     current kernel symbols.\n" +
 	"\t-E, --symvers=FILE   Use Module.symvers file to check\n" +
 	"\t                     symbol versions.\n"
 
-const help30 = "Usage:\n" +
-	"\t%s -[aA] [options] [forced_version]\n" +
-	"\n" +
-	"If no arguments (except options) are given, \"depmod -a\" is assumed\n" +
-	"\n" +
-	"depmod will output a dependency list suitable for the modprobe utility.\n" +
-	"\n" +
-	"Options:\n" +
-	"\t-a, --all            Probe all modules\n" +
-	"\t-A, --quick          Only does the work if there's a new module\n" +
-	"\t-e, --errsyms        Report not supplied symbols\n" +
-	"\t-n, --show           Write the dependency file on stdout only\n" +
-	"\t-P, --symbol-prefix  Architecture symbol prefix\n" +
-	"\t-C, --config=PATH    Read configuration from PATH\n" +
-	"\t-v, --verbose        Enable verbose mode\n" +
-	"\t-w, --warn           Warn on duplicates\n" +
-	"\t-V, --version        show version\n" +
-	"\t-h, --help           show this help\n" +
-	"\n" +
-	"The following options are useful for people managing distributions:\n" +
+const help34 = helpHead +
+	"\t-b, --basedir=DIR    Root path (default: /).\n" +
+	"\t-m, --moduledir=DIR  Module directory (default: /lib/modules).\n" +
+	"\t-o, --outdir=DIR     Output root path (default: same as <basedir>).\n" +
+	helpSymbols
+
+const help30 = helpHead +
 	"\t-b, --basedir=DIR    Use an image of a module tree.\n" +
-	"\t-F, --filesyms=FILE  Use the file instead of the\n" +
-	"\t                     current kernel symbols.\n" +
-	"\t-E, --symvers=FILE   Use Module.symvers file to check\n" +
-	"\t                     symbol versions.\n"
+	helpSymbols
 
 const (
 	version34 = "kmod version 34.2\n+ZSTD +XZ -ZLIB +OPENSSL\n"
