@@ -3,11 +3,12 @@ package vm
 import (
 	"context"
 	"fmt"
-	"github.com/modload/modload/internal/debian"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/modload/modload/internal/debian"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -44,28 +45,11 @@ func TestVMGoInit(t *testing.T) {
 
 func testVMGoInit(t *testing.T, tree debian.Tree) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	initBin, err := BuildInit(ctx, dir, ModloadPackage)
+	goinit, err := buildGoInit(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	goinit, err := buildGoInit(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Tree: tree, Init: initBin, SMP: 4}
-	mods, err := ModuleSet(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Modules = mods
-
-	kc := cfg
-	kc.Scenario = KmodStorm()
-	resK, err := Run(ctx, kc)
-	if err != nil {
-		t.Fatalf("kmod storm: %v", err)
-	}
+	cfg, resK := kmodStormBaseline(t, tree)
 	gc := cfg
 	gc.Files = map[string]string{"/goinit": goinit}
 	// One goinit per pass of the guest's device walk (it coldplugs every device itself).

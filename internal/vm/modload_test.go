@@ -45,23 +45,7 @@ func TestVMStorm(t *testing.T) {
 
 func testVMStorm(t *testing.T, tree debian.Tree) {
 	ctx := context.Background()
-	initBin, err := BuildInit(ctx, t.TempDir(), ModloadPackage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Tree: tree, Init: initBin, SMP: 4}
-	mods, err := ModuleSet(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Modules = mods
-
-	kc := cfg
-	kc.Scenario = KmodStorm()
-	resK, err := Run(ctx, kc)
-	if err != nil {
-		t.Fatalf("kmod storm: %v", err)
-	}
+	cfg, resK := kmodStormBaseline(t, tree)
 
 	helper := filepath.Join(t.TempDir(), "helper")
 	if err := os.WriteFile(helper, []byte(helperScript), 0o755); err != nil {

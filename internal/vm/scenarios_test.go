@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/modload/modload/internal/debian"
 	"github.com/modload/modload/internal/vm/guest"
 )
