@@ -41,8 +41,25 @@ func register(name, help string, hidden bool, main func(env *cli.Env, args []str
 }
 
 func main() {
-	setOneP()
+	if !allCPUs(os.Args) {
+		setOneP()
+	}
 	os.Exit(run(cli.OS(), os.Args))
+}
+
+// parallelTools are the tools whose work is Go code spread over workers (depmod decompresses and
+// parses every module of a tree): they keep a P per CPU; every other tool gets one (setOneP).
+var parallelTools = map[string]bool{"depmod": true}
+
+// allCPUs reports whether the tool that args name (as run dispatches) is one of parallelTools.
+func allCPUs(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	if _, ok := tools[filepath.Base(args[0])]; ok {
+		return parallelTools[filepath.Base(args[0])]
+	}
+	return len(args) > 1 && parallelTools[args[1]]
 }
 
 // run dispatches on the base name of args[0], then on args[1].

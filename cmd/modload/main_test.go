@@ -76,3 +76,21 @@ func TestSetOneP(t *testing.T) {
 		t.Errorf("no GOMAXPROCS in the environment: %d Ps, want 1", n)
 	}
 }
+
+func TestAllCPUs(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"/sbin/depmod", "-a"}, true},
+		{[]string{"modload", "depmod", "-a"}, true},
+		{[]string{"/sbin/modprobe", "-D", "depmod"}, false},
+		{[]string{"modload", "load", "depmod"}, false},
+		{[]string{"/usr/bin/modload"}, false},
+		{nil, false},
+	} {
+		if got := allCPUs(c.args); got != c.want {
+			t.Errorf("allCPUs(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}
