@@ -3,6 +3,7 @@ package depmod
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -25,23 +26,18 @@ type modData struct {
 	undef    []kofile.Symbol
 }
 
-// scratch is one worker's buffer for decompressed images, reused from
-// module to module: extraction copies what it keeps out of the image.
+// scratch is one worker's buffers, reused from module to module:
+// extraction copies what it keeps out of them.
 type scratch struct {
-	img []byte
+	head [8]byte
+	raw  []byte // a compressed file, or the sections read of a plain one
+	img  []byte // a decompressed image
 }
 
 // extract reads one module file.
 func extract(path string, sc *scratch) *modData {
 	md := &modData{}
-	err := sc.withImage(path, func(img []byte) error {
-		f, err := kofile.NewFileBytes(img, path)
-		if err != nil {
-			return err
-		}
-		md.fill(f)
-		return nil
-	})
+	err := sc.open(path, md.fill)
 	if err != nil {
 		md.symErr = glibc.Strerror(errOf(err))
 	}
@@ -68,43 +64,69 @@ func (md *modData) fill(f *kofile.File) {
 	md.undef, _ = f.Undefined()
 }
 
-// withImage maps a module file and calls use with its ELF image: the
-// mapping itself for a plain file (only the pages read are touched), or
-// the file decompressed: xz (nearly every compressed module) with the
-// in-memory decoder of internal/xz, anything else, and xz streams that
-// decoder does not handle, with kofile. The image is valid only during
-// use.
-func (sc *scratch) withImage(path string, use func([]byte) error) error {
-	f, err := os.Open(path)
+// open reads a module file into sc: of a plain file only the parts
+// depmod uses (kofile.ReadSections: a mapping would cost more to unmap,
+// with several threads, than the reads cost); a compressed file whole,
+// decompressed: xz (nearly every compressed module) with the in-memory
+// decoder of internal/xzmem, anything else, and xz streams that decoder
+// does not handle, with kofile; then calls use with it (the file stays
+// open during use, which reads the sections it asks for).
+func (sc *scratch) open(path string, use func(*kofile.File)) error {
+	// Not os.Open: it would register each file with the network
+	// poller, three more system calls a file.
+	fd, err := sys.Open(path)
 	if err != nil {
 		return err
 	}
-	raw, err := sys.Mmap(f)
-	f.Close()
+	defer fd.Close()
+	f, err := sc.parse(fd, path)
 	if err != nil {
 		return err
 	}
-	defer sys.Munmap(raw)
-	img := raw
-	switch c := kofile.DetectCompression(raw); c {
-	case kofile.None:
-	case kofile.XZ:
+	use(f)
+	return nil
+}
+
+func (sc *scratch) parse(fd *os.File, path string) (*kofile.File, error) {
+	st, err := fd.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	n, err := fd.ReadAt(sc.head[:], 0)
+	if n < len(sc.head) && err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	c := kofile.DetectCompression(sc.head[:n])
+	if c == kofile.None {
+		return kofile.ReadSections(fd, size, &sc.raw, path)
+	}
+	if int64(cap(sc.raw)) < size {
+		sc.raw = make([]byte, size)
+	}
+	raw := sc.raw[:size]
+	if n, err := fd.ReadAt(raw, 0); int64(n) != size {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	var img []byte
+	if c == kofile.XZ {
 		img, err = xzmem.DecodeTo(sc.img, raw)
 		if errors.Is(err, xzmem.ErrUnsupported) {
 			img, err = kofile.Decompress(bytes.NewReader(raw), c)
 		} else if err == nil {
 			sc.img = img
-		} else {
-			err = &kofile.FormatError{File: path, Msg: err.Error(), Err: kofile.ErrCorrupt}
 		}
-	default:
+	} else {
 		img, err = kofile.Decompress(bytes.NewReader(raw), c)
 	}
 	if err != nil {
 		// kmod fails to open a file it cannot decompress with EINVAL.
-		return &os.PathError{Op: "decompress", Path: path, Err: syscall.EINVAL}
+		return nil, &os.PathError{Op: "decompress", Path: path, Err: syscall.EINVAL}
 	}
-	return use(img)
+	return kofile.NewFileBytes(img, path)
 }
 
 // errOf maps a kofile error to the errno kmod reports: an OS error keeps

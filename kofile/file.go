@@ -58,8 +58,12 @@ type File struct {
 	Machine     uint16           // e_machine
 	Compression Compression      // compression of the file Open read; None for NewFile
 
-	data     []byte
-	mapped   bool // data is a mapping of the file, released by Close
+	data   []byte
+	mapped bool // data is a mapping of the file, released by Close
+	// src, for a File ReadSections made, is where the parts of data not
+	// yet in loaded are read from, on first use.
+	src      io.ReaderAt
+	loaded   []span
 	shoff    uint64
 	shnum    uint16
 	shstr    section // the section name table
@@ -142,8 +146,90 @@ func (f *File) Close() error {
 }
 
 // Image returns the decompressed ELF image (what init_module takes). The caller must not
-// modify it (for a file Open mapped, it is read-only memory), nor use it after Close.
-func (f *File) Image() []byte { return f.data }
+// modify it (for a file Open mapped, it is read-only memory), nor use it after Close. For a
+// File ReadSections made, the whole file is read first (nil if it cannot be).
+func (f *File) Image() []byte {
+	if f.load(0, uint64(len(f.data))) != nil {
+		return nil
+	}
+	return f.data
+}
+
+// span is a range of a File's image that has been read.
+type span struct{ off, end uint64 }
+
+// sparseWhole is the size up to which ReadSections reads a file whole: one read costs less
+// than a read for each part.
+const sparseWhole = 16 << 10
+
+// sparseHead is what ReadSections reads first from a larger file: the ELF header and whatever
+// sections follow it.
+const sparseHead = 4 << 10
+
+// shstrSlack is how much ReadSections reads before the section headers, where linkers put the
+// section name table, to have both with one read.
+const shstrSlack = 1 << 10
+
+// ReadSections parses the module image in r, size bytes, reading only what is used: the ELF
+// header, the section headers and names, then each section on first use (a module's symbols,
+// .modinfo and __versions are a small part of it). *buf is the image's memory when large
+// enough, and is set to the memory used, so that the next file can reuse it once f is no longer
+// used: a caller reading many files allocates for the largest only. Image reads the rest.
+func ReadSections(r io.ReaderAt, size int64, buf *[]byte, name string) (*File, error) {
+	if size < 0 || size > maxImage {
+		return nil, tooLarge(name, size, "image of")
+	}
+	if int64(cap(*buf)) < size {
+		*buf = make([]byte, size)
+	}
+	f := &File{Name: name, data: (*buf)[:size], src: r}
+	head := int64(sparseHead)
+	if size <= sparseWhole {
+		head = size
+	}
+	if err := f.load(0, uint64(min(size, head))); err != nil {
+		return nil, err
+	}
+	if head == size {
+		f.src, f.loaded = nil, nil
+	}
+	return parse(f)
+}
+
+// load makes sure that size bytes at off of f.data have been read (off+size is within f.data).
+func (f *File) load(off, size uint64) error {
+	if f.src == nil || size == 0 {
+		return nil
+	}
+	end := off + size
+	for _, s := range f.loaded {
+		if s.off <= off && end <= s.end {
+			return nil
+		}
+	}
+	n, err := f.src.ReadAt(f.data[off:end], int64(off))
+	if uint64(n) != size {
+		if err == nil || errors.Is(err, io.EOF) {
+			return f.errorf(off+uint64(n), ErrCorrupt, "file shorter than its size, %d", len(f.data))
+		}
+		return &os.PathError{Op: "read", Path: f.Name, Err: err}
+	}
+	f.loaded = append(f.loaded, span{off, end})
+	return nil
+}
+
+// loadPair loads sections a and b, with one read when they are close together (.symtab and
+// .strtab are usually adjacent).
+func (f *File) loadPair(a, b section) error {
+	lo, hi := min(a.off, b.off), max(a.off+a.size, b.off+b.size)
+	if hi-lo <= a.size+b.size+sparseHead {
+		return f.load(lo, hi-lo)
+	}
+	if err := f.load(a.off, a.size); err != nil {
+		return err
+	}
+	return f.load(b.off, b.size)
+}
 
 func readAll(r io.ReaderAt) ([]byte, error) {
 	var size int64 = -1
@@ -195,7 +281,12 @@ const (
 )
 
 func newFile(data []byte, name string) (*File, error) {
-	f := &File{Name: name, data: data}
+	return parse(&File{Name: name, data: data})
+}
+
+// parse checks the ELF header of f.data and finds the section name table.
+func parse(f *File) (*File, error) {
+	data := f.data
 	size := uint64(len(data))
 	if size <= eiNident || !bytes.HasPrefix(data, []byte("\x7fELF")) {
 		return nil, f.errorf(0, ErrNotELF, "bad ELF magic")
@@ -242,8 +333,15 @@ func newFile(data []byte, name string) (*File, error) {
 	if end < f.shoff || end > size {
 		return nil, f.errorf(f.shoff, ErrCorrupt, "section header table (%d entries) beyond end of file (%d bytes)", f.shnum, size)
 	}
+	// The section names usually come just before the headers: read both at once.
+	if err := f.load(f.shoff-min(f.shoff, shstrSlack), end-f.shoff+min(f.shoff, shstrSlack)); err != nil {
+		return nil, err
+	}
 	s, err := f.section(f.shstrndx)
 	if err != nil {
+		return nil, err
+	}
+	if err := f.load(s.off, s.size); err != nil {
 		return nil, err
 	}
 	if s.size == 0 || data[s.off+s.size-1] != 0 {
@@ -289,16 +387,16 @@ func (f *File) section(idx uint16) (section, error) {
 // for the NUL of every symbol in a table without NULs would otherwise take quadratic time.
 const maxName = 4096
 
-// cstring returns the NUL-terminated string at off, stopping at the end of b or after maxName
+// cstringMax returns the NUL-terminated string at off, stopping at the end of b or after max
 // bytes.
-func cstring(b []byte, off uint64) string {
-	return cstringMax(b, off, maxName)
+func cstringMax(b []byte, off uint64, max int) string {
+	return string(cbytes(b, off, max))
 }
 
-// cstringMax is cstring bounded to max bytes.
-func cstringMax(b []byte, off uint64, max int) string {
+// cbytes is cstringMax without the copy: the bytes of the string in b.
+func cbytes(b []byte, off uint64, max int) []byte {
 	if off >= uint64(len(b)) {
-		return ""
+		return nil
 	}
 	b = b[off:]
 	if len(b) > max {
@@ -307,7 +405,25 @@ func cstringMax(b []byte, off uint64, max int) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
-	return string(b)
+	return b
+}
+
+// isCString reports whether the NUL-terminated string at off in b (cut
+// as cstring cuts it) is s, without allocating.
+func isCString(b []byte, off uint64, s string) bool {
+	if len(s) > maxName {
+		return false
+	}
+	if off >= uint64(len(b)) || uint64(len(b))-off < uint64(len(s)) {
+		return s == "" && off >= uint64(len(b))
+	}
+	t := b[off:]
+	if string(t[:len(s)]) != s {
+		return false
+	}
+	// The string ends where s does: a NUL, the end of b, or the
+	// maxName bound.
+	return len(t) == len(s) || t[len(s)] == 0 || len(s) == maxName
 }
 
 // lookup finds the first section called name, skipping headers that point outside the file
@@ -322,7 +438,7 @@ func (f *File) lookup(name string) (section, uint16, bool) {
 		if err != nil || uint64(s.name) >= uint64(len(names)) {
 			continue
 		}
-		if cstring(names, uint64(s.name)) == name {
+		if isCString(names, uint64(s.name), name) {
 			return s, i, true
 		}
 	}
@@ -335,6 +451,9 @@ func (f *File) SectionData(name string) ([]byte, error) {
 	s, _, ok := f.lookup(name)
 	if !ok {
 		return nil, f.errorf(f.shoff, ErrNoSection, "no section %q", name)
+	}
+	if err := f.load(s.off, s.size); err != nil {
+		return nil, err
 	}
 	return f.data[s.off : s.off+s.size], nil
 }

@@ -20,7 +20,10 @@ const (
 )
 
 // sampleELF builds a module with every section kofile reads.
-func sampleELF(c Class, order binary.ByteOrder) []byte {
+func sampleELF(c Class, order binary.ByteOrder) []byte { return sampleTELF(c, order).bytes() }
+
+// sampleTELF is sampleELF's module before it is written.
+func sampleTELF(c Class, order binary.ByteOrder) *telf {
 	kcrc := make([]byte, 12)
 	order.PutUint32(kcrc[4:], 0xdeadbeef)
 	e := &telf{class: c, order: order, machine: 62}
@@ -45,7 +48,7 @@ func sampleELF(c Class, order binary.ByteOrder) []byte {
 		{name: "__crc_exp_two", value: 0xabcdef, info: stbGlobal << 4, shndx: shnAbs},
 		{name: "__crc_bad", value: 100, info: stbWeak << 4, shndx: kidx},
 	}
-	return e.bytes()
+	return e
 }
 
 var layouts = []struct {

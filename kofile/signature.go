@@ -37,7 +37,7 @@ const pkeyIDPKCS7 = 2
 // Signature returns the appended signature, or nil, nil when the image does not end with
 // SignatureMagic. A damaged signature gives a *FormatError; kmod then shows no signature.
 func (f *File) Signature() (*Signature, error) {
-	sig, err := ParseSignature(f.data)
+	sig, err := ParseSignature(f.Image())
 	if err != nil {
 		var fe *FormatError
 		if errors.As(err, &fe) {

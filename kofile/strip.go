@@ -18,10 +18,11 @@ type StripOptions struct {
 // kmod_elf_strip_vermagic overwrites the first vermagic string with NULs. A module without either
 // is returned unchanged for that part. f's own image is not modified.
 func (f *File) Strip(o StripOptions) ([]byte, error) {
-	if f.data == nil {
-		return nil, f.errorf(0, ErrNoSection, "file closed")
+	img := f.Image()
+	if img == nil {
+		return nil, f.errorf(0, ErrNoSection, "file closed or unreadable")
 	}
-	out := bytes.Clone(f.data)
+	out := bytes.Clone(img)
 	if o.Modversions {
 		if _, idx, ok := f.lookup("__versions"); ok {
 			// sh_flags follows sh_name and sh_type; it is a word of the class's size.

@@ -44,21 +44,57 @@ type Symbol struct {
 }
 
 // splitStrings returns the NUL-separated strings of b, dropping empty ones (runs of NULs,
-// leading padding), as kmod_elf_get_strings does. A last string without NUL is kept.
+// leading padding), as kmod_elf_get_strings does. A last string without NUL is kept. The
+// strings share one copy of b.
 func splitStrings(b []byte) []string {
-	var out []string
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, 0)
+	n := 0
+	for i, c := range b {
+		if c != 0 && (i+1 == len(b) || b[i+1] == 0) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	all := string(b)
+	out := make([]string, 0, n)
+	for len(all) > 0 {
+		i := strings.IndexByte(all, 0)
 		if i < 0 {
-			i = len(b)
+			i = len(all)
 		}
 		if i > 0 {
-			out = append(out, string(b[:i]))
+			out = append(out, all[:i])
 		}
-		if i == len(b) {
+		if i == len(all) {
 			break
 		}
-		b = b[i+1:]
+		all = all[i+1:]
+	}
+	return out
+}
+
+// arena collects strings copied out of an image into one allocation: add returns a handle,
+// strings turns every handle into a string sharing one copy.
+type arena struct {
+	buf  []byte
+	ends []int
+}
+
+func (a *arena) add(b []byte) int {
+	a.buf = append(a.buf, b...)
+	a.ends = append(a.ends, len(a.buf))
+	return len(a.ends) - 1
+}
+
+// strings returns the added strings in order.
+func (a *arena) strings() []string {
+	all := string(a.buf)
+	out := make([]string, len(a.ends))
+	start := 0
+	for i, e := range a.ends {
+		out[i] = all[start:e]
+		start = e
 	}
 	return out
 }
@@ -108,6 +144,9 @@ func (f *File) Versions() ([]Version, error) {
 	if s.size%modversionSize != 0 {
 		return nil, f.errorf(s.off, ErrCorrupt, "__versions size %d is not a multiple of %d", s.size, modversionSize)
 	}
+	if err := f.load(s.off, s.size); err != nil {
+		return nil, err
+	}
 	crcLen := f.crcLen()
 	out := make([]Version, 0, s.size/modversionSize)
 	for off := s.off; off < s.off+s.size; off += modversionSize {
@@ -144,7 +183,7 @@ func (f *File) symtab() (syms []byte, strtab []byte, entsize uint64, ok bool) {
 	if f.Class == Class32 {
 		entsize = sym32
 	}
-	if sy.size%entsize != 0 {
+	if sy.size%entsize != 0 || f.loadPair(sy, st) != nil {
 		return nil, nil, 0, false
 	}
 	return f.data[sy.off : sy.off+sy.size], f.data[st.off : st.off+st.size], entsize, true
@@ -198,6 +237,7 @@ func (f *File) crcSymbols() ([]Symbol, bool) {
 	}
 	const prefix = "__crc_"
 	var out []Symbol
+	var names arena
 	for off := entsize; off < uint64(len(syms)); off += entsize {
 		s := f.sym(syms[off:])
 		if uint64(s.name) >= uint64(len(strtab)) {
@@ -208,8 +248,11 @@ func (f *File) crcSymbols() ([]Symbol, bool) {
 		if !bytes.HasPrefix(strtab[s.name:], []byte(prefix)) {
 			continue
 		}
-		name := cstring(strtab, uint64(s.name))
-		out = append(out, Symbol{Name: name[len(prefix):], CRC: f.resolveCRC(s.value, s.shndx), Bind: bindFromELF(s.info >> 4)})
+		names.add(cbytes(strtab, uint64(s.name)+uint64(len(prefix)), maxName-len(prefix)))
+		out = append(out, Symbol{CRC: f.resolveCRC(s.value, s.shndx), Bind: bindFromELF(s.info >> 4)})
+	}
+	for i, n := range names.strings() {
+		out[i].Name = n
 	}
 	return out, len(out) > 0
 }
@@ -234,7 +277,7 @@ func (f *File) resolveCRC(crc uint64, shndx uint16) uint64 {
 		return crc
 	}
 	s, err := f.section(shndx)
-	if err != nil || s.size < 4 || crc > s.size-4 {
+	if err != nil || s.size < 4 || crc > s.size-4 || f.load(s.off, s.size) != nil {
 		return ^uint64(0)
 	}
 	return uint64(f.ByteOrder.Uint32(f.data[s.off+crc:]))
@@ -251,10 +294,13 @@ func (f *File) Undefined() ([]Symbol, error) {
 	)
 	crcLen := f.crcLen()
 	if s, _, ok := f.lookup("__versions"); ok && s.size%modversionSize == 0 {
+		if err := f.load(s.off, s.size); err != nil {
+			return nil, err
+		}
 		versions, verOff = f.data[s.off:s.off+s.size], s.off
 	}
-	verName := func(i int) string {
-		return cstringMax(f.data, verOff+uint64(i*modversionSize+crcLen), modversionSize-crcLen)
+	verName := func(i int) []byte {
+		return cbytes(f.data, verOff+uint64(i*modversionSize+crcLen), modversionSize-crcLen)
 	}
 	st, _, ok1 := f.lookup(".strtab")
 	sy, _, ok2 := f.lookup(".symtab")
@@ -268,17 +314,18 @@ func (f *File) Undefined() ([]Symbol, error) {
 	if sy.size%entsize != 0 {
 		return nil, f.errorf(sy.off, ErrCorrupt, ".symtab size %d is not a multiple of %d", sy.size, entsize)
 	}
+	if err := f.loadPair(sy, st); err != nil {
+		return nil, err
+	}
 	syms := f.data[sy.off : sy.off+sy.size]
 	strtab := f.data[st.off : st.off+st.size]
 	vercount := len(versions) / modversionSize
 	visited := make([]bool, vercount)
 	// Index __versions names once: kmod scans linearly and takes the first match.
-	verIndex := make(map[string]int, vercount)
-	for i := vercount - 1; i >= 0; i-- {
-		verIndex[verName(i)] = i
-	}
+	verIndex := newNameIndex(vercount, func(i int) []byte { return verName(i) })
 	sparc := f.Machine == emSparc || f.Machine == emSparcV9
 	var out []Symbol
+	var names arena
 	for off := entsize; off < uint64(len(syms)); off += entsize {
 		s := f.sym(syms[off:])
 		if s.shndx != shnUndef {
@@ -290,12 +337,12 @@ func (f *File) Undefined() ([]Symbol, error) {
 		if uint64(s.name) >= uint64(len(strtab)) {
 			return nil, f.errorf(sy.off+off, ErrCorrupt, ".symtab entry %d name offset %d beyond .strtab (%d bytes)", off/entsize, s.name, len(strtab))
 		}
-		name := cstring(strtab, uint64(s.name))
-		if name == "" {
+		name := cbytes(strtab, uint64(s.name), maxName)
+		if len(name) == 0 {
 			continue
 		}
 		var crc uint64
-		if i, ok := verIndex[name]; ok {
+		if i := verIndex.find(name); i >= 0 {
 			visited[i] = true
 			crc = f.uint(versions[i*modversionSize:], crcLen)
 		}
@@ -303,15 +350,70 @@ func (f *File) Undefined() ([]Symbol, error) {
 		if s.info>>4 == 2 {
 			bind = BindWeak
 		}
-		out = append(out, Symbol{Name: name, CRC: crc, Bind: bind})
+		names.add(name)
+		out = append(out, Symbol{CRC: crc, Bind: bind})
 	}
 	for i := 0; i < vercount; i++ {
 		if visited[i] {
 			continue
 		}
-		out = append(out, Symbol{Name: verName(i), CRC: f.uint(versions[i*modversionSize:], crcLen), Bind: BindUndef})
+		names.add(verName(i))
+		out = append(out, Symbol{CRC: f.uint(versions[i*modversionSize:], crcLen), Bind: BindUndef})
+	}
+	for i, n := range names.strings() {
+		out[i].Name = n
 	}
 	return out, nil
+}
+
+// nameIndex finds the first of n names (given by name(i)) equal to a key, without a string
+// per name: an open-addressing table of indexes by FNV-1a hash.
+type nameIndex struct {
+	slots []int32 // index+1; 0 is empty
+	name  func(int) []byte
+}
+
+func fnv1a(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
+}
+
+func newNameIndex(n int, name func(int) []byte) nameIndex {
+	size := 8
+	for size < 2*n {
+		size *= 2
+	}
+	x := nameIndex{slots: make([]int32, size), name: name}
+	for i := 0; i < n; i++ {
+		k := name(i)
+		for j := fnv1a(k) & uint32(size-1); ; j = (j + 1) & uint32(size-1) {
+			if x.slots[j] == 0 {
+				x.slots[j] = int32(i + 1)
+				break
+			}
+			if bytes.Equal(name(int(x.slots[j]-1)), k) {
+				break // the first index wins
+			}
+		}
+	}
+	return x
+}
+
+// find returns the first index whose name is key, or -1.
+func (x nameIndex) find(key []byte) int {
+	mask := uint32(len(x.slots) - 1)
+	for j := fnv1a(key) & mask; ; j = (j + 1) & mask {
+		v := x.slots[j]
+		if v == 0 {
+			return -1
+		}
+		if bytes.Equal(x.name(int(v-1)), key) {
+			return int(v - 1)
+		}
+	}
 }
 
 // String formats a symbol for debugging.
