@@ -27,12 +27,12 @@ type lenProbs struct {
 
 // probs is the whole LZMA model; reset sets every probability to 1/2.
 type probs struct {
-	isMatch    [numStates << 4]uint16
-	isRep      [numStates]uint16
-	isRepG0    [numStates]uint16
-	isRepG1    [numStates]uint16
-	isRepG2    [numStates]uint16
-	isRep0Long [numStates << 4]uint16
+	isMatch    [256]uint16 // [state<<4 | posState], 12 states used
+	isRep      [16]uint16  // [state], 12 used
+	isRepG0    [16]uint16
+	isRepG1    [16]uint16
+	isRepG2    [16]uint16
+	isRep0Long [256]uint16
 	posSlot    [4][64]uint16
 	specPos    [1 + fullDists - endPosIdx]uint16
 	align      [1 << alignBits]uint16
@@ -63,16 +63,116 @@ func (r rangeDec) bit(in []byte, p *uint16) (rangeDec, uint32) {
 		r.code = r.code<<8 | uint32(in[r.pos])
 		r.pos++
 	}
-	bound := (r.rng >> bitModel) * uint32(*p)
+	prob := uint32(*p)
+	bound := (r.rng >> bitModel) * prob
 	if r.code < bound {
 		r.rng = bound
-		*p += (1<<bitModel - *p) >> moveBits
+		*p = uint16(prob + (1<<bitModel-prob)>>moveBits)
 		return r, 0
 	}
 	r.rng -= bound
 	r.code -= bound
-	*p -= *p >> moveBits
+	*p = uint16(prob - prob>>moveBits)
 	return r, 1
+}
+
+// bitFlat is bit without a branch on the decoded bit: the literal bits
+// the decoder cannot predict cost a mispredicted branch half the time,
+// more than the arithmetic of taking both ways and selecting.
+func (r rangeDec) bitFlat(in []byte, p *uint16) (rangeDec, uint32) {
+	if r.rng < topValue {
+		r.rng <<= 8
+		r.code = r.code<<8 | uint32(in[r.pos])
+		r.pos++
+	}
+	prob := uint32(*p)
+	bound := (r.rng >> bitModel) * prob
+	b := 1 ^ uint32((uint64(r.code)-uint64(bound))>>63) // code >= bound
+	m := 0 - b
+	r.code -= bound & m
+	r.rng = bound ^ ((bound ^ (r.rng - bound)) & m)
+	p0 := prob + (1<<bitModel-prob)>>moveBits
+	p1 := prob - prob>>moveBits
+	*p = uint16(p0 ^ ((p0 ^ p1) & m))
+	return r, b
+}
+
+// tree3, tree6 and tree8 are tree for the model sizes LZMA uses, the
+// loop unrolled or the index masked so that no bounds check is left.
+func (r rangeDec) tree3(in []byte, p *[8]uint16) (rangeDec, uint32) {
+	var b uint32
+	m := uint32(1)
+	r, b = r.bitFlat(in, &p[m])
+	m = m<<1 | b
+	r, b = r.bitFlat(in, &p[m&7])
+	m = m<<1 | b
+	r, b = r.bitFlat(in, &p[m&7])
+	m = m<<1 | b
+	return r, m - 8
+}
+
+func (r rangeDec) tree6(in []byte, p *[64]uint16) (rangeDec, uint32) {
+	m := uint32(1)
+	for range 6 {
+		var b uint32
+		r, b = r.bitFlat(in, &p[m&63])
+		m = m<<1 | b
+	}
+	return r, m - 64
+}
+
+func (r rangeDec) tree8(in []byte, p *[256]uint16) (rangeDec, uint32) {
+	m := uint32(1)
+	for range 8 {
+		var b uint32
+		r, b = r.bitFlat(in, &p[m&255])
+		m = m<<1 | b
+	}
+	return r, m - 256
+}
+
+// literal decodes a literal without a match byte: eight bits down the
+// 256-entry tree at p, unrolled.
+func (r rangeDec) literal(in []byte, p *[0x300]uint16) (rangeDec, uint32) {
+	var b uint32
+	sym := uint32(1)
+	r, b = r.bitFlat(in, &p[sym])
+	sym = sym<<1 | b
+	r, b = r.bitFlat(in, &p[sym&0xff])
+	sym = sym<<1 | b
+	r, b = r.bitFlat(in, &p[sym&0xff])
+	sym = sym<<1 | b
+	r, b = r.bitFlat(in, &p[sym&0xff])
+	sym = sym<<1 | b
+	r, b = r.bitFlat(in, &p[sym&0xff])
+	sym = sym<<1 | b
+	r, b = r.bitFlat(in, &p[sym&0xff])
+	sym = sym<<1 | b
+	r, b = r.bitFlat(in, &p[sym&0xff])
+	sym = sym<<1 | b
+	r, b = r.bitFlat(in, &p[sym&0xff])
+	sym = sym<<1 | b
+	return r, sym
+}
+
+// matchedLiteral decodes a literal after a match, with match the byte at
+// rep0: while the bits agree with the match byte's, the probabilities
+// used are those for that bit of it; from the first difference on, those
+// of a plain literal. offs is 0x100 while they agree and 0 after, so one
+// index expression serves both without a branch (LZMA SDK's
+// MATCHED_LITER_DEC).
+func (r rangeDec) matchedLiteral(in []byte, p *[0x300]uint16, match uint32) (rangeDec, uint32) {
+	sym, offs := uint32(1), uint32(0x100)
+	for range 8 {
+		var b uint32
+		match <<= 1
+		bit := offs
+		offs &= match
+		r, b = r.bitFlat(in, &p[offs+bit+sym])
+		sym = sym<<1 | b
+		offs ^= bit & (b - 1)
+	}
+	return r, sym
 }
 
 func (r rangeDec) tree(in []byte, p []uint16, bits uint) (rangeDec, uint32) {
@@ -89,7 +189,7 @@ func (r rangeDec) reverse(in []byte, p []uint16, bits uint) (rangeDec, uint32) {
 	m, sym := uint32(1), uint32(0)
 	for i := range bits {
 		var b uint32
-		r, b = r.bit(in, &p[m])
+		r, b = r.bitFlat(in, &p[m])
 		m = m<<1 | b
 		sym |= b << i
 	}
@@ -116,13 +216,13 @@ func (r rangeDec) direct(in []byte, bits uint32) (rangeDec, uint32) {
 func (r rangeDec) length(in []byte, l *lenProbs, posState uint32) (rangeDec, uint32) {
 	var b, n uint32
 	if r, b = r.bit(in, &l.choice); b == 0 {
-		return r.tree(in, l.low[posState][:], 3)
+		return r.tree3(in, &l.low[posState&15])
 	}
 	if r, b = r.bit(in, &l.choice2); b == 0 {
-		r, n = r.tree(in, l.mid[posState][:], 3)
+		r, n = r.tree3(in, &l.mid[posState&15])
 		return r, lenLowSyms + n
 	}
-	r, n = r.tree(in, l.high[:], 8)
+	r, n = r.tree8(in, &l.high)
 	return r, 2*lenLowSyms + n
 }
 
@@ -175,37 +275,21 @@ loop:
 	for pos < end {
 		dpos := uint32(pos - dictStart)
 		posState := dpos & pbMask
-		if rc, b = rc.bit(in, &p.isMatch[state<<4|posState]); b == 0 {
+		if rc, b = rc.bit(in, &p.isMatch[(state<<4|posState)&0xff]); b == 0 {
 			prev := uint32(0)
 			if dpos > 0 {
 				prev = uint32(out[pos-1])
 			}
-			lit := p.lit[0x300*((dpos&lpMask)<<lc+prev>>(8-lc)):][:0x300]
-			sym := uint32(1)
+			lit := (*[0x300]uint16)(p.lit[0x300*((dpos&lpMask)<<lc+prev>>(8-lc)):])
+			var sym uint32
 			if state < 7 {
-				for sym < 0x100 {
-					rc, b = rc.bit(in, &lit[sym])
-					sym = sym<<1 | b
-				}
+				rc, sym = rc.literal(in, lit)
 			} else {
 				if rep0 >= dpos {
 					err = corrupt(rc.pos, "match distance beyond the dictionary")
 					break loop
 				}
-				match := uint32(out[pos-int(rep0)-1])
-				for sym < 0x100 {
-					mb := match >> 7 & 1
-					match <<= 1
-					rc, b = rc.bit(in, &lit[0x100+mb<<8+sym])
-					sym = sym<<1 | b
-					if mb != b {
-						for sym < 0x100 {
-							rc, b = rc.bit(in, &lit[sym])
-							sym = sym<<1 | b
-						}
-						break
-					}
-				}
+				rc, sym = rc.matchedLiteral(in, lit, uint32(out[pos-int(rep0)-1]))
 			}
 			out[pos] = byte(sym)
 			pos++
@@ -220,13 +304,13 @@ loop:
 			continue
 		}
 		var n uint32
-		if rc, b = rc.bit(in, &p.isRep[state]); b != 0 {
+		if rc, b = rc.bit(in, &p.isRep[state&15]); b != 0 {
 			if dpos == 0 {
 				err = corrupt(rc.pos, "repeated match in an empty dictionary")
 				break loop
 			}
-			if rc, b = rc.bit(in, &p.isRepG0[state]); b == 0 {
-				if rc, b = rc.bit(in, &p.isRep0Long[state<<4|posState]); b == 0 {
+			if rc, b = rc.bit(in, &p.isRepG0[state&15]); b == 0 {
+				if rc, b = rc.bit(in, &p.isRep0Long[(state<<4|posState)&0xff]); b == 0 {
 					if state < 7 {
 						state = 9
 					} else {
@@ -242,10 +326,10 @@ loop:
 				}
 			} else {
 				var dist uint32
-				if rc, b = rc.bit(in, &p.isRepG1[state]); b == 0 {
+				if rc, b = rc.bit(in, &p.isRepG1[state&15]); b == 0 {
 					dist = rep1
 				} else {
-					if rc, b = rc.bit(in, &p.isRepG2[state]); b == 0 {
+					if rc, b = rc.bit(in, &p.isRepG2[state&15]); b == 0 {
 						dist = rep2
 					} else {
 						dist = rep3
@@ -272,7 +356,7 @@ loop:
 			}
 			lenState := min(n, 3)
 			var slot uint32
-			rc, slot = rc.tree(in, p.posSlot[lenState][:], 6)
+			rc, slot = rc.tree6(in, &p.posSlot[lenState&3])
 			if slot < 4 {
 				rep0 = slot
 			} else {
@@ -305,11 +389,15 @@ loop:
 			break loop
 		}
 		src := pos - int(rep0) - 1
-		if int(n) <= int(rep0)+1 {
+		if n >= 32 && n <= rep0+1 {
 			copy(out[pos:pos+int(n)], out[src:src+int(n)])
 		} else {
-			for i := range int(n) {
-				out[pos+i] = out[src+i]
+			// Short or overlapping: byte by byte, forward, so that
+			// an overlapping match repeats what it has just written.
+			dst := out[pos : pos+int(n)]
+			from := out[src:][:len(dst)]
+			for i := range dst {
+				dst[i] = from[i]
 			}
 		}
 		pos += int(n)
