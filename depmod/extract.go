@@ -2,9 +2,11 @@ package depmod
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -29,9 +31,9 @@ type modData struct {
 // scratch is one worker's buffers, reused from module to module:
 // extraction copies what it keeps out of them.
 type scratch struct {
-	head [8]byte
-	raw  []byte // a compressed file, or the sections read of a plain one
-	img  []byte // a decompressed image
+	head [16 << 10]byte // the start of the file
+	raw  []byte         // a compressed file, or the sections read of a plain one
+	img  []byte         // a decompressed image
 }
 
 // extract reads one module file.
@@ -93,19 +95,25 @@ func (sc *scratch) parse(fd *os.File, path string) (*kofile.File, error) {
 		return nil, err
 	}
 	size := st.Size()
-	n, err := fd.ReadAt(sc.head[:], 0)
-	if n < len(sc.head) && err != nil && !errors.Is(err, io.EOF) {
+	// The first read takes what kofile.ReadSections reads first, so that
+	// telling the compression costs no read of its own.
+	n, err := fd.ReadAt(sc.head[:min(size, int64(len(sc.head)))], 0)
+	if int64(n) < min(size, int64(len(sc.head))) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
 	c := kofile.DetectCompression(sc.head[:n])
 	if c == kofile.None {
-		return kofile.ReadSections(fd, size, &sc.raw, path)
+		return kofile.ReadSections(headReader{sc.head[:n], fd}, size, &sc.raw, path)
 	}
 	if int64(cap(sc.raw)) < size {
 		sc.raw = make([]byte, size)
 	}
 	raw := sc.raw[:size]
-	if n, err := fd.ReadAt(raw, 0); int64(n) != size {
+	copy(raw, sc.head[:n])
+	if m, err := fd.ReadAt(raw[n:], int64(n)); int64(n+m) != size {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -127,6 +135,19 @@ func (sc *scratch) parse(fd *os.File, path string) (*kofile.File, error) {
 		return nil, &os.PathError{Op: "decompress", Path: path, Err: syscall.EINVAL}
 	}
 	return kofile.NewFileBytes(img, path)
+}
+
+// headReader reads a file whose first bytes have been read already.
+type headReader struct {
+	head []byte
+	r    io.ReaderAt
+}
+
+func (h headReader) ReadAt(b []byte, off int64) (int, error) {
+	if off+int64(len(b)) <= int64(len(h.head)) {
+		return copy(b, h.head[off:]), nil
+	}
+	return h.r.ReadAt(b, off)
 }
 
 // errOf maps a kofile error to the errno kmod reports: an OS error keeps
@@ -173,7 +194,7 @@ func (d *run) extractAll() {
 			}
 		}()
 	}
-	for _, m := range d.mods {
+	for _, m := range dispatchOrder(d.mods) {
 		todo <- m
 	}
 	close(todo)
@@ -183,4 +204,14 @@ func (d *run) extractAll() {
 		// correctness.
 		_ = c.save()
 	}
+}
+
+// dispatchOrder is the order the workers take the modules in: compressed
+// ones largest first (decompressing takes time in proportion to size, so
+// that the last files taken are small and the workers finish together),
+// then the plain ones.
+func dispatchOrder(mods []*module) []*module {
+	out := slices.Clone(mods)
+	slices.SortStableFunc(out, func(a, b *module) int { return cmp.Compare(b.packed, a.packed) })
+	return out
 }

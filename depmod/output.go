@@ -206,7 +206,7 @@ func (d *gen) outAliases(w *bytes.Buffer) error {
 	w.WriteString("# Aliases extracted from modules themselves.\n")
 	for _, m := range d.mods {
 		for _, a := range m.data.aliases {
-			fmt.Fprintf(w, "alias %s %s\n", a, m.name)
+			writeStrings(w, "alias ", a, " ", m.name, "\n")
 		}
 	}
 	return nil
@@ -232,7 +232,7 @@ func (d *gen) outSoftdeps(w *bytes.Buffer) error {
 	w.WriteString("# Soft dependencies extracted from modules themselves.\n")
 	for _, m := range d.mods {
 		for _, v := range m.data.softdeps {
-			fmt.Fprintf(w, "softdep %s %s\n", m.name, v)
+			writeStrings(w, "softdep ", m.name, " ", v, "\n")
 		}
 	}
 	return nil
@@ -242,10 +242,18 @@ func (d *gen) outWeakdeps(w *bytes.Buffer) error {
 	w.WriteString("# Weak dependencies extracted from modules themselves.\n")
 	for _, m := range d.mods {
 		for _, v := range m.data.weakdeps {
-			fmt.Fprintf(w, "weakdep %s %s\n", m.name, v)
+			writeStrings(w, "weakdep ", m.name, " ", v, "\n")
 		}
 	}
 	return nil
+}
+
+// writeStrings writes ss in turn: the text indexes' lines, without
+// fmt's cost for tens of thousands of them.
+func writeStrings(w *bytes.Buffer, ss ...string) {
+	for _, s := range ss {
+		w.WriteString(s)
+	}
 }
 
 // ownedSymbols are the symbols a module exports, in kmod's hash order.
@@ -263,7 +271,7 @@ func (d *run) ownedSymbols() []*symbol {
 func (d *gen) outSymbols(w *bytes.Buffer) error {
 	w.WriteString("# Aliases for symbols, used by symbol_request().\n")
 	for _, s := range d.owned {
-		fmt.Fprintf(w, "alias symbol:%s %s\n", s.name, s.owner.name)
+		writeStrings(w, "alias symbol:", s.name, " ", s.owner.name, "\n")
 	}
 	return nil
 }

@@ -41,6 +41,7 @@ type module struct {
 	baselen    int    // index of the last '/' in path
 	sortIdx    int
 	depSortIdx int
+	packed     int64 // the file's size when compressed, else 0
 	idx        int
 	users      int
 	visited    bool
@@ -55,7 +56,7 @@ func (m *module) outPath() string {
 	return m.path
 }
 
-func (d *run) addModule(path string) {
+func (d *run) addModule(path string) *module {
 	name := modname(path)
 	m := &module{name: name, path: path, sortIdx: 1, depSortIdx: 1<<31 - 1}
 	m.baselen = strings.LastIndexByte(path, '/')
@@ -69,6 +70,7 @@ func (d *run) addModule(path string) {
 		}
 	}
 	d.byName[name] = m
+	return m
 }
 
 func isPathUnder(path string, pathlen int, prefix string) bool {
@@ -131,18 +133,20 @@ func (d *run) higherPriority(old *module, newpath string, baselen, modnamelen in
 	return newprio <= oldprio
 }
 
-func (d *run) searchFile(path string, baselen int, name string) {
+// searchFile adds the module file at path, unless one of the same name
+// found before wins; it returns the module added, or nil.
+func (d *run) searchFile(path string, baselen int, name string) *module {
 	if !hasModuleExt(name) {
-		return
+		return nil
 	}
 	mn := modname(path)
 	if old := d.byName[mn]; old != nil {
 		if d.higherPriority(old, path, baselen, len(mn)) {
-			return
+			return nil
 		}
 		delete(d.byName, mn)
 	}
-	d.addModule(path)
+	return d.addModule(path)
 }
 
 func (d *run) excluded(name string) bool {
@@ -189,8 +193,10 @@ func (d *run) searchDir(path string) {
 		}
 		if isDir {
 			d.searchDir(full + "/")
-		} else {
-			d.searchFile(full, len(path), name)
+		} else if m := d.searchFile(full, len(path), name); m != nil && !strings.HasSuffix(name, ".ko") {
+			if st, err := e.Info(); err == nil {
+				m.packed = st.Size()
+			}
 		}
 	}
 }
