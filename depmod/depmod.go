@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync/atomic"
 
 	"github.com/modload/modload/internal/glibc"
 )
@@ -89,8 +88,10 @@ type run struct {
 	byName  map[string]*module
 	symbols map[string]*symbol
 	owned   []*symbol // the symbols modules export, in kmod's hash order
-	read    atomic.Int64
-	cached  atomic.Int64
+	x       *extractor
+	// read and cached count the modules whose files were read and those
+	// the cache answered for.
+	read, cached int
 }
 
 func (d *run) log(prio int, format string, a ...any) { d.logTo(d.o.Stderr, prio, format, a...) }
@@ -177,6 +178,8 @@ func Run(o *Options) error {
 			}
 		}
 		d.loadConfig(paths)
+		d.startExtract()
+		defer d.stopExtract()
 		if err := d.searchModules(); err != nil {
 			return err
 		}
@@ -202,7 +205,7 @@ func Run(o *Options) error {
 	d.sortModules()
 	err := d.load()
 	if o.Stats != nil {
-		*o.Stats = Stats{Modules: len(d.mods), Read: int(d.read.Load()), Cached: int(d.cached.Load())}
+		*o.Stats = Stats{Modules: len(d.mods), Read: d.read, Cached: d.cached}
 	}
 	if err != nil {
 		return err

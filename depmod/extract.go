@@ -160,46 +160,85 @@ func errOf(err error) error {
 	return err
 }
 
-// extractAll fills m.data for every module, from the cache or by reading
-// the files with a bounded number of workers.
-func (d *run) extractAll() {
-	var c *cache
+// extractor is the workers that fill m.data, from the cache or by reading
+// the module files. They start before the search for modules, which hands
+// them each plain module as it finds it: reading and searching overlap.
+type extractor struct {
+	c    *cache
+	todo chan *module
+	wg   sync.WaitGroup
+	done bool
+}
+
+func (d *run) startExtract() {
+	x := &extractor{todo: make(chan *module, 64)}
 	if !d.o.NoCache {
-		c = d.openCache()
+		x.c = d.openCache()
 	}
-	todo := make(chan *module)
-	var wg sync.WaitGroup
 	for range workers(d.o) {
-		wg.Add(1)
+		x.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer x.wg.Done()
 			sc := new(scratch)
-			for m := range todo {
-				if c == nil {
-					m.data = extract(m.path, sc)
-					d.read.Add(1)
-					continue
-				}
-				md, k, ok := c.lookup(m.path)
-				if md != nil {
-					m.data = md
-					d.cached.Add(1)
-					continue
-				}
-				m.data = extract(m.path, sc)
-				d.read.Add(1)
-				if ok {
-					c.put(m.path, k, m.data)
-				}
+			for m := range x.todo {
+				x.extract(m, sc)
 			}
 		}()
 	}
-	for _, m := range dispatchOrder(d.mods) {
-		todo <- m
+	d.x = x
+}
+
+func (x *extractor) extract(m *module, sc *scratch) {
+	if x.c == nil {
+		m.data = extract(m.path, sc)
+		return
 	}
-	close(todo)
-	wg.Wait()
-	if c != nil && !d.o.DryRun {
+	md, k, ok := x.c.lookup(m.path)
+	if md != nil {
+		m.data, m.cached = md, true
+		return
+	}
+	m.data = extract(m.path, sc)
+	if ok {
+		x.c.put(m.path, k, m.data)
+	}
+}
+
+// queue hands m to the workers, once.
+func (d *run) queue(m *module) {
+	if d.x != nil && !m.queued {
+		m.queued = true
+		d.x.todo <- m
+	}
+}
+
+// stopExtract waits for the workers to finish what they were given.
+func (d *run) stopExtract() {
+	if d.x != nil && !d.x.done {
+		d.x.done = true
+		close(d.x.todo)
+		d.x.wg.Wait()
+	}
+}
+
+// extractAll fills m.data for every module, from the cache or by reading
+// the files with a bounded number of workers.
+func (d *run) extractAll() {
+	if d.x == nil {
+		d.startExtract()
+	}
+	for _, m := range dispatchOrder(d.mods) {
+		d.queue(m)
+	}
+	d.stopExtract()
+	for _, m := range d.mods {
+		if m.cached {
+			d.cached++
+		} else {
+			d.read++
+		}
+	}
+	if c := d.x.c; c != nil && !d.o.DryRun {
 		// A cache that cannot be written costs the next run time, not
 		// correctness.
 		_ = c.save()

@@ -95,7 +95,20 @@ func (d *run) output() error {
 			}
 		}()
 	}
-	for i := range files {
+	// The tries take longest: they go first, so that the two workers
+	// finish together.
+	order := make([]int, 0, len(files))
+	for i, f := range files {
+		if f.bin {
+			order = append(order, i)
+		}
+	}
+	for i, f := range files {
+		if !f.bin {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
 		next <- i
 	}
 	close(next)

@@ -42,6 +42,8 @@ type module struct {
 	sortIdx    int
 	depSortIdx int
 	packed     int64 // the file's size when compressed, else 0
+	queued     bool  // handed to the extractor
+	cached     bool  // data came from the cache
 	idx        int
 	users      int
 	visited    bool
@@ -193,8 +195,12 @@ func (d *run) searchDir(path string) {
 		}
 		if isDir {
 			d.searchDir(full + "/")
-		} else if m := d.searchFile(full, len(path), name); m != nil && !strings.HasSuffix(name, ".ko") {
-			if st, err := e.Info(); err == nil {
+		} else if m := d.searchFile(full, len(path), name); m != nil {
+			if strings.HasSuffix(name, ".ko") {
+				d.queue(m)
+			} else if st, err := e.Info(); err == nil {
+				// Compressed modules wait, to be read largest
+				// first (dispatchOrder).
 				m.packed = st.Size()
 			}
 		}

@@ -64,6 +64,7 @@ type File struct {
 	// yet in loaded are read from, on first use.
 	src      io.ReaderAt
 	loaded   []span
+	le64     bool // Class64 and little-endian: symbols are read without the interface
 	shoff    uint64
 	shnum    uint16
 	shstr    section // the section name table
@@ -301,6 +302,7 @@ func parse(f *File) (*File, error) {
 		return nil, f.errorf(4, ErrCorrupt, "unknown ELF class %d", data[4])
 	}
 	f.Class = Class(data[4])
+	f.le64 = f.Class == Class64 && data[5] == 1
 	if size <= ehsize {
 		return nil, f.errorf(size, ErrCorrupt, "truncated ELF header (%d bytes, need more than %d)", size, ehsize)
 	}
@@ -434,11 +436,13 @@ func (f *File) lookup(name string) (section, uint16, bool) {
 	}
 	names := f.data[f.shstr.off : f.shstr.off+f.shstr.size]
 	for i := uint16(1); i < f.shnum; i++ {
-		s, err := f.section(i)
-		if err != nil || uint64(s.name) >= uint64(len(names)) {
+		// sh_name is the first word of a header in both classes: the
+		// name is compared before the rest of the header is read.
+		off := uint64(f.ByteOrder.Uint32(f.data[f.shdrOff(i):]))
+		if off >= uint64(len(names)) || !isCString(names, off, name) {
 			continue
 		}
-		if isCString(names, uint64(s.name), name) {
+		if s, err := f.section(i); err == nil {
 			return s, i, true
 		}
 	}

@@ -2,6 +2,7 @@ package kofile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 )
@@ -190,6 +191,11 @@ func (f *File) symtab() (syms []byte, strtab []byte, entsize uint64, ok bool) {
 }
 
 func (f *File) sym(b []byte) elfSym {
+	if f.le64 {
+		// The common case, without the interface's calls.
+		le := binary.LittleEndian
+		return elfSym{name: le.Uint32(b[0:]), info: b[4], shndx: le.Uint16(b[6:]), value: le.Uint64(b[8:])}
+	}
 	bo := f.ByteOrder
 	if f.Class == Class32 {
 		return elfSym{name: bo.Uint32(b[0:]), value: uint64(bo.Uint32(b[4:])), info: b[12], shndx: bo.Uint16(b[14:])}
