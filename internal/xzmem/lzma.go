@@ -63,51 +63,59 @@ func (r rangeDec) bit(in []byte, p *uint16) (rangeDec, uint32) {
 		r.code = r.code<<8 | uint32(in[r.pos])
 		r.pos++
 	}
-	prob := uint32(*p)
-	bound := (r.rng >> bitModel) * prob
+	bound := (r.rng >> bitModel) * uint32(*p)
 	if r.code < bound {
 		r.rng = bound
-		*p = uint16(prob + (1<<bitModel-prob)>>moveBits)
+		*p += (1<<bitModel - *p) >> moveBits
 		return r, 0
 	}
 	r.rng -= bound
 	r.code -= bound
-	*p = uint16(prob - prob>>moveBits)
+	*p -= *p >> moveBits
 	return r, 1
 }
 
-// bitFlat is bit without a branch on the decoded bit: the literal bits
-// the decoder cannot predict cost a mispredicted branch half the time,
-// more than the arithmetic of taking both ways and selecting.
-func (r rangeDec) bitFlat(in []byte, p *uint16) (rangeDec, uint32) {
+// The bits of literals and of match distances are the ones the decoder
+// cannot predict: a branch on them is mispredicted half the time, which
+// costs more than computing both outcomes and selecting. Their decoders
+// below use norm and flat (small enough to be inlined, unlike a whole
+// bit decoder) instead of bit.
+
+// norm is the range decoder's normalisation before a bit.
+func (r rangeDec) norm(in []byte) rangeDec {
 	if r.rng < topValue {
 		r.rng <<= 8
 		r.code = r.code<<8 | uint32(in[r.pos])
 		r.pos++
 	}
-	prob := uint32(*p)
-	bound := (r.rng >> bitModel) * prob
-	b := 1 ^ uint32((uint64(r.code)-uint64(bound))>>63) // code >= bound
-	m := 0 - b
-	r.code -= bound & m
-	r.rng = bound ^ ((bound ^ (r.rng - bound)) & m)
-	p0 := prob + (1<<bitModel-prob)>>moveBits
-	p1 := prob - prob>>moveBits
-	*p = uint16(p0 ^ ((p0 ^ p1) & m))
-	return r, b
+	return r
 }
 
-// tree3, tree6 and tree8 are tree for the model sizes LZMA uses, the
-// loop unrolled or the index masked so that no bounds check is left.
-func (r rangeDec) tree3(in []byte, p *[8]uint16) (rangeDec, uint32) {
+// flat decodes a bit with probability prob without branching on it: the
+// new range, code and probability, and the bit.
+func flat(rng, code uint32, prob uint16) (uint32, uint32, uint16, uint32) {
+	p := uint32(prob)
+	bound := (rng >> bitModel) * p
 	var b uint32
+	if code >= bound {
+		b = 1
+	}
+	m := 0 - b
+	p0 := p + (1<<bitModel-p)>>moveBits
+	p1 := p - p>>moveBits
+	return bound ^ ((bound ^ (rng - bound)) & m), code - bound&m, uint16(p0 ^ ((p0 ^ p1) & m)), b
+}
+
+// tree3, tree6 and tree8 decode a symbol down a bit tree of the sizes LZMA uses, the
+// index masked so that no bounds check is left.
+func (r rangeDec) tree3(in []byte, p *[8]uint16) (rangeDec, uint32) {
 	m := uint32(1)
-	r, b = r.bitFlat(in, &p[m])
-	m = m<<1 | b
-	r, b = r.bitFlat(in, &p[m&7])
-	m = m<<1 | b
-	r, b = r.bitFlat(in, &p[m&7])
-	m = m<<1 | b
+	for range 3 {
+		var b uint32
+		r = r.norm(in)
+		r.rng, r.code, p[m&7], b = flat(r.rng, r.code, p[m&7])
+		m = m<<1 | b
+	}
 	return r, m - 8
 }
 
@@ -115,44 +123,24 @@ func (r rangeDec) tree6(in []byte, p *[64]uint16) (rangeDec, uint32) {
 	m := uint32(1)
 	for range 6 {
 		var b uint32
-		r, b = r.bitFlat(in, &p[m&63])
+		r = r.norm(in)
+		r.rng, r.code, p[m&63], b = flat(r.rng, r.code, p[m&63])
 		m = m<<1 | b
 	}
 	return r, m - 64
 }
 
+// tree8 also decodes a literal without a match byte, the first 256
+// probabilities of the literal's model.
 func (r rangeDec) tree8(in []byte, p *[256]uint16) (rangeDec, uint32) {
 	m := uint32(1)
 	for range 8 {
 		var b uint32
-		r, b = r.bitFlat(in, &p[m&255])
+		r = r.norm(in)
+		r.rng, r.code, p[m&255], b = flat(r.rng, r.code, p[m&255])
 		m = m<<1 | b
 	}
 	return r, m - 256
-}
-
-// literal decodes a literal without a match byte: eight bits down the
-// 256-entry tree at p, unrolled.
-func (r rangeDec) literal(in []byte, p *[0x300]uint16) (rangeDec, uint32) {
-	var b uint32
-	sym := uint32(1)
-	r, b = r.bitFlat(in, &p[sym])
-	sym = sym<<1 | b
-	r, b = r.bitFlat(in, &p[sym&0xff])
-	sym = sym<<1 | b
-	r, b = r.bitFlat(in, &p[sym&0xff])
-	sym = sym<<1 | b
-	r, b = r.bitFlat(in, &p[sym&0xff])
-	sym = sym<<1 | b
-	r, b = r.bitFlat(in, &p[sym&0xff])
-	sym = sym<<1 | b
-	r, b = r.bitFlat(in, &p[sym&0xff])
-	sym = sym<<1 | b
-	r, b = r.bitFlat(in, &p[sym&0xff])
-	sym = sym<<1 | b
-	r, b = r.bitFlat(in, &p[sym&0xff])
-	sym = sym<<1 | b
-	return r, sym
 }
 
 // matchedLiteral decodes a literal after a match, with match the byte at
@@ -168,28 +156,21 @@ func (r rangeDec) matchedLiteral(in []byte, p *[0x300]uint16, match uint32) (ran
 		match <<= 1
 		bit := offs
 		offs &= match
-		r, b = r.bitFlat(in, &p[offs+bit+sym])
+		i := offs + bit + sym
+		r = r.norm(in)
+		r.rng, r.code, p[i], b = flat(r.rng, r.code, p[i])
 		sym = sym<<1 | b
 		offs ^= bit & (b - 1)
 	}
 	return r, sym
 }
 
-func (r rangeDec) tree(in []byte, p []uint16, bits uint) (rangeDec, uint32) {
-	m := uint32(1)
-	for range bits {
-		var b uint32
-		r, b = r.bit(in, &p[m])
-		m = m<<1 | b
-	}
-	return r, m - 1<<bits
-}
-
 func (r rangeDec) reverse(in []byte, p []uint16, bits uint) (rangeDec, uint32) {
 	m, sym := uint32(1), uint32(0)
 	for i := range bits {
 		var b uint32
-		r, b = r.bitFlat(in, &p[m])
+		r = r.norm(in)
+		r.rng, r.code, p[m], b = flat(r.rng, r.code, p[m])
 		m = m<<1 | b
 		sym |= b << i
 	}
@@ -283,7 +264,7 @@ loop:
 			lit := (*[0x300]uint16)(p.lit[0x300*((dpos&lpMask)<<lc+prev>>(8-lc)):])
 			var sym uint32
 			if state < 7 {
-				rc, sym = rc.literal(in, lit)
+				rc, sym = rc.tree8(in, (*[256]uint16)(lit[:256]))
 			} else {
 				if rep0 >= dpos {
 					err = corrupt(rc.pos, "match distance beyond the dictionary")
