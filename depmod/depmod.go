@@ -87,8 +87,12 @@ type run struct {
 	mods    []*module
 	byName  map[string]*module
 	symbols map[string]*symbol
-	owned   []*symbol // the symbols modules export, in kmod's hash order
-	x       *extractor
+	// owned is the symbols modules export, in kmod's hash order, and
+	// lines the modules.dep lines: each made once, by the first output
+	// that needs it.
+	owned func() []*symbol
+	lines func() []string
+	x     *extractor
 	// read and cached count the modules whose files were read and those
 	// the cache answered for.
 	read, cached int

@@ -75,7 +75,8 @@ func (d *run) output() error {
 			files = append(files, f)
 		}
 	}
-	d.owned = d.ownedSymbols()
+	d.lines = sync.OnceValue(d.makeDepLines)
+	d.owned = sync.OnceValue(d.ownedSymbols)
 	type result struct {
 		g   *gen
 		buf bytes.Buffer
@@ -167,11 +168,21 @@ func allDeps(m *module, seen map[*module]bool, out []*module) []*module {
 	return out
 }
 
+// depLines calls fn with each module's modules.dep line, in order. The
+// lines are made once, by the first of modules.dep and modules.dep.bin
+// to ask, for both.
 func (d *gen) depLines(fn func(m *module, line string)) {
+	for i, l := range d.lines() {
+		fn(d.mods[i], l)
+	}
+}
+
+func (d *run) makeDepLines() []string {
 	seen := map[*module]bool{}
 	var deps []*module
 	var b strings.Builder
-	for _, m := range d.mods {
+	lines := make([]string, len(d.mods))
+	for i, m := range d.mods {
 		deps = allDeps(m, seen, deps[:0])
 		b.Reset()
 		b.WriteString(m.outPath())
@@ -180,8 +191,9 @@ func (d *gen) depLines(fn func(m *module, line string)) {
 			b.WriteByte(' ')
 			b.WriteString(x.outPath())
 		}
-		fn(m, b.String())
+		lines[i] = b.String()
 	}
+	return lines
 }
 
 func (d *gen) outDeps(w *bytes.Buffer) error {
@@ -283,7 +295,7 @@ func (d *run) ownedSymbols() []*symbol {
 
 func (d *gen) outSymbols(w *bytes.Buffer) error {
 	w.WriteString("# Aliases for symbols, used by symbol_request().\n")
-	for _, s := range d.owned {
+	for _, s := range d.owned() {
 		writeStrings(w, "alias symbol:", s.name, " ", s.owner.name, "\n")
 	}
 	return nil
@@ -291,7 +303,7 @@ func (d *gen) outSymbols(w *bytes.Buffer) error {
 
 func (d *gen) outSymbolsBin(w *bytes.Buffer) error {
 	var ix moddb.Index
-	for _, s := range d.owned {
+	for _, s := range d.owned() {
 		d.insert(&ix, "symbol:"+s.name, s.owner.name, s.owner.idx, "syms")
 	}
 	w.Write(ix.Bytes(d.order()))
