@@ -330,8 +330,9 @@ func (f *File) Undefined() ([]Symbol, error) {
 	// Index __versions names once: kmod scans linearly and takes the first match.
 	verIndex := newNameIndex(vercount, func(i int) []byte { return verName(i) })
 	sparc := f.Machine == emSparc || f.Machine == emSparcV9
-	var out []Symbol
-	var names arena
+	// Nearly every undefined symbol has a __versions entry: size for them.
+	out := make([]Symbol, 0, vercount+4)
+	names := arena{buf: make([]byte, 0, vercount*24), ends: make([]int, 0, vercount+4)}
 	for off := entsize; off < uint64(len(syms)); off += entsize {
 		s := f.sym(syms[off:])
 		if s.shndx != shnUndef {
