@@ -156,7 +156,7 @@ func (r rangeDec) matchedLiteral(in []byte, p *[0x300]uint16, match uint32) (ran
 		match <<= 1
 		bit := offs
 		offs &= match
-		i := offs + bit + sym
+		i := offs&0x100 + bit&0x100 + sym&0xff // no bounds check: at most 0x2ff
 		r = r.norm(in)
 		r.rng, r.code, p[i], b = flat(r.rng, r.code, p[i])
 		sym = sym<<1 | b
