@@ -177,6 +177,11 @@ const shstrSlack = 1 << 10
 // enough, and is set to the memory used, so that the next file can reuse it once f is no longer
 // used: a caller reading many files allocates for the largest only. Image reads the rest.
 func ReadSections(r io.ReaderAt, size int64, buf *[]byte, name string) (*File, error) {
+	return readSections(r, size, buf, name, sparseWhole)
+}
+
+// readSections is ReadSections reading a file of up to whole bytes in one read.
+func readSections(r io.ReaderAt, size int64, buf *[]byte, name string, whole int64) (*File, error) {
 	if size < 0 || size > maxImage {
 		return nil, tooLarge(name, size, "image of")
 	}
@@ -185,7 +190,7 @@ func ReadSections(r io.ReaderAt, size int64, buf *[]byte, name string) (*File, e
 	}
 	f := &File{Name: name, data: (*buf)[:size], src: r}
 	head := int64(sparseHead)
-	if size <= sparseWhole {
+	if size <= whole {
 		head = size
 	}
 	if err := f.load(0, uint64(min(size, head))); err != nil {

@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	"crypto/x509/pkix"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpora in testdata/fuzz")
@@ -90,6 +93,10 @@ func FuzzNewFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kf, err := NewFileBytes(data, "fuzz.ko")
 		if err != nil {
+			buf := bytes.Repeat([]byte{0xa5}, len(data))
+			if _, serr := readSections(bytes.NewReader(data), int64(len(data)), &buf, "fuzz.ko", 0); serr == nil {
+				t.Fatalf("readSections accepts what NewFileBytes rejects (%v)", err)
+			}
 			var fe *FormatError
 			if kf != nil || !errors.As(err, &fe) || fe.File != "fuzz.ko" {
 				t.Fatalf("NewFileBytes = %v, %v; want nil and a *FormatError naming fuzz.ko", kf, err)
@@ -101,7 +108,42 @@ func FuzzNewFile(f *testing.F) {
 		if err != nil || kf2.Class != kf.Class {
 			t.Fatalf("NewFile disagrees with NewFileBytes: %v", err)
 		}
+		sparseAgrees(t, data, kf)
 	})
+}
+
+// sparseAgrees checks that a File reading its sections on first use (into a buffer holding
+// stale bytes) answers as kf, the same image parsed whole.
+func sparseAgrees(t *testing.T, data []byte, kf *File) {
+	t.Helper()
+	buf := bytes.Repeat([]byte{0xa5}, len(data))
+	sf, err := readSections(bytes.NewReader(data), int64(len(data)), &buf, "fuzz.ko", 0)
+	if err != nil {
+		t.Fatalf("readSections failed where NewFileBytes did not: %v", err)
+	}
+	type answers struct {
+		Exports, Undefined []Symbol
+		Versions           []Version
+		Info               []Info
+		Errs               [3]string
+	}
+	get := func(f *File) answers {
+		var a answers
+		var errs [3]error
+		a.Exports, errs[0] = f.ExportedSymbols()
+		a.Undefined, errs[1] = f.Undefined()
+		a.Versions, errs[2] = f.Versions()
+		a.Info = f.Modinfo()
+		for i, e := range errs {
+			if e != nil {
+				a.Errs[i] = e.Error()
+			}
+		}
+		return a
+	}
+	if diff := cmp.Diff(get(kf), get(sf), cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("sections read on use differ from the whole image (-whole +sparse):\n%s", diff)
+	}
 }
 
 func FuzzDecompress(f *testing.F) {
