@@ -177,11 +177,12 @@ const shstrSlack = 1 << 10
 // enough, and is set to the memory used, so that the next file can reuse it once f is no longer
 // used: a caller reading many files allocates for the largest only. Image reads the rest.
 func ReadSections(r io.ReaderAt, size int64, buf *[]byte, name string) (*File, error) {
-	return readSections(r, size, buf, name, sparseWhole)
+	return readSections(r, size, buf, name, sparseWhole, sparseHead)
 }
 
-// readSections is ReadSections reading a file of up to whole bytes in one read.
-func readSections(r io.ReaderAt, size int64, buf *[]byte, name string, whole int64) (*File, error) {
+// readSections is ReadSections reading a file of up to whole bytes in one read, and head bytes
+// first of a larger one.
+func readSections(r io.ReaderAt, size int64, buf *[]byte, name string, whole, head int64) (*File, error) {
 	if size < 0 || size > maxImage {
 		return nil, tooLarge(name, size, "image of")
 	}
@@ -189,7 +190,6 @@ func readSections(r io.ReaderAt, size int64, buf *[]byte, name string, whole int
 		*buf = make([]byte, size)
 	}
 	f := &File{Name: name, data: (*buf)[:size], src: r}
-	head := int64(sparseHead)
 	if size <= whole {
 		head = size
 	}
@@ -294,6 +294,9 @@ func newFile(data []byte, name string) (*File, error) {
 func parse(f *File) (*File, error) {
 	data := f.data
 	size := uint64(len(data))
+	if err := f.load(0, min(size, ehdr64+1)); err != nil {
+		return nil, err
+	}
 	if size <= eiNident || !bytes.HasPrefix(data, []byte("\x7fELF")) {
 		return nil, f.errorf(0, ErrNotELF, "bad ELF magic")
 	}

@@ -24,6 +24,11 @@ func newFileSeeds(t testing.TB) [][]byte {
 	for _, l := range layouts {
 		seeds = append(seeds, sampleELF(l.class, l.order))
 	}
+	// Sections far enough apart that reading them on use takes a read each.
+	e := sampleTELF(Class64, binary.LittleEndian)
+	e.secs[0].data = make([]byte, 2<<10)
+	e.secs = append(e.secs, tsec{".data", 1, make([]byte, 2<<10)})
+	seeds = append(seeds, e.bytes())
 	serial, _ := new(big.Int).SetString("66F54E1566A043CC3030420E181CF850FB9F42AC", 16)
 	seeds = append(seeds,
 		signed(sampleELF(Class64, binary.LittleEndian), 0, 0, 2, nil, nil,
@@ -94,7 +99,7 @@ func FuzzNewFile(f *testing.F) {
 		kf, err := NewFileBytes(data, "fuzz.ko")
 		if err != nil {
 			buf := bytes.Repeat([]byte{0xa5}, len(data))
-			if _, serr := readSections(bytes.NewReader(data), int64(len(data)), &buf, "fuzz.ko", 0); serr == nil {
+			if _, serr := readSections(bytes.NewReader(data), int64(len(data)), &buf, "fuzz.ko", 0, 1); serr == nil {
 				t.Fatalf("readSections accepts what NewFileBytes rejects (%v)", err)
 			}
 			var fe *FormatError
@@ -117,7 +122,7 @@ func FuzzNewFile(f *testing.F) {
 func sparseAgrees(t *testing.T, data []byte, kf *File) {
 	t.Helper()
 	buf := bytes.Repeat([]byte{0xa5}, len(data))
-	sf, err := readSections(bytes.NewReader(data), int64(len(data)), &buf, "fuzz.ko", 0)
+	sf, err := readSections(bytes.NewReader(data), int64(len(data)), &buf, "fuzz.ko", 0, 1)
 	if err != nil {
 		t.Fatalf("readSections failed where NewFileBytes did not: %v", err)
 	}
