@@ -33,8 +33,11 @@
 //     kernel is called at once there, as kmod does): mode busy answers EBUSY; mode wait takes
 //     the identity's lock (the modload process loading it holds that lock, so this waits on it
 //     without polling), then, if the module is still coming — loaded by something outside the
-//     gate, kmod or the kernel — polls initstate with backoff (1 ms doubling to 100 ms, timers
-//     between reads, bounded by ctx and the wait deadline). Live: outcome WaitedComing. Gone
+//     gate, kmod or the kernel — waits for the module's "add@/module/<name>" uevent, which the
+//     kernel sends once its init returned (Linux 5.3 and later), on a netlink socket whose
+//     filter drops every other message; initstate is re-read at 50 ms doubling to 1 s, for an
+//     init that fails (no event), and polled at 1 ms doubling to 100 ms where no uevent socket
+//     can be opened; bounded by ctx and the wait deadline. Live: outcome WaitedComing. Gone
 //     (its init failed): the request goes on and loads it.
 //  7. Failure memory: a failure remembered for this boot, this file (identity, size and mtime)
 //     and these parameters (Request.Params: a module's ENODEV often depends on them, it87

@@ -886,16 +886,23 @@ func (g *Gate) gaveUp(what string) error {
 	return fmt.Errorf("%w for %s (this process waits %v in all): %w", ErrGaveUp, what, g.timeout, sys.EBUSY)
 }
 
-// waitComing polls <root>/sys/module/<name>/initstate until the module is no longer coming.
-// The kernel offers no notification for a module loaded outside the gate, so this is the one
-// poll in the package: backoff from 1 ms doubling to 100 ms (a timer between reads, no CPU),
-// bounded by ctx and the Gate's wait deadline.
+// waitComing waits until module name is no longer coming (<root>/sys/module/<name>/initstate),
+// bounded by ctx and the Gate's wait deadline. The kernel announces the module's coming live
+// with its "add@/module/<name>" uevent, sent after its init returned (since Linux 5.3): a
+// socket whose filter lets that message only through wakes the waiter once. A module whose
+// init fails sends none, so initstate is also read at 50 ms doubling to 1 s. Without the
+// socket (no uevent sockets here) initstate is polled at 1 ms doubling to 100 ms.
 func (g *Gate) waitComing(ctx context.Context, name string) (state, error) {
 	deadline := g.waitDeadline()
 	if h := testHookComing; h != nil {
 		h(name)
 	}
-	d := time.Millisecond
+	w, err := watchLive(name) // opened before initstate is read: no event is missed
+	d, most := time.Millisecond, 100*time.Millisecond
+	if err == nil {
+		defer w.Close()
+		d, most = 50*time.Millisecond, time.Second
+	}
 	for {
 		s := g.state(name)
 		if s != stateComing {
@@ -908,13 +915,45 @@ func (g *Gate) waitComing(ctx context.Context, name string) (state, error) {
 		if h := testHookPoll; h != nil {
 			h(name)
 		}
-		t := time.NewTimer(min(d, left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return s, ctx.Err()
-		case <-t.C:
+		if err := g.sleep(ctx, w, min(d, left)); err != nil {
+			return s, err
 		}
-		d = min(2*d, 100*time.Millisecond)
+		d = min(2*d, most)
 	}
+}
+
+// sleep waits for d, or for w's event when w is not nil, within ctx.
+func (g *Gate) sleep(ctx context.Context, w eventWaiter, d time.Duration) error {
+	if w != nil {
+		err := w.Wait(ctx, time.Now().Add(d))
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// eventWaiter is a sys.UeventWatch (tests give another).
+type eventWaiter interface {
+	Wait(ctx context.Context, deadline time.Time) error
+	Close() error
+}
+
+// watchLive opens the watch for module name's coming live (tests replace it).
+var watchLive = watchUevent
+
+func watchUevent(name string) (eventWaiter, error) {
+	w, err := sys.WatchUevent("add@/module/" + name)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -193,5 +194,71 @@ func TestLockWaitWithoutInotify(t *testing.T) {
 	defer l.Close()
 	if _, err := g.Load(context.Background(), req, e.finit(req)); !errors.Is(err, ErrGaveUp) {
 		t.Fatalf("err = %v, want ErrGaveUp", err)
+	}
+}
+
+// fakeLive stands for the kernel's uevent of a module coming live: each Wait says it began
+// (waiting), then returns what the test sends (nil: the event; os.ErrDeadlineExceeded: the
+// re-check interval ended).
+type fakeLive struct {
+	waiting chan struct{}
+	wake    chan error
+	closed  atomic.Bool
+}
+
+func (f *fakeLive) Wait(ctx context.Context, deadline time.Time) error {
+	f.waiting <- struct{}{}
+	select {
+	case err := <-f.wake:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *fakeLive) Close() error { f.closed.Store(true); return nil }
+
+// A module coming from a loader outside the gate: the waiter sleeps until the module's uevent
+// and then finds it live (one wait); a module whose init fails sends none, and the re-check of
+// initstate finds it gone, and the request loads it.
+func TestComingWaitsForUevent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wake  error
+		final string // "" removes the module (its init failed)
+		want  Outcome
+		calls int
+	}{
+		{"event", nil, "live", WaitedComing, 0},
+		{"init failed, re-check", os.ErrDeadlineExceeded, "", Loaded, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeLive{waiting: make(chan struct{}), wake: make(chan error)}
+			var watched string
+			watchLive = func(name string) (eventWaiter, error) { watched = name; return f, nil }
+			defer func() { watchLive = watchUevent }()
+			e := newEnv(t)
+			g := e.gate(ModeWait)
+			req := e.module("m")
+			e.k.SetState("m", "coming")
+			done := make(chan Outcome, 1)
+			go func() { o, _ := g.Load(context.Background(), req, e.finit(req)); done <- o }()
+			<-f.waiting
+			if tc.final == "" {
+				e.k.Unload("m")
+			} else {
+				e.k.SetState("m", tc.final)
+			}
+			f.wake <- tc.wake
+			if o := <-done; o != tc.want {
+				t.Errorf("outcome %v, want %v", o, tc.want)
+			}
+			if c := e.k.Count("m"); c != tc.calls {
+				t.Errorf("kernel calls = %d, want %d", c, tc.calls)
+			}
+			if watched != "m" || !f.closed.Load() {
+				t.Errorf("watched %q, closed %v; want m, closed", watched, f.closed.Load())
+			}
+		})
 	}
 }

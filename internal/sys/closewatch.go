@@ -48,34 +48,39 @@ func (w *CloseWatch) Wait(ctx context.Context, deadline time.Time) error {
 	if w.gone {
 		return nil
 	}
-	if err := w.f.SetReadDeadline(deadline); err != nil {
+	return waitRead(ctx, w.f, deadline, func() error {
+		n, err := w.f.Read(w.buf)
+		// struct inotify_event: wd, mask, cookie, len (uint32 each), then len bytes of name.
+		for b := w.buf[:n]; len(b) >= unix.SizeofInotifyEvent; {
+			if binary.NativeEndian.Uint32(b[4:8])&unix.IN_IGNORED != 0 {
+				w.gone = true
+			}
+			b = b[min(len(b), unix.SizeofInotifyEvent+int(binary.NativeEndian.Uint32(b[12:16]))):]
+		}
+		return err
+	})
+}
+
+// waitRead runs read, a read of f through the poller, bounded by deadline (then an error
+// matching os.ErrDeadlineExceeded) and ctx (then ctx.Err()).
+func waitRead(ctx context.Context, f *os.File, deadline time.Time, read func() error) error {
+	if err := f.SetReadDeadline(deadline); err != nil {
 		return err
 	}
 	if ctx.Done() != nil {
-		// The deadline moved into the past ends a Read in progress; ctx.Err is checked after
+		// The deadline moved into the past ends a read in progress; ctx.Err is checked after
 		// the callback is registered, so a cancellation before it is not missed.
-		stop := context.AfterFunc(ctx, func() { w.f.SetReadDeadline(time.Unix(1, 0)) })
+		stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })
 		defer stop()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
-	n, err := w.f.Read(w.buf)
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		return err
+	err := read()
+	if cerr := ctx.Err(); err != nil && cerr != nil {
+		return cerr
 	}
-	// struct inotify_event: wd, mask, cookie, len (uint32 each), then len bytes of name.
-	for b := w.buf[:n]; len(b) >= unix.SizeofInotifyEvent; {
-		mask := binary.NativeEndian.Uint32(b[4:8])
-		if mask&unix.IN_IGNORED != 0 {
-			w.gone = true
-		}
-		b = b[min(len(b), unix.SizeofInotifyEvent+int(binary.NativeEndian.Uint32(b[12:16]))):]
-	}
-	return nil
+	return err
 }
 
 // Gone reports whether the watch ended because the file was deleted: no close of it will be
