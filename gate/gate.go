@@ -162,6 +162,7 @@ type Gate struct {
 
 	mu      sync.Mutex
 	flights map[flightKey]*flight
+	retired *sys.CloseWatch // the last lock watch retired, its descriptor still open
 }
 
 // flightKey keys in-process coalescing: a forced and an unforced request for one file, or two
@@ -508,7 +509,7 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		err := g.waitLock(ctx, req.Name, lock, watch, true)
 		if err == nil {
 			if o, err, ok := g.recorded(ctx, req, fi, resName, before, holderNonce(lock)); ok {
-				closeWatch(watch)
+				g.retire(watch)
 				lock.Close()
 				return o, err
 			}
@@ -521,7 +522,7 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 				err = g.waitLock(ctx, req.Name, lock, watch, false)
 			}
 		}
-		closeWatch(watch)
+		g.retire(watch)
 		if err != nil {
 			return Failed, &Error{Module: req.Name, Path: req.Path, Reason: reasonOf(err), Err: err}
 		}
@@ -847,9 +848,21 @@ func (g *Gate) watchLock(lockName string) *sys.CloseWatch {
 // watchClose is sys.WatchClose (tests replace it).
 var watchClose = sys.WatchClose
 
-func closeWatch(w *sys.CloseWatch) {
-	if w != nil {
-		w.Close()
+// retire stops watch w at once and closes the one retired before it: the close of an inotify
+// descriptor waits for the kernel to free the watches removed before it (sys.CloseWatch.Stop),
+// and by the next wait's end, or the process's exit, or the Gate's collection, that is done.
+// A Gate keeps at most one descriptor so.
+func (g *Gate) retire(w *sys.CloseWatch) {
+	if w == nil {
+		return
+	}
+	w.Stop()
+	g.mu.Lock()
+	old := g.retired
+	g.retired = w
+	g.mu.Unlock()
+	if old != nil {
+		old.Close()
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 // that does nothing else sleeps in one epoll_wait until the close or the deadline.
 type CloseWatch struct {
 	f    *os.File
+	wd   int
 	buf  []byte
 	gone bool
 }
@@ -31,12 +32,13 @@ func WatchClose(path string) (*CloseWatch, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("inotify_init1", errno(err))
 	}
-	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_CLOSE_WRITE|unix.IN_DONT_FOLLOW); err != nil {
+	wd, err := unix.InotifyAddWatch(fd, path, unix.IN_CLOSE_WRITE|unix.IN_DONT_FOLLOW)
+	if err != nil {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "inotify_add_watch", Path: path, Err: errno(err)}
 	}
 	// A non-blocking descriptor: os.NewFile registers it with the poller.
-	return &CloseWatch{f: os.NewFile(uintptr(fd), "inotify "+path), buf: make([]byte, 1024)}, nil
+	return &CloseWatch{f: os.NewFile(uintptr(fd), "inotify "+path), wd: wd, buf: make([]byte, 1024)}, nil
 }
 
 // Wait returns when at least one watched close happened since the watch was added or the last
@@ -83,9 +85,24 @@ func waitRead(ctx context.Context, f *os.File, deadline time.Time, read func() e
 	return err
 }
 
-// Gone reports whether the watch ended because the file was deleted: no close of it will be
-// seen any more.
+// Gone reports whether the watch ended, because the file was deleted or by Stop: no close of
+// the file will be seen any more.
 func (w *CloseWatch) Gone() bool { return w.gone }
 
-// Close removes the watch; a Wait in progress returns an error.
+// Stop removes the watch and keeps the descriptor. Closing an inotify descriptor waits until the
+// kernel has freed the watches removed before (fsnotify's reaper: a jiffy, then an SRCU grace
+// period; 10-20 ms on a busy host), so a waiter that is done stops its watch at once and
+// closes the descriptor later, by when that wait is over.
+func (w *CloseWatch) Stop() {
+	if w.gone {
+		return
+	}
+	w.gone = true
+	if rc, err := w.f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.InotifyRmWatch(int(fd), uint32(w.wd)) })
+	}
+}
+
+// Close closes the descriptor (removing the watch if Stop did not); a Wait in progress returns
+// an error.
 func (w *CloseWatch) Close() error { return w.f.Close() }

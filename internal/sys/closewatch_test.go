@@ -62,6 +62,18 @@ func TestCloseWatch(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
+	// Stopped: the watch is gone (no close is seen), the descriptor still open.
+	w2, err := WatchClose(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Stop()
+	if err := w2.Wait(ctx, time.Now().Add(time.Hour)); err != nil || !w2.Gone() {
+		t.Fatalf("a wait on a stopped watch: %v, gone %v", err, w2.Gone())
+	}
+	if err := w2.Close(); err != nil {
+		t.Fatalf("close after Stop: %v", err)
+	}
 	// The file deleted: the watch is gone, and says so instead of waiting for nothing.
 	l2.Close()
 	if err := os.Remove(path); err != nil {
