@@ -22,8 +22,11 @@ import (
 const childEnv = "MODLOAD_GATE_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
+	switch os.Getenv(childEnv) {
+	case "1":
 		os.Exit(childMain())
+	case "hold", "wait":
+		os.Exit(waiterBenchChild(os.Getenv(childEnv)))
 	}
 	os.Exit(m.Run())
 }

@@ -33,8 +33,11 @@
 //     kernel is called at once there, as kmod does): mode busy answers EBUSY; mode wait takes
 //     the identity's lock (the modload process loading it holds that lock, so this waits on it
 //     without polling), then, if the module is still coming — loaded by something outside the
-//     gate, kmod or the kernel — polls initstate with backoff (1 ms doubling to 100 ms, timers
-//     between reads, bounded by ctx and the wait deadline). Live: outcome WaitedComing. Gone
+//     gate, kmod or the kernel — waits for the module's "add@/module/<name>" uevent, which the
+//     kernel sends once its init returned (Linux 5.3 and later), on a netlink socket whose
+//     filter drops every other message; initstate is re-read at 50 ms doubling to 1 s, for an
+//     init that fails (no event), and polled at 1 ms doubling to 100 ms where no uevent socket
+//     can be opened; bounded by ctx and the wait deadline. Live: outcome WaitedComing. Gone
 //     (its init failed): the request goes on and loads it.
 //  7. Failure memory: a failure remembered for this boot, this file (identity, size and mtime)
 //     and these parameters (Request.Params: a module's ENODEV often depends on them, it87
@@ -60,8 +63,10 @@
 //     is not checked).
 //  8. Cross-process: the leader takes an flock on <RuntimeDir>/<dev>-<ino>.lock (created 0600
 //     with O_NOFOLLOW in a directory that must be root-owned, not a symlink, and not group or
-//     world writable), exclusive. Mode busy: a held lock means EBUSY. Mode wait: block on the
-//     lock *shared* (in a goroutine, so ctx and the wait deadline end the wait): when the
+//     world writable), exclusive. Mode busy: a held lock means EBUSY. Mode wait: wait for the
+//     lock *shared* (an inotify watch for closes of the lock file, then a non-blocking flock
+//     and a wait in the network poller until the holder's close or the deadline; without
+//     inotify, flock in a goroutine beside a timer): when the
 //     holder lets go, every waiter holds it at once, woken once, rather than being handed the
 //     exclusive lock in turn (a thundering herd of re-blocking waiters per handoff). The lock
 //     is per identity (forced or not); the holder records the kernel's result in
@@ -99,7 +104,11 @@
 // its first wait: a process waiting for a lock and then for a coming module, or for several
 // modules (modprobe -a m1 m2 m3 whose shared dependency is stuck coming), waits WaitTimeout in
 // all, then every wait gives up at once with ErrGaveUp (EBUSY). No wait spins: a waiter for
-// another process's lock sleeps in flock(2) and wakes once, when it is released.
+// another process's lock sleeps in the runtime's poller (one thread in epoll_wait, no timer but
+// the deadline) and wakes once, when the holder closes the lock file after letting go of it.
+// A wake that finds the lock still taken (another process closed the file; a holder killed
+// mid-load: the kernel sends the close event before it drops the locks) is followed by re-tries
+// at 1 ms doubling to 1 s, besides the events.
 //
 // The mode comes from Options.Mode (a command-line flag), else the environment variable
 // MODLOAD_DEDUP, else the config file <Root>/etc/modload.conf, a list of "key = value" lines

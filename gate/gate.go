@@ -162,6 +162,7 @@ type Gate struct {
 
 	mu      sync.Mutex
 	flights map[flightKey]*flight
+	retired *sys.CloseWatch // the last lock watch retired, its descriptor still open
 }
 
 // flightKey keys in-process coalescing: a forced and an unforced request for one file, or two
@@ -504,18 +505,25 @@ func (g *Gate) lead(ctx context.Context, f *flight, req Request, fi sys.FileInfo
 		if h := testHookLockWait; h != nil {
 			h(req.Name)
 		}
-		if err := g.waitLock(ctx, lock, lock.LockShared); err != nil {
-			return Failed, &Error{Module: req.Name, Path: req.Path, Reason: reasonOf(err), Err: err}
+		watch := g.watchLock(lockName)
+		err := g.waitLock(ctx, req.Name, lock, watch, true)
+		if err == nil {
+			if o, err, ok := g.recorded(ctx, req, fi, resName, before, holderNonce(lock)); ok {
+				g.retire(watch)
+				lock.Close()
+				return o, err
+			}
+			// A shared holder lets go without closing (no event): the last of them to let go
+			// finds the lock free, and the others wait for its close.
+			if err = lock.Unlock(); err != nil {
+				lock.Close()
+				err = fmt.Errorf("lock: %w", err)
+			} else {
+				err = g.waitLock(ctx, req.Name, lock, watch, false)
+			}
 		}
-		if o, err, ok := g.recorded(ctx, req, fi, resName, before, holderNonce(lock)); ok {
-			lock.Close()
-			return o, err
-		}
-		if err := lock.Unlock(); err != nil {
-			lock.Close()
-			return Failed, &Error{Module: req.Name, Path: req.Path, Err: fmt.Errorf("lock: %w", err)}
-		}
-		if err := g.waitLock(ctx, lock, lock.Lock); err != nil {
+		g.retire(watch)
+		if err != nil {
 			return Failed, &Error{Module: req.Name, Path: req.Path, Reason: reasonOf(err), Err: err}
 		}
 		waited = true
@@ -752,14 +760,61 @@ func holderNonce(l *sys.Lock) string {
 // linking crypto/rand and its initialisers into every tool.
 func newNonce() string { return fmt.Sprintf("%016x", rand.Uint64()) }
 
-// waitLock blocks in take (l.Lock or l.LockShared) in a goroutine so that ctx and the timeout
-// can end the wait; a lock acquired after the caller gave up is released at once.
-func (g *Gate) waitLock(ctx context.Context, l *sys.Lock, take func() error) error {
-	left := time.Until(g.waitDeadline())
-	if left <= 0 {
+// waitLock takes l, shared or exclusive, waiting for the holder to let go within ctx and the
+// Gate's wait deadline; on failure l is closed. With w (a watch on the lock file) it waits in
+// the calling goroutine: a non-blocking flock, then w.Wait until a close of the file (the
+// holder's release) or the deadline, and again. A wake after which the lock is still taken
+// (another process closed the file, a new holder came first, a holder that died: the kernel
+// sends its close event before it drops its locks) is followed by re-tries at 1 ms doubling to
+// 1 s besides the events, so no missed event can leave the wait to its deadline. Without w
+// (inotify unavailable) it blocks in flock in a goroutine beside a timer.
+func (g *Gate) waitLock(ctx context.Context, name string, l *sys.Lock, w *sys.CloseWatch, shared bool) error {
+	deadline := g.waitDeadline()
+	if !time.Now().Before(deadline) {
 		l.Close()
 		return g.gaveUp("another process's load")
 	}
+	try := l.TryLock
+	if shared {
+		try = l.TryLockShared
+	}
+	var recheck time.Duration
+	for w != nil && !w.Gone() {
+		ok, err := try()
+		if err != nil {
+			l.Close()
+			return err
+		}
+		if ok {
+			return nil
+		}
+		until := deadline
+		if t := time.Now().Add(recheck); recheck > 0 && t.Before(deadline) {
+			until = t
+		}
+		if h := testHookLockWatch; h != nil {
+			h(name)
+		}
+		err = w.Wait(ctx, until)
+		if err != nil && (!errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline)) {
+			l.Close()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return g.gaveUp("another process's load")
+			}
+			return err
+		}
+		recheck = min(max(2*recheck, time.Millisecond), time.Second)
+	}
+	take := l.Lock
+	if shared {
+		take = l.LockShared
+	}
+	return g.blockLock(ctx, l, take, time.Until(deadline))
+}
+
+// blockLock blocks in take (l.Lock or l.LockShared) in a goroutine so that ctx and the timeout
+// can end the wait; a lock acquired after the caller gave up is released at once.
+func (g *Gate) blockLock(ctx context.Context, l *sys.Lock, take func() error, left time.Duration) error {
 	ch := make(chan error, 1)
 	go func() { ch <- take() }()
 	timer := time.NewTimer(left)
@@ -780,6 +835,37 @@ func (g *Gate) waitLock(ctx context.Context, l *sys.Lock, take func() error) err
 	return err
 }
 
+// watchLock returns a watch on the lock file for waitLock, or nil when inotify cannot be used
+// (the user's inotify instances are used up): then waits block in flock.
+func (g *Gate) watchLock(lockName string) *sys.CloseWatch {
+	w, err := watchClose(filepath.Join(g.runtime, lockName))
+	if err != nil {
+		return nil
+	}
+	return w
+}
+
+// watchClose is sys.WatchClose (tests replace it).
+var watchClose = sys.WatchClose
+
+// retire stops watch w at once and closes the one retired before it: the close of an inotify
+// descriptor waits for the kernel to free the watches removed before it (sys.CloseWatch.Stop),
+// and by the next wait's end, or the process's exit, or the Gate's collection, that is done.
+// A Gate keeps at most one descriptor so.
+func (g *Gate) retire(w *sys.CloseWatch) {
+	if w == nil {
+		return
+	}
+	w.Stop()
+	g.mu.Lock()
+	old := g.retired
+	g.retired = w
+	g.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
 // testHookJoin is called when a request joins an in-process flight (tests only).
 var testHookJoin func(name string)
 
@@ -790,6 +876,9 @@ var testHookLockWait func(name string)
 // testHookRecorded is called when a lock holder has recorded its result, before it releases
 // the lock (tests only).
 var testHookRecorded func(name string)
+
+// testHookLockWatch is called before each wait for a close of a lock file (tests only).
+var testHookLockWatch func(name string)
 
 // testHookPoll is called before each sleep of the poll for a coming module (tests only).
 var testHookPoll func(name string)
@@ -810,16 +899,23 @@ func (g *Gate) gaveUp(what string) error {
 	return fmt.Errorf("%w for %s (this process waits %v in all): %w", ErrGaveUp, what, g.timeout, sys.EBUSY)
 }
 
-// waitComing polls <root>/sys/module/<name>/initstate until the module is no longer coming.
-// The kernel offers no notification for a module loaded outside the gate, so this is the one
-// poll in the package: backoff from 1 ms doubling to 100 ms (a timer between reads, no CPU),
-// bounded by ctx and the Gate's wait deadline.
+// waitComing waits until module name is no longer coming (<root>/sys/module/<name>/initstate),
+// bounded by ctx and the Gate's wait deadline. The kernel announces the module's coming live
+// with its "add@/module/<name>" uevent, sent after its init returned (since Linux 5.3): a
+// socket whose filter lets that message only through wakes the waiter once. A module whose
+// init fails sends none, so initstate is also read at 50 ms doubling to 1 s. Without the
+// socket (no uevent sockets here) initstate is polled at 1 ms doubling to 100 ms.
 func (g *Gate) waitComing(ctx context.Context, name string) (state, error) {
 	deadline := g.waitDeadline()
 	if h := testHookComing; h != nil {
 		h(name)
 	}
-	d := time.Millisecond
+	w, err := watchLive(name) // opened before initstate is read: no event is missed
+	d, most := time.Millisecond, 100*time.Millisecond
+	if err == nil {
+		defer w.Close()
+		d, most = 50*time.Millisecond, time.Second
+	}
 	for {
 		s := g.state(name)
 		if s != stateComing {
@@ -832,13 +928,45 @@ func (g *Gate) waitComing(ctx context.Context, name string) (state, error) {
 		if h := testHookPoll; h != nil {
 			h(name)
 		}
-		t := time.NewTimer(min(d, left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return s, ctx.Err()
-		case <-t.C:
+		if err := g.sleep(ctx, w, min(d, left)); err != nil {
+			return s, err
 		}
-		d = min(2*d, 100*time.Millisecond)
+		d = min(2*d, most)
 	}
+}
+
+// sleep waits for d, or for w's event when w is not nil, within ctx.
+func (g *Gate) sleep(ctx context.Context, w eventWaiter, d time.Duration) error {
+	if w != nil {
+		err := w.Wait(ctx, time.Now().Add(d))
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// eventWaiter is a sys.UeventWatch (tests give another).
+type eventWaiter interface {
+	Wait(ctx context.Context, deadline time.Time) error
+	Close() error
+}
+
+// watchLive opens the watch for module name's coming live (tests replace it).
+var watchLive = watchUevent
+
+func watchUevent(name string) (eventWaiter, error) {
+	w, err := sys.WatchUevent("add@/module/" + name)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }

@@ -12,6 +12,7 @@
 # (WRITE=0 to print them only).
 #
 #	N=600 bash scripts/startup-cost.sh
+#	BASE=main N=600 bash scripts/startup-cost.sh   # also the modload of git revision BASE, row "base"
 #
 # Needs the Debian tree (fetched and cached by internal/debian/cmd/debtree) and kmod's modprobe.
 set -euo pipefail
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 N=${N:-600}
 WRITE=${WRITE:-1}
+BASE=${BASE:-}
 KMOD=${KMOD:-/sbin/modprobe}
 if [ -z "${MODLOAD_DEBIAN_ROOT:-}" ] || [ -z "${MODLOAD_DEBIAN_KVER:-}" ]; then
 	eval "$(go run ./internal/debian/cmd/debtree)"
@@ -38,6 +40,14 @@ CGO_ENABLED=0 go build -o "$bin/hello" "./$rel/hello"
 CGO_ENABLED=0 go build -o "$bin/libs" "./$rel/libs"
 CGO_ENABLED=0 go build -o "$bin/modload" ./cmd/modload
 go build -o "$bin/proccost" ./cmd/proccost
+base=()
+if [ -n "$BASE" ]; then
+	# Before and after in one run: the revision's tree, built as it is (its own go.mod).
+	git archive "$BASE" | tar -x -C "$src" --one-top-level=base
+	(cd "$src/base" && CGO_ENABLED=0 go build -o "$bin/modload-base" ./cmd/modload)
+	base=("base=$bin/modload-base modprobe -d $R -S $K {Q}")
+	BASE="$(git rev-parse --short "$BASE")"
+fi
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ", uncommitted changes" || true)
 table=$("$bin/proccost" -md -n "$N" -root "$R" -kver "$K" -ref kmod \
@@ -46,8 +56,10 @@ table=$("$bin/proccost" -md -n "$N" -root "$R" -kver "$K" -ref kmod \
 	"libs=$bin/libs" \
 	"version=$bin/modload version" \
 	"modload=$bin/modload modprobe -d $R -S $K {Q}" \
+	"${base[@]}" \
 	"kmod=$KMOD -d $R -S $K {Q}" |
 	sed -e "s#$bin/##g" -e "s#$R#\$ROOT#g" -e "s#$K#\$KVER#g")
+[ -n "$BASE" ] && dirty="$dirty; base: $BASE"
 block=$(printf '%s\n\nCommit %s%s, %s, %s.\n' "$table" "$commit" "$dirty" "$("$KMOD" --version | head -1)" "$(go version | cut -d' ' -f3)")
 printf '%s\n' "$block"
 if [ "$WRITE" = 1 ]; then

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
@@ -146,8 +145,34 @@ func shorten(s string, n int) string {
 	return s
 }
 
+// esc escapes s for SVG text as encoding/xml's EscapeText does, written out: importing
+// encoding/xml runs its initialisers (18 KiB of tables) in every process of the modload binary.
 func esc(s string) string {
 	var b strings.Builder
-	xml.EscapeText(&b, []byte(s))
+	for _, r := range s {
+		switch r {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&#34;")
+		case '\'':
+			b.WriteString("&#39;")
+		case '\t':
+			b.WriteString("&#x9;")
+		case '\n':
+			b.WriteString("&#xA;")
+		case '\r':
+			b.WriteString("&#xD;")
+		default:
+			if r < 0x20 || r > 0xD7FF && r < 0xE000 || r > 0xFFFD && r < 0x10000 {
+				r = '\uFFFD'
+			}
+			b.WriteRune(r)
+		}
+	}
 	return b.String()
 }

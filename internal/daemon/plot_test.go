@@ -91,3 +91,14 @@ func TestEngineSink(t *testing.T) {
 		t.Fatalf("spans (-want +got):\n%s", d)
 	}
 }
+
+// esc escapes as encoding/xml does.
+func TestEscLikeXML(t *testing.T) {
+	for _, s := range []string{"", "e1000e", `a<b>&"c'd`, "tab\there\nline\rret", "\x01\x7f\u00e9\u20ac", "\xff\xfe bad utf-8", "\ufffe\uffff\U0001F600", "\ud7ff\ue000"} {
+		var b strings.Builder
+		xml.EscapeText(&b, []byte(s))
+		if got := esc(s); got != b.String() {
+			t.Errorf("esc(%q) = %q, want %q", s, got, b.String())
+		}
+	}
+}

@@ -114,8 +114,10 @@ func openNoFollowPerm(path string, flags int, perm uint32) (*os.File, error) {
 func (l *Lock) File() *os.File { return l.f }
 
 // TryLock takes the exclusive lock without blocking; ok is false when someone else holds it.
-func (l *Lock) TryLock() (ok bool, err error) {
-	err = unix.Flock(int(l.f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+func (l *Lock) TryLock() (ok bool, err error) { return l.try(unix.LOCK_EX) }
+
+func (l *Lock) try(how int) (ok bool, err error) {
+	err = unix.Flock(int(l.f.Fd()), how|unix.LOCK_NB)
 	if errors.Is(err, unix.EWOULDBLOCK) {
 		return false, nil
 	}
@@ -157,8 +159,20 @@ func (l *Lock) Unlock() error {
 	return nil
 }
 
-// Close closes the file, which releases the lock if held.
-func (l *Lock) Close() error { return l.f.Close() }
+// Close releases the lock if held and closes the file. The lock is released first, with
+// flock(LOCK_UN): the kernel sends the close's inotify event (which wakes a CloseWatch's
+// waiters) before it drops the locks of a closed file, so a waiter woken by a bare close could
+// still find the lock held.
+func (l *Lock) Close() error {
+	if l.held.Swap(false) {
+		_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	}
+	return l.f.Close()
+}
+
+// TryLockShared takes a shared lock without blocking; ok is false when someone else holds the
+// lock exclusively.
+func (l *Lock) TryLockShared() (ok bool, err error) { return l.try(unix.LOCK_SH) }
 
 // ReadFileNoFollow reads dir/name without following a symlink; the file must be a regular file
 // owned by root or the effective user.

@@ -1,9 +1,12 @@
 package sys
 
 import (
+	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +26,11 @@ type UeventSocket struct {
 // OpenUevent opens a uevent socket with a receive buffer of rcvbuf bytes (SO_RCVBUFFORCE,
 // which needs CAP_NET_ADMIN, else SO_RCVBUF, which the kernel caps at rmem_max). Messages
 // the kernel sends after OpenUevent returns are queued until read.
-func OpenUevent(rcvbuf int) (*UeventSocket, error) {
+func OpenUevent(rcvbuf int) (*UeventSocket, error) { return openUevent(rcvbuf, nil) }
+
+// openUevent opens a uevent socket whose messages pass filter (a classic BPF program; nil: all)
+// before it joins the group, so no other message is ever queued.
+func openUevent(rcvbuf int, filter []unix.SockFilter) (*UeventSocket, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_KOBJECT_UEVENT)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", errno(err))
@@ -31,6 +38,13 @@ func OpenUevent(rcvbuf int) (*UeventSocket, error) {
 	if rcvbuf > 0 {
 		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
 			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+		}
+	}
+	if filter != nil {
+		prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", errno(err))
 		}
 	}
 	// Group 1 is the kernel's; udev re-broadcasts on group 2.
@@ -57,8 +71,11 @@ func (s *UeventSocket) Receive(buf []byte) (int, error) {
 		n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
 		return rerr != unix.EAGAIN
 	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, err
+	}
 	if err != nil {
-		// The poller's only failure: the file was closed, before or during the wait.
+		// The poller's other failure: the file was closed, before or during the wait.
 		return 0, os.ErrClosed
 	}
 	if rerr != nil {
@@ -68,6 +85,65 @@ func (s *UeventSocket) Receive(buf []byte) (int, error) {
 		return 0, ErrNotKernel
 	}
 	return n, nil
+}
+
+// UeventWatch wakes a waiter at one kernel uevent: a uevent socket whose filter, in the
+// kernel, drops every message but those with the header ("ACTION@DEVPATH") it was opened for, so
+// the device events of a coldplug do not wake it.
+type UeventWatch struct {
+	s   *UeventSocket
+	buf []byte
+}
+
+// WatchUevent opens a watch for the kernel's uevents with header (for example
+// "add@/module/e1000": the kernel sends it once the module's init finished, since Linux 5.3).
+func WatchUevent(header string) (*UeventWatch, error) {
+	s, err := openUevent(0, headerFilter(header+"\x00"))
+	if err != nil {
+		return nil, err
+	}
+	return &UeventWatch{s: s, buf: make([]byte, 2048)}, nil
+}
+
+// Wait returns nil when an event came since the watch was opened or the last Wait returned,
+// an error matching os.ErrDeadlineExceeded at deadline, ctx.Err() when ctx is done. The event
+// is a reason to look, not a fact: a message from userspace with the same header wakes it too.
+func (w *UeventWatch) Wait(ctx context.Context, deadline time.Time) error {
+	return waitRead(ctx, w.s.f, deadline, func() error {
+		_, err := w.s.Receive(w.buf)
+		if errors.Is(err, ErrNotKernel) || errors.Is(err, ENOBUFS) {
+			return nil
+		}
+		return err
+	})
+}
+
+// Close closes the watch's socket.
+func (w *UeventWatch) Close() error { return w.s.Close() }
+
+// headerFilter is a classic BPF socket filter that accepts a message beginning with prefix
+// and drops any other: a load and a compare per 4, 2 or 1 bytes.
+func headerFilter(prefix string) []unix.SockFilter {
+	var p []unix.SockFilter
+	for off := 0; off < len(prefix); {
+		size, n, v := uint16(unix.BPF_W), 4, uint32(0)
+		switch left := len(prefix) - off; {
+		case left >= 4:
+			v = binary.BigEndian.Uint32([]byte(prefix[off:]))
+		case left >= 2:
+			size, n, v = unix.BPF_H, 2, uint32(binary.BigEndian.Uint16([]byte(prefix[off:])))
+		default:
+			size, n, v = unix.BPF_B, 1, uint32(prefix[off])
+		}
+		p = append(p, unix.SockFilter{Code: unix.BPF_LD | size | unix.BPF_ABS, K: uint32(off)},
+			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: v})
+		off += n
+	}
+	for i := 1; i < len(p); i += 2 {
+		p[i].Jf = uint8(len(p) - i) // to the drop after the accept
+	}
+	return append(p, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+		unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0})
 }
 
 // Close closes the socket; a Receive in progress returns os.ErrClosed.
