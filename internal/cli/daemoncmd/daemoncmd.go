@@ -119,6 +119,7 @@ func Daemon(env *cli.Env, args []string) int {
 	notify("STOPPING=1")
 	cancel()
 	wg.Wait()
+	e.Engines.Close()
 	e.FinishProgress(d.Progress())
 	if *textfile != "" {
 		// Once more, with the loads that finished after SIGTERM.
