@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,7 +72,8 @@ func (c *Client) call(ctx context.Context, req wireRequest) (wireResponse, error
 	}
 	switch {
 	case resp.Refused:
-		return resp, fmt.Errorf("%w: %s", ErrRefused, resp.Error)
+		// The daemon's reason says it was refused already.
+		return resp, fmt.Errorf("%w: %s", ErrRefused, strings.TrimPrefix(resp.Error, ErrRefused.Error()+": "))
 	case resp.Error != "":
 		return resp, fmt.Errorf("modload daemon: %s", resp.Error)
 	}

@@ -89,7 +89,7 @@ func TestSocketLoadAndRefusal(t *testing.T) {
 	s.Authorize = func(c sys.Cred) error { return RootOnly(sys.Cred{Uid: 1000, Pid: c.Pid}) }
 	before := l.n.Load()
 	_, err = c.Load(context.Background(), "pci:v1")
-	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "uid 1000 may not load modules") {
+	if !errors.Is(err, ErrRefused) || err.Error() != "refused by modload daemon: uid 1000 may not load modules (only root may)" {
 		t.Fatalf("non-root load: %v, want a clear refusal", err)
 	}
 	if l.n.Load() != before {

@@ -58,8 +58,8 @@ type Engine struct {
 
 	Timeline *daemon.Timeline
 	Engines  *daemon.Engines // the engine Devices and Requests share
-	Devices  daemon.Loader // udev's semantics: the blacklist applies to every module
-	Requests daemon.Loader // modprobe's: to modules matched through an alias only
+	Devices  daemon.Loader   // udev's semantics: the blacklist applies to every module
+	Requests daemon.Loader   // modprobe's: to modules matched through an alias only
 	Log      *slog.Logger
 	lw       *lineWriter
 }
