@@ -105,3 +105,68 @@ func TestReactor(t *testing.T) {
 	}
 	r.Write([]byte("MODLOAD-HOST nic\n")) // after Close: ignored, no panic
 }
+
+// FuzzQMPAnswer: qemu's answer lines, events first, are read without panic; an answer is an
+// error exactly when it carries one, and nothing is read past it.
+func FuzzQMPAnswer(f *testing.F) {
+	f.Add("{\"event\": \"DEVICE_DELETED\", \"data\": {}}\n{\"return\": {}}\n")
+	f.Add("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no bus\"}}\n")
+	f.Add("{\"return\": []\n")
+	f.Add("not json\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		err := readReturn(bufio.NewReader(strings.NewReader(s)), "device_add")
+		var qe *QMPError
+		if errors.As(err, &qe) && (qe.Command != "device_add" || !hasKey(s, "error")) {
+			t.Fatalf("%q: qemu error %+v from no error answer", s, qe)
+		}
+		if err == nil && !hasKey(s, "return") {
+			t.Fatalf("%q: success without a return", s)
+		}
+	})
+}
+
+// FuzzReactor: whatever the console carries, in whatever pieces, a host action runs for each
+// whole line with the marker, and for nothing else.
+func FuzzReactor(f *testing.F) {
+	f.Add("boot\r\nMODLOAD-HOST nic\r\nMODLOAD-HOST usb\n", 5)
+	f.Add("MODLOAD-HOST", 1)
+	f.Fuzz(func(t *testing.T, s string, cut int) {
+		var ran []string
+		r := &Reactor{Actions: map[string]func(context.Context) error{}}
+		want := 0
+		for _, l := range strings.SplitAfter(s, "\n") {
+			if strings.HasSuffix(l, "\n") && strings.Contains(l, HostMarker) {
+				want++
+			}
+		}
+		if cut <= 0 || cut > len(s) {
+			cut = len(s)
+		}
+		for p := s; p != ""; {
+			n := min(cut, len(p))
+			r.Write([]byte(p[:n]))
+			p = p[n:]
+		}
+		ran, _ = r.Close()
+		if len(ran) != want && want <= 64 {
+			t.Fatalf("%q: %d actions asked, %d run", s, want, len(ran))
+		}
+	})
+}
+
+// hasKey reports whether a line of s is a JSON object with key (matched as encoding/json
+// matches field names: case-insensitively).
+func hasKey(s, key string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		var m map[string]json.RawMessage
+		if json.Unmarshal([]byte(l), &m) != nil {
+			continue
+		}
+		for k := range m {
+			if strings.EqualFold(k, key) {
+				return true
+			}
+		}
+	}
+	return false
+}
