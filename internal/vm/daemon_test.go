@@ -198,62 +198,49 @@ func testVMDaemon(t *testing.T, tree debian.Tree) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("daemon boot: %.0f s (attempts %d)", res.Boot.Seconds(), res.Attempts)
 	for _, e := range res.Errors {
 		t.Logf("guest note: %s", e)
 	}
 	for i, a := range res.After {
 		t.Logf("daemon log %d (tail):\n%s", i+1, a)
 	}
-	byCheck := map[string][]guest.Call{}
-	for _, c := range res.Calls {
-		byCheck[c.Check] = append(byCheck[c.Check], c)
-	}
+	byCheck := callsByCheck(res)
 	logChecks(t, res, byCheck)
-	results := map[string]guest.CheckResult{}
+	var killed []int
 	for _, r := range res.Checks {
-		results[r.Name] = r
+		if r.Name == "kill-restart" {
+			killed = killedTasks(r.Output)
+		}
 	}
-	killed := killedTasks(results["kill-restart"].Output)
 	t.Run("trace-consistent", func(t *testing.T) { checkTraceConsistent(t, res) })
-	for _, c := range daemonChecks {
-		t.Run(c.Name, func(t *testing.T) {
-			r, ok := results[c.Name]
-			if !ok {
-				t.Fatalf("check %s did not run", c.Name)
+	checkSubtests(t, res, daemonChecks, func(t *testing.T, name string, calls []guest.Call, _ guest.CheckResult) {
+		if name != "kill-restart" {
+			noDuplicates(t, calls)
+		}
+		switch name {
+		case "coldplug":
+			checkColdplug(t, calls, resK)
+		case "hotplug":
+			for _, m := range []string{"e1000e", "usb_storage", "sd_mod"} {
+				onceBy(t, calls, m)
 			}
-			if r.Exit != 0 {
-				t.Errorf("exit %d:\n%s", r.Exit, r.Output)
-			} else if strings.TrimSpace(r.Output) != "" {
-				t.Logf("output (%.1f s):\n%s", r.Seconds, r.Output)
+		case "clients":
+			for _, m := range daemonClients {
+				onceBy(t, calls, m)
 			}
-			calls := byCheck[c.Name]
-			if c.Name != "kill-restart" {
-				noDuplicates(t, calls)
+		case "nonroot":
+			if len(calls) != 0 {
+				t.Errorf("a refused client's check made %d kernel calls: %v", len(calls), callNames(calls))
 			}
-			switch c.Name {
-			case "coldplug":
-				checkColdplug(t, calls, resK)
-			case "hotplug":
-				for _, m := range []string{"e1000e", "usb_storage", "sd_mod"} {
-					onceBy(t, calls, m)
-				}
-			case "clients":
-				for _, m := range daemonClients {
-					onceBy(t, calls, m)
-				}
-			case "nonroot":
-				if len(calls) != 0 {
-					t.Errorf("a refused client's check made %d kernel calls: %v", len(calls), callNames(calls))
-				}
-			case "burst":
-				for _, m := range []string{"8139too", "8139cp"} {
-					onceBy(t, calls, m)
-				}
-			case "kill-restart":
-				checkKillRestart(t, calls, killed)
+		case "burst":
+			for _, m := range []string{"8139too", "8139cp"} {
+				onceBy(t, calls, m)
 			}
-		})
-	}
+		case "kill-restart":
+			checkKillRestart(t, calls, killed)
+		}
+	})
 	t.Run("zero-duplicates", func(t *testing.T) {
 		// Over the whole boot, hotplug tails included: a module is asked of the kernel once,
 		// but for one retry of a module whose call the SIGKILLed daemon had made.
