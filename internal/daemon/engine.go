@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/modload/modload"
@@ -12,14 +14,16 @@ import (
 )
 
 // Engines keeps one loading engine (package modload) for every load the daemon makes: the
-// module indexes are read once, not once per request, and loads of the coldplug, of hotplug
-// batches and of the request socket meet in one process's gate. The engine is reopened when
-// the module directory's index changes (depmod ran: modules.dep.bin, or modules.dep where
-// there is no binary index, is another file, or was rewritten); loads already running finish
-// on the engine they started with, which is closed after the last of them.
+// module indexes and the configuration are read once, not once per request, and loads of the
+// coldplug, of hotplug batches and of the request socket meet in one process's gate. The
+// engine is reopened when what it read changes: depmod replaced an index of the module
+// directory (indexFiles), or a file of Config was added, removed or rewritten. Loads already
+// running finish on the engine they started with, which is closed after the last of them.
 type Engines struct {
-	// Open returns a new engine. It is called once, and again after the index changed.
+	// Open returns a new engine. It is called once, and again after a change.
 	Open func() (*modload.Engine, error)
+	// Config are the configuration directories (modprobe.d) or files the engine reads.
+	Config []string
 
 	mu     sync.Mutex
 	cur    *engineRef
@@ -29,43 +33,56 @@ type Engines struct {
 // engineRef is one open engine and the loads using it.
 type engineRef struct {
 	e     *modload.Engine
-	dir   string     // the module directory
-	stamp indexStamp // its index when the engine read it
+	dir   string // the module directory
+	stamp stamp  // what the engine read, before it read it
 	users int
 	stale bool // replaced: closed when users drops to 0
 }
 
-// indexStamp is what stat says about the module directory's indexes: depmod writes each file
-// anew and renames it into place, so a run changes their identities (and mtimes).
-type indexStamp [len(indexFiles)]sys.FileInfo
+// stamp is what stat says about the files an engine reads: depmod writes each index anew and
+// renames it into place (a new identity and mtime); adding or removing a configuration file
+// changes its directory's mtime, rewriting it its own. A missing file is the zero FileInfo,
+// itself a state.
+type stamp []sys.FileInfo
 
-// indexFiles make the stamp: the binary indexes the resolver reads, and modules.dep, read
-// where there is no binary index. depmod replaces them one after another: a stamp taken
-// before the engine reads them sees the ones replaced after its read at the next acquire.
-var indexFiles = [...]string{"modules.dep.bin", "modules.alias.bin", "modules.symbols.bin", "modules.builtin.bin", "modules.dep"}
+// indexFiles are the module directory's files in the stamp: the binary indexes the resolver
+// reads, modules.dep (read where there is no binary index) and modules.softdep. depmod
+// replaces them one after another: a stamp taken before the engine reads them sees the ones
+// replaced after its read at the next acquire.
+var indexFiles = [...]string{"modules.dep.bin", "modules.alias.bin", "modules.symbols.bin", "modules.builtin.bin", "modules.dep", "modules.softdep"}
 
-func stampOf(dir string) indexStamp {
-	var s indexStamp
-	for i, f := range indexFiles {
-		s[i], _ = sys.Stat(filepath.Join(dir, f)) // missing: the zero value, itself a state
+func (c *Engines) stampOf(dir string) stamp {
+	var s stamp
+	for _, f := range indexFiles {
+		fi, _ := sys.Stat(filepath.Join(dir, f))
+		s = append(s, fi)
+	}
+	for _, p := range c.Config {
+		fi, _ := sys.Stat(p)
+		s = append(s, fi)
+		ents, _ := os.ReadDir(p) // a file or a missing path: no entries
+		for _, e := range ents {
+			fi, _ := sys.Stat(filepath.Join(p, e.Name()))
+			s = append(s, fi)
+		}
 	}
 	return s
 }
 
-// acquire returns the current engine, opening one when there is none or the index changed;
+// acquire returns the current engine, opening one when there is none or what it read changed;
 // release gives it back.
 func (c *Engines) acquire() (*engineRef, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var stamp indexStamp
+	var st stamp
 	dir := ""
 	if r := c.cur; r != nil {
-		stamp = stampOf(r.dir)
-		if stamp == r.stamp {
+		st = c.stampOf(r.dir)
+		if slices.Equal(st, r.stamp) {
 			r.users++
 			return r, nil
 		}
-		// Reopen: the stamp is taken before the new engine reads the indexes.
+		// Reopen: the stamp is taken before the new engine reads.
 		dir = r.dir
 		c.cur = nil
 		c.retire(r)
@@ -82,9 +99,10 @@ func (c *Engines) acquire() (*engineRef, error) {
 		return &engineRef{e: e, users: 1, stale: true}, nil
 	}
 	if res.Dir() != dir {
-		stamp = stampOf(res.Dir())
+		// The first open: the directory is known only now, after the read.
+		st = c.stampOf(res.Dir())
 	}
-	r := &engineRef{e: e, dir: res.Dir(), stamp: stamp, users: 1}
+	r := &engineRef{e: e, dir: res.Dir(), stamp: st, users: 1}
 	c.cur = r
 	return r, nil
 }

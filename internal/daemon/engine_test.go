@@ -108,7 +108,7 @@ func TestEngineLoader(t *testing.T) {
 
 // TestEnginesReused: loads share one engine, which reads the module indexes once; after depmod
 // rewrote the index (a new file renamed into place) the next load opens a new engine that sees
-// the new module, and loads on the old engine finish on it.
+// the new module; so does a rewritten configuration file.
 func TestEnginesReused(t *testing.T) {
 	var k *fake.Kernel
 	root := graphRoot(t, &k)
@@ -117,7 +117,7 @@ func TestEnginesReused(t *testing.T) {
 		return modload.Open(modload.Options{ModuleBase: root, KernelVersion: "1.0", ConfigRoot: root, SysRoot: root,
 			Kernel: k, Environ: []string{}, Event: func(ev modload.Event) {}})
 	}}
-	counting := &Engines{Open: func() (*modload.Engine, error) {
+	counting := &Engines{Config: []string{filepath.Join(root, "etc/modprobe.d")}, Open: func() (*modload.Engine, error) {
 		indexReads.Add(1)
 		return engines.Open()
 	}}
@@ -163,6 +163,20 @@ func TestEnginesReused(t *testing.T) {
 	requests.Load(context.Background(), "e", "a")
 	if n := indexReads.Load(); n != 2 {
 		t.Errorf("a load after the reopen opened again: %d engines, want 2", n)
+	}
+
+	// The configuration: d is blacklisted for devices until bl.conf is emptied in place.
+	if r := devices.Load(context.Background(), "usb:v1p1"); r[0].Status != NotFound {
+		t.Fatalf("blacklisted d through its alias: %v, want not found", r[0].Status)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/modprobe.d/bl.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := devices.Load(context.Background(), "usb:v1p1"); r[0].Status != Loaded {
+		t.Fatalf("d after its blacklist line was removed: %v (%v), want loaded", r[0].Status, r[0].Err)
+	}
+	if n := indexReads.Load(); n != 3 {
+		t.Errorf("after the configuration changed: %d engines opened, want 3", n)
 	}
 	counting.Close()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/internal/sys"
+	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/stats"
 )
 
@@ -120,8 +121,13 @@ func (e *Engine) Open(env *cli.Env) error {
 			spans.Event(ev)
 		},
 	}
-	// One engine for every load: the module indexes are read once (again after depmod).
-	e.Engines = &daemon.Engines{Open: func() (*modload.Engine, error) { return modload.Open(o) }}
+	// One engine for every load: the module indexes and modprobe.d are read once (again after
+	// depmod, or when a configuration file changes).
+	config := modconf.DefaultPaths
+	if o.Kmod30 {
+		config = modconf.DefaultPaths30
+	}
+	e.Engines = &daemon.Engines{Config: config, Open: func() (*modload.Engine, error) { return modload.Open(o) }}
 	e.Devices = daemon.EngineLoader{Engines: e.Engines, Options: modload.PlanOptions{Blacklist: true}}
 	e.Requests = daemon.EngineLoader{Engines: e.Engines}
 	return nil
