@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,7 +20,10 @@ var ErrNotRunning = errors.New("modload daemon not running")
 // Client talks to the daemon's request socket.
 type Client struct {
 	Path string
-	// Timeout bounds connecting (default 1 s); a load waits as long as ctx allows.
+	// Timeout bounds connecting (default 10 s); a load waits as long as ctx allows. A unix
+	// socket's connect does not wait (refused, or queued at once): the bound only matters on
+	// a starved machine, where 50 modprobe processes started at once on 4 CPUs found 1 s
+	// gone before their connect ran and loaded by themselves (TestVMDaemon's clients check).
 	Timeout time.Duration
 }
 
@@ -37,7 +41,7 @@ func Dial(path string, timeout time.Duration) (*Client, error) {
 func (c *Client) dial() (net.Conn, error) {
 	t := c.Timeout
 	if t == 0 {
-		t = time.Second
+		t = 10 * time.Second
 	}
 	conn, err := net.DialTimeout("unix", c.Path, t)
 	if err != nil {
@@ -71,7 +75,8 @@ func (c *Client) call(ctx context.Context, req wireRequest) (wireResponse, error
 	}
 	switch {
 	case resp.Refused:
-		return resp, fmt.Errorf("%w: %s", ErrRefused, resp.Error)
+		// The daemon's reason says it was refused already.
+		return resp, fmt.Errorf("%w: %s", ErrRefused, strings.TrimPrefix(resp.Error, ErrRefused.Error()+": "))
 	case resp.Error != "":
 		return resp, fmt.Errorf("modload daemon: %s", resp.Error)
 	}

@@ -220,7 +220,7 @@ func (s *Server) timeout() time.Duration {
 // not: ErrRunning), readable and writable by everyone so that any peer gets an answer (loads
 // are still refused to non-root peers).
 func Listen(path string) (*net.UnixListener, error) {
-	if _, err := Dial(path, time.Second); err == nil {
+	if answers(path, listenProbe) {
 		return nil, fmt.Errorf("%s: %w", path, ErrRunning)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -235,6 +235,23 @@ func Listen(path string) (*net.UnixListener, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// listenProbe bounds Listen's wait for an answer from a daemon already on the socket.
+var listenProbe = 5 * time.Second
+
+// answers reports whether a daemon answers a statistics request on path within timeout. A
+// connect alone proves nothing: a daemon SIGKILLed while a thread of it is still in the
+// kernel (finishing a module's init) keeps its socket until that thread leaves, and the
+// kernel queues connections on it that nobody will accept (TestVMDaemon's kill-restart
+// check: the restarted daemon said "already running" and exited).
+func answers(path string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err := (&Client{Path: path, Timeout: timeout}).call(ctx, wireRequest{Op: OpStats})
+	// An error answer ("no statistics") is an answer; a connection reset or closed without
+	// one (the dying daemon's socket went away meanwhile) is not.
+	return err == nil || resp.Error != ""
 }
 
 // ErrRunning says another daemon answers on the socket.

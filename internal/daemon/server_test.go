@@ -89,7 +89,7 @@ func TestSocketLoadAndRefusal(t *testing.T) {
 	s.Authorize = func(c sys.Cred) error { return RootOnly(sys.Cred{Uid: 1000, Pid: c.Pid}) }
 	before := l.n.Load()
 	_, err = c.Load(context.Background(), "pci:v1")
-	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "uid 1000 may not load modules") {
+	if !errors.Is(err, ErrRefused) || err.Error() != "refused by modload daemon: uid 1000 may not load modules (only root may)" {
 		t.Fatalf("non-root load: %v, want a clear refusal", err)
 	}
 	if l.n.Load() != before {
@@ -340,4 +340,33 @@ func TestSocketUnreadAnswer(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestListenReplacesSilentSocket: a socket that takes connections but never answers (a
+// SIGKILLed daemon whose thread is still in the kernel) is replaced; one that answers is not.
+func TestListenReplacesSilentSocket(t *testing.T) {
+	old := listenProbe
+	listenProbe = 200 * time.Millisecond
+	t.Cleanup(func() { listenProbe = old })
+	path := filepath.Join(t.TempDir(), "modload.sock")
+	silent, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.SetUnlinkOnClose(false)
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatalf("Listen over a socket nobody answers: %v, want it replaced", err)
+	}
+	defer l.Close()
+	s := &Server{Loader: &countingLoader{}, Logger: quiet}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, l) }()
+	if _, err := Listen(path); !errors.Is(err, ErrRunning) {
+		t.Errorf("Listen over a serving daemon: %v, want ErrRunning", err)
+	}
+	cancel()
+	<-done
 }

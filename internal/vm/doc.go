@@ -29,6 +29,13 @@
 //     runs named checks (dependencies and softdeps, aliases, blacklist, parameters, install
 //     commands, .ko.xz/.ko.zst through init_module, rmmod with holders, modinfo against kmod's,
 //     dedup modes wait/busy/off), each trace call attributed to its check.
+//     TestVMDaemon boots once per kernel at smp 4 and runs modloadd as the only loader through
+//     checks in order (coldplug, hotplug through qemu's monitor, clients, a non-root client,
+//     an event burst, SIGKILL and restart); see docs/daemon.md.
+//   - Monitor is qemu's QMP socket (Monitor.Args into Config.Devices; Run sends device_add and
+//     other commands); Reactor, as Config.Console, runs the host action a guest check asks for
+//     with a "MODLOAD-HOST <name>" console line, so host and guest are sequenced by the guest's
+//     own output, never by time.
 //   - Duplicates (guest.Result): every call beyond a module's first, whatever the kernel answered;
 //     Merged those the kernel merged into a concurrent load of the same file (6.5+: no read),
 //     ReadDuplicates those that cost a read.

@@ -409,10 +409,7 @@ func testVMChecks(t *testing.T, tree debian.Tree) {
 	for _, e := range res.Errors {
 		t.Logf("guest note: %s", e)
 	}
-	byCheck := map[string][]guest.Call{}
-	for _, c := range res.Calls {
-		byCheck[c.Check] = append(byCheck[c.Check], c)
-	}
+	byCheck := callsByCheck(res)
 	var b strings.Builder
 	fmt.Fprintf(&b, "kernel-side calls per check, kernel %s:\n%-16s %4s %6s %5s %5s %6s %6s %6s  %s\n", res.KernelRelease, "check", "exit", "finit", "init", "dups", "merged", "EEXIST", "EBUSY", "modules loaded")
 	for _, r := range res.Checks {
@@ -444,26 +441,11 @@ func testVMChecks(t *testing.T, tree debian.Tree) {
 	}
 	t.Log(b.String())
 
-	results := map[string]guest.CheckResult{}
-	for _, r := range res.Checks {
-		results[r.Name] = r
-	}
-	for _, c := range vmChecks {
-		t.Run(c.Name, func(t *testing.T) {
-			r, ok := results[c.Name]
-			if !ok {
-				t.Fatalf("check %s did not run", c.Name)
-			}
-			if r.Exit != 0 {
-				t.Errorf("exit %d:\n%s", r.Exit, r.Output)
-			} else if testing.Verbose() && strings.TrimSpace(r.Output) != "" {
-				t.Logf("output:\n%s", r.Output)
-			}
-			if kc := kernelChecks(tree)[c.Name]; kc != nil {
-				kc(t, byCheck[c.Name], r)
-			}
-		})
-	}
+	checkSubtests(t, res, vmChecks, func(t *testing.T, name string, calls []guest.Call, r guest.CheckResult) {
+		if kc := kernelChecks(tree)[name]; kc != nil {
+			kc(t, calls, r)
+		}
+	})
 }
 
 // kernelChecks are the trace-side assertions of vmChecks on tree's kernel, by check name.

@@ -18,6 +18,7 @@ import (
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/internal/sys"
+	"github.com/modload/modload/modconf"
 	"github.com/modload/modload/stats"
 )
 
@@ -57,8 +58,9 @@ type Engine struct {
 	noTrigger                            bool
 
 	Timeline *daemon.Timeline
-	Devices  daemon.Loader // udev's semantics: the blacklist applies to every module
-	Requests daemon.Loader // modprobe's: to modules matched through an alias only
+	Engines  *daemon.Engines // the engine Devices and Requests share
+	Devices  daemon.Loader   // udev's semantics: the blacklist applies to every module
+	Requests daemon.Loader   // modprobe's: to modules matched through an alias only
 	Log      *slog.Logger
 	lw       *lineWriter
 }
@@ -101,7 +103,7 @@ func (e *Engine) Open(env *cli.Env) error {
 	}
 	e.Timeline = &daemon.Timeline{}
 	spans := daemon.EngineSink{Timeline: e.Timeline}
-	var warned sync.Map // configuration warnings, logged once (each call opens an engine)
+	var warned sync.Map // configuration warnings, logged once (an engine reopened after depmod warns again)
 	// Install commands the daemon runs load by themselves: one waiting on the daemon that runs
 	// it could wait for ever.
 	environ := append(append([]string(nil), env.Environ...), NoDaemonEnv+"=1")
@@ -119,9 +121,15 @@ func (e *Engine) Open(env *cli.Env) error {
 			spans.Event(ev)
 		},
 	}
-	open := func() (*modload.Engine, error) { return modload.Open(o) }
-	e.Devices = daemon.EngineLoader{Open: open, Options: modload.PlanOptions{Blacklist: true}}
-	e.Requests = daemon.EngineLoader{Open: open}
+	// One engine for every load: the module indexes and modprobe.d are read once (again after
+	// depmod, or when a configuration file changes).
+	config := modconf.DefaultPaths
+	if o.Kmod30 {
+		config = modconf.DefaultPaths30
+	}
+	e.Engines = &daemon.Engines{Config: config, Open: func() (*modload.Engine, error) { return modload.Open(o) }}
+	e.Devices = daemon.EngineLoader{Engines: e.Engines, Options: modload.PlanOptions{Blacklist: true}}
+	e.Requests = daemon.EngineLoader{Engines: e.Engines}
 	return nil
 }
 
@@ -221,6 +229,7 @@ func Coldplug(env *cli.Env, args []string) int {
 	d := daemon.New(daemon.Options{Loader: e.Devices, SysDir: filepath.Join(e.root, "sys"), NoTrigger: e.noTrigger,
 		Timeline: e.Timeline, Logger: e.Log, Progress: pf})
 	passes, err := d.Coldplug(ctx)
+	e.Engines.Close()
 	e.FinishProgress(d.Progress())
 	if serr := e.SaveTimeline(); serr != nil {
 		e.Log.Warn("timeline not saved", "err", serr)

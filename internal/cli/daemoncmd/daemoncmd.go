@@ -2,6 +2,7 @@
 //
 //	modloadd [FLAGS]            coldplug, then hotplug and the request socket until SIGTERM
 //	modloadd metrics [FLAGS]    print the statistics in the Prometheus text exposition
+//	modloadd load NAME...       ask the running daemon to load modules, aliases or modaliases
 //
 // It is its own binary so that the multi-call modload binary does not link client_golang
 // (see package prom); "modload daemon" runs it.
@@ -29,6 +30,9 @@ import (
 func Main(env *cli.Env, args []string) int {
 	if len(args) > 1 && args[1] == "metrics" {
 		return Metrics(env, args[1:])
+	}
+	if len(args) > 1 && args[1] == "load" {
+		return Load(env, args[1:])
 	}
 	return Daemon(env, args)
 }
@@ -119,6 +123,7 @@ func Daemon(env *cli.Env, args []string) int {
 	notify("STOPPING=1")
 	cancel()
 	wg.Wait()
+	e.Engines.Close()
 	e.FinishProgress(d.Progress())
 	if *textfile != "" {
 		// Once more, with the loads that finished after SIGTERM.
@@ -174,4 +179,34 @@ func Metrics(env *cli.Env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// Load is "modloadd load NAME...": the running daemon loads NAMES (module names, aliases or
+// modaliases) as one graph, as for a coldplug pass, with modprobe's semantics. It prints
+// what did not load; exit 0 when every request loaded, 1 otherwise, also when no daemon runs
+// (it never loads by itself: modprobe does) or the daemon refuses (only root may load).
+func Load(env *cli.Env, args []string) int {
+	var e admin.Engine
+	fs := admin.NewFlags(env, "modloadd load")
+	e.Register(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(env.Stderr, "modloadd load: no module, alias or modalias given")
+		return 2
+	}
+	rep, err := (&daemon.Client{Path: e.SocketPath()}).Load(context.Background(), fs.Args()...)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "modloadd load: %v\n", err)
+		return 1
+	}
+	code := 0
+	for _, r := range rep {
+		if r.Status != daemon.Loaded {
+			fmt.Fprintf(env.Stderr, "modloadd load: %s: %v\n", r.Request, r.Err)
+			code = 1
+		}
+	}
+	return code
 }

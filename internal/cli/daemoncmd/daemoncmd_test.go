@@ -92,6 +92,14 @@ func TestDaemon(t *testing.T) {
 	if _, err := c.Timeline(ctx); err != nil {
 		t.Fatal(err)
 	}
+	var loadErr bytes.Buffer
+	if code := Main(&cli.Env{Stdout: os.Stdout, Stderr: &loadErr}, []string{"modloadd", "load", "--root", r, "b", "nosuch"}); code != 1 ||
+		loadErr.String() != "modloadd load: nosuch: nosuch: module not found\n" {
+		t.Fatalf("modloadd load b nosuch: exit %d, stderr %q; want 1 and nosuch not found", code, loadErr.String())
+	}
+	if code := Main(&cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}, []string{"modloadd", "load", "--root", r, "a", "b"}); code != 0 {
+		t.Fatalf("modloadd load a b: exit %d", code)
+	}
 	var metrics bytes.Buffer
 	if code := Main(&cli.Env{Stdout: &metrics, Stderr: os.Stderr}, []string{"modloadd", "metrics", "--root", r, "--socket", sock}); code != 0 {
 		t.Fatalf("modloadd metrics: exit %d", code)
