@@ -25,7 +25,7 @@ func (r *report) compareScreen(smp int) string {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "%-30s", "")
 	for _, w := range rows {
-		fmt.Fprintf(&b, " %14s", w.Loader)
+		fmt.Fprintf(&b, " %14s", w.label())
 	}
 	b.WriteString("\n")
 	line := func(name string, f func(row) string) {

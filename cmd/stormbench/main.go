@@ -425,6 +425,8 @@ type row struct {
 	UdevdCPU    float64 `json:"udevd_cpu_s,omitempty"`
 	DaemonCPU   float64 `json:"daemon_cpu_s,omitempty"`
 	DaemonReady float64 `json:"daemon_ready_s,omitempty"`
+	// DaemonLog is the end of the daemon's log (its coldplug summary).
+	DaemonLog string `json:"daemon_log,omitempty"`
 }
 
 func newRow(loader string, res *vm.Result) row {
@@ -442,7 +444,7 @@ func newRow(loader string, res *vm.Result) row {
 		r.Workers, r.UdevdCPU = u.Children, u.CPU.Seconds()
 	}
 	if d := res.Daemon; d != nil {
-		r.DaemonCPU, r.DaemonReady = d.CPU.Seconds(), d.Ready.Seconds()
+		r.DaemonCPU, r.DaemonReady, r.DaemonLog = d.CPU.Seconds(), d.Ready.Seconds(), d.Log
 	}
 	for _, p := range res.Passes {
 		r.Events += p.Events

@@ -108,7 +108,11 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- Module set in the initramfs: the %d modules a whole-tree kmod storm reaches, with their dependencies and softdeps.\n", len(r.ModuleSet))
 	fmt.Fprintf(&b, "- Every number is counted from the kernel's side: tracefs `syscalls/sys_{enter,exit}_{finit,init}_module`, `module/module_load`, a kretprobe on `kernel_read_file` for bytes read, `/proc/meminfo` VmallocUsed sampled every 2 ms.\n")
 	fmt.Fprintf(&b, "- A duplicate is every call beyond a module's first, whatever the kernel answered: a call that loaded nothing and got EEXIST/EBUSY, a call that reached load for a module an earlier call already reached (a failing module asked for again), or a finit_module the kernel merged into a concurrent load of the same file (Linux 6.5+: it returns that load's result without reading the file; no such merge exists on 6.1). Merged = duplicates the kernel merged (no read); read = those that cost a read. Wasted = bytes the kernel read in duplicate calls.\n")
-	fmt.Fprintf(&b, "- One boot per row. Counts and bytes repeat closely between runs; load-phase times under TCG on a shared 2-core host do not, so compare times within a table, not across runs or machines. Load phase = from the first loader started to the last one finished, all coldplug passes.\n\n")
+	boots := "One boot per row"
+	if r.Boots > 1 {
+		boots = fmt.Sprintf("%d boots per row (the table lists each; later boots are numbered, e.g. `udev #2`), interleaved: one boot of every row, then the next", r.Boots)
+	}
+	fmt.Fprintf(&b, "- %s. Counts and bytes repeat closely between runs; load-phase times under TCG on a shared 2-core host do not, so compare times within a table, not across runs or machines. Load phase = from the first loader started to the last one finished, all coldplug passes (udev and the daemon: see their section).\n\n", boots)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- Note: %s\n", n)
 	}

@@ -67,6 +67,7 @@ func TestUdevSection(t *testing.T) {
 		"## udev and modload's daemon",
 		"Debian 12's systemd-udevd (udev 252.39-1~deb12u2)",
 		"over 3 boots per row",
+		"- 3 boots per row (the table lists each",
 		"| 16 | udev | 3 | 8.00 (7.00–9.00) | 1.00x | 0.80x | 2.00x | 6.00 (5.00–7.00) | 1.00x | 16 | 344 | 260 (0) | 2 | same |\n",
 		"| 16 | udev-max | 3 | 10.00 (9.00–11.00) | 1.25x | 1.00x | 2.50x | 7.00 (7.00–7.00) | 1.17x | 48 | 391 | 307 (0) | 2 | same |\n",
 		"| 16 | modload-daemon | 3 | 4.00 (3.90–4.10) | 0.50x | 0.40x | 1.00x | 1.00 (1.00–1.00) | 0.17x |  | 80 | 0 (0) | 2 | same |\n",

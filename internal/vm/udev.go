@@ -31,7 +31,8 @@ const (
 )
 
 // UdevChildrenMax is systemd-udevd's default worker limit on a machine of cpus CPUs and memMB
-// of memory: min(2*CPUs+16, max(RAM/128MiB, 10), 2048) (udevd's manager_set_children_max).
+// of memory as the kernel reports it (MemTotal, a little under what qemu's -m gives): min(2*CPUs+16,
+// max(RAM/128MiB, 10), 2048). A 2 GiB guest gets 15.
 func UdevChildrenMax(cpus, memMB int) int {
 	n := 2*cpus + 16
 	if m := max(memMB/128, 10); m < n {
