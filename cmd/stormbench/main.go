@@ -24,7 +24,7 @@
 // its default, memory-capped workers: udevadm trigger and settle), udev-max (the same with
 // --children-max=2*CPUs+16, what a machine with enough memory gets), udev+modload (udevd with
 // modload's dist/80-drivers.rules beside modload's daemon, which loads) and modload-daemon (the
-// daemon alone, its coldplug). Each row is booted -boots times (default 3 when a coldplug loader
+// daemon alone, its coldplug; modload-daemon-1p with GOMAXPROCS=1). Each row is booted -boots times (default 3 when a coldplug loader
 // is asked for, else 1); the udev section reports medians and spreads.
 // The modload loaders need -init (default ./cmd/modload) to be a binary whose argv[0] "init"
 // runs guest.Main and whose argv[0] "modprobe"/"modload" run modload's tools.
@@ -70,7 +70,7 @@ type options struct {
 }
 
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list",
-	loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon}
+	loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)

@@ -20,12 +20,15 @@ const (
 	loaderUdevMax     = "udev-max"
 	loaderUdevModload = "udev+modload"
 	loaderDaemon      = "modload-daemon"
+	// loaderDaemon1p is the daemon alone with GOMAXPROCS=1: how much of its time is the Go
+	// runtime's idle threads on many vCPUs.
+	loaderDaemon1p = "modload-daemon-1p"
 )
 
 // isColdplug reports whether loader is a long-lived one (udevd, the daemon).
 func isColdplug(loader string) bool {
 	switch loader {
-	case loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon:
+	case loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p:
 		return true
 	}
 	return false
@@ -42,7 +45,7 @@ func needsUdev(loaders []string) bool {
 
 func needsDaemon(loaders []string) bool {
 	for _, l := range loaders {
-		if l == loaderUdevModload || l == loaderDaemon {
+		if l == loaderUdevModload || l == loaderDaemon || l == loaderDaemon1p {
 			return true
 		}
 	}
@@ -61,6 +64,10 @@ func coldplugScenario(loader string, smp int) (guest.Scenario, bool) {
 		return vm.UdevDaemonColdplug(loader), true
 	case loaderDaemon:
 		return vm.DaemonColdplug(loader), true
+	case loaderDaemon1p:
+		sc := vm.DaemonColdplug(loader)
+		sc.Env = []string{"GOMAXPROCS=1"}
+		return sc, true
 	}
 	return guest.Scenario{}, false
 }
@@ -130,7 +137,7 @@ func (c *coldplug) config(base vm.Config, l string, tree debian.Tree) vm.Config 
 	case loaderUdevModload:
 		cfg.Udev = c.udevRoot
 		cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon, vm.DriversRule: c.rules}
-	case loaderDaemon:
+	case loaderDaemon, loaderDaemon1p:
 		cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon}
 	}
 	return cfg
@@ -139,7 +146,7 @@ func (c *coldplug) config(base vm.Config, l string, tree debian.Tree) vm.Config 
 // env is what the daemon rows add to the guest's environment: the kmod release modload
 // follows on the tree's distribution.
 func (c *coldplug) env(l string, tree debian.Tree) []string {
-	if l == loaderUdevModload || l == loaderDaemon {
+	if l == loaderUdevModload || l == loaderDaemon || l == loaderDaemon1p {
 		return vm.GuestEnv(tree)
 	}
 	return nil
@@ -319,7 +326,7 @@ func (r *report) daemonGoals() string {
 	six1 := strings.HasPrefix(r.KVer, "6.1.")
 	for _, smp := range r.smpsOrder() {
 		u, um, fl := r.boots(smp, loaderUdev), r.boots(smp, loaderUdevMax), r.boots(smp, "list")
-		for _, l := range []string{loaderDaemon, loaderUdevModload} {
+		for _, l := range []string{loaderDaemon, loaderUdevModload, loaderDaemon1p} {
 			rows := r.boots(smp, l)
 			if len(rows) == 0 {
 				continue
