@@ -309,9 +309,25 @@ func (r *report) smpsOrder() []int {
 // goal is one judged goal of a daemon row.
 type goal struct {
 	what   string  // "load phase / udev-max's"
-	value  float64 // the measured ratio
+	value  float64 // the measured ratio, of medians
 	limit  float64
 	judged bool // at this kernel and CPU count the issue judges it
+	// rounds are the ratios boot by boot (boot n of the row against boot n of the reference,
+	// booted one after the other, so under the same load of the shared host).
+	rounds []float64
+}
+
+// roundRatios are f(rows' boot n) / f(ref's boot n) for every boot number both have.
+func roundRatios(rows, ref []row, f func(row) float64) []float64 {
+	var out []float64
+	for _, w := range rows {
+		for _, r := range ref {
+			if r.BootNo == w.BootNo && f(r) > 0 {
+				out = append(out, f(w)/f(r))
+			}
+		}
+	}
+	return out
 }
 
 // daemonGoals states issue 12's goals ("How it is judged") for the daemon rows: zero duplicate
@@ -322,7 +338,7 @@ type goal struct {
 func (r *report) daemonGoals() string {
 	var b strings.Builder
 	b.WriteString("\n### Goals (issue 12)\n\n")
-	b.WriteString("Judged on medians: on 6.1 at smp 16 and 64, load phase ≤ 0.5x `udev-max`'s and ≤ 0.7x `udev`'s, loader CPU ≤ 0.5x `udev`'s (udevd plus workers), load phase ≤ 1.1x the list floor; on 6.12 load phase ≤ 1.0x `udev`'s and ≤ 1.1x the floor. At every CPU count: zero duplicate kernel calls (merged ones counted) and udev's module set. Ratios at other CPU counts are shown, not judged.\n\n")
+	b.WriteString("Judged on medians: on 6.1 at smp 16 and 64, load phase ≤ 0.5x `udev-max`'s and ≤ 0.7x `udev`'s, loader CPU ≤ 0.5x `udev`'s (udevd plus workers), load phase ≤ 1.1x the list floor; on 6.12 load phase ≤ 1.0x `udev`'s and ≤ 1.1x the floor. At every CPU count: zero duplicate kernel calls (merged ones counted) and udev's module set. Ratios at other CPU counts are shown, not judged. Beside each ratio of medians, the ratios boot by boot: boot n of the row against boot n of the reference, booted in the same round, so under about the same load of the shared host.\n\n")
 	six1 := strings.HasPrefix(r.KVer, "6.1.")
 	for _, smp := range r.smpsOrder() {
 		u, um, fl := r.boots(smp, loaderUdev), r.boots(smp, loaderUdevMax), r.boots(smp, "list")
@@ -350,7 +366,7 @@ func (r *report) daemonGoals() string {
 				if len(ref) == 0 || over(ref, f).med == 0 {
 					return
 				}
-				goals = append(goals, goal{what, over(rows, f).med / over(ref, f).med, limit, judged})
+				goals = append(goals, goal{what, over(rows, f).med / over(ref, f).med, limit, judged, roundRatios(rows, ref, f)})
 			}
 			if six1 {
 				add("load phase / udev-max's", um, loadPhase, 0.5, judgedSMP)
@@ -364,6 +380,13 @@ func (r *report) daemonGoals() string {
 			failed := false
 			for _, g := range goals {
 				fmt.Fprintf(&b, " %s %.2fx", g.what, g.value)
+				if len(g.rounds) > 1 {
+					rs := make([]string, len(g.rounds))
+					for i, x := range g.rounds {
+						rs[i] = fmt.Sprintf("%.2f", x)
+					}
+					fmt.Fprintf(&b, " (boot by boot %s)", strings.Join(rs, ", "))
+				}
 				if g.judged {
 					fmt.Fprintf(&b, " (goal ≤ %.1fx): %s", g.limit, verdictOf(g.value <= g.limit))
 					failed = failed || g.value > g.limit
