@@ -166,6 +166,17 @@ func TestAddUdev(t *testing.T) {
 			if !kmod {
 				t.Error("guest lacks libkmod.so.2 (udev's kmod builtin)")
 			}
+			if u.Prefix == "usr" {
+				// Debian 13's libsystemd-shared names libraries in .note.dlopen that the guest
+				// does without: required, they fail the closure.
+				var dirs []string
+				for _, d := range libDirs {
+					dirs = append(dirs, filepath.Join(root, d))
+				}
+				if _, err := libClosureOf([]string{filepath.Join(root, u.Udevadm)}, dirs, nil); err == nil || !strings.Contains(err.Error(), "not found") {
+					t.Errorf("every dlopened library required: err = %v, want one not found", err)
+				}
+			}
 			if g := string(a.entries["etc/group"].data); !strings.Contains(g, "\ndisk:x:") || !strings.Contains(g, "\nkvm:x:") {
 				t.Errorf("/etc/group lacks the rules' groups:\n%s", g)
 			}
