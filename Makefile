@@ -1,5 +1,6 @@
 # modload: make build, make test (what .ci/run runs), make demo (the boot storm in a VM, kmod
-# against modload, on Debian 12's 6.1 and Debian 13's 6.12), make vmtest, make bench-storm.
+# against modload, on Debian 12's 6.1 and Debian 13's 6.12), make vmtest, make bench-storm,
+# make bench-udev (the daemon against the distribution's own systemd-udevd).
 .PHONY: test build
 
 build:
@@ -32,10 +33,12 @@ STORM_INIT ?= ./cmd/modload
 STORM_LOADERS ?= kmod,modload,modload-1p,modload-one,modload-off,list
 STORM_SMP ?= 1,4,16,64
 DEMO_SMP ?= 16
-DEMO_LOADERS ?= kmod,modload
+DEMO_LOADERS ?= kmod,modload,udev,modload-daemon
+UDEV_SMP ?= 16,64
+UDEV_LOADERS ?= kmod,list,udev,udev-max,udev+modload,modload-daemon
 VM_DEPS = qemu-system-x86 kmod cpio busybox-static
 
-.PHONY: demo vmtest bench-storm vm-deps test-deps
+.PHONY: demo vmtest bench-storm bench-udev vm-deps test-deps
 TEST_DEPS = $(VM_DEPS) xz-utils zstd gcc
 
 vm-deps:
@@ -50,13 +53,19 @@ install-deps:
 	if [ $${#missing[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${missing[@]}"; fi
 
 # One screen per kernel (6.1 with kmod 30, 6.12 with kmod 34): kmod's storm against modload's
-# (modprobe per device event) at smp $(DEMO_SMP), two boots each, counted by the kernel: calls,
+# (modprobe per device event), the release's own systemd-udevd and modload's daemon at smp
+# $(DEMO_SMP), one boot each, counted by the kernel: calls,
 # duplicates (merged by the kernel / read), bytes read for nothing, load-phase time.
 demo: vm-deps
-	@$(DEBTREE) && $(GO) run ./cmd/stormbench -demo -smp $(DEMO_SMP) -loaders $(DEMO_LOADERS) -init $(STORM_INIT) -notes '' -out $${TMPDIR:-/tmp}/modload-demo
+	@$(DEBTREE) && $(GO) run ./cmd/stormbench -demo -boots 1 -smp $(DEMO_SMP) -loaders $(DEMO_LOADERS) -init $(STORM_INIT) -notes '' -out $${TMPDIR:-/tmp}/modload-demo
 
 vmtest: vm-deps
 	@$(DEBTREE) && MODLOAD_TEST_REQUIRE_VM=1 $(GO) test -count=1 -v -run 'TestVM' ./internal/vm/...
 
 bench-storm: vm-deps
 	@$(DEBTREE) && $(GO) run ./cmd/stormbench -smp $(STORM_SMP) -loaders $(STORM_LOADERS) -init $(STORM_INIT) -out docs/benchmarks
+
+# The daemon against the distribution's own systemd-udevd (issue 12): three boots per row,
+# docs/benchmarks/udev.md (6.1) and udev-6.12.md.
+bench-udev: vm-deps
+	@$(DEBTREE) && $(GO) run ./cmd/stormbench -name udev -boots 3 -smp $(UDEV_SMP) -loaders $(UDEV_LOADERS) -init $(STORM_INIT) -out docs/benchmarks

@@ -25,7 +25,7 @@ func (r *report) compareScreen(smp int) string {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "%-30s", "")
 	for _, w := range rows {
-		fmt.Fprintf(&b, " %14s", w.Loader)
+		fmt.Fprintf(&b, " %14s", w.label())
 	}
 	b.WriteString("\n")
 	line := func(name string, f func(row) string) {
@@ -47,6 +47,7 @@ func (r *report) compareScreen(smp int) string {
 	line("bytes read in all (MiB)", func(w row) string { return fmt.Sprintf("%.1f", mib(w.ReadBytes)) })
 	line("peak VmallocUsed (MiB)", func(w row) string { return fmt.Sprintf("%.1f", float64(w.PeakVmallocKB)/1024) })
 	line("load phase (s)", func(w row) string { return fmt.Sprintf("%.2f", w.LoadPhase) })
+	line("loader CPU (s)", func(w row) string { return fmt.Sprintf("%.2f", w.LoaderCPU) })
 	line("modules loaded", func(w row) string { return fmt.Sprint(w.Loaded) })
 	if k, ok := r.find(smp, "kmod"); ok {
 		line("load phase vs kmod", func(w row) string { return fmt.Sprintf("%.2fx", w.LoadPhase/k.LoadPhase) })

@@ -37,14 +37,14 @@ func (r *report) loaderCPUSection() string {
 		if k, ok := r.find(w.SMP, "kmod"); ok && w.Loader != "kmod" && k.LoaderCPU > 0 && k.LoadPhase > 0 {
 			c, p := w.LoaderCPU/k.LoaderCPU, w.LoadPhase/k.LoadPhase
 			cpuRatio, phaseRatio = fmt.Sprintf("%.2fx", c), fmt.Sprintf("%.2fx", p)
-			if strings.HasPrefix(w.Loader, "modload") && w.Loader != "modload-off" {
+			if strings.HasPrefix(w.Loader, "modload") && w.Loader != "modload-off" && !isColdplug(w.Loader) {
 				goal = "NOT met"
 				if c <= 1 && p <= 1 && w.Duplicates == 0 {
 					goal = "met"
 				}
 			}
 		}
-		fmt.Fprintf(&b, "| %d | %s | %d | %.2f | %.1f | %s | %s | %s | %.1f | %s |\n", w.SMP, w.Loader, w.LoaderRuns, w.LoaderCPU,
+		fmt.Fprintf(&b, "| %d | %s | %d | %.2f | %.1f | %s | %s | %s | %.1f | %s |\n", w.SMP, w.label(), w.LoaderRuns, w.LoaderCPU,
 			w.LoaderCPU/float64(w.LoaderRuns)*1e3, cpuRatio, phaseRatio, goal, busy(w), busyRatio)
 	}
 	return b.String()

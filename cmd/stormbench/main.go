@@ -20,6 +20,12 @@
 // main), modload-one (modload in one process per coldplug pass),
 // modload-off (modload per event with MODLOAD_DEDUP=off), list (the floor: the exact modules in
 // order, finit_module from /init, no resolution; the order comes from the kmod run).
+// The coldplug loaders (udev.go) are long-lived: udev (the release's own systemd-udevd with
+// its default, memory-capped workers: udevadm trigger and settle), udev-max (the same with
+// --children-max=2*CPUs+16, what a machine with enough memory gets), udev+modload (udevd with
+// modload's dist/80-drivers.rules beside modload's daemon, which loads) and modload-daemon (the
+// daemon alone, its coldplug; modload-daemon-1p with GOMAXPROCS=1). Each row is booted -boots times (default 3 when a coldplug loader
+// is asked for, else 1); the udev section reports medians and spreads.
 // The modload loaders need -init (default ./cmd/modload) to be a binary whose argv[0] "init"
 // runs guest.Main and whose argv[0] "modprobe"/"modload" run modload's tools.
 package main
@@ -58,9 +64,13 @@ type options struct {
 	notes     string
 	demo      bool
 	kernels   []string
+	boots     int
+	name      string
+	daemon    string
 }
 
-var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list"}
+var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list",
+	loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)
@@ -77,8 +87,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.calibrate, "calibrate-smp", 4, "CPU count of the whole-tree boot that picks the module set")
 	fs.StringVar(&o.from, "from", "", "re-render the report from this storm.json instead of booting")
 	fs.BoolVar(&o.demo, "demo", false, "end with one screen comparing the loaders at the first -smp value (make demo)")
+	fs.IntVar(&o.boots, "boots", 0, "boots per row (0: 3 when a udev or daemon loader is asked for, else 1)")
+	fs.StringVar(&o.name, "name", "", "report name (\"\": storm, storm-6.12; NAME: NAME for 6.1, NAME-6.12 for 6.12)")
+	fs.StringVar(&o.daemon, "daemon", "./cmd/modloadd", "package built as the guest's modload daemon (the daemon loaders)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.boots < 0 || o.boots > 50 {
+		return nil, fmt.Errorf("-boots: %d out of range 0..50", o.boots)
 	}
 	for _, s := range strings.Split(*smp, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -113,10 +129,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if hasList && !hasKmod {
 		return nil, errors.New("-loaders: list needs kmod (the floor's module order comes from kmod's run)")
 	}
+	if o.boots == 0 {
+		o.boots = 1
+		if needsUdev(o.loaders) || needsDaemon(o.loaders) {
+			o.boots = 3
+		}
+	}
 	return o, nil
 }
 
-func scenario(loader string, floor []string) guest.Scenario {
+func scenario(loader string, floor []string, smp int) guest.Scenario {
+	if sc, ok := coldplugScenario(loader, smp); ok {
+		return sc
+	}
 	switch loader {
 	case "kmod":
 		return vm.KmodStorm()
@@ -190,23 +215,26 @@ func readNotes(path string) ([]string, error) {
 // kernelTree returns the tree of kernel ("6.1": Debian 12's, "6.12": Debian 13's with kmod 34),
 // from debtree's environment or prepared here, and the name of its report ("storm",
 // "storm-6.12") and of its kmod.
-func kernelTree(ctx context.Context, kernel string, stderr io.Writer) (t debian.Tree, name, kmod string, err error) {
+func kernelTree(ctx context.Context, kernel, prefix string, stderr io.Writer) (t debian.Tree, name, kmod string, err error) {
+	if prefix == "" {
+		prefix = "storm"
+	}
 	if kernel == "6.12" {
 		t, ok := debian.FromEnv13()
 		if !ok {
 			t, err = debian.Prepare13(ctx, debian.Options{Log: stderr})
 		}
-		return t, "storm-6.12", "kmod 34 (Debian 13)", err
+		return t, prefix + "-6.12", "kmod 34 (Debian 13)", err
 	}
 	t, ok := debian.FromEnv()
 	if !ok {
 		t, err = debian.Prepare(ctx, debian.Options{Log: stderr})
 	}
-	return t, "storm", "kmod 30 (Debian 12)", err
+	return t, prefix, "kmod 30 (Debian 12)", err
 }
 
 // notesFor is the notes file of the report name: the -notes file for 6.1's "storm", NAME-notes.md
-// beside it for the others.
+// beside it for the others (udev, udev-6.12, storm-6.12).
 func notesFor(notes, name string) string {
 	if notes == "" || name == "storm" {
 		return notes
@@ -217,7 +245,7 @@ func notesFor(notes, name string) string {
 // bench boots every (smp, loader) pair on kernel and writes its report; it returns how many
 // boots failed.
 func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Writer) (int, error) {
-	tree, name, kmod, err := kernelTree(ctx, kernel, stderr)
+	tree, name, kmod, err := kernelTree(ctx, kernel, o.name, stderr)
 	if err != nil {
 		return 0, err
 	}
@@ -245,33 +273,47 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 		return 0, err
 	}
 	base.Modules = mods
-	rep := &report{Name: name, Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, Kmod: kmod, ModuleSet: mods, Init: o.init, Notes: notes}
+	cold, err := prepareColdplug(ctx, o, tree, work, stderr)
+	if err != nil {
+		return 0, err
+	}
+	rep := &report{Name: name, Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, Kmod: kmod, ModuleSet: mods, Init: o.init, Notes: notes,
+		Udev: cold.release, Boots: o.boots}
 	for _, smp := range o.smps {
 		var floor []string
-		for _, l := range o.loaders {
-			cfg := base
-			cfg.SMP = smp
-			cfg.Scenario = scenario(l, floor)
-			start := time.Now()
-			res, err := vm.Run(ctx, cfg)
-			if err != nil {
-				fmt.Fprintf(stderr, "stormbench: smp %d %s: %v\n", smp, l, err)
-				rep.Failures = append(rep.Failures, fmt.Sprintf("smp %d %s: %v", smp, l, firstLine(err.Error())))
-				continue
-			}
-			if l == "kmod" {
-				floor, err = vm.LoadPlan(ctx, tree, vm.LoadOrder(&res.Result))
+		// Boot after boot of every loader in turn, so that a change in the shared host's load
+		// falls on every row alike.
+		for boot := 1; boot <= o.boots; boot++ {
+			for _, l := range o.loaders {
+				cfg := cold.config(base, l, tree)
+				cfg.SMP = smp
+				if l == "list" && floor == nil {
+					continue // kmod's boot failed: no order for the floor
+				}
+				cfg.Scenario = scenario(l, floor, smp)
+				cfg.Scenario.Env = append(cfg.Scenario.Env, cold.env(l, tree)...)
+				start := time.Now()
+				res, err := vm.Run(ctx, cfg)
 				if err != nil {
+					fmt.Fprintf(stderr, "stormbench: smp %d %s boot %d: %v\n", smp, l, boot, err)
+					rep.Failures = append(rep.Failures, fmt.Sprintf("smp %d %s boot %d: %v", smp, l, boot, firstLine(err.Error())))
+					continue
+				}
+				if l == "kmod" && floor == nil {
+					floor, err = vm.LoadPlan(ctx, tree, vm.LoadOrder(&res.Result))
+					if err != nil {
+						return 0, err
+					}
+				}
+				row := newRow(l, res)
+				row.BootNo = boot
+				rep.Rows = append(rep.Rows, row)
+				fmt.Fprintf(stdout, "%s smp %3d %-14s boot %d calls %5d dup %5d (merged %5d, read %5d) wasted %8.1f MiB peak vmalloc %7.1f MiB load %7.2f s loader CPU %6.2f s modules %3d (boot %.0f s)\n",
+					kernel, smp, l, boot, row.Calls, row.Duplicates, row.Merged, row.ReadDuplicates, mib(row.WastedBytes), float64(row.PeakVmallocKB)/1024,
+					row.LoadPhase, row.LoaderCPU, row.Loaded, time.Since(start).Seconds())
+				if err := rep.write(o.out); err != nil { // keep partial results on disk
 					return 0, err
 				}
-			}
-			row := newRow(l, res)
-			rep.Rows = append(rep.Rows, row)
-			fmt.Fprintf(stdout, "%s smp %3d %-12s calls %5d dup %5d (merged %5d, read %5d) wasted %8.1f MiB peak vmalloc %7.1f MiB load %7.2f s modules %3d (boot %.0f s)\n",
-				kernel, smp, l, row.Calls, row.Duplicates, row.Merged, row.ReadDuplicates, mib(row.WastedBytes), float64(row.PeakVmallocKB)/1024,
-				row.LoadPhase, row.Loaded, time.Since(start).Seconds())
-			if err := rep.write(o.out); err != nil { // keep partial results on disk
-				return 0, err
 			}
 		}
 	}
@@ -370,8 +412,21 @@ type row struct {
 	Loaded      int      `json:"modules_loaded"`
 	Modules     []string `json:"modules"`
 	Errors      []string `json:"errors,omitempty"`
-	// LoaderRuns is the number of loader processes started (one per device event, or per pass).
+	// LoaderRuns is the number of loader processes started (one per device event, or per pass;
+	// for a coldplug loader udevd, its workers and the daemon).
 	LoaderRuns int `json:"loader_runs,omitempty"`
+	// BootNo numbers the row's boot among -boots of the same (smp, loader), from 1 (0: a report
+	// written before -boots, one boot).
+	BootNo int `json:"boot_no,omitempty"`
+	// Workers are udevd's live children at the end of the load phase; UdevdCPU and DaemonCPU
+	// their part of LoaderCPU (udevd with its workers, the daemon); DaemonReady is when the
+	// daemon said READY=1, from the start of the load phase.
+	Workers     int     `json:"udevd_workers,omitempty"`
+	UdevdCPU    float64 `json:"udevd_cpu_s,omitempty"`
+	DaemonCPU   float64 `json:"daemon_cpu_s,omitempty"`
+	DaemonReady float64 `json:"daemon_ready_s,omitempty"`
+	// DaemonLog is the end of the daemon's log (its coldplug summary).
+	DaemonLog string `json:"daemon_log,omitempty"`
 }
 
 func newRow(loader string, res *vm.Result) row {
@@ -384,6 +439,12 @@ func newRow(loader string, res *vm.Result) row {
 		Loaded: len(res.Modules), Modules: res.Modules, Errors: res.Errors,
 		InitCPU: res.InitCPU.Seconds(), GuestUser: res.CPU.User, GuestSystem: res.CPU.System, GuestIRQ: res.CPU.IRQ,
 		LoaderRuns: res.LoaderRuns,
+	}
+	if u := res.Udevd; u != nil {
+		r.Workers, r.UdevdCPU = u.Children, u.CPU.Seconds()
+	}
+	if d := res.Daemon; d != nil {
+		r.DaemonCPU, r.DaemonReady, r.DaemonLog = d.CPU.Seconds(), d.Ready.Seconds(), d.Log
 	}
 	for _, p := range res.Passes {
 		r.Events += p.Events

@@ -30,7 +30,10 @@ type report struct {
 	Init      string   `json:"init"`
 	ModuleSet []string `json:"module_set"`
 	Rows      []row    `json:"rows"`
-	Failures  []string `json:"failures,omitempty"`
+	// Udev names the udevd of the coldplug rows ("" when the run had none); Boots is -boots.
+	Udev     string   `json:"udev,omitempty"`
+	Boots    int      `json:"boots,omitempty"`
+	Failures []string `json:"failures,omitempty"`
 	// Notes are remarks on the run written by hand in the -notes file (what the table alone
 	// does not say, with the commands behind any figure they quote), rendered under the header.
 	Notes []string `json:"notes,omitempty"`
@@ -61,6 +64,14 @@ func (r *report) write(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, n+".md"), []byte(r.markdown()), 0o644)
+}
+
+// label is the row's loader, with its boot number after the first boot.
+func (w row) label() string {
+	if w.BootNo > 1 {
+		return fmt.Sprintf("%s #%d", w.Loader, w.BootNo)
+	}
+	return w.Loader
 }
 
 // loaders returns the loaders present, in first-seen order.
@@ -97,7 +108,11 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- Module set in the initramfs: the %d modules a whole-tree kmod storm reaches, with their dependencies and softdeps.\n", len(r.ModuleSet))
 	fmt.Fprintf(&b, "- Every number is counted from the kernel's side: tracefs `syscalls/sys_{enter,exit}_{finit,init}_module`, `module/module_load`, a kretprobe on `kernel_read_file` for bytes read, `/proc/meminfo` VmallocUsed sampled every 2 ms.\n")
 	fmt.Fprintf(&b, "- A duplicate is every call beyond a module's first, whatever the kernel answered: a call that loaded nothing and got EEXIST/EBUSY, a call that reached load for a module an earlier call already reached (a failing module asked for again), or a finit_module the kernel merged into a concurrent load of the same file (Linux 6.5+: it returns that load's result without reading the file; no such merge exists on 6.1). Merged = duplicates the kernel merged (no read); read = those that cost a read. Wasted = bytes the kernel read in duplicate calls.\n")
-	fmt.Fprintf(&b, "- One boot per row. Counts and bytes repeat closely between runs; load-phase times under TCG on a shared 2-core host do not, so compare times within a table, not across runs or machines. Load phase = from the first loader started to the last one finished, all coldplug passes.\n\n")
+	boots := "One boot per row"
+	if r.Boots > 1 {
+		boots = fmt.Sprintf("%d boots per row (the table lists each; later boots are numbered, e.g. `udev #2`), interleaved: one boot of every row, then the next", r.Boots)
+	}
+	fmt.Fprintf(&b, "- %s. Counts and bytes repeat closely between runs; load-phase times under TCG on a shared 2-core host do not, so compare times within a table, not across runs or machines. Load phase = from the first loader started to the last one finished, all coldplug passes (udev and the daemon: see their section).\n\n", boots)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- Note: %s\n", n)
 	}
@@ -110,13 +125,14 @@ func (r *report) markdown() string {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].SMP < rows[j].SMP })
 	for _, w := range rows {
 		fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %d | %d | %d / %d | %d / %d | %.1f | %.1f | %.1f (%.1f) | %.2f | %d |\n",
-			w.SMP, w.Loader, w.Events, w.Passes, w.Finit, w.Init, w.Duplicates, w.Merged, w.ReadDuplicates, w.Errnos["EEXIST"], w.Errnos["EBUSY"],
+			w.SMP, w.label(), w.Events, w.Passes, w.Finit, w.Init, w.Duplicates, w.Merged, w.ReadDuplicates, w.Errnos["EEXIST"], w.Errnos["EBUSY"],
 			mib(w.WastedBytes), mib(w.ReadBytes), float64(w.PeakVmallocKB)/1024, float64(w.BaseVmallocKB)/1024,
 			w.LoadPhase, w.Loaded)
 	}
 	fmt.Fprintf(&b, "\n![bytes read for nothing](%[1]s-waste.png) ![load phase](%[1]s-time.png)\n", r.fileName())
 	b.WriteString(r.modelSection())
 	b.WriteString(r.loaderCPUSection())
+	b.WriteString(r.udevSection())
 	b.WriteString(r.checks())
 	if len(r.Failures) > 0 {
 		b.WriteString("\n## Boots that failed\n\n")
@@ -126,7 +142,7 @@ func (r *report) markdown() string {
 	}
 	for _, w := range rows {
 		if len(w.Errors) > 0 {
-			fmt.Fprintf(&b, "\nGuest notes, smp %d %s: %s\n", w.SMP, w.Loader, strings.Join(w.Errors, "; "))
+			fmt.Fprintf(&b, "\nGuest notes, smp %d %s: %s\n", w.SMP, w.label(), strings.Join(w.Errors, "; "))
 		}
 	}
 	return b.String()
@@ -187,22 +203,13 @@ func (r *report) checks() string {
 		}
 		return "NOT met"
 	}
-	smps := map[int]bool{}
-	var order []int
-	for _, w := range r.Rows {
-		if !smps[w.SMP] {
-			smps[w.SMP] = true
-			order = append(order, w.SMP)
-		}
-	}
-	sort.Ints(order)
-	for _, smp := range order {
+	for _, smp := range r.smpsOrder() {
 		fmt.Fprintf(&b, "### smp %d\n\n", smp)
 		k, hasK := r.find(smp, "kmod")
 		f, hasF := r.find(smp, "list")
 		for _, l := range r.loaders() {
 			w, ok := r.find(smp, l)
-			if !ok || !strings.HasPrefix(l, "modload") {
+			if !ok || !strings.HasPrefix(l, "modload") || isColdplug(l) { // the daemon: udevSection
 				continue
 			}
 			if l == "modload-off" {

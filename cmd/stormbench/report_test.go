@@ -98,7 +98,7 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("options = %+v", o)
 	}
 	for _, bad := range [][]string{
-		{"-smp", "0"}, {"-smp", "x"}, {"-smp", "256"}, {"-loaders", "udev"}, {"-loaders", "list"},
+		{"-smp", "0"}, {"-smp", "x"}, {"-smp", "256"}, {"-loaders", "udevd"}, {"-loaders", "list"}, {"-boots", "-1"},
 	} {
 		if _, err := parseFlags(bad, &stderr); err == nil {
 			t.Errorf("%v: no error", bad)

@@ -313,21 +313,38 @@ func PrepareKmod34(ctx context.Context, opts Options) (string, error) {
 	return prepareKmod34(ctx, opts.cache(), apt, opts.Log)
 }
 
-// kmod34Stamp marks a complete kmod 34 root; it lists the .deb files extracted.
+// kmod34Stamp marks a complete extracted root (kmod 34's, udev's); it lists the .deb files
+// extracted.
 const kmod34Stamp = ".modload-packages"
 
 func prepareKmod34(ctx context.Context, cache string, apt Apt, logw io.Writer) (string, error) {
+	root := filepath.Join(cache, "kmod34", "root")
+	check := func(tmp string) error {
+		out, err := runCmd(KmodCommand(ctx, tmp, "kmod", "--version"))
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(string(out), "kmod version 34") {
+			return fmt.Errorf("%s: kmod --version says %q, want kmod version 34", tmp, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	return extractRoot(ctx, "kmod 34", root, apt.Options(), filepath.Join(cache, "deb", Suite13), Kmod34Packages, check, logw)
+}
+
+// extractRoot returns root, filled with the packages pkgs (fetched with apt-get download under
+// aptOpts into debDir, then dpkg -x: nothing is installed) and accepted by check, preparing it
+// when it does not hold them yet. A complete root has the stamp file listing its .deb files.
+func extractRoot(ctx context.Context, what, root string, aptOpts []string, debDir string, pkgs []string, check func(tmp string) error, logw io.Writer) (string, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	root := filepath.Join(cache, "kmod34", "root")
 	if _, err := os.Stat(filepath.Join(root, kmod34Stamp)); err == nil {
 		return root, nil
 	}
-	debDir := filepath.Join(cache, "deb", Suite13)
 	var debs []string
-	for _, pkg := range Kmod34Packages {
-		deb, err := download(ctx, apt.Options(), debDir, pkg, logw)
+	for _, pkg := range pkgs {
+		deb, err := download(ctx, aptOpts, debDir, pkg, logw)
 		if err != nil {
 			return "", err
 		}
@@ -335,10 +352,10 @@ func prepareKmod34(ctx context.Context, cache string, apt Apt, logw io.Writer) (
 	}
 	tmp := root + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
-		return "", fmt.Errorf("prepare kmod 34: %w", err)
+		return "", fmt.Errorf("prepare %s: %w", what, err)
 	}
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("prepare kmod 34: %w", err)
+		return "", fmt.Errorf("prepare %s: %w", what, err)
 	}
 	for _, deb := range debs {
 		fmt.Fprintf(logw, "debian: dpkg -x %s\n", filepath.Base(deb))
@@ -346,25 +363,21 @@ func prepareKmod34(ctx context.Context, cache string, apt Apt, logw io.Writer) (
 			return "", err
 		}
 	}
-	out, err := runCmd(KmodCommand(ctx, tmp, "kmod", "--version"))
-	if err != nil {
-		return "", fmt.Errorf("prepare kmod 34: %w", err)
-	}
-	if !strings.HasPrefix(string(out), "kmod version 34") {
-		return "", fmt.Errorf("prepare kmod 34: %s: kmod --version says %q, want kmod version 34", tmp, strings.TrimSpace(string(out)))
+	if err := check(tmp); err != nil {
+		return "", fmt.Errorf("prepare %s: %w", what, err)
 	}
 	var list strings.Builder
 	for _, d := range debs {
 		list.WriteString(filepath.Base(d) + "\n")
 	}
 	if err := os.WriteFile(filepath.Join(tmp, kmod34Stamp), []byte(list.String()), 0o644); err != nil {
-		return "", fmt.Errorf("prepare kmod 34: %w", err)
+		return "", fmt.Errorf("prepare %s: %w", what, err)
 	}
 	if err := os.RemoveAll(root); err != nil {
-		return "", fmt.Errorf("prepare kmod 34: %w", err)
+		return "", fmt.Errorf("prepare %s: %w", what, err)
 	}
 	if err := os.Rename(tmp, root); err != nil {
-		return "", fmt.Errorf("prepare kmod 34: %w", err)
+		return "", fmt.Errorf("prepare %s: %w", what, err)
 	}
 	return root, nil
 }

@@ -21,6 +21,14 @@
 //     ListFloor (exact files in order, finit_module from /init). LoadOrder + LoadPlan turn a kmod
 //     run into the floor's list. The modload scenarios need Config.Init built from cmd/modload
 //     (argv[0] "init" -> guest.Main); /modload/sbin/<tool> and /modload/bin/modload link to /init.
+//   - Coldplug scenarios (udev.go): UdevColdplug (the tree's release's own systemd-udevd —
+//     Debian 12's udev 252 on 6.1, Debian 13's 257 on 6.12 — triggered and settled, its default
+//     or a given --children-max), DaemonColdplug (modloadd alone, until READY=1) and
+//     UdevDaemonColdplug (both, with dist/80-drivers.rules at DriversRule). Config.Udev is the
+//     root debian.PrepareUdev unpacked the release's udev and library packages into: the guest
+//     gets udevadm, systemd-udevd, the stock rules and helpers at the package's own paths, every
+//     library they link, libkmod, and an /etc/group naming the rules' groups. The daemon is a
+//     Config.Files entry at ModloaddBinary. TestVMUdev boots udev and the daemon at smp 4.
 //   - Config.Files are copied into the guest; host files with an execute bit stay executable
 //     (a kernel modprobe helper script).
 //   - The VM tests (TestVM*, run by scripts/test.sh after the unit tests): TestVMStorm boots kmod's

@@ -88,8 +88,14 @@ func elfLibs(file string) (needed, dlopened []string, err error) {
 // transitively, looked up by soname in dirs (in order), keyed by soname. A soname found in no
 // directory is an error naming the file that wants it.
 func libClosure(bin string, dirs []string) (map[string]string, error) {
+	return libClosureOf([]string{bin}, dirs, nil)
+}
+
+// libClosureOf is libClosure of several binaries; a dlopened soname for which optional says
+// true may be missing from dirs (a feature the guest does without), nil: none may.
+func libClosureOf(bins, dirs []string, optional func(soname string) bool) (map[string]string, error) {
 	out := map[string]string{}
-	queue := []string{bin}
+	queue := append([]string(nil), bins...)
 	for len(queue) > 0 {
 		file := queue[0]
 		queue = queue[1:]
@@ -97,7 +103,7 @@ func libClosure(bin string, dirs []string) (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, so := range append(needed, dlopened...) {
+		for i, so := range append(needed, dlopened...) {
 			if _, ok := out[so]; ok {
 				continue
 			}
@@ -107,6 +113,9 @@ func libClosure(bin string, dirs []string) (map[string]string, error) {
 					p = filepath.Join(d, so)
 					break
 				}
+			}
+			if p == "" && i >= len(needed) && optional != nil && optional(so) {
+				continue
 			}
 			if p == "" {
 				return nil, fmt.Errorf("%s wants %s: not found in %v", file, so, dirs)

@@ -91,6 +91,9 @@ type Config struct {
 	Console io.Writer
 	// Kmod and Busybox are host binaries copied in ("": /usr/bin/kmod, /bin/busybox).
 	Kmod, Busybox string
+	// Udev, when set, is the root debian.PrepareUdev unpacked the tree's release's udev into:
+	// the guest gets its systemd-udevd, rules, helpers and libraries (udev.go).
+	Udev string
 }
 
 // Result is the guest's report plus what the host measured.
@@ -303,6 +306,11 @@ func buildInitrd(cfg Config, mods, out, work string) error {
 	a.AddBytes(RecorderHelper, []byte(recorderScript), 0o755)
 	if err := addKmod(a, cfg); err != nil {
 		return err
+	}
+	if cfg.Udev != "" {
+		if err := addUdev(a, cfg); err != nil {
+			return err
+		}
 	}
 	sc, err := json.Marshal(cfg.Scenario)
 	if err != nil {

@@ -99,6 +99,12 @@ func run(path string) (*Result, error) {
 			return res, fmt.Errorf("set modprobe helper: %w", err)
 		}
 	}
+	var svc *services
+	if sc.Kind == KindColdplug {
+		if svc, err = startServices(sc); err != nil {
+			return res, err
+		}
+	}
 	before, _ := procModules()
 	s := newSampler(sc.SampleEvery)
 	res.BaseVmallocKB = s.peak
@@ -116,9 +122,12 @@ func run(path string) (*Result, error) {
 		err = list(sc, res)
 	case KindChecks:
 		runChecks(sc, res)
+	case KindColdplug:
+		err = svc.coldplug(sc, res)
 	}
 	res.LoadPhase = time.Since(start)
 	res.CPU, res.InitCPU = readCPU().since(cpu0), selfCPU()-self0
+	svc.stop(res)
 	stop()
 	<-done
 	res.PeakVmallocKB, res.Samples = s.peak, s.n

@@ -23,6 +23,9 @@ const (
 	// KindChecks runs Checks in order, each a shell script, marking the trace buffer before each so
 	// that every traced call is attributed to the check that caused it (Call.Check).
 	KindChecks = "checks"
+	// KindColdplug has long-lived loaders do the coldplug: the distribution's systemd-udevd
+	// (Udevd) with udevadm trigger and settle, modload's daemon (Daemon), or both (coldplug.go).
+	KindColdplug = "coldplug"
 )
 
 // Check is one named shell script of a KindChecks scenario. It passes when it exits 0; what it
@@ -81,6 +84,12 @@ type Scenario struct {
 	// Kill (storm) names a substring of a loader's arguments: the first such loader seen inside
 	// finit_module/init_module, or holding a module file open, is sent SIGKILL (Result.Killed).
 	Kill string `json:"kill,omitempty"`
+	// Udevd (coldplug) is systemd-udevd's command line, e.g. ["/lib/systemd/systemd-udevd",
+	// "--children-max=48"]: started before the load phase, triggered and settled in it.
+	Udevd []string `json:"udevd,omitempty"`
+	// Daemon (coldplug) is modload's daemon's command line, started at the load phase's start
+	// with NOTIFY_SOCKET: the phase lasts until it says READY=1 (its coldplug done).
+	Daemon []string `json:"daemon,omitempty"`
 	// SampleEvery is the VmallocUsed sampling period (0: 2ms).
 	SampleEvery time.Duration `json:"sample_every,omitempty"`
 }
@@ -134,6 +143,10 @@ func (s *Scenario) Validate() error {
 				return fmt.Errorf("scenario %q: check %d: empty, blank-containing or repeated name %q", s.Name, i, c.Name)
 			}
 			names[c.Name] = true
+		}
+	case KindColdplug:
+		if len(s.Udevd) == 0 && len(s.Daemon) == 0 {
+			return fmt.Errorf("scenario %q: coldplug needs udevd, a daemon or both", s.Name)
 		}
 	default:
 		return fmt.Errorf("scenario %q: unknown kind %q", s.Name, s.Kind)
@@ -235,5 +248,8 @@ type Result struct {
 	After        []string      `json:"after,omitempty"`
 	Checks       []CheckResult `json:"checks,omitempty"`
 	Killed       *Killed       `json:"killed,omitempty"`
-	Errors       []string      `json:"errors,omitempty"`
+	// Udevd and Daemon are a coldplug scenario's loaders' costs.
+	Udevd  *ServiceStats `json:"udevd,omitempty"`
+	Daemon *ServiceStats `json:"daemon,omitempty"`
+	Errors []string      `json:"errors,omitempty"`
 }
