@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -29,7 +28,6 @@ import (
 
 // Main dispatches modloadd's commands.
 func Main(env *cli.Env, args []string) int {
-	capProcs(env.Getenv)
 	if len(args) > 1 && args[1] == "metrics" {
 		return Metrics(env, args[1:])
 	}
@@ -142,23 +140,6 @@ func Daemon(env *cli.Env, args []string) int {
 	p := d.Progress()
 	e.Log.Info("modloadd stopped", "devices", p.Devices, "loaded", p.Loaded, "not_found", p.NotFound, "failed", p.Failed)
 	return 0
-}
-
-// daemonProcs is the daemon's P count (GOMAXPROCS) unless the environment sets one. Its loads
-// wait in finit_module, its listeners on sockets: a goroutine blocked in a system call holds a
-// thread, not a P, so loads run side by side on any P count. What more Ps buy is the runtime
-// waking and spinning threads on idle CPUs whenever a goroutine becomes runnable (each load
-// that finishes), which under TCG, one host thread emulating every vCPU, is the guest's time.
-// Two Ps, not one as the multi-call tools' setOneP: the resolving and the bookkeeping between
-// loads need not wait for the runtime to take the P back from a goroutine in a system call.
-const daemonProcs = 2
-
-// capProcs sets the P count to daemonProcs unless GOMAXPROCS is set in the environment (getenv)
-// or the machine has fewer CPUs.
-func capProcs(getenv func(string) string) {
-	if getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) > daemonProcs {
-		runtime.GOMAXPROCS(daemonProcs)
-	}
 }
 
 // writeTextfiles rewrites the textfile every interval until ctx is cancelled.

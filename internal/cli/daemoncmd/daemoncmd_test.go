@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -137,33 +136,6 @@ func TestDaemon(t *testing.T) {
 	for _, want := range []string{"modloadd started", "coldplug pass", "modloadd stopped"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
-		}
-	}
-}
-
-// TestCapProcs: the daemon runs on daemonProcs Ps unless GOMAXPROCS is set in its
-// environment.
-func TestCapProcs(t *testing.T) {
-	old := runtime.GOMAXPROCS(0)
-	t.Cleanup(func() { runtime.GOMAXPROCS(old) })
-	for _, tc := range []struct {
-		env    string
-		before int
-		want   int
-	}{
-		{"", daemonProcs + 6, daemonProcs},
-		{"", 1, 1},
-		{"8", daemonProcs + 6, daemonProcs + 6},
-	} {
-		runtime.GOMAXPROCS(tc.before)
-		capProcs(func(k string) string {
-			if k == "GOMAXPROCS" {
-				return tc.env
-			}
-			return ""
-		})
-		if got := runtime.GOMAXPROCS(0); got != tc.want {
-			t.Errorf("GOMAXPROCS=%q, %d Ps before: %d Ps, want %d", tc.env, tc.before, got, tc.want)
 		}
 	}
 }
