@@ -47,10 +47,10 @@
 //     ENOKEY. Never EBUSY, EINTR, EAGAIN, ENOMEM, ETXTBSY (transient), ENOENT (unknown symbol:
 //     a missing dependency), EINVAL (bad parameters or image), EPERM (policy) or EEXIST. The
 //     kernel's EEXIST is success only when the module is in the kernel: live, or coming and
-//     then live. When it is not (a loader outside the gate had it loaded or coming, and it was
-//     removed or its init failed before we looked) the kernel is called once more; a second
-//     EEXIST with the module still not in the kernel came from the module's own init, and only
-//     that EEXIST is remembered (an EEXIST of a module in the kernel is recorded as success).
+//     then live. When it is not, the EEXIST came from the module's own init (the kernel waits
+//     for another loader's coming module and answers EEXIST only for a module in its list), and
+//     that EEXIST is remembered, without a second call to confirm it (an EEXIST of a module in
+//     the kernel is recorded as success).
 //     [Gate.List] lists exactly what an unforced request would be served now (this boot; the
 //     recorded path still names the same identity, size and mtime; the module not live) and
 //     [Gate.Forget] clears it (one module or all). Force: a Request with Force (modprobe -f,
@@ -94,8 +94,7 @@
 //     Options.Warn is told once per Gate (a *RuntimeDirError naming the directory and the
 //     cause, matching ErrUnlocked); [Gate.List] and [Gate.Forget] return that error. modload's
 //     own state may cost the dedup, never a module load.
-//  9. The leader calls the LoadFunc once while holding the lock (outcome Loaded; twice when an
-//     EEXIST must be confirmed, rule 7) and records the result. A LoadFunc makes one kernel
+//  9. The leader calls the LoadFunc once while holding the lock (outcome Loaded) and records the result. A LoadFunc makes one kernel
 //     call and takes no other gate lock, so a goroutine never holds one load lock while waiting
 //     for another: lock order cannot deadlock. (Each loading goroutine holds at most one lock;
 //     a process runs as many loads in parallel as its loader has workers.)

@@ -585,20 +585,14 @@ func (g *Gate) loadAndRecord(ctx context.Context, f *flight, req Request, fi sys
 	ctx = context.WithValue(ctx, chainKey{}, append(chain(ctx)[:len(chain(ctx)):len(chain(ctx))], fi.Identity))
 	o, c, err := g.callKernel(ctx, req, fi, load)
 	// The kernel's EEXIST is success only when the module is in the kernel: live, or coming and
-	// then live. Otherwise another loader's module was removed, or its init failed, after the
-	// kernel answered: one more call finds out. A module not in the kernel after a second EEXIST
-	// returned it from its own init (pcc_cpufreq under TCG): that is its failure.
-	own := false
-	for retried := false; !c.NotCalled && errors.Is(err, sys.EEXIST); retried = true {
-		if g.settled(ctx, req.Name) {
-			break
-		}
-		if retried {
-			own = true
-			break
-		}
-		o, c, err = g.callKernel(ctx, req, fi, load)
-	}
+	// then live. A module not in the kernel after the call returned EEXIST from its own init
+	// (pcc_cpufreq when another cpufreq driver is registered): that is its failure, remembered
+	// like any other, without a second call to confirm it. The kernel answers EEXIST for
+	// another loader's module only while that module is live (it waits for a coming one, and
+	// loads again if that one's init failed); for another's module to be gone when the call
+	// returns, it must have been removed within the call. Then this load reports a failure
+	// (never a success) that `modload forget` clears.
+	own := !c.NotCalled && errors.Is(err, sys.EEXIST) && !g.settled(ctx, req.Name)
 	f.notCalled = c.NotCalled
 	var e syscall.Errno
 	// Only the kernel's result is recorded: a failure before the kernel call (open, a replaced

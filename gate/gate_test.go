@@ -835,10 +835,10 @@ func TestEvents(t *testing.T) {
 	}
 }
 
-// TestInitEEXISTRemembered: a module whose own init returns EEXIST (pcc_cpufreq under TCG) is
-// not in the kernel afterwards; after a second call confirms it (the first EEXIST might have been
-// another loader's), it is not sent to the kernel again, and callers still see EEXIST (success,
-// for kmod's semantics).
+// TestInitEEXISTRemembered: a module whose own init returns EEXIST (pcc_cpufreq when another
+// cpufreq driver is registered) is not in the kernel afterwards: that is its failure, sent to the
+// kernel once (a second call to confirm it was a duplicate in every boot where it happened), and
+// callers still see EEXIST.
 func TestInitEEXISTRemembered(t *testing.T) {
 	e := newEnv(t)
 	g := e.gate(ModeWait)
@@ -850,8 +850,15 @@ func TestInitEEXISTRemembered(t *testing.T) {
 			t.Fatalf("load %d: %v, want EEXIST", i, err)
 		}
 	}
-	if n := e.k.Count("pcc"); n != 2 {
-		t.Fatalf("%d kernel calls, want 2 (the first and its confirmation)", n)
+	if n := e.k.Count("pcc"); n != 1 {
+		t.Fatalf("%d kernel calls, want 1", n)
+	}
+	// Another process is served the remembered failure too.
+	if _, err := e.gate(ModeWait).Load(context.Background(), req, e.finit(req)); !errors.Is(err, sys.EEXIST) {
+		t.Fatalf("another process: %v, want EEXIST", err)
+	}
+	if n := e.k.Count("pcc"); n != 1 {
+		t.Fatalf("%d kernel calls after another process asked, want 1", n)
 	}
 }
 
@@ -871,8 +878,8 @@ func TestInitEEXISTListedAndForgotten(t *testing.T) {
 		t.Fatalf("Forget(pcc) = %d, %v; want 1", n, err)
 	}
 	g.Load(context.Background(), req, e.finit(req))
-	if n := e.k.Count("pcc"); n != 4 {
-		t.Errorf("after Forget: %d kernel calls, want 4 (two per load)", n)
+	if n := e.k.Count("pcc"); n != 2 {
+		t.Errorf("after Forget: %d kernel calls, want 2 (one per load)", n)
 	}
 }
 
