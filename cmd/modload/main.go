@@ -53,40 +53,44 @@ var parallelTools = map[string]bool{"depmod": true}
 
 // allCPUs reports whether the tool that args name (as run dispatches) is one of parallelTools.
 func allCPUs(args []string) bool {
+	name, _ := toolName(args)
+	return parallelTools[name]
+}
+
+// toolName is the tool args ask for, as run dispatches: the base name of args[0] when it is a
+// tool (a link named modprobe), else args[1] ("modload modprobe ..."), with the arguments the
+// tool is given; "" when args name none.
+func toolName(args []string) (string, []string) {
 	if len(args) == 0 {
-		return false
+		return "", nil
 	}
-	if _, ok := tools[filepath.Base(args[0])]; ok {
-		return parallelTools[filepath.Base(args[0])]
+	if base := filepath.Base(args[0]); tools[base].main != nil {
+		return base, args
 	}
-	return len(args) > 1 && parallelTools[args[1]]
+	if len(args) < 2 {
+		return "", nil
+	}
+	return args[1], args[1:]
 }
 
 // run dispatches on the base name of args[0], then on args[1].
 func run(env *cli.Env, args []string) int {
-	if len(args) == 0 {
+	name, rest := toolName(args)
+	switch name {
+	case "":
 		usage(env.Stderr)
 		return 1
-	}
-	if t, ok := tools[filepath.Base(args[0])]; ok {
-		return t.main(env, args)
-	}
-	if len(args) < 2 {
-		usage(env.Stderr)
-		return 1
-	}
-	switch args[1] {
 	case "help", "-h", "--help":
 		usage(env.Stdout)
 		return 0
 	}
-	t, ok := tools[args[1]]
+	t, ok := tools[name]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "modload: unknown command %q\n", args[1])
+		fmt.Fprintf(env.Stderr, "modload: unknown command %q\n", name)
 		usage(env.Stderr)
 		return 1
 	}
-	return t.main(env, args[1:])
+	return t.main(env, rest)
 }
 
 func usage(w io.Writer) {
