@@ -66,16 +66,10 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestWalk(t *testing.T) {
+// sysTree writes files (path: content) and links (path: target) under a new directory.
+func sysTree(t *testing.T, files, links map[string]string) string {
+	t.Helper()
 	sys := t.TempDir()
-	files := map[string]string{
-		"devices/pci0000:00/uevent":                        "",
-		"devices/pci0000:00/0000:00:03.0/uevent":           "DRIVER=e1000\nPCI_CLASS=20000\nMODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00\n",
-		"devices/system/cpu/cpu0/uevent":                   "MODALIAS=cpu:type:x86,ven0000fam0006mod003F:feature:,0000\n",
-		"devices/system/cpu/cpu0/modalias":                 "not read",
-		"devices/virtual/bad/uevent":                       "NOEQUALS\n",
-		"devices/pci0000:00/0000:00:03.0/nested/unrelated": "x",
-	}
 	for name, content := range files {
 		p := filepath.Join(sys, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -85,34 +79,125 @@ func TestWalk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A link back up the tree must not be followed.
-	if err := os.Symlink("../..", filepath.Join(sys, "devices/pci0000:00/0000:00:03.0/subsystem")); err != nil {
-		t.Fatal(err)
+	for name, target := range links {
+		p := filepath.Join(sys, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
 	}
-	devs, err := Walk(sys)
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(sys, "devices/virtual/bad/uevent")) {
-		t.Fatalf("Walk error %v does not name the bad file", err)
-	}
+	return sys
+}
+
+func devList(devs []Device) []string {
 	var got []string
 	for _, d := range devs {
 		got = append(got, d.Event.DevPath+" "+d.Event.Modalias)
 	}
+	return got
+}
+
+// TestWalk: the devices are the bus and class entries' targets, each once, sorted; devices of
+// no subsystem, entries that are not links, links out of the tree or to nothing are not.
+func TestWalk(t *testing.T) {
+	pci := "devices/pci0000:00/0000:00:03.0"
+	sys := sysTree(t, map[string]string{
+		"devices/pci0000:00/uevent":       "",
+		pci + "/uevent":                   "DRIVER=e1000\nPCI_CLASS=20000\nMODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00\n",
+		pci + "/net/eth0/uevent":          "INTERFACE=eth0\nIFINDEX=2\n",
+		pci + "/power/runtime_status":     "active",
+		"devices/system/cpu/cpu0/uevent":  "MODALIAS=cpu:type:x86,ven0000fam0006mod003F:feature:,0000\n",
+		"devices/virtual/bad/bad0/uevent": "NOEQUALS\n",
+		"class/net/bonding_masters":       "",
+		"bus/isa/drivers_autoprobe":       "1",
+		"outside/uevent":                  "MODALIAS=pci:outside\n",
+	}, map[string]string{
+		"bus/pci/devices/0000:00:03.0": "../../../" + pci,
+		"bus/cpu/devices/cpu0":         "../../../devices/system/cpu/cpu0",
+		"class/net/eth0":               "../../" + pci + "/net/eth0",
+		"class/bad/bad0":               "../../devices/virtual/bad/bad0",
+		"class/gone/x":                 "../../devices/virtual/gone/x",
+		"class/out/o":                  "../../../outside",
+		// The same device reached twice is listed once.
+		"class/pcidup/0000:00:03.0": "../../" + pci,
+	})
+	devs, err := Walk(sys)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(sys, "devices/virtual/bad/bad0/uevent")) {
+		t.Fatalf("Walk error %v does not name the bad file", err)
+	}
 	want := []string{
-		"/devices/pci0000:00 ",
-		"/devices/pci0000:00/0000:00:03.0 pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00",
+		"/" + pci + " pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00",
+		"/" + pci + "/net/eth0 ",
 		"/devices/system/cpu/cpu0 cpu:type:x86,ven0000fam0006mod003F:feature:,0000",
 	}
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(want, devList(devs)); d != "" {
 		t.Fatalf("Walk (-want +got):\n%s", d)
 	}
-	if err := Trigger(devs[1].Dir); err != nil {
+	if devs[0].Dir != filepath.Join(sys, pci) {
+		t.Fatalf("Dir = %q, want the device directory", devs[0].Dir)
+	}
+	if err := Trigger(devs[0].Dir); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(devs[1].Dir, "uevent")); !strings.HasPrefix(string(b), "add") {
+	if b, _ := os.ReadFile(filepath.Join(devs[0].Dir, "uevent")); !strings.HasPrefix(string(b), "add") {
 		t.Fatalf("Trigger wrote %q", b)
 	}
 	if _, err := Walk(filepath.Join(sys, "nosuch")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Walk of a missing tree: %v", err)
+	}
+}
+
+// TestScannerReadsNewOnly: a second Scan lists what appeared and what stayed, reads only the
+// new devices' uevent files, forgets what went away; Forget makes it read them all again.
+func TestScannerReadsNewOnly(t *testing.T) {
+	a, b := "devices/pci0000:00/0000:00:03.0", "devices/pci0000:00/0000:00:04.0"
+	sys := sysTree(t, map[string]string{
+		a + "/uevent": "MODALIAS=pci:a\n",
+		b + "/uevent": "MODALIAS=pci:b\n",
+	}, map[string]string{"bus/pci/devices/0000:00:03.0": "../../../" + a})
+	s := &Scanner{SysDir: sys}
+	devs, err := s.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"/" + a + " pci:a"}, devList(devs)); d != "" {
+		t.Fatalf("first Scan (-want +got):\n%s", d)
+	}
+	// a's uevent changes (it is not read again); b appears.
+	if err := os.WriteFile(filepath.Join(sys, a, "uevent"), []byte("MODALIAS=pci:changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../"+b, filepath.Join(sys, "bus/pci/devices/0000:00:04.0")); err != nil {
+		t.Fatal(err)
+	}
+	devs, err = s.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"/" + a + " pci:a", "/" + b + " pci:b"}, devList(devs)); d != "" {
+		t.Fatalf("second Scan (-want +got):\n%s", d)
+	}
+	s.Forget()
+	devs, _ = s.Scan()
+	if d := cmp.Diff([]string{"/" + a + " pci:changed", "/" + b + " pci:b"}, devList(devs)); d != "" {
+		t.Fatalf("Scan after Forget (-want +got):\n%s", d)
+	}
+	// b goes away and comes back as another device of the same name: read anew.
+	os.Remove(filepath.Join(sys, "bus/pci/devices/0000:00:04.0"))
+	if devs, _ = s.Scan(); len(devs) != 1 {
+		t.Fatalf("after b went away: %v", devList(devs))
+	}
+	if err := os.WriteFile(filepath.Join(sys, b, "uevent"), []byte("MODALIAS=pci:b2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../"+b, filepath.Join(sys, "bus/pci/devices/0000:00:04.0")); err != nil {
+		t.Fatal(err)
+	}
+	devs, _ = s.Scan()
+	if d := cmp.Diff([]string{"/" + a + " pci:changed", "/" + b + " pci:b2"}, devList(devs)); d != "" {
+		t.Fatalf("b back (-want +got):\n%s", d)
 	}
 }
 

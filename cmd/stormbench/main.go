@@ -67,6 +67,7 @@ type options struct {
 	boots     int
 	name      string
 	daemon    string
+	profile   string
 }
 
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list",
@@ -90,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.boots, "boots", 0, "boots per row (0: 3 when a udev or daemon loader is asked for, else 1)")
 	fs.StringVar(&o.name, "name", "", "report name (\"\": storm, storm-6.12; NAME: NAME for 6.1, NAME-6.12 for 6.12)")
 	fs.StringVar(&o.daemon, "daemon", "./cmd/modloadd", "package built as the guest's modload daemon (the daemon loaders)")
+	fs.StringVar(&o.profile, "profile", "", "directory for the daemon's CPU profile of every daemon boot (NAME-smpN-LOADER-BOOT.pprof, for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -292,6 +294,10 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 				}
 				cfg.Scenario = scenario(l, floor, smp)
 				cfg.Scenario.Env = append(cfg.Scenario.Env, cold.env(l, tree)...)
+				prof := -1
+				if o.profile != "" && profiled(l) {
+					prof = withProfile(&cfg.Scenario)
+				}
 				start := time.Now()
 				res, err := vm.Run(ctx, cfg)
 				if err != nil {
@@ -303,6 +309,13 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 					floor, err = vm.LoadPlan(ctx, tree, vm.LoadOrder(&res.Result))
 					if err != nil {
 						return 0, err
+					}
+				}
+				if prof >= 0 {
+					if p, err := saveProfile(o.profile, name, smp, l, boot, res.After, prof); err != nil {
+						fmt.Fprintf(stderr, "stormbench: smp %d %s boot %d: %v\n", smp, l, boot, err)
+					} else {
+						fmt.Fprintf(stderr, "stormbench: wrote %s\n", p)
 					}
 				}
 				row := newRow(l, res)

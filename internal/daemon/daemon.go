@@ -35,7 +35,9 @@ type Options struct {
 	// ColdplugDone, when set, is called once coldplug has finished (not when it was
 	// cancelled): the daemon tells systemd it is ready.
 	ColdplugDone func(Progress)
-	// Walk and Trigger default to uevent.Walk and uevent.Trigger (tests replace them).
+	// Walk lists the devices present (default: a uevent.Scanner of SysDir, which reads a
+	// device's uevent file once, and again only in a rescan); Trigger defaults to
+	// uevent.Trigger. Tests replace them.
 	Walk    func(sysDir string) ([]uevent.Device, error)
 	Trigger func(dir string) error
 	// Now defaults to time.Now.
@@ -54,9 +56,10 @@ type Progress struct {
 
 // Daemon is the autoloader.
 type Daemon struct {
-	o     Options
-	queue *Queue
-	log   *slog.Logger
+	o       Options
+	queue   *Queue
+	log     *slog.Logger
+	scanner *scanner // nil when Options.Walk was given
 
 	mu   sync.Mutex
 	prog Progress
@@ -79,8 +82,10 @@ func New(o Options) *Daemon {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	var sc *scanner
 	if o.Walk == nil {
-		o.Walk = uevent.Walk
+		sc = &scanner{s: uevent.Scanner{SysDir: o.SysDir}}
+		o.Walk = sc.scan
 	}
 	if o.Trigger == nil {
 		o.Trigger = uevent.Trigger
@@ -88,7 +93,27 @@ func New(o Options) *Daemon {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Daemon{o: o, queue: NewQueue(o.QueueSize), log: o.Logger}
+	return &Daemon{o: o, queue: NewQueue(o.QueueSize), log: o.Logger, scanner: sc}
+}
+
+// scanner is the default Walk: one uevent.Scanner for coldplug's passes and the rescans, which
+// may run from two batches at once.
+type scanner struct {
+	mu sync.Mutex
+	s  uevent.Scanner
+}
+
+func (s *scanner) scan(string) ([]uevent.Device, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.s.Scan()
+}
+
+// forget makes the next scan read every device's uevent file again.
+func (s *scanner) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.s.Forget()
 }
 
 // Progress returns the counts so far.
@@ -169,6 +194,9 @@ func (d *Daemon) modaliases(devs []uevent.Device) []Item {
 // rescan loads the modaliases of every device present: after events were lost nothing says
 // which devices they were for. Loading what is already in the kernel costs a lookup.
 func (d *Daemon) rescan(ctx context.Context) {
+	if d.scanner != nil {
+		d.scanner.forget()
+	}
 	devs, err := d.o.Walk(d.o.SysDir)
 	if err != nil {
 		d.log.Warn("rescan: skipping unreadable uevent files", "err", err)

@@ -18,10 +18,14 @@ import (
 	"github.com/modload/modload/stats"
 )
 
-// deviceTree adds /sys/devices with uevent files: a PCI device whose alias matches b and c,
-// a device without a module, one without MODALIAS.
+// deviceTree adds /sys/devices with uevent files, and their /sys/bus/pci links: a PCI device
+// whose alias matches b and c, a device without a module, and the host bridge above them,
+// which has a uevent file but no subsystem (not listed).
 func deviceTree(t *testing.T, root string) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Join(root, "sys/bus/pci/devices"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for dir, content := range map[string]string{
 		"sys/devices/pci0000:00":              "",
 		"sys/devices/pci0000:00/0000:00:03.0": "PCI_CLASS=20000\nMODALIAS=pci:v00001234d00000001sv0sd0bc02sc00i00\n",
@@ -31,6 +35,13 @@ func deviceTree(t *testing.T, root string) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(root, dir, "uevent"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(dir)
+		if name == "pci0000:00" {
+			continue // the host bridge belongs to no subsystem: no device to coldplug
+		}
+		if err := os.Symlink("../../../devices/pci0000:00/"+name, filepath.Join(root, "sys/bus/pci/devices", name)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,8 +90,8 @@ func TestColdplugProgress(t *testing.T) {
 	deviceTree(t, root)
 	withKernel(t, k)
 	code, _, errs := run(t, Coldplug, "coldplug", "--root", root, "-d", root, "-S", "1.0", "--no-trigger", "--progress", "on", "--log-level", "warn")
-	want := "\r\x1b[Kmodload: 3 devices, 0 requests: 0 loaded, 0 without module, 0 failed" +
-		"\r\x1b[Kmodload: 3 devices, 2 requests: 1 loaded, 1 without module, 0 failed\r\x1b[Kmodload: 3 devices, 2 requests: 1 loaded, 1 without module, 0 failed\n"
+	want := "\r\x1b[Kmodload: 2 devices, 0 requests: 0 loaded, 0 without module, 0 failed" +
+		"\r\x1b[Kmodload: 2 devices, 2 requests: 1 loaded, 1 without module, 0 failed\r\x1b[Kmodload: 2 devices, 2 requests: 1 loaded, 1 without module, 0 failed\n"
 	if code != 0 || errs != want {
 		t.Fatalf("coldplug --progress on: exit %d, stderr %q, want %q", code, errs, want)
 	}

@@ -40,6 +40,12 @@ func root(t *testing.T, k **fake.Kernel) string {
 			t.Fatal(err)
 		}
 	}
+	if err := os.MkdirAll(filepath.Join(r, "sys/bus/pci/devices"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../devices/pci0000:00/0000:00:03.0", filepath.Join(r, "sys/bus/pci/devices/0000:00:03.0")); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(filepath.Join(r, "run/modload"), 0o700); err != nil {
 		t.Fatal(err)
 	}
