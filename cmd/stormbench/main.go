@@ -39,6 +39,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,7 @@ type options struct {
 	name      string
 	daemon    string
 	profile   string
+	dflags    string
 }
 
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list",
@@ -91,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.boots, "boots", 0, "boots per row (0: 3 when a udev or daemon loader is asked for, else 1)")
 	fs.StringVar(&o.name, "name", "", "report name (\"\": storm, storm-6.12; NAME: NAME for 6.1, NAME-6.12 for 6.12)")
 	fs.StringVar(&o.daemon, "daemon", "./cmd/modloadd", "package built as the guest's modload daemon (the daemon loaders)")
+	fs.StringVar(&o.dflags, "daemon-flags", "", "arguments added to modloadd's command line in the daemon rows, e.g. \"-j 2\" (named in the report)")
 	fs.StringVar(&o.profile, "profile", "", "directory for the daemon's CPU profile of every daemon boot (NAME-smpN-LOADER-BOOT.pprof, for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -280,7 +283,7 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 		return 0, err
 	}
 	rep := &report{Name: name, Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, Kmod: kmod, ModuleSet: mods, Init: o.init, Notes: notes,
-		Udev: cold.release, Boots: o.boots}
+		Udev: cold.release, Boots: o.boots, DaemonFlags: o.dflags}
 	for _, smp := range o.smps {
 		var floor []string
 		// Boot after boot of every loader in turn, so that a change in the shared host's load
@@ -294,6 +297,9 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 				}
 				cfg.Scenario = scenario(l, floor, smp)
 				cfg.Scenario.Env = append(cfg.Scenario.Env, cold.env(l, tree)...)
+				if len(cfg.Scenario.Daemon) > 0 && o.dflags != "" {
+					cfg.Scenario.Daemon = append(slices.Clone(cfg.Scenario.Daemon), strings.Fields(o.dflags)...)
+				}
 				prof := -1
 				if o.profile != "" && profiled(l) {
 					prof = withProfile(&cfg.Scenario)

@@ -31,9 +31,11 @@ type report struct {
 	ModuleSet []string `json:"module_set"`
 	Rows      []row    `json:"rows"`
 	// Udev names the udevd of the coldplug rows ("" when the run had none); Boots is -boots.
-	Udev     string   `json:"udev,omitempty"`
-	Boots    int      `json:"boots,omitempty"`
-	Failures []string `json:"failures,omitempty"`
+	Udev  string `json:"udev,omitempty"`
+	Boots int    `json:"boots,omitempty"`
+	// DaemonFlags are -daemon-flags: arguments added to modloadd's command line in the daemon rows.
+	DaemonFlags string   `json:"daemon_flags,omitempty"`
+	Failures    []string `json:"failures,omitempty"`
 	// Notes are remarks on the run written by hand in the -notes file (what the table alone
 	// does not say, with the commands behind any figure they quote), rendered under the header.
 	Notes []string `json:"notes,omitempty"`
@@ -108,6 +110,9 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- Module set in the initramfs: the %d modules a whole-tree kmod storm reaches, with their dependencies and softdeps.\n", len(r.ModuleSet))
 	fmt.Fprintf(&b, "- Every number is counted from the kernel's side: tracefs `syscalls/sys_{enter,exit}_{finit,init}_module`, `module/module_load`, a kretprobe on `kernel_read_file` for bytes read, `/proc/meminfo` VmallocUsed sampled every 2 ms.\n")
 	fmt.Fprintf(&b, "- A duplicate is every call beyond a module's first, whatever the kernel answered: a call that loaded nothing and got EEXIST/EBUSY, a call that reached load for a module an earlier call already reached (a failing module asked for again), or a finit_module the kernel merged into a concurrent load of the same file (Linux 6.5+: it returns that load's result without reading the file; no such merge exists on 6.1). Merged = duplicates the kernel merged (no read); read = those that cost a read. Wasted = bytes the kernel read in duplicate calls.\n")
+	if r.DaemonFlags != "" {
+		fmt.Fprintf(&b, "- The daemon rows ran modloadd with `%s` added to its command line (`-daemon-flags`).\n", r.DaemonFlags)
+	}
 	boots := "One boot per row"
 	if r.Boots > 1 {
 		boots = fmt.Sprintf("%d boots per row (the table lists each; later boots are numbered, e.g. `udev #2`), interleaved: one boot of every row, then the next", r.Boots)
