@@ -162,7 +162,8 @@ func (k *Kernel) Configure(name, text string) error {
 }
 
 // AddDevice makes a device at sys/devices/PATH whose modalias is alias (a modalias file and
-// a uevent file with MODALIAS=).
+// a uevent file with MODALIAS=), on the bus the alias names: sys/bus/BUS/devices/NAME links
+// to it, BUS being the alias up to its first colon and NAME the last element of PATH.
 func (k *Kernel) AddDevice(path, alias string) error {
 	dir := filepath.Join(k.root, "sys/devices", path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -171,7 +172,18 @@ func (k *Kernel) AddDevice(path, alias string) error {
 	if err := os.WriteFile(filepath.Join(dir, "modalias"), []byte(alias+"\n"), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "uevent"), []byte("DRIVER=\nMODALIAS="+alias+"\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "uevent"), []byte("DRIVER=\nMODALIAS="+alias+"\n"), 0o644); err != nil {
+		return err
+	}
+	bus, _, ok := strings.Cut(alias, ":")
+	if !ok || bus == "" {
+		return fmt.Errorf("modloadtest: device %s: alias %q names no bus", path, alias)
+	}
+	links := filepath.Join(k.root, "sys/bus", bus, "devices")
+	if err := os.MkdirAll(links, 0o755); err != nil {
+		return err
+	}
+	return os.Symlink(dir, filepath.Join(links, filepath.Base(path)))
 }
 
 // SetCompression writes /sys/module/compression: the compression the kernel decompresses
