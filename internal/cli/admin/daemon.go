@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -71,7 +72,7 @@ func (e *Engine) Register(fs *flag.FlagSet) {
 	fs.StringVar(&e.base, "d", "/", "base directory of lib/modules (modprobe -d)")
 	fs.StringVar(&e.version, "S", "", "kernel version (default: the running kernel's)")
 	fs.StringVar(&e.dedup, "dedup", "", "duplicate handling: wait, busy or off (default: MODLOAD_DEDUP, /etc/modload.conf, wait)")
-	fs.IntVar(&e.jobs, "j", 0, "load at most this many modules at once (default: the CPU count)")
+	fs.IntVar(&e.jobs, "j", 0, "load at most this many modules at once (default: an eighth of the CPUs, at least 2)")
 	fs.BoolVar(&e.noTrigger, "no-trigger", false, "read the devices' MODALIAS without asking the kernel to announce them again")
 	fs.StringVar(&e.logLevel, "log-level", "info", "debug, info, warn or error")
 }
@@ -86,6 +87,9 @@ func (e *Engine) Open(env *cli.Env) error {
 	e.Log = newLogger(env, lvl, e.lw)
 	if e.jobs < 0 {
 		return fmt.Errorf("-j: %d is not a number of jobs", e.jobs)
+	}
+	if e.jobs == 0 {
+		e.jobs = daemon.DefaultJobs(runtime.NumCPU())
 	}
 	var mode modload.Dedup
 	if e.dedup != "" {
