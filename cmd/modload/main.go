@@ -23,6 +23,7 @@ import (
 	"sort"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/onep"
 )
 
 // tool is one entry point of the multi-call binary.
@@ -41,14 +42,15 @@ func register(name, help string, hidden bool, main func(env *cli.Env, args []str
 }
 
 func main() {
-	if !allCPUs(os.Args) {
-		setOneP()
+	if allCPUs(os.Args) {
+		onep.AllCPUs()
 	}
 	os.Exit(run(cli.OS(), os.Args))
 }
 
 // parallelTools are the tools whose work is Go code spread over workers (depmod decompresses and
-// parses every module of a tree): they keep a P per CPU; every other tool gets one (setOneP).
+// parses every module of a tree): they get a P per CPU back; every other tool keeps the one P
+// package onep's initialiser left (see there why one, and why from an initialiser).
 var parallelTools = map[string]bool{"depmod": true}
 
 // allCPUs reports whether the tool that args name (as run dispatches) is one of parallelTools.
