@@ -42,8 +42,10 @@ func register(name, help string, hidden bool, main func(env *cli.Env, args []str
 }
 
 func main() {
-	if allCPUs(os.Args) {
-		onep.AllCPUs()
+	// A GOMAXPROCS in the environment is the user's count: onep's initialiser could not tell it
+	// from the runtime's default when it is the CPU count.
+	if allCPUs(os.Args) || os.Getenv("GOMAXPROCS") != "" {
+		onep.Restore()
 	}
 	os.Exit(run(cli.OS(), os.Args))
 }
