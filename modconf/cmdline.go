@@ -30,6 +30,13 @@ func (p *parser) parseCmdline(r io.Reader, file string) error {
 	if err != nil {
 		return err
 	}
+	p.parseCmdlineBytes(data, file)
+	return nil
+}
+
+// parseCmdlineBytes is parseCmdline on the command line's bytes, already read.
+func (p *parser) parseCmdlineBytes(data []byte, file string) {
+	data = data[:min(len(data), cmdlineSize-1)]
 	buf := make([]byte, len(data)+1) // NUL-terminated, as kmod's buffer
 	copy(buf, data)
 
@@ -101,7 +108,6 @@ func (p *parser) parseCmdline(r io.Reader, file string) error {
 			quoteStart = -1
 		}
 	}
-	return nil
 }
 
 // cmdlineResult is kcmdline_parse_result.

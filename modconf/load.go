@@ -1,7 +1,6 @@
 package modconf
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -133,7 +132,7 @@ func Load(o LoadOptions) (*Config, error) {
 		if err != nil {
 			continue // kmod skips files it cannot open, silently
 		}
-		p.parseConfig(bytes.NewReader(b), fn)
+		p.parseConfigText(string(b), fn)
 	}
 
 	cmdline := o.Cmdline
@@ -143,7 +142,7 @@ func Load(o LoadOptions) (*Config, error) {
 	b, err := sys.ReadFile(cmdline)
 	var pe *fs.PathError
 	if err == nil {
-		err = p.parseCmdline(bytes.NewReader(b), cmdline)
+		p.parseCmdlineBytes(b, cmdline)
 	} else if errors.As(err, &pe) && pe.Op == "open" {
 		err = nil // a file that cannot be opened is skipped, as kmod does
 	}

@@ -1,8 +1,6 @@
 package modconf
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -14,8 +12,7 @@ type parser struct {
 	warn func(error)
 	// kmod30 parses as kmod 30 (Debian 12) does: weakdep is a bad line.
 	kmod30 bool
-	// br and line are reused from file to file and line to line.
-	br   *bufio.Reader
+	// line is reused from line to line (nextLine's buffer for joined lines).
 	line []byte
 }
 
@@ -25,41 +22,64 @@ func (p *parser) report(err error) {
 	}
 }
 
-// readLine is kmod's freadline_wrapped: one logical line, with "\\\n" joining physical lines,
-// a backslash before any other byte dropped (the byte is kept), a backslash at end of file
-// kept as byte 0xff (C's (char)EOF) when eofByte, dropped otherwise (kmod 34). *lineno
-// advances by the physical lines consumed, so it names the last physical line. ok is false at end of input. A read error ends the input,
-// as getc's EOF does in kmod. The line is appended to buf (pass buf[:0] to reuse it).
-func readLine(r *bufio.Reader, lineno *int, eofByte bool, buf []byte) (line []byte, ok bool) {
+// nextLine is kmod's freadline_wrapped over text from pos: one logical line, with "\\\n"
+// joining physical lines, a backslash before any other byte dropped (the byte is kept), a
+// backslash at end of file kept as byte 0xff (C's (char)EOF) when eofByte, dropped otherwise
+// (kmod 34). *lineno advances by the physical lines consumed, so it names the last physical
+// line. next is where the following line starts; ok is false at end of input. A line without
+// a backslash is a substring of text; one with a backslash is built in *buf (reused) and copied.
+func nextLine(text string, pos int, lineno *int, eofByte bool, buf *[]byte) (line string, next int, ok bool) {
+	rest := text[pos:]
+	end := strings.IndexByte(rest, '\n')
+	phys := rest
+	if end >= 0 {
+		phys = rest[:end]
+	}
+	if strings.IndexByte(phys, '\\') < 0 {
+		if end < 0 {
+			if phys == "" {
+				return "", len(text), false
+			}
+			*lineno++
+			return phys, len(text), true
+		}
+		*lineno++
+		return phys, pos + end + 1, true
+	}
+	// kmod's getc loop, byte by byte.
+	b := (*buf)[:0]
+	defer func() { *buf = b }()
 	n := 0
 	for {
-		c, err := r.ReadByte()
-		if err != nil {
-			if len(buf) == 0 {
-				return nil, false
+		if pos >= len(text) {
+			if len(b) == 0 {
+				return "", pos, false
 			}
 			*lineno += n + 1
-			return buf, true
+			return string(b), pos, true
 		}
+		c := text[pos]
+		pos++
 		switch c {
 		case '\n':
 			*lineno += n + 1
-			return buf, true
+			return string(b), pos, true
 		case '\\':
-			c2, err := r.ReadByte()
-			if err != nil {
+			if pos >= len(text) {
 				if eofByte {
-					buf = append(buf, 0xff)
+					b = append(b, 0xff)
 				}
 				continue
 			}
+			c2 := text[pos]
+			pos++
 			if c2 == '\n' {
 				n++
 				continue
 			}
-			buf = append(buf, c2)
+			b = append(b, c2)
 		default:
-			buf = append(buf, c)
+			b = append(b, c)
 		}
 	}
 }
@@ -104,27 +124,26 @@ func (t *tokenizer) rest() (string, bool) {
 }
 
 // parseConfig reads one configuration file as kmod_config_parse does, appending its
-// directives to p.cfg. file names the file in messages.
+// directives to p.cfg. file names the file in messages. A read error ends the input, as getc's
+// EOF does in kmod.
 func (p *parser) parseConfig(r io.Reader, file string) {
-	if p.br == nil {
-		p.br = bufio.NewReader(r)
-	} else {
-		p.br.Reset(r)
-	}
+	b, _ := io.ReadAll(r)
+	p.parseConfigText(string(b), file)
+}
+
+// parseConfigText is parseConfig on the file's contents; the directives keep substrings of text.
+func (p *parser) parseConfigText(text, file string) {
 	lineno := 0
-	for {
-		raw, ok := readLine(p.br, &lineno, p.kmod30, p.line[:0])
+	for pos := 0; ; {
+		line, next, ok := nextLine(text, pos, &lineno, p.kmod30, &p.line)
 		if !ok {
 			return
 		}
-		p.line = raw
-		if i := bytes.IndexByte(raw, 0); i >= 0 {
-			raw = raw[:i] // kmod handles the line as a C string
+		pos = next
+		if i := strings.IndexByte(line, 0); i >= 0 {
+			line = line[:i] // kmod handles the line as a C string
 		}
-		if len(raw) == 0 || raw[0] == '#' {
-			continue // what parseLine skips first, without copying the line
-		}
-		p.parseLine(string(raw), file, lineno)
+		p.parseLine(line, file, lineno)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"sort"
 
 	"github.com/modload/modload/internal/cli"
+	"github.com/modload/modload/internal/onep"
 )
 
 // tool is one entry point of the multi-call binary.
@@ -41,14 +42,33 @@ func register(name, help string, hidden bool, main func(env *cli.Env, args []str
 }
 
 func main() {
-	if !allCPUs(os.Args) {
-		setOneP()
+	// A GOMAXPROCS in the environment is the user's count: onep's initialiser could not tell it
+	// from the runtime's default when it is the CPU count.
+	if allCPUs(os.Args) || os.Getenv("GOMAXPROCS") != "" {
+		onep.Restore()
 	}
+	growStack(0)
 	os.Exit(run(cli.OS(), os.Args))
 }
 
+// growStack grows the main goroutine's stack, while main is its only frame of modload's, to the
+// 16 KiB a tool reaches anyway: a modprobe query does in sys.ReadDirNames (its getdents buffer
+// is on the stack) under ten frames. A growth copies the stack and looks every frame on it up
+// in the binary's tables (.gopclntab, page faults on file pages, each mapping up to 16 small
+// pages on a freshly linked binary); here that is two frames, and the query grows no more
+// (gdb on runtime.morestack: one growth after the runtime's own, not two). The frame is the
+// array; i keeps the compiler from folding it away.
+//
+//go:noinline
+func growStack(i int) byte {
+	var b [12 << 10]byte
+	b[i] = 1
+	return b[(i*7)&(len(b)-1)]
+}
+
 // parallelTools are the tools whose work is Go code spread over workers (depmod decompresses and
-// parses every module of a tree): they keep a P per CPU; every other tool gets one (setOneP).
+// parses every module of a tree): they get a P per CPU back; every other tool keeps the one P
+// package onep's initialiser left (see there why one, and why from an initialiser).
 var parallelTools = map[string]bool{"depmod": true}
 
 // allCPUs reports whether the tool that args name (as run dispatches) is one of parallelTools.

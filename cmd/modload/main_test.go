@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"runtime"
+	"os"
+	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/modload/modload/internal/cli"
@@ -60,23 +60,6 @@ func TestHelpListsVisibleTools(t *testing.T) {
 	}
 }
 
-func TestSetOneP(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	runtime.GOMAXPROCS(4)
-	t.Setenv("GOMAXPROCS", "4")
-	oncePOnce = sync.Once{}
-	setOneP()
-	if n := runtime.GOMAXPROCS(0); n != 4 {
-		t.Errorf("GOMAXPROCS=4 in the environment: %d Ps, want the environment's 4", n)
-	}
-	t.Setenv("GOMAXPROCS", "")
-	oncePOnce = sync.Once{}
-	setOneP()
-	if n := runtime.GOMAXPROCS(0); n != 1 {
-		t.Errorf("no GOMAXPROCS in the environment: %d Ps, want 1", n)
-	}
-}
-
 func TestAllCPUs(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -91,6 +74,44 @@ func TestAllCPUs(t *testing.T) {
 	} {
 		if got := allCPUs(c.args); got != c.want {
 			t.Errorf("allCPUs(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}
+
+// TestOnePInitOrder: package onep's initialiser (one P) runs in the binary before package os
+// and before every other package of modload, the packages whose initialisers allocate: the
+// runtime's trace of initialisers (GODEBUG=inittrace=1) lists them in order.
+func TestOnePInitOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	c := exec.Command(fakeBinary(t), "version")
+	c.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Run(); err != nil {
+		t.Fatalf("modload version: %v\n%s", err, stderr.String())
+	}
+	const onep = "github.com/modload/modload/internal/onep"
+	var before []string
+	found := false
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "init" {
+			continue
+		}
+		if f[1] == onep {
+			found = true
+			break
+		}
+		before = append(before, f[1])
+	}
+	if !found {
+		t.Fatalf("no initialiser of %s in the trace:\n%s", onep, stderr.String())
+	}
+	for _, p := range before {
+		if p == "os" || p == "unicode" || strings.HasPrefix(p, "github.com/") || strings.HasPrefix(p, "net") {
+			t.Errorf("%s initialised before %s (all before it: %q)", p, onep, before)
 		}
 	}
 }

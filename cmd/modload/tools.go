@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime"
 	"sync"
 
 	"github.com/modload/modload"
@@ -44,7 +42,6 @@ func init() {
 	register("init", "", true, guestMain)
 	register("vm-guest", "", true, guestMain)
 	admin.LoadHook = func(env *cli.Env, o modload.Options, dedup *modload.Dedup) (*modload.Engine, error) {
-		setOneP()
 		o.SysRoot, o.Kernel = lazy.Options.SysRoot, lazy.Options.Kernel
 		return cli.OpenEngine(env, o, dedup)
 	}
@@ -73,32 +70,11 @@ func runningBuiltin(name string) bool {
 
 // guestMain is /init inside the test VM (internal/vm): it runs a scenario and powers off.
 func guestMain(env *cli.Env, args []string) int {
-	setOneP()
 	return guest.Main(args)
 }
 
-// setOneP gives the process one P unless GOMAXPROCS is set; main calls it first. The tools
-// wait on the kernel, on files and on other processes' locks, not on Go code: a goroutine in
-// finit_module or flock holds a thread, not a P. Every further P lets the runtime wake and spin
-// more threads across CPUs (in a boot storm, a process per device event; under TCG every cross-CPU
-// wake-up is expensive), and on a 2-CPU host one modprobe -D/-R process took 0.06-0.1x of
-// kmod's time less with one P (scripts/startup-cost.sh). It used to be set only when loading
-// started, to spare queries its stop-the-world; at the start of main, with nothing running but
-// the runtime's own goroutines, that costs less than the extra P does. GOMAXPROCS=1 in the
-// environment also saves the threads the runtime starts before main (a udev rule's
-// ENV{GOMAXPROCS}="1"); the kernel's modprobe helper cannot be given it.
-func setOneP() {
-	oncePOnce.Do(func() {
-		if os.Getenv("GOMAXPROCS") == "" {
-			runtime.GOMAXPROCS(1)
-		}
-	})
-}
-
-var oncePOnce sync.Once
-
 // lazyEngine is the loading engine behind modprobe and insmod, opened on first use (so that
-// queries never touch the runtime directory), with one P from the first load.
+// queries never touch the runtime directory).
 type lazyEngine struct {
 	Options modload.Options
 	once    sync.Once
@@ -107,7 +83,6 @@ type lazyEngine struct {
 }
 
 func (z *lazyEngine) engine() (*modload.Engine, error) {
-	setOneP()
 	z.once.Do(func() { z.e, z.err = cli.OpenEngine(cli.OS(), z.Options, nil) })
 	return z.e, z.err
 }

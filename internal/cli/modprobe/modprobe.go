@@ -591,7 +591,7 @@ func FormatStep(s resolve.Step) string {
 
 func (st *state) help() {
 	p := st.prog
-	text := helpText
+	text := helpText()
 	if st.kmod30 {
 		text = helpText30
 	}

@@ -74,7 +74,7 @@ func forReleases(t *testing.T, f func(t *testing.T, rel release)) {
 }
 
 func optionCases(rel release) []optionCase {
-	text, vers := helpText, Version
+	text, vers := helpText(), Version
 	if rel.kmod30 {
 		text, vers = helpText30, Version30
 	}
