@@ -94,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.name, "name", "", "report name (\"\": storm, storm-6.12; NAME: NAME for 6.1, NAME-6.12 for 6.12)")
 	fs.StringVar(&o.daemon, "daemon", "./cmd/modloadd", "package built as the guest's modload daemon (the daemon loaders)")
 	fs.StringVar(&o.dflags, "daemon-flags", "", "arguments added to modloadd's command line in the daemon rows, e.g. \"-j 2\" (named in the report)")
-	fs.StringVar(&o.profile, "profile", "", "directory for the daemon's CPU profile of every daemon boot (NAME-smpN-LOADER-BOOT.pprof, for go tool pprof)")
+	fs.StringVar(&o.profile, "profile", "", "directory for the daemon's CPU profile and whole log of every daemon boot (NAME-smpN-LOADER-BOOT.pprof, for go tool pprof, and .log)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -319,6 +319,11 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 				}
 				if prof >= 0 {
 					if p, err := saveProfile(o.profile, name, smp, l, boot, res.After, prof); err != nil {
+						fmt.Fprintf(stderr, "stormbench: smp %d %s boot %d: %v\n", smp, l, boot, err)
+					} else {
+						fmt.Fprintf(stderr, "stormbench: wrote %s\n", p)
+					}
+					if p, err := saveLog(o.profile, name, smp, l, boot, res.After, prof+1); err != nil {
 						fmt.Fprintf(stderr, "stormbench: smp %d %s boot %d: %v\n", smp, l, boot, err)
 					} else {
 						fmt.Fprintf(stderr, "stormbench: wrote %s\n", p)

@@ -17,8 +17,12 @@ import (
 func TestProfileRoundTrip(t *testing.T) {
 	sc := guest.Scenario{Env: []string{"A=1"}, After: []string{"true"}}
 	i := withProfile(&sc)
-	if i != 1 || sc.After[1] != "base64 "+guestProfile || sc.Env[1] != "MODLOAD_CPUPROFILE="+guestProfile {
+	if i != 1 || sc.After[1] != "base64 "+guestProfile || sc.After[2] != "cat "+guest.DaemonLog || sc.Env[1] != "MODLOAD_CPUPROFILE="+guestProfile {
 		t.Fatalf("withProfile: index %d, scenario %+v", i, sc)
+	}
+	lp, err := saveLog(t.TempDir(), "udev", 1, "modload-daemon", 1, []string{"", "", "log line\n"}, i+1)
+	if b, _ := os.ReadFile(lp); err != nil || string(b) != "log line\n" {
+		t.Errorf("saveLog: %v, %q", err, b)
 	}
 	want := bytes.Repeat([]byte{0x1f, 0x8b, 0, 1, 2, 3}, 40)
 	enc := base64.StdEncoding.EncodeToString(want)
