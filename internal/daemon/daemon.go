@@ -133,10 +133,11 @@ func (d *Daemon) count(f func(*Progress)) {
 	}
 }
 
-// Coldplug loads the modules of the devices present: it walks SysDir/devices, asks the kernel
-// to announce every device again (as "udevadm trigger --action=add" does, for the listeners
-// that want the events), loads what the MODALIAS values resolve to, and walks again while new
-// devices appear (drivers that just loaded add children: USB, SCSI, input, virtio). It
+// Coldplug loads the modules of the devices present: it lists them (Options.Walk: the devices
+// of SysDir/bus and SysDir/class, as udevadm trigger lists them), asks the kernel to announce
+// every device again (as "udevadm trigger --action=add" does, for the listeners that want the
+// events), loads what the MODALIAS values resolve to, and lists again while new devices appear
+// (drivers that just loaded add children: USB, SCSI, input, virtio). It
 // returns the number of passes. Cancelling ctx stops it between passes; a pass's loads
 // always finish.
 func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
