@@ -1,13 +1,8 @@
 package modload
 
 import (
-	"bytes"
 	"context"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/modload/modload/uevent"
@@ -61,59 +56,4 @@ func (r *Report) merge(o *Report) {
 		r.index[m.Module] = len(r.Modules)
 		r.Modules = append(r.Modules, m)
 	}
-}
-
-// Modaliases returns every device modalias under dir (normally /sys/devices), sorted, each
-// once: the content of each "modalias" file and the MODALIAS= line of each "uevent" file.
-// Symbolic links are not followed; unreadable files are skipped (a device may go away).
-func Modaliases(dir string) ([]string, error) {
-	set := map[string]bool{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if path == dir {
-				return err
-			}
-			return nil
-		}
-		if d.IsDir() || !d.Type().IsRegular() {
-			return nil
-		}
-		switch d.Name() {
-		case "modalias":
-			if b, err := os.ReadFile(path); err == nil {
-				if a := strings.TrimSpace(string(b)); a != "" {
-					set[a] = true
-				}
-			}
-		case "uevent":
-			if b, err := os.ReadFile(path); err == nil {
-				if a := ueventModalias(b); a != "" {
-					set[a] = true
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(set))
-	for a := range set {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-// ueventModalias returns the MODALIAS= value of a uevent file (the first such line, trimmed),
-// or "".
-func ueventModalias(b []byte) string {
-	for _, l := range bytes.Split(b, []byte{'\n'}) {
-		if a, ok := bytes.CutPrefix(l, []byte("MODALIAS=")); ok {
-			if a = bytes.TrimSpace(a); len(a) > 0 {
-				return string(a)
-			}
-		}
-	}
-	return ""
 }
