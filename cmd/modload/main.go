@@ -47,23 +47,7 @@ func main() {
 	if allCPUs(os.Args) || os.Getenv("GOMAXPROCS") != "" {
 		onep.Restore()
 	}
-	growStack(0)
 	os.Exit(run(cli.OS(), os.Args))
-}
-
-// growStack grows the main goroutine's stack, while main is its only frame of modload's, to the
-// 16 KiB a tool reaches anyway: a modprobe query does in sys.ReadDirNames (its getdents buffer
-// is on the stack) under ten frames. A growth copies the stack and looks every frame on it up
-// in the binary's tables (.gopclntab, page faults on file pages, each mapping up to 16 small
-// pages on a freshly linked binary); here that is two frames, and the query grows no more
-// (gdb on runtime.morestack: one growth after the runtime's own, not two). The frame is the
-// array; i keeps the compiler from folding it away.
-//
-//go:noinline
-func growStack(i int) byte {
-	var b [12 << 10]byte
-	b[i] = 1
-	return b[(i*7)&(len(b)-1)]
 }
 
 // parallelTools are the tools whose work is Go code spread over workers (depmod decompresses and
