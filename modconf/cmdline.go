@@ -3,7 +3,6 @@ package modconf
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -25,17 +24,7 @@ func cstr(b []byte, i int) string {
 // "modprobe.blacklist=a,b" becomes blacklist entries, with kmod's quoting rules (a value may
 // be quoted, or the whole word, which kmod re-quotes as param="value"). file names the source
 // in messages. Only the first cmdlineSize-1 bytes count, as in kmod.
-func (p *parser) parseCmdline(r io.Reader, file string) error {
-	data, err := io.ReadAll(io.LimitReader(r, cmdlineSize-1))
-	if err != nil {
-		return err
-	}
-	p.parseCmdlineBytes(data, file)
-	return nil
-}
-
-// parseCmdlineBytes is parseCmdline on the command line's bytes, already read.
-func (p *parser) parseCmdlineBytes(data []byte, file string) {
+func (p *parser) parseCmdline(data []byte, file string) {
 	data = data[:min(len(data), cmdlineSize-1)]
 	buf := make([]byte, len(data)+1) // NUL-terminated, as kmod's buffer
 	copy(buf, data)

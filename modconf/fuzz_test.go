@@ -32,7 +32,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var warns []error
 		p := &parser{cfg: &Config{}, warn: func(err error) { warns = append(warns, err) }}
-		p.parseConfig(bytes.NewReader(data), "f.conf")
+		p.parseConfig(string(data), "f.conf")
 		cfg := p.cfg
 		for _, w := range warns {
 			var pe *ParseError
@@ -80,7 +80,7 @@ func FuzzParse(f *testing.F) {
 		// kmod 30 mode: weakdep lines are bad lines, and a backslash ending the input is kept
 		// as 0xff where kmod 34 drops it; so kmod 30 reads data as kmod 34 reads data34.
 		p30 := &parser{cfg: &Config{}, warn: func(error) {}, kmod30: true}
-		p30.parseConfig(bytes.NewReader(data), "f.conf")
+		p30.parseConfig(string(data), "f.conf")
 		if len(p30.cfg.Weakdeps) != 0 {
 			t.Errorf("kmod 30 mode kept weakdeps %v", p30.cfg.Weakdeps)
 		}
@@ -88,13 +88,13 @@ func FuzzParse(f *testing.F) {
 		if endsInEscape(data) {
 			data34 = append(data[:len(data)-1:len(data)-1], 0xff)
 			p := &parser{cfg: &Config{}}
-			p.parseConfig(bytes.NewReader(data[:len(data)-1]), "f.conf")
+			p.parseConfig(string(data[:len(data)-1]), "f.conf")
 			if diff := cmp.Diff(cfg, p.cfg); diff != "" {
 				t.Errorf("kmod 34 reads a final backslash (-with +without):\n%s", diff)
 			}
 		}
 		p34 := &parser{cfg: &Config{}}
-		p34.parseConfig(bytes.NewReader(data34), "f.conf")
+		p34.parseConfig(string(data34), "f.conf")
 		p30.cfg.Weakdeps = p34.cfg.Weakdeps
 		if diff := cmp.Diff(p34.cfg, p30.cfg); diff != "" {
 			t.Errorf("kmod 30 mode differs in more than weakdep and the final backslash (-kmod34 +kmod30):\n%s", diff)
@@ -132,9 +132,7 @@ func FuzzCmdline(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var warns []error
 		p := &parser{cfg: &Config{}, warn: func(err error) { warns = append(warns, err) }}
-		if err := p.parseCmdline(bytes.NewReader(data), "/proc/cmdline"); err != nil {
-			t.Fatal(err)
-		}
+		p.parseCmdline(data, "/proc/cmdline")
 		for _, w := range warns {
 			if !errors.Is(w, ErrBadCmdlineModule) {
 				t.Errorf("unexpected warning %v", w)

@@ -132,7 +132,7 @@ func Load(o LoadOptions) (*Config, error) {
 		if err != nil {
 			continue // kmod skips files it cannot open, silently
 		}
-		p.parseConfigText(string(b), fn)
+		p.parseConfig(string(b), fn)
 	}
 
 	cmdline := o.Cmdline
@@ -142,7 +142,7 @@ func Load(o LoadOptions) (*Config, error) {
 	b, err := sys.ReadFile(cmdline)
 	var pe *fs.PathError
 	if err == nil {
-		p.parseCmdlineBytes(b, cmdline)
+		p.parseCmdline(b, cmdline)
 	} else if errors.As(err, &pe) && pe.Op == "open" {
 		err = nil // a file that cannot be opened is skipped, as kmod does
 	}

@@ -2,7 +2,6 @@ package modconf
 
 import (
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -46,7 +45,11 @@ func nextLine(text string, pos int, lineno *int, eofByte bool, buf *[]byte) (lin
 		*lineno++
 		return phys, pos + end + 1, true
 	}
-	// kmod's getc loop, byte by byte.
+	return joinLine(text, pos, lineno, eofByte, buf)
+}
+
+// joinLine is nextLine for a line with a backslash: kmod's getc loop, byte by byte.
+func joinLine(text string, pos int, lineno *int, eofByte bool, buf *[]byte) (line string, next int, ok bool) {
 	b := (*buf)[:0]
 	defer func() { *buf = b }()
 	n := 0
@@ -123,16 +126,9 @@ func (t *tokenizer) rest() (string, bool) {
 	return s, true
 }
 
-// parseConfig reads one configuration file as kmod_config_parse does, appending its
-// directives to p.cfg. file names the file in messages. A read error ends the input, as getc's
-// EOF does in kmod.
-func (p *parser) parseConfig(r io.Reader, file string) {
-	b, _ := io.ReadAll(r)
-	p.parseConfigText(string(b), file)
-}
-
-// parseConfigText is parseConfig on the file's contents; the directives keep substrings of text.
-func (p *parser) parseConfigText(text, file string) {
+// parseConfig parses one configuration file's text as kmod_config_parse does, appending its
+// directives to p.cfg (they keep substrings of text). file names the file in messages.
+func (p *parser) parseConfig(text, file string) {
 	lineno := 0
 	for pos := 0; ; {
 		line, next, ok := nextLine(text, pos, &lineno, p.kmod30, &p.line)

@@ -2,7 +2,6 @@ package modconf
 
 import (
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -13,7 +12,7 @@ func parseString(t *testing.T, text string) (*Config, []string) {
 	t.Helper()
 	var warns []string
 	p := &parser{cfg: &Config{}, warn: func(err error) { warns = append(warns, err.Error()) }}
-	p.parseConfig(strings.NewReader(text), "f.conf")
+	p.parseConfig(text, "f.conf")
 	return p.cfg, warns
 }
 
@@ -139,7 +138,7 @@ func TestParseDirectives(t *testing.T) {
 func TestParseErrorIs(t *testing.T) {
 	var errs []error
 	p := &parser{cfg: &Config{}, warn: func(err error) { errs = append(errs, err) }}
-	p.parseConfig(strings.NewReader("bogus\ninclude x\n"), "/etc/modprobe.d/x.conf")
+	p.parseConfig("bogus\ninclude x\n", "/etc/modprobe.d/x.conf")
 	if len(errs) != 2 {
 		t.Fatalf("got %d warnings, want 2: %v", len(errs), errs)
 	}
@@ -204,9 +203,7 @@ func TestCmdline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var warns []string
 			p := &parser{cfg: &Config{}, warn: func(err error) { warns = append(warns, err.Error()) }}
-			if err := p.parseCmdline(strings.NewReader(tt.in), "/proc/cmdline"); err != nil {
-				t.Fatal(err)
-			}
+			p.parseCmdline([]byte(tt.in), "/proc/cmdline")
 			if diff := cmp.Diff(tt.want, p.cfg); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}
@@ -245,7 +242,7 @@ func TestSplitOptions(t *testing.T) {
 
 func TestParseKmod30BackslashAtEOF(t *testing.T) {
 	p := &parser{cfg: &Config{}, kmod30: true}
-	p.parseConfig(strings.NewReader("options m p\\"), "f.conf")
+	p.parseConfig("options m p\\", "f.conf")
 	want := &Config{Options: []Options{{Module: "m", Options: "p\xff"}}}
 	if diff := cmp.Diff(want, p.cfg); diff != "" {
 		t.Errorf("kmod 30 (-want +got):\n%s", diff)
