@@ -2,9 +2,11 @@ package uevent
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -262,4 +264,30 @@ func FuzzParseFile(f *testing.F) {
 			t.Fatalf("ParseFile(%q) = %+v: %d lines", b, e, lines)
 		}
 	})
+}
+
+// TestScannerConcurrent: scans and forgets from several goroutines (the daemon's rescans from
+// two batches at once) all see the device; -race checks the Scanner's state is guarded.
+func TestScannerConcurrent(t *testing.T) {
+	a := "devices/pci0000:00/0000:00:03.0"
+	sys := sysTree(t, map[string]string{a + "/uevent": "MODALIAS=pci:a\n"},
+		map[string]string{"bus/pci/devices/0000:00:03.0": "../../../" + a})
+	s := &Scanner{SysDir: sys}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				s.Forget()
+			}
+			if devs, err := s.Scan(); err != nil || len(devs) != 1 || devs[0].Event.Modalias != "pci:a" {
+				errs <- fmt.Sprintf("%v, %v", devList(devs), err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/modload/modload/internal/sys"
 )
@@ -33,20 +34,25 @@ func Walk(sysDir string) ([]Device, error) {
 
 // Scanner is Walk repeated: each Scan lists every device present, and reads the uevent files
 // of the entries it has not listed before only (coldplug scans again after every pass, and a
-// device's MODALIAS does not change while it exists). It is not safe for concurrent use.
+// device's MODALIAS does not change while it exists). It is safe for concurrent use.
 type Scanner struct {
 	SysDir string
-	known  map[string]*Device // by link ("bus/pci/devices/0000:00:03.0"); nil: not a device
+
+	mu    sync.Mutex
+	known map[string]*Device // by link ("bus/pci/devices/0000:00:03.0"); nil: not a device
 }
 
 // Forget makes the next Scan read every uevent file again (a rescan after lost events).
-func (s *Scanner) Forget() { s.known = nil }
+func (s *Scanner) Forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.known = nil
+}
 
 // Scan lists the devices present, as Walk does.
 func (s *Scanner) Scan() ([]Device, error) {
-	if s.known == nil {
-		s.known = make(map[string]*Device)
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var links []string
 	found := false
 	for _, top := range []string{"bus", "class"} {
@@ -78,9 +84,9 @@ func (s *Scanner) Scan() ([]Device, error) {
 	var devs []Device
 	var errs []error
 	seen := make(map[string]bool, len(links))
-	present := make(map[string]bool, len(links))
+	// The entries present now; one gone is dropped, and a device of that name later read anew.
+	known := make(map[string]*Device, len(links))
 	for _, l := range links {
-		present[l] = true
 		d, ok := s.known[l]
 		if !ok {
 			var err error
@@ -91,18 +97,14 @@ func (s *Scanner) Scan() ([]Device, error) {
 			if d == nil && err == nil {
 				continue // unreadable now: tried again next time
 			}
-			s.known[l] = d
 		}
+		known[l] = d
 		if d != nil && !seen[d.Event.DevPath] {
 			seen[d.Event.DevPath] = true
 			devs = append(devs, *d)
 		}
 	}
-	for l := range s.known {
-		if !present[l] {
-			delete(s.known, l) // gone: a device of that name later is read anew
-		}
-	}
+	s.known = known
 	sort.Slice(devs, func(i, j int) bool { return devs[i].Event.DevPath < devs[j].Event.DevPath })
 	return devs, errors.Join(errs...)
 }

@@ -59,7 +59,7 @@ type Daemon struct {
 	o       Options
 	queue   *Queue
 	log     *slog.Logger
-	scanner *scanner // nil when Options.Walk was given
+	scanner *uevent.Scanner // the default Walk's, shared by coldplug and rescans; nil when Options.Walk was given
 
 	mu   sync.Mutex
 	prog Progress
@@ -82,10 +82,10 @@ func New(o Options) *Daemon {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	var sc *scanner
+	var sc *uevent.Scanner
 	if o.Walk == nil {
-		sc = &scanner{s: uevent.Scanner{SysDir: o.SysDir}}
-		o.Walk = sc.scan
+		sc = &uevent.Scanner{SysDir: o.SysDir}
+		o.Walk = func(string) ([]uevent.Device, error) { return sc.Scan() }
 	}
 	if o.Trigger == nil {
 		o.Trigger = uevent.Trigger
@@ -94,26 +94,6 @@ func New(o Options) *Daemon {
 		o.Now = time.Now
 	}
 	return &Daemon{o: o, queue: NewQueue(o.QueueSize), log: o.Logger, scanner: sc}
-}
-
-// scanner is the default Walk: one uevent.Scanner for coldplug's passes and the rescans, which
-// may run from two batches at once.
-type scanner struct {
-	mu sync.Mutex
-	s  uevent.Scanner
-}
-
-func (s *scanner) scan(string) ([]uevent.Device, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.s.Scan()
-}
-
-// forget makes the next scan read every device's uevent file again.
-func (s *scanner) forget() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.s.Forget()
 }
 
 // Progress returns the counts so far.
@@ -196,7 +176,7 @@ func (d *Daemon) modaliases(devs []uevent.Device) []Item {
 // which devices they were for. Loading what is already in the kernel costs a lookup.
 func (d *Daemon) rescan(ctx context.Context) {
 	if d.scanner != nil {
-		d.scanner.forget()
+		d.scanner.Forget()
 	}
 	devs, err := d.o.Walk(d.o.SysDir)
 	if err != nil {
