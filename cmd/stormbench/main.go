@@ -301,7 +301,7 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 					cfg.Scenario.Daemon = append(slices.Clone(cfg.Scenario.Daemon), strings.Fields(o.dflags)...)
 				}
 				prof := -1
-				if o.profile != "" && profiled(l) {
+				if o.profile != "" && len(cfg.Scenario.Daemon) > 0 {
 					prof = withProfile(&cfg.Scenario)
 				}
 				start := time.Now()
@@ -318,14 +318,11 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 					}
 				}
 				if prof >= 0 {
-					if p, err := saveProfile(o.profile, name, smp, l, boot, res.After, prof); err != nil {
+					ps, err := saveProfile(o.profile, name, smp, l, boot, res.After, prof)
+					if err != nil {
 						fmt.Fprintf(stderr, "stormbench: smp %d %s boot %d: %v\n", smp, l, boot, err)
-					} else {
-						fmt.Fprintf(stderr, "stormbench: wrote %s\n", p)
 					}
-					if p, err := saveLog(o.profile, name, smp, l, boot, res.After, prof+1); err != nil {
-						fmt.Fprintf(stderr, "stormbench: smp %d %s boot %d: %v\n", smp, l, boot, err)
-					} else {
+					for _, p := range ps {
 						fmt.Fprintf(stderr, "stormbench: wrote %s\n", p)
 					}
 				}

@@ -16,11 +16,6 @@ import (
 // the same way (the report keeps only its tail).
 const guestProfile = "/run/modloadd.pprof"
 
-// profiled reports whether loader l runs modload's daemon, whose CPU profile -profile keeps.
-func profiled(l string) bool {
-	return l == loaderUdevModload || l == loaderDaemon || l == loaderDaemon1p
-}
-
 // withProfile makes sc's daemon write a CPU profile and the guest print it, then the daemon's
 // whole log; the profile's index in sc.After is returned (the log's is the next).
 func withProfile(sc *guest.Scenario) int {
@@ -29,29 +24,23 @@ func withProfile(sc *guest.Scenario) int {
 	return len(sc.After) - 2
 }
 
-// saveLog writes the daemon's log the guest printed in after[i] beside its profile, as
-// NAME-smpN-LOADER-BOOT.log.
-func saveLog(dir, name string, smp int, loader string, boot int, after []string, i int) (string, error) {
-	if i >= len(after) {
-		return "", fmt.Errorf("daemon log: the guest printed none")
-	}
-	p := filepath.Join(dir, fmt.Sprintf("%s-smp%d-%s-%d.log", name, smp, loader, boot))
-	return p, os.WriteFile(p, []byte(after[i]), 0o644)
-}
-
-// saveProfile writes the profile the guest printed in after[i] to dir as
-// NAME-smpN-LOADER-BOOT.pprof and returns its path.
-func saveProfile(dir, name string, smp int, loader string, boot int, after []string, i int) (string, error) {
-	if i >= len(after) {
-		return "", fmt.Errorf("profile: the guest printed no profile")
+// saveProfile writes what the guest printed after a daemon boot (withProfile's index i in
+// after) to dir: the profile as NAME-smpN-LOADER-BOOT.pprof, the log beside it as .log. It
+// returns the paths written.
+func saveProfile(dir, name string, smp int, loader string, boot int, after []string, i int) ([]string, error) {
+	if i+1 >= len(after) {
+		return nil, fmt.Errorf("profile: the guest printed no profile")
 	}
 	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(after[i]), ""))
 	if err != nil {
-		return "", fmt.Errorf("profile: %w (guest said %.200q)", err, after[i])
+		return nil, fmt.Errorf("profile: %w (guest said %.200q)", err, after[i])
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return nil, err
 	}
-	p := filepath.Join(dir, fmt.Sprintf("%s-smp%d-%s-%d.pprof", name, smp, loader, boot))
-	return p, os.WriteFile(p, b, 0o644)
+	base := filepath.Join(dir, fmt.Sprintf("%s-smp%d-%s-%d", name, smp, loader, boot))
+	if err := os.WriteFile(base+".pprof", b, 0o644); err != nil {
+		return nil, err
+	}
+	return []string{base + ".pprof", base + ".log"}, os.WriteFile(base+".log", []byte(after[i+1]), 0o644)
 }

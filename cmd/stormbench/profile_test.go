@@ -11,18 +11,15 @@ import (
 	"github.com/modload/modload/internal/vm/guest"
 )
 
-// TestProfileRoundTrip: the daemon rows get the profile's environment and the command that
-// prints it; what the guest printed (base64, wrapped as busybox wraps it) comes back as the
-// profile's bytes, in a file named after the row.
+// TestProfileRoundTrip: the daemon rows get the profile's environment and the commands that
+// print it and the log; what the guest printed (base64, wrapped as busybox wraps it, then the
+// log) comes back as the profile's bytes and the log's, in files named after the row; and
+// -profile applies to the rows that run the daemon, the ones whose scenario has one.
 func TestProfileRoundTrip(t *testing.T) {
 	sc := guest.Scenario{Env: []string{"A=1"}, After: []string{"true"}}
 	i := withProfile(&sc)
 	if i != 1 || sc.After[1] != "base64 "+guestProfile || sc.After[2] != "cat "+guest.DaemonLog || sc.Env[1] != "MODLOAD_CPUPROFILE="+guestProfile {
 		t.Fatalf("withProfile: index %d, scenario %+v", i, sc)
-	}
-	lp, err := saveLog(t.TempDir(), "udev", 1, "modload-daemon", 1, []string{"", "", "log line\n"}, i+1)
-	if b, _ := os.ReadFile(lp); err != nil || string(b) != "log line\n" {
-		t.Errorf("saveLog: %v, %q", err, b)
 	}
 	want := bytes.Repeat([]byte{0x1f, 0x8b, 0, 1, 2, 3}, 40)
 	enc := base64.StdEncoding.EncodeToString(want)
@@ -33,23 +30,29 @@ func TestProfileRoundTrip(t *testing.T) {
 	}
 	wrapped.WriteString(enc + "\n")
 	dir := t.TempDir()
-	p, err := saveProfile(dir, "udev", 16, "modload-daemon", 2, []string{"", wrapped.String()}, i)
+	ps, err := saveProfile(dir, "udev", 16, "modload-daemon", 2, []string{"", wrapped.String(), "log line\n"}, i)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p != filepath.Join(dir, "udev-smp16-modload-daemon-2.pprof") {
-		t.Errorf("path %s", p)
+	base := filepath.Join(dir, "udev-smp16-modload-daemon-2")
+	if len(ps) != 2 || ps[0] != base+".pprof" || ps[1] != base+".log" {
+		t.Errorf("paths %q", ps)
 	}
-	if got, _ := os.ReadFile(p); !bytes.Equal(got, want) {
+	if got, _ := os.ReadFile(base + ".pprof"); !bytes.Equal(got, want) {
 		t.Errorf("profile bytes differ")
 	}
-	if _, err := saveProfile(dir, "udev", 16, "x", 1, []string{"base64: /run/modloadd.pprof: No such file or directory"}, 0); err == nil {
+	if got, _ := os.ReadFile(base + ".log"); string(got) != "log line\n" {
+		t.Errorf("log %q", got)
+	}
+	if _, err := saveProfile(dir, "udev", 16, "x", 1, []string{"base64: /run/modloadd.pprof: No such file or directory", ""}, 0); err == nil {
 		t.Error("an error message was taken for a profile")
 	}
 	if _, err := saveProfile(dir, "udev", 16, "x", 1, nil, 0); err == nil {
 		t.Error("a missing output was taken for a profile")
 	}
-	if profiled("kmod") || !profiled(loaderDaemon) || !profiled(loaderUdevModload) {
-		t.Error("profiled picks the wrong rows")
+	for l, want := range map[string]bool{"kmod": false, loaderDaemon: true, loaderUdevModload: true, loaderDaemon1p: true, loaderUdev: false} {
+		if got := len(scenario(l, nil, 4).Daemon) > 0; got != want {
+			t.Errorf("%s: runs the daemon %v, want %v", l, got, want)
+		}
 	}
 }
