@@ -95,8 +95,8 @@
 //     cause, matching ErrUnlocked); [Gate.List] and [Gate.Forget] return that error. modload's
 //     own state may cost the dedup, never a module load.
 //  9. The leader calls the LoadFunc once while holding the lock (outcome Loaded) and records
-//     the result. A LoadFunc makes one kernel call and takes no other gate lock, so a goroutine never holds one load lock while waiting
-//     for another: lock order cannot deadlock. (Each loading goroutine holds at most one lock;
+//     the result. A LoadFunc makes one kernel call and takes no other gate lock, so a goroutine
+//     never holds one load lock while waiting for another: lock order cannot deadlock. (Each loading goroutine holds at most one lock;
 //     a process runs as many loads in parallel as its loader has workers.)
 //
 // Waits are bounded by ctx and by one deadline per Gate (a process has one), WaitTimeout after
