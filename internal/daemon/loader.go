@@ -102,9 +102,9 @@ func (r Report) Failures() (notFound, failed int) {
 // for every load (text patching and the TLB flushes of set_memory_*, broadcast to every CPU and
 // waited for; module_mutex) grows with the loads in flight: on 6.1 at 16 CPUs, one boot per
 // setting (go run ./cmd/stormbench -kernels 6.1 -smp 16 -loaders kmod,list,modload-daemon
-// -daemon-flags "-j N"), the daemon's CPU was 22.7 s with -j 1, 28.4 s with 2, 53.0 s with 4 and
-// 69.6 s with 16, for the same 84 kernel calls, and -j 2 took 0.76x the serial floor's load
-// phase where -j 16 took 1.20x.
+// -daemon-flags "-j N"; 16, one per CPU, was then the default and ran without the flag), the
+// daemon's CPU was 22.7 s with -j 1, 28.4 s with 2, 53.0 s with 4 and 69.6 s with 16, for the
+// same 84 kernel calls, and -j 2 took 0.76x the serial floor's load phase where 16 took 1.20x.
 func DefaultJobs(cpus int) int {
 	return max(min(cpus, 2), cpus/8)
 }
