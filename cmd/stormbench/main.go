@@ -94,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.name, "name", "", "report name (\"\": storm, storm-6.12; NAME: NAME for 6.1, NAME-6.12 for 6.12)")
 	fs.StringVar(&o.daemon, "daemon", "./cmd/modloadd", "package built as the guest's modload daemon (the daemon loaders)")
 	fs.StringVar(&o.dflags, "daemon-flags", "", "arguments added to modloadd's command line in the daemon rows, e.g. \"-j 2\" (named in the report)")
-	fs.StringVar(&o.profile, "profile", "", "directory for the daemon's CPU profile and whole log of every daemon boot (NAME-smpN-LOADER-BOOT.pprof, for go tool pprof, and .log)")
+	fs.StringVar(&o.profile, "profile", "", "directory for every boot's guest result (NAME-smpN-LOADER-BOOT.json: each kernel call's start and end) and the daemon's CPU profile and whole log of every daemon boot (.pprof, for go tool pprof, and .log)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -323,6 +323,14 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 						fmt.Fprintf(stderr, "stormbench: smp %d %s boot %d: %v\n", smp, l, boot, err)
 					}
 					for _, p := range ps {
+						fmt.Fprintf(stderr, "stormbench: wrote %s\n", p)
+					}
+				}
+				if o.profile != "" {
+					p, err := saveResult(o.profile, name, smp, l, boot, &res.Result)
+					if err != nil {
+						fmt.Fprintf(stderr, "stormbench: smp %d %s boot %d: %v\n", smp, l, boot, err)
+					} else {
 						fmt.Fprintf(stderr, "stormbench: wrote %s\n", p)
 					}
 				}

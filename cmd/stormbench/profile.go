@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,4 +44,19 @@ func saveProfile(dir, name string, smp int, loader string, boot int, after []str
 		return nil, err
 	}
 	return []string{base + ".pprof", base + ".log"}, os.WriteFile(base+".log", []byte(after[i+1]), 0o644)
+}
+
+// saveResult writes the guest's whole result of one boot to dir as NAME-smpN-LOADER-BOOT.json
+// (the report keeps only its sums): every kernel call with its trace start and end, for seeing
+// where a load phase's time went. It returns the path written.
+func saveResult(dir, name string, smp int, loader string, boot int, res *guest.Result) (string, error) {
+	b, err := json.MarshalIndent(res, "", "\t")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, fmt.Sprintf("%s-smp%d-%s-%d.json", name, smp, loader, boot))
+	return p, os.WriteFile(p, b, 0o644)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,5 +55,30 @@ func TestProfileRoundTrip(t *testing.T) {
 		if got := len(scenario(l, nil, 4).Daemon) > 0; got != want {
 			t.Errorf("%s: runs the daemon %v, want %v", l, got, want)
 		}
+	}
+}
+
+// TestSaveResult: a boot's whole guest result is written beside the profiles, named after the
+// row, and reads back with every call's times.
+func TestSaveResult(t *testing.T) {
+	dir := t.TempDir()
+	in := &guest.Result{Scenario: "s", CPUs: 16, Calls: []guest.Call{{PID: 7, Module: "e1000", Start: 1.5, End: 2.25}}}
+	p, err := saveResult(dir, "udev", 16, "list", 3, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "udev-smp16-list-3.json"); p != want {
+		t.Errorf("path %q, want %q", p, want)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out guest.Result
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Calls) != 1 || out.Calls[0] != in.Calls[0] || out.CPUs != 16 {
+		t.Errorf("read back %+v", out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -63,6 +64,84 @@ func TestVMDiagProcessCost(t *testing.T) {
 	fmt.Fprintf(&b, "smp %d: %d loader processes resolving an alias nothing matches\n", res.CPUs, n)
 	for _, c := range res.Checks {
 		fmt.Fprintf(&b, "%-26s %7.2f s  %6.1f ms/process  exit %d %s\n", c.Name, c.Seconds, 1000*c.Seconds/n, c.Exit, strings.TrimSpace(c.Output))
+	}
+	t.Log(b.String())
+	if len(res.Checks) != len(checks) {
+		t.Errorf("%d of %d checks ran", len(res.Checks), len(checks))
+	}
+}
+
+var diagHelperSMP = flag.Int("diag-helper-smp", 0, "boot at this CPU count and time what one kernel-helper request costs (TestVMDiagHelperCost)")
+
+// TestVMDiagHelperCost measures, inside the guest, what one process the kernel would start as its
+// module helper costs (/sbin/modprobe -q -- NAME, for a name nothing provides, as the crypto API
+// asks "crypto-cryptd(...)"): kmod's, modload's loading itself, and modload's forwarding to a
+// running daemon; beside them a bare process, a static Go "hello", modload's start-up alone,
+// and each with GOMAXPROCS=1 or pinned to one CPU (busybox taskset), to tell the Go runtime's
+// threads from the rest.
+//
+//	go test ./internal/vm -run TestVMDiagHelperCost -v -timeout 30m -args -diag-helper-smp=16
+func TestVMDiagHelperCost(t *testing.T) {
+	if *diagHelperSMP == 0 {
+		t.Skip("diagnostic: run with -diag-helper-smp N")
+	}
+	tree := Require(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	initBin, err := BuildInit(ctx, dir, ModloadPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdir := t.TempDir()
+	if err := os.WriteFile(hdir+"/hello.go", []byte("package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.WriteString(\"hi\\n\") }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hello, err := BuildInit(ctx, hdir, hdir+"/hello.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon, err := BuildInit(ctx, t.TempDir(), "github.com/modload/modload/cmd/modloadd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 32
+	const name = "crypto-cryptd(__nothing-provides-this)"
+	seq := func(cmd string) string {
+		return fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s >/dev/null; i=$((i+1)); done; true", n, cmd)
+	}
+	helper := func(cmd string) string { return seq(cmd + " -q -- '" + name + "'") }
+	pin := "/bin/busybox taskset 1 "
+	checks := []guest.Check{
+		{Name: "busybox-true", Script: seq("/bin/busybox true")},
+		{Name: "go-hello", Script: seq("/hello")},
+		{Name: "go-hello-gomaxprocs1", Script: seq("GOMAXPROCS=1 /hello")},
+		{Name: "go-hello-pinned", Script: seq(pin + "/hello")},
+		{Name: "modload-version", Script: seq(ModloadBinary + " version")},
+		{Name: "modload-version-gomaxprocs1", Script: seq("GOMAXPROCS=1 " + ModloadBinary + " version")},
+		{Name: "modload-version-pinned", Script: seq(pin + ModloadBinary + " version")},
+		{Name: "kmod-helper", Script: helper(KmodModprobe)},
+		{Name: "modload-helper", Script: helper(ModloadModprobe)},
+		{Name: "daemon-start", Script: ModloaddBinary + " --no-trigger --progress off >/run/diag-daemon.log 2>&1 & " +
+			"i=0; while [ ! -S /run/modload.sock ] && [ $i -lt 600 ]; do /bin/busybox usleep 100000; i=$((i+1)); done; " +
+			"/bin/busybox sleep 5; " + ModloadBinary + " stats | head -3"},
+		{Name: "modload-helper-forward", Script: helper(ModloadModprobe)},
+		{Name: "modload-helper-forward-gomaxprocs1", Script: helper("GOMAXPROCS=1 " + ModloadModprobe)},
+		{Name: "modload-helper-forward-pinned", Script: helper(pin + ModloadModprobe)},
+		{Name: "modload-helper-forward-again", Script: helper(ModloadModprobe)},
+		{Name: "kmod-helper-again", Script: helper(KmodModprobe)},
+		{Name: "daemon-log", Script: "tail -3 /run/diag-daemon.log"},
+	}
+	cfg := Config{Tree: tree, Init: initBin, SMP: *diagHelperSMP, Modules: []string{"e1000"}, Devices: []string{},
+		Files:    map[string]string{"/hello": hello, ModloaddBinary: daemon},
+		Scenario: guest.Scenario{Name: "diag", Kind: guest.KindChecks, Checks: checks, Env: GuestEnv(tree)}}
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "smp %d: %d processes each, one after another\n", res.CPUs, n)
+	for _, c := range res.Checks {
+		fmt.Fprintf(&b, "%-36s %7.2f s  %6.1f ms/process  exit %d %s\n", c.Name, c.Seconds, 1000*c.Seconds/n, c.Exit, strings.TrimSpace(c.Output))
 	}
 	t.Log(b.String())
 	if len(res.Checks) != len(checks) {
