@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -377,5 +378,53 @@ func TestStatusString(t *testing.T) {
 	}
 	if got := modload.Status(99).String(); got != "Status(99)" {
 		t.Errorf("Status(99).String() = %q", got)
+	}
+}
+
+// inFlight is the fake kernel counting the loads inside it at once.
+type inFlight struct {
+	*modloadtest.Kernel
+	mu       sync.Mutex
+	now, max int
+}
+
+func (k *inFlight) FinitModule(f *os.File, params string, flags int) error {
+	k.mu.Lock()
+	k.now++
+	k.max = max(k.max, k.now)
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.now--
+		k.mu.Unlock()
+	}()
+	return k.Kernel.FinitModule(f, params, flags)
+}
+
+// TestSharedSlots: plans that share Slots are bounded together: with one slot, concurrent
+// loads of different modules never meet in the kernel, whatever the engine's Workers.
+func TestSharedSlots(t *testing.T) {
+	k := &inFlight{Kernel: tree(t, "")}
+	e := open(t, k.Kernel, func(o *modload.Options) { o.Workers = 8; o.Kernel = k })
+	slots := modload.NewSlots(1)
+	sets := [][]string{{"ext4"}, {"e1000"}, {"pcspkr"}, {"crc32c"}}
+	var wg sync.WaitGroup
+	for _, set := range sets {
+		wg.Go(func() {
+			var reqs []modload.Request
+			for _, n := range set {
+				reqs = append(reqs, modload.Request{Name: n})
+			}
+			if err := e.LoadRequests(context.Background(), modload.PlanOptions{Slots: slots}, reqs...).Err(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(k.Calls()); n < 6 {
+		t.Fatalf("%d kernel calls, want every module of the four sets", n)
+	}
+	if k.max != 1 {
+		t.Errorf("%d loads in the kernel at once with one shared slot", k.max)
 	}
 }

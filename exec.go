@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/modload/modload/gate"
 	"github.com/modload/modload/loader"
 )
@@ -51,8 +49,8 @@ type execNode struct {
 	end   time.Duration
 }
 
-// Exec loads a Plan: independent modules in parallel (at most Options.Workers at once), each
-// after the modules it needs and its softdeps.
+// Exec loads a Plan: independent modules in parallel (at most Options.Workers at once, or as
+// PlanOptions.Slots allow), each after the modules it needs and its softdeps.
 func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 	defer e.Flush()
 	start := time.Now()
@@ -73,17 +71,21 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 			n.after = append(n.after, nodes[p.index[d]])
 		}
 	}
-	workers := e.opts.Workers
-	if workers <= 0 {
-		workers = defaultWorkers()
+	slots := p.Options.Slots
+	if slots == nil {
+		workers := e.opts.Workers
+		if workers <= 0 {
+			workers = defaultWorkers()
+		}
+		slots = NewSlots(workers)
 	}
-	sem := semaphore.NewWeighted(int64(workers))
+	plan := slots.plan()
 	var wg sync.WaitGroup
-	for _, n := range nodes {
+	for i, n := range nodes {
 		wg.Go(func() {
 			defer close(n.done)
 			t := time.Now()
-			n.res = e.run(ctx, l, err, sem, p.Options, n)
+			n.res = e.run(ctx, l, err, slots, plan, i, p.Options, n)
 			n.res.Duration = time.Since(t)
 			n.end = time.Since(start)
 			e.event(Event{Kind: EventDone, Module: n.res.Module, Status: n.res.Status, Err: n.res.Err, Duration: n.res.Duration, Start: n.start})
@@ -101,7 +103,7 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 }
 
 // run serves one node.
-func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, sem *semaphore.Weighted, o PlanOptions, n *execNode) ModuleResult {
+func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *Slots, plan uint64, index int, o PlanOptions, n *execNode) ModuleResult {
 	st := n.step
 	res := ModuleResult{Module: st.Module, Path: st.Path, Required: st.Required}
 	fail := func(s Status, err error) ModuleResult {
@@ -140,10 +142,10 @@ func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, sem *sem
 	if lerr != nil {
 		return fail(StatusFailed, lerr)
 	}
-	if err := sem.Acquire(ctx, 1); err != nil {
+	if err := slots.acquire(ctx, plan, index); err != nil {
 		return fail(StatusFailed, err)
 	}
-	defer sem.Release(1)
+	defer slots.release()
 	n.start = time.Now()
 	e.event(Event{Kind: EventStart, Module: st.Module, Line: st.String(), Start: n.start})
 	m := &loader.Module{Name: st.Module, Path: st.Path, Params: st.Params, Builtin: st.mod.Builtin}

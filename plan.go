@@ -34,6 +34,9 @@ type PlanOptions struct {
 	// MissingOK: a request that resolves to nothing is StatusNotFound without an error (as
 	// udev's module loading treats a device without a driver). Coldplug sets it.
 	MissingOK bool
+	// Slots, when set, bounds this plan's loads together with those of every plan that shares
+	// it (the daemon's coldplug and hotplug), instead of Options.Workers per Exec.
+	Slots *Slots
 }
 
 // Action is what a Step does.

@@ -228,12 +228,14 @@ func (d *Daemon) loadItems(ctx context.Context, items []Item) {
 	})
 }
 
-// Run is the daemon: it reads Source into the queue, runs Coldplug, then loads what the
-// queue receives (add events with a MODALIAS), in up to Batches loads at once, until ctx is
-// cancelled. Lost events (the
-// socket's ENOBUFS, or a full queue) make it rescan the devices. On cancellation it finishes
-// the loads in flight, closes Source and returns; requests still waiting are dropped
-// (counted in the log).
+// Run is the daemon: it reads Source into the queue and loads what the queue receives (add
+// events with a MODALIAS), in up to Batches loads at once, while Coldplug runs and after it,
+// until ctx is cancelled. Devices that drivers create during coldplug (the children of a bus
+// just bound: virtio, SCSI, USB, sound codecs) so load as their events arrive, beside
+// coldplug's loads, instead of waiting for its pass to end; the Loader bounds the modules
+// loading at once over both. Lost events (the socket's ENOBUFS, or a full queue) make it
+// rescan the devices. On cancellation it finishes the loads in flight, closes Source and
+// returns; requests still waiting are dropped (counted in the log).
 func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if d.o.Source != nil {
@@ -243,11 +245,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 			wg.Wait()
 		}()
 	}
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	hot := make(chan struct{})
+	go func() {
+		defer close(hot)
+		d.hotplug(hctx)
+	}()
 	passes, err := d.Coldplug(ctx)
 	switch {
 	case errors.Is(err, context.Canceled):
 		d.log.Info("coldplug stopped", "passes", passes)
 	case err != nil:
+		stop()
+		<-hot
 		return err
 	default:
 		p := d.Progress()
@@ -256,28 +267,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.o.ColdplugDone(p)
 		}
 	}
-	// Batches load side by side (up to Options.Batches), so that one slow module init does
-	// not hold up the devices that arrive meanwhile; while every slot is busy, events gather
-	// (and coalesce) in the queue.
+	<-hot
+	return nil
+}
+
+// hotplug loads what the queue receives until ctx is cancelled, then waits for the loads in
+// flight. Batches load side by side (up to Options.Batches), so that one slow module init
+// does not hold up the devices that arrive meanwhile; while every slot is busy, events gather
+// (and coalesce) in the queue.
+func (d *Daemon) hotplug(ctx context.Context) {
 	var batches sync.WaitGroup
 	defer batches.Wait()
 	slots := make(chan struct{}, d.o.Batches)
-	stopping := func() error {
+	stopping := func() {
 		if n := d.queue.Len(); n > 0 {
 			d.log.Info("stopping with requests still queued", "dropped", n)
 		}
-		return nil
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return stopping()
+			stopping()
+			return
 		case <-d.queue.Ready():
 		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			return stopping()
+			stopping()
+			return
 		}
 		items, lost := d.queue.Take()
 		// Loads in flight finish even when ctx is cancelled now.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,9 +67,13 @@ func dev(path, modalias string) uevent.Device {
 }
 
 // passes returns a Walk that answers each call with the next list (the last one repeats).
+// Coldplug and a rescan of hotplug may call it at once.
 func passes(lists ...[]uevent.Device) func(string) ([]uevent.Device, error) {
+	var mu sync.Mutex
 	n := 0
 	return func(string) ([]uevent.Device, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		l := lists[min(n, len(lists)-1)]
 		n++
 		return l, nil
@@ -310,5 +315,40 @@ func TestDefaultJobs(t *testing.T) {
 		if got := DefaultJobs(cpus); got != want {
 			t.Errorf("DefaultJobs(%d) = %d, want %d", cpus, got, want)
 		}
+	}
+}
+
+// TestHotplugDuringColdplug: a device that appears while coldplug's load runs (a driver just
+// bound made it) is loaded from its event at once, not after coldplug's pass; coldplug reports
+// done once its own load has finished (the event's load may still be counting).
+func TestHotplugDuringColdplug(t *testing.T) {
+	src := newFakeSource()
+	l := slowLoader{calls: make(chan []string), release: make(chan struct{})}
+	done := make(chan Progress, 1)
+	walk := passes([]uevent.Device{dev("/devices/slow", "pci:slow")})
+	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: walk, NoTrigger: true,
+		ColdplugDone: func(p Progress) { done <- p }})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error)
+	go func() { ran <- d.Run(ctx) }()
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:slow"}) {
+		t.Fatalf("coldplug loaded %q, want pci:slow", got)
+	}
+	src.events <- uevent.Event{Action: "add", DevPath: "/devices/slow/child", Modalias: "pci:child"}
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:child"}) {
+		t.Fatalf("loaded %q during coldplug, want pci:child", got)
+	}
+	select {
+	case p := <-done:
+		t.Fatalf("coldplug said done (%+v) with its load in flight", p)
+	default:
+	}
+	close(l.release)
+	if p := <-done; p.Loaded < 1 || p.Devices != 2 {
+		t.Errorf("coldplug done with %+v, want its load and both devices counted", p)
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -132,7 +132,9 @@ func (e *Engine) Open(env *cli.Env) error {
 		config = modconf.DefaultPaths30
 	}
 	e.Engines = &daemon.Engines{Config: config, Open: func() (*modload.Engine, error) { return modload.Open(o) }}
-	e.Devices = daemon.EngineLoader{Engines: e.Engines, Options: modload.PlanOptions{Blacklist: true}}
+	// Coldplug and hotplug share one bound (-j) over all their loads; a request on the socket
+	// has its own, as the kernel helper's requests come from inits holding a coldplug slot.
+	e.Devices = daemon.EngineLoader{Engines: e.Engines, Options: modload.PlanOptions{Blacklist: true, Slots: modload.NewSlots(e.jobs)}}
 	e.Requests = daemon.EngineLoader{Engines: e.Engines}
 	return nil
 }

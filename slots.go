@@ -1,0 +1,127 @@
+package modload
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+)
+
+// Slots bounds how many modules are being loaded at once. Exec takes a slot for every module
+// file it loads and gives it back when the kernel has answered. When slots run out, the
+// modules wait, and a freed slot goes to the waiting module earliest in its plan's order (the
+// order of its requests, each module after those it needs), the older plan first among
+// equals: not to whichever goroutine asked first. So a module whose dependencies have just
+// loaded goes before the later requests of the same plan, as in a serial load in plan order,
+// and the first modules of a plan made while another is loading (the devices a driver just
+// created) do not wait behind all of the earlier plan's.
+//
+// Plans that share one Slots (PlanOptions.Slots) are bounded together; without it, each Exec
+// has its own, of Options.Workers slots. A load that a module's init is waiting for (a kernel
+// helper's request, forwarded to a daemon) must not share the init's slots: the init would
+// hold a slot its own request needs.
+type Slots struct {
+	mu      sync.Mutex
+	free    int
+	plans   uint64
+	waiting slotQueue
+}
+
+// NewSlots returns Slots for n loads at once (at least one).
+func NewSlots(n int) *Slots {
+	return &Slots{free: max(n, 1)}
+}
+
+// plan numbers a new plan: lower numbers are older.
+func (s *Slots) plan() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plans++
+	return s.plans
+}
+
+// acquire waits for a slot for the module at index of plan, or for ctx to end.
+func (s *Slots) acquire(ctx context.Context, plan uint64, index int) error {
+	w := s.enqueue(plan, index)
+	if w == nil {
+		return nil
+	}
+	return s.wait(ctx, w)
+}
+
+// enqueue takes a free slot (nil) or puts the module in the queue of waiters.
+func (s *Slots) enqueue(plan uint64, index int) *slotWaiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.free > 0 { // free slots mean nothing waits
+		s.free--
+		return nil
+	}
+	w := &slotWaiter{plan: plan, index: index, granted: make(chan struct{})}
+	heap.Push(&s.waiting, w)
+	return w
+}
+
+// wait waits until w is granted a slot or ctx ends; a slot granted as ctx ended is passed on.
+func (s *Slots) wait(ctx context.Context, w *slotWaiter) error {
+	select {
+	case <-w.granted:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	if w.pos < 0 {
+		s.mu.Unlock()
+		s.release()
+		return ctx.Err()
+	}
+	heap.Remove(&s.waiting, w.pos)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+// release gives a slot back: to the first waiting module, or to the free count.
+func (s *Slots) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.waiting) == 0 {
+		s.free++
+		return
+	}
+	w := heap.Pop(&s.waiting).(*slotWaiter)
+	close(w.granted)
+}
+
+type slotWaiter struct {
+	plan    uint64
+	index   int
+	granted chan struct{}
+	pos     int // in the heap; -1 once granted
+}
+
+// slotQueue is a heap of waiting modules, the earliest in its plan first, then the older plan.
+type slotQueue []*slotWaiter
+
+func (q slotQueue) Len() int { return len(q) }
+func (q slotQueue) Less(i, j int) bool {
+	if q[i].index != q[j].index {
+		return q[i].index < q[j].index
+	}
+	return q[i].plan < q[j].plan
+}
+func (q slotQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].pos, q[j].pos = i, j
+}
+func (q *slotQueue) Push(x any) {
+	w := x.(*slotWaiter)
+	w.pos = len(*q)
+	*q = append(*q, w)
+}
+func (q *slotQueue) Pop() any {
+	old := *q
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	w.pos = -1
+	return w
+}

@@ -1,0 +1,69 @@
+package modload
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+func granted(w *slotWaiter) bool {
+	select {
+	case <-w.granted:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestSlotsOrder: a freed slot goes to the waiting module earliest in its plan, the older plan
+// first among equals, whatever order they began to wait in.
+func TestSlotsOrder(t *testing.T) {
+	s := NewSlots(1)
+	p1, p2 := s.plan(), s.plan()
+	if w := s.enqueue(p1, 9); w != nil {
+		t.Fatal("the free slot was not taken at once")
+	}
+	waiters := []*slotWaiter{s.enqueue(p1, 5), s.enqueue(p2, 1), s.enqueue(p1, 3), s.enqueue(p1, 1)}
+	want := []*slotWaiter{waiters[3], waiters[1], waiters[2], waiters[0]} // (1,p1) (1,p2) (3,p1) (5,p1)
+	for i, w := range want {
+		s.release()
+		if !granted(w) {
+			t.Fatalf("release %d did not go to plan %d index %d", i, w.plan, w.index)
+		}
+		for _, o := range want[i+1:] {
+			if granted(o) {
+				t.Fatalf("release %d also went to plan %d index %d", i, o.plan, o.index)
+			}
+		}
+	}
+	s.release()
+	if s.free != 1 {
+		t.Fatalf("%d free slots after every waiter left, want 1", s.free)
+	}
+}
+
+// TestSlotsCancel: a waiter whose context ends leaves the queue; one granted as its context
+// ended passes the slot on, so no slot is lost.
+func TestSlotsCancel(t *testing.T) {
+	s := NewSlots(1)
+	p := s.plan()
+	s.enqueue(p, 0)
+	gone, next := s.enqueue(p, 1), s.enqueue(p, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.wait(ctx, gone); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait after cancel: %v", err)
+	}
+	s.release()
+	if !granted(next) {
+		t.Fatal("the slot went to a cancelled waiter")
+	}
+	// next was granted; its context ends before it looks: the slot goes back.
+	if err := s.wait(ctx, next); err == nil {
+		t.Log("a granted slot was taken despite the cancelled context")
+		s.release()
+	}
+	if s.free != 1 || len(s.waiting) != 0 {
+		t.Fatalf("free %d, waiting %d: want the one slot free", s.free, len(s.waiting))
+	}
+}
