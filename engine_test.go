@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -381,31 +380,11 @@ func TestStatusString(t *testing.T) {
 	}
 }
 
-// inFlight is the fake kernel counting the loads inside it at once.
-type inFlight struct {
-	*modloadtest.Kernel
-	mu       sync.Mutex
-	now, max int
-}
-
-func (k *inFlight) FinitModule(f *os.File, params string, flags int) error {
-	k.mu.Lock()
-	k.now++
-	k.max = max(k.max, k.now)
-	k.mu.Unlock()
-	defer func() {
-		k.mu.Lock()
-		k.now--
-		k.mu.Unlock()
-	}()
-	return k.Kernel.FinitModule(f, params, flags)
-}
-
 // TestSharedSlots: plans that share Slots are bounded together: with one slot, concurrent
 // loads of different modules never meet in the kernel, whatever the engine's Workers.
 func TestSharedSlots(t *testing.T) {
-	k := &inFlight{Kernel: tree(t, "")}
-	e := open(t, k.Kernel, func(o *modload.Options) { o.Workers = 8; o.Kernel = k })
+	k := tree(t, "")
+	e := open(t, k, func(o *modload.Options) { o.Workers = 8 })
 	slots := modload.NewSlots(1)
 	sets := [][]string{{"ext4"}, {"e1000"}, {"pcspkr"}, {"crc32c"}}
 	var wg sync.WaitGroup
@@ -424,7 +403,7 @@ func TestSharedSlots(t *testing.T) {
 	if n := len(k.Calls()); n < 6 {
 		t.Fatalf("%d kernel calls, want every module of the four sets", n)
 	}
-	if k.max != 1 {
-		t.Errorf("%d loads in the kernel at once with one shared slot", k.max)
+	if p := k.Peak(); p != 1 {
+		t.Errorf("%d loads in the kernel at once with one shared slot", p)
 	}
 }

@@ -187,22 +187,6 @@ func TestParallelBounded(t *testing.T) {
 	}
 }
 
-// countingKernel tracks how many calls are inside the kernel at once.
-type countingKernel struct {
-	*fake.Kernel
-	mu           sync.Mutex
-	active, peak int
-}
-
-func (c *countingKernel) FinitModule(f *os.File, params string, flags int) error {
-	c.mu.Lock()
-	c.active++
-	c.peak = max(c.peak, c.active)
-	c.mu.Unlock()
-	defer func() { c.mu.Lock(); c.active--; c.mu.Unlock() }()
-	return c.Kernel.FinitModule(f, params, flags)
-}
-
 func TestWorkersBound(t *testing.T) {
 	w := newWorld(t, gate.ModeWait)
 	g := w.graph("a:", "b:", "c:", "d:", "e:")
@@ -212,8 +196,7 @@ func TestWorkersBound(t *testing.T) {
 		holds = append(holds, w.k.Hold(n))
 	}
 	w.k.OnCall(func(c fake.Call) { entered <- c.Name })
-	ck := &countingKernel{Kernel: w.k}
-	l, err := New(Options{Gate: w.g, Kernel: ck, Root: w.root, Workers: 2, Environ: []string{}})
+	l, err := New(Options{Gate: w.g, Kernel: w.k, Root: w.root, Workers: 2, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,8 +215,8 @@ func TestWorkersBound(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if ck.peak > 2 || ck.peak < 1 {
-		t.Errorf("peak concurrent kernel calls = %d, want at most 2 (Workers)", ck.peak)
+	if p := w.k.Peak(); p > 2 || p < 1 {
+		t.Errorf("peak concurrent kernel calls = %d, want at most 2 (Workers)", p)
 	}
 }
 

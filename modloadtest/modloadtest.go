@@ -261,6 +261,9 @@ func (h *Hold) Entered() <-chan struct{} { return h.h.Entered() }
 // Release lets every held load (present and future) complete.
 func (h *Hold) Release() { h.h.Release() }
 
+// Peak is the most module loads that were inside the Kernel at once.
+func (k *Kernel) Peak() int { return k.fk.Peak() }
+
 // Calls returns the recorded calls in completion order.
 func (k *Kernel) Calls() []Call {
 	var out []Call

@@ -49,6 +49,8 @@ type Kernel struct {
 	calls   []Call
 	log     *os.File
 	onCall  func(Call)
+	// active loads are inside the fake now; peak is the most there were at once.
+	active, peak int
 }
 
 var _ sys.Kernel = (*Kernel)(nil)
@@ -194,6 +196,13 @@ func (k *Kernel) FinitModule(f *os.File, params string, flags int) error {
 	return k.load(Call{Op: "finit_module", Name: name, Path: f.Name(), Params: params, Flags: flags})
 }
 
+// Peak is the most module loads (finit_module, init_module) that were inside the fake at once.
+func (k *Kernel) Peak() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.peak
+}
+
 // InitModule implements sys.Kernel.
 func (k *Kernel) InitModule(image []byte, params string) error {
 	name, err := ModinfoName(image)
@@ -216,6 +225,13 @@ func (k *Kernel) DeleteModule(name string, flags int) error {
 
 func (k *Kernel) load(c Call) error {
 	k.mu.Lock()
+	k.active++
+	k.peak = max(k.peak, k.active)
+	defer func() {
+		k.mu.Lock()
+		k.active--
+		k.mu.Unlock()
+	}()
 	hook := k.onCall
 	res := k.results[c.Name]
 	hold := k.holds[c.Name]
