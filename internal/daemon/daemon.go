@@ -126,7 +126,9 @@ func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
 		if err := ctx.Err(); err != nil {
 			return passes, err
 		}
+		t0 := d.o.Now()
 		devs, werr := d.o.Walk(d.o.SysDir)
+		walked := d.o.Now().Sub(t0)
 		if werr != nil {
 			if devs == nil {
 				return passes, werr
@@ -152,8 +154,11 @@ func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
 				}
 			}
 		}
-		d.log.Info("coldplug pass", "pass", passes, "new_devices", len(fresh))
-		d.loadItems(context.WithoutCancel(ctx), d.modaliases(fresh))
+		d.log.Info("coldplug pass", "pass", passes, "new_devices", len(fresh), "walk", walked.Round(time.Millisecond))
+		t1 := d.o.Now()
+		items := d.modaliases(fresh)
+		d.loadItems(context.WithoutCancel(ctx), items)
+		d.log.Debug("coldplug pass loaded", "pass", passes, "requests", len(items), "took", d.o.Now().Sub(t1).Round(time.Millisecond))
 	}
 	return passes, nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/modload/modload/internal/cli/admin"
 	"github.com/modload/modload/internal/daemon"
 	"github.com/modload/modload/internal/daemon/prom"
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/stats"
 )
 
@@ -115,7 +117,7 @@ func Daemon(env *cli.Env, args []string) int {
 	if *textfile != "" {
 		wg.Go(func() { writeTextfiles(ctx, *textfile, *interval, reg, e.Log) })
 	}
-	e.Log.Info("modloadd started", "socket", l.Addr().String(), "hotplug", src != nil, "metrics", *metricsAddr)
+	e.Log.Info("modloadd started", "socket", l.Addr().String(), "hotplug", src != nil, "metrics", *metricsAddr, "uptime", uptime())
 	if admin.DaemonHooks.Ready != nil {
 		admin.DaemonHooks.Ready()
 	}
@@ -209,4 +211,17 @@ func Load(env *cli.Env, args []string) int {
 		}
 	}
 	return code
+}
+
+// uptime is the system's uptime as /proc/uptime gives it ("7.98s"; "" when unreadable): where
+// the daemon's start lies in the boot, beside the kernel's own timestamps.
+func uptime() string {
+	b, err := sys.ReadFile("/proc/uptime")
+	if err != nil {
+		return ""
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0] + "s"
+	}
+	return ""
 }
