@@ -63,6 +63,10 @@ type Daemon struct {
 
 	mu   sync.Mutex
 	prog Progress
+	// coldplugged are the devices coldplug has read while it runs (DevPath to MODALIAS): an
+	// add event for one of them with the same MODALIAS (the kernel announcing it again,
+	// for coldplug's trigger or udevadm's) asks for what coldplug loads already.
+	coldplugged map[string]string
 }
 
 // New returns a Daemon.
@@ -122,6 +126,14 @@ func (d *Daemon) count(f func(*Progress)) {
 // always finish.
 func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
 	seen := make(map[string]bool)
+	d.mu.Lock()
+	d.coldplugged = make(map[string]string)
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.coldplugged = nil
+		d.mu.Unlock()
+	}()
 	for passes < d.o.MaxPasses {
 		if err := ctx.Err(); err != nil {
 			return passes, err
@@ -136,12 +148,15 @@ func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
 			d.log.Warn("skipping unreadable uevent files", "err", werr)
 		}
 		var fresh []uevent.Device
+		d.mu.Lock()
 		for _, dev := range devs {
 			if !seen[dev.Event.DevPath] {
 				seen[dev.Event.DevPath] = true
 				fresh = append(fresh, dev)
+				d.coldplugged[dev.Event.DevPath] = dev.Event.Modalias
 			}
 		}
+		d.mu.Unlock()
 		if len(fresh) == 0 {
 			break
 		}
@@ -335,7 +350,7 @@ func (d *Daemon) listen() {
 			d.log.Error("uevent source failed; hotplug stops", "err", err)
 			return
 		}
-		if e.Action != "add" || e.Modalias == "" {
+		if e.Action != "add" || e.Modalias == "" || d.inColdplug(e) {
 			continue
 		}
 		d.count(func(p *Progress) { p.Devices++ })
@@ -345,6 +360,14 @@ func (d *Daemon) listen() {
 		}
 		dropping = !ok
 	}
+}
+
+// inColdplug reports whether e announces a device coldplug has read, with the MODALIAS it read.
+func (d *Daemon) inColdplug(e uevent.Event) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok := d.coldplugged[e.DevPath]
+	return ok && m == e.Modalias
 }
 
 // QueueLen is the number of requests waiting.

@@ -136,10 +136,13 @@ func TestHotplug(t *testing.T) {
 	l := fakeLoader{calls: make(chan []string)}
 	all := []uevent.Device{dev("/devices/a", "pci:a"), dev("/devices/b", "pci:b")}
 	walk := passes([]uevent.Device{}, all)
-	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: walk, NoTrigger: true})
+	cold := make(chan Progress, 1)
+	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: walk, NoTrigger: true,
+		ColdplugDone: func(p Progress) { cold <- p }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Run(ctx) }()
+	<-cold // coldplug walked once (no device); the rescan's walk is the second
 
 	src.events <- uevent.Event{Action: "remove", Modalias: "pci:gone"}
 	src.events <- uevent.Event{Action: "add"}
@@ -346,6 +349,39 @@ func TestHotplugDuringColdplug(t *testing.T) {
 	close(l.release)
 	if p := <-done; p.Loaded < 1 || p.Devices != 2 {
 		t.Errorf("coldplug done with %+v, want its load and both devices counted", p)
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTriggeredEventsNotLoadedTwice: during coldplug, an add event for a device coldplug has
+// read, with the MODALIAS it read (its own trigger's, or udevadm's), is not loaded again; a new
+// device's event is; after coldplug, an add event for the same device is hotplug as usual.
+func TestTriggeredEventsNotLoadedTwice(t *testing.T) {
+	src := newFakeSource()
+	l := slowLoader{calls: make(chan []string), release: make(chan struct{})}
+	done := make(chan Progress, 1)
+	walk := passes([]uevent.Device{dev("/devices/slow", "pci:slow")})
+	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: walk, NoTrigger: true,
+		ColdplugDone: func(p Progress) { done <- p }})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error)
+	go func() { ran <- d.Run(ctx) }()
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:slow"}) {
+		t.Fatalf("coldplug loaded %q, want pci:slow", got)
+	}
+	src.events <- uevent.Event{Action: "add", DevPath: "/devices/slow", Modalias: "pci:slow"}
+	src.events <- uevent.Event{Action: "add", DevPath: "/devices/new", Modalias: "pci:new"}
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:new"}) {
+		t.Fatalf("loaded %q during coldplug, want only the new device's pci:new", got)
+	}
+	close(l.release)
+	<-done
+	src.events <- uevent.Event{Action: "add", DevPath: "/devices/slow", Modalias: "pci:slow"}
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:slow"}) {
+		t.Fatalf("loaded %q after coldplug, want pci:slow again", got)
 	}
 	cancel()
 	if err := <-ran; err != nil {
