@@ -407,3 +407,32 @@ func TestSharedSlots(t *testing.T) {
 		t.Errorf("%d loads in the kernel at once with one shared slot", p)
 	}
 }
+
+// TestLiveReleasesSlot: with one shared slot, a module said live while its call is still in the
+// kernel (where the kernel waits for other drivers' asynchronous probing) lets the next modules
+// load, those that need it included.
+func TestLiveReleasesSlot(t *testing.T) {
+	k := tree(t, "")
+	holdJ, holdE := k.Hold("jbd2"), k.Hold("ext4")
+	e := open(t, k)
+	slots := modload.NewSlots(1)
+	done := make(chan *modload.Report)
+	go func() {
+		done <- e.LoadRequests(context.Background(), modload.PlanOptions{Slots: slots}, modload.Request{Name: "ext4"})
+	}()
+	<-holdJ.Entered()
+	slots.Live("jbd2")
+	select {
+	case <-holdE.Entered():
+	case <-time.After(time.Minute):
+		t.Fatal("ext4 did not load while jbd2, live, was still in the kernel")
+	}
+	holdJ.Release()
+	holdE.Release()
+	if err := (<-done).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if k.Peak() != 2 {
+		t.Errorf("%d loads in the kernel at once, want 2 (jbd2 live, ext4)", k.Peak())
+	}
+}

@@ -43,10 +43,14 @@ type execNode struct {
 	step  *Step
 	needs []*execNode
 	after []*execNode
-	done  chan struct{}
-	res   ModuleResult
-	start time.Time // when its load began (EventStart)
-	end   time.Duration
+	done  chan struct{} // closed once res is set
+	// live is closed when the module may be relied on: done, or live in the kernel while its
+	// finit_module call still waits there (Slots.Live).
+	live     chan struct{}
+	liveOnce sync.Once
+	res      ModuleResult
+	start    time.Time // when its load began (EventStart)
+	end      time.Duration
 }
 
 // Exec loads a Plan: independent modules in parallel (at most Options.Workers at once, or as
@@ -60,7 +64,7 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 	rep := &Report{index: make(map[string]int, len(p.Steps))}
 	nodes := make([]*execNode, len(p.Steps))
 	for i := range p.Steps {
-		nodes[i] = &execNode{step: &p.Steps[i], done: make(chan struct{})}
+		nodes[i] = &execNode{step: &p.Steps[i], done: make(chan struct{}), live: make(chan struct{})}
 		rep.index[p.Steps[i].Module] = i
 	}
 	for _, n := range nodes {
@@ -83,6 +87,7 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
+			defer n.markLive()
 			defer close(n.done)
 			t := time.Now()
 			n.res = e.run(ctx, l, err, slots, plan, i, p.Options, n)
@@ -102,6 +107,8 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 	return rep
 }
 
+func (n *execNode) markLive() { n.liveOnce.Do(func() { close(n.live) }) }
+
 // run serves one node.
 func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *Slots, plan uint64, index int, o PlanOptions, n *execNode) ModuleResult {
 	st := n.step
@@ -113,15 +120,19 @@ func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *S
 	for _, list := range [][]*execNode{n.needs, n.after} {
 		for _, d := range list {
 			select {
-			case <-d.done:
+			case <-d.live:
 			case <-ctx.Done():
 				return fail(StatusFailed, ctx.Err())
 			}
 		}
 	}
 	for _, d := range n.needs {
-		if d.res.Err != nil {
-			return fail(StatusSkipped, fmt.Errorf("%w: %s", ErrDependency, d.res.Module))
+		select {
+		case <-d.done:
+			if d.res.Err != nil {
+				return fail(StatusSkipped, fmt.Errorf("%w: %s", ErrDependency, d.res.Module))
+			}
+		default: // live while its call is still in the kernel: loaded (Slots.Live)
 		}
 	}
 	if !o.IgnoreLoaded && e.inKernel(st.mod) {
@@ -142,10 +153,11 @@ func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *S
 	if lerr != nil {
 		return fail(StatusFailed, lerr)
 	}
-	if err := slots.acquire(ctx, plan, index); err != nil {
+	h, err := slots.acquire(ctx, plan, index, st.Module, n.markLive)
+	if err != nil {
 		return fail(StatusFailed, err)
 	}
-	defer slots.release()
+	defer h.done()
 	n.start = time.Now()
 	e.event(Event{Kind: EventStart, Module: st.Module, Line: st.String(), Start: n.start})
 	m := &loader.Module{Name: st.Module, Path: st.Path, Params: st.Params, Builtin: st.mod.Builtin}

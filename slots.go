@@ -3,6 +3,7 @@ package modload
 import (
 	"container/heap"
 	"context"
+	"strings"
 	"sync"
 )
 
@@ -15,6 +16,13 @@ import (
 // and the first modules of a plan made while another is loading (the devices a driver just
 // created) do not wait behind all of the earlier plan's.
 //
+// A module holds its slot until it is live, not until finit_module returns: once its init has
+// run, the kernel marks it live, announces it (a "module" add uevent) and then, in the same
+// call, waits for every asynchronous probe in the system to finish (async_synchronize_full),
+// which in a parallel coldplug is other drivers' probing (ATA ports, SCSI scans) and can keep a
+// finished module in the kernel for seconds. Whoever hears the uevent (the daemon) says so with
+// Live: the slot goes on to the next module, and the modules that need the live one may load.
+//
 // Plans that share one Slots (PlanOptions.Slots) are bounded together; without it, each Exec
 // has its own, of Options.Workers slots. A load that a module's init is waiting for (a kernel
 // helper's request, forwarded to a daemon) must not share the init's slots: the init would
@@ -24,6 +32,8 @@ type Slots struct {
 	free    int
 	plans   uint64
 	waiting slotQueue
+	// held are the slots held now, by module name.
+	held map[string][]*slotHold
 }
 
 // NewSlots returns Slots for n loads at once (at least one).
@@ -39,14 +49,76 @@ func (s *Slots) plan() uint64 {
 	return s.plans
 }
 
-// acquire waits for a slot for the module at index of plan, or for ctx to end.
-func (s *Slots) acquire(ctx context.Context, plan uint64, index int) error {
-	w := s.enqueue(plan, index)
-	if w == nil {
-		return nil
+// acquire waits for a slot for module, at index of plan, or for ctx to end. live is called
+// once if Live says the module is live before the hold is done.
+func (s *Slots) acquire(ctx context.Context, plan uint64, index int, module string, live func()) (*slotHold, error) {
+	if w := s.enqueue(plan, index); w != nil {
+		if err := s.wait(ctx, w); err != nil {
+			return nil, err
+		}
 	}
-	return s.wait(ctx, w)
+	h := &slotHold{s: s, module: moduleKey(module), live: live}
+	s.mu.Lock()
+	if s.held == nil {
+		s.held = make(map[string][]*slotHold)
+	}
+	s.held[h.module] = append(s.held[h.module], h)
+	s.mu.Unlock()
+	return h, nil
 }
+
+// Live says that module is live (its init has run): the slots its loads hold go to the next
+// waiting modules, and those loads' live callbacks run. A module no load holds a slot for is
+// ignored.
+func (s *Slots) Live(module string) {
+	s.mu.Lock()
+	hs := s.held[moduleKey(module)]
+	delete(s.held, moduleKey(module))
+	s.mu.Unlock()
+	for _, h := range hs {
+		h.release(true)
+	}
+}
+
+// slotHold is one load's slot.
+type slotHold struct {
+	s      *Slots
+	module string
+	live   func()
+	once   sync.Once
+}
+
+// release gives the slot back once, running the live callback when Live called it.
+func (h *slotHold) release(live bool) {
+	h.once.Do(func() {
+		h.s.release()
+		if live && h.live != nil {
+			h.live()
+		}
+	})
+}
+
+// done ends the hold when the load is over: the slot goes back if Live did not already give it.
+func (h *slotHold) done() {
+	h.s.mu.Lock()
+	hs := h.s.held[h.module]
+	for i, o := range hs {
+		if o == h {
+			hs = append(hs[:i:i], hs[i+1:]...)
+			break
+		}
+	}
+	if len(hs) == 0 {
+		delete(h.s.held, h.module)
+	} else {
+		h.s.held[h.module] = hs
+	}
+	h.s.mu.Unlock()
+	h.release(false)
+}
+
+// moduleKey is a module name as the kernel spells it (dashes are underscores).
+func moduleKey(name string) string { return strings.ReplaceAll(name, "-", "_") }
 
 // enqueue takes a free slot (nil) or puts the module in the queue of waiters.
 func (s *Slots) enqueue(plan uint64, index int) *slotWaiter {

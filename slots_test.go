@@ -67,3 +67,33 @@ func TestSlotsCancel(t *testing.T) {
 		t.Fatalf("free %d, waiting %d: want the one slot free", s.free, len(s.waiting))
 	}
 }
+
+// TestSlotsLive: a module said live gives its slot to the next waiting module and runs its live
+// callback once; the load's end then gives nothing back twice.
+func TestSlotsLive(t *testing.T) {
+	s := NewSlots(1)
+	p := s.plan()
+	lives := 0
+	a, err := s.acquire(context.Background(), p, 0, "snd-hda-intel", func() { lives++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.enqueue(p, 1)
+	s.Live("ext4") // holds no slot: nothing happens
+	if granted(b) {
+		t.Fatal("a module that holds no slot gave one")
+	}
+	s.Live("snd_hda_intel")
+	if !granted(b) || lives != 1 {
+		t.Fatalf("after Live: waiter granted %v, live callbacks %d; want true, 1", granted(b), lives)
+	}
+	a.done()
+	s.Live("snd_hda_intel")
+	if s.free != 0 || lives != 1 {
+		t.Fatalf("after the live load ended: %d free slots, %d callbacks; want 0 (the waiter has it), 1", s.free, lives)
+	}
+	s.release() // the waiter's
+	if s.free != 1 || len(s.held) != 0 {
+		t.Fatalf("%d free, %d held; want 1, 0", s.free, len(s.held))
+	}
+}

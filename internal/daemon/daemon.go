@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path"
 	"sync"
 	"time"
 
@@ -42,6 +43,9 @@ type Options struct {
 	Trigger func(dir string) error
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// ModuleLive, when set, is told the name of every module the kernel announces (a "module"
+	// add event: its init has run). Loads hold their slot until then (modload.Slots.Live).
+	ModuleLive func(name string)
 }
 
 // Progress is what the daemon has done so far.
@@ -349,6 +353,10 @@ func (d *Daemon) listen() {
 		case err != nil:
 			d.log.Error("uevent source failed; hotplug stops", "err", err)
 			return
+		}
+		if e.Action == "add" && e.Subsystem == "module" && d.o.ModuleLive != nil {
+			d.o.ModuleLive(path.Base(e.DevPath))
+			continue
 		}
 		if e.Action != "add" || e.Modalias == "" || d.inColdplug(e) {
 			continue

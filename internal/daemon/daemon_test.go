@@ -321,22 +321,45 @@ func TestDefaultJobs(t *testing.T) {
 	}
 }
 
+// slowColdplug is a daemon running, whose coldplug found one device (pci:slow) and is loading
+// it: the load is held until l.release is closed.
+type slowColdplug struct {
+	src    *fakeSource
+	l      slowLoader
+	done   chan Progress // ColdplugDone's
+	ran    chan error
+	cancel context.CancelFunc
+}
+
+func startSlowColdplug(t *testing.T) *slowColdplug {
+	c := &slowColdplug{src: newFakeSource(), l: slowLoader{calls: make(chan []string), release: make(chan struct{})},
+		done: make(chan Progress, 1), ran: make(chan error)}
+	walk := passes([]uevent.Device{dev("/devices/slow", "pci:slow")})
+	d := New(Options{Loader: c.l, Source: c.src, Logger: quiet, Walk: walk, NoTrigger: true,
+		ColdplugDone: func(p Progress) { c.done <- p }})
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go func() { c.ran <- d.Run(ctx) }()
+	if got := <-c.l.calls; !slices.Equal(got, []string{"pci:slow"}) {
+		t.Fatalf("coldplug loaded %q, want pci:slow", got)
+	}
+	return c
+}
+
+// stop cancels the daemon and checks that Run returned without error.
+func (c *slowColdplug) stop(t *testing.T) {
+	c.cancel()
+	if err := <-c.ran; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestHotplugDuringColdplug: a device that appears while coldplug's load runs (a driver just
 // bound made it) is loaded from its event at once, not after coldplug's pass; coldplug reports
 // done once its own load has finished (the event's load may still be counting).
 func TestHotplugDuringColdplug(t *testing.T) {
-	src := newFakeSource()
-	l := slowLoader{calls: make(chan []string), release: make(chan struct{})}
-	done := make(chan Progress, 1)
-	walk := passes([]uevent.Device{dev("/devices/slow", "pci:slow")})
-	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: walk, NoTrigger: true,
-		ColdplugDone: func(p Progress) { done <- p }})
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error)
-	go func() { ran <- d.Run(ctx) }()
-	if got := <-l.calls; !slices.Equal(got, []string{"pci:slow"}) {
-		t.Fatalf("coldplug loaded %q, want pci:slow", got)
-	}
+	c := startSlowColdplug(t)
+	src, l, done := c.src, c.l, c.done
 	src.events <- uevent.Event{Action: "add", DevPath: "/devices/slow/child", Modalias: "pci:child"}
 	if got := <-l.calls; !slices.Equal(got, []string{"pci:child"}) {
 		t.Fatalf("loaded %q during coldplug, want pci:child", got)
@@ -350,28 +373,15 @@ func TestHotplugDuringColdplug(t *testing.T) {
 	if p := <-done; p.Loaded < 1 || p.Devices != 2 {
 		t.Errorf("coldplug done with %+v, want its load and both devices counted", p)
 	}
-	cancel()
-	if err := <-ran; err != nil {
-		t.Fatal(err)
-	}
+	c.stop(t)
 }
 
 // TestTriggeredEventsNotLoadedTwice: during coldplug, an add event for a device coldplug has
 // read, with the MODALIAS it read (its own trigger's, or udevadm's), is not loaded again; a new
 // device's event is; after coldplug, an add event for the same device is hotplug as usual.
 func TestTriggeredEventsNotLoadedTwice(t *testing.T) {
-	src := newFakeSource()
-	l := slowLoader{calls: make(chan []string), release: make(chan struct{})}
-	done := make(chan Progress, 1)
-	walk := passes([]uevent.Device{dev("/devices/slow", "pci:slow")})
-	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: walk, NoTrigger: true,
-		ColdplugDone: func(p Progress) { done <- p }})
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error)
-	go func() { ran <- d.Run(ctx) }()
-	if got := <-l.calls; !slices.Equal(got, []string{"pci:slow"}) {
-		t.Fatalf("coldplug loaded %q, want pci:slow", got)
-	}
+	c := startSlowColdplug(t)
+	src, l, done := c.src, c.l, c.done
 	src.events <- uevent.Event{Action: "add", DevPath: "/devices/slow", Modalias: "pci:slow"}
 	src.events <- uevent.Event{Action: "add", DevPath: "/devices/new", Modalias: "pci:new"}
 	if got := <-l.calls; !slices.Equal(got, []string{"pci:new"}) {
@@ -382,6 +392,30 @@ func TestTriggeredEventsNotLoadedTwice(t *testing.T) {
 	src.events <- uevent.Event{Action: "add", DevPath: "/devices/slow", Modalias: "pci:slow"}
 	if got := <-l.calls; !slices.Equal(got, []string{"pci:slow"}) {
 		t.Fatalf("loaded %q after coldplug, want pci:slow again", got)
+	}
+	c.stop(t)
+}
+
+// TestModuleLive: the kernel's announcement of a module (a "module" add event) goes to
+// ModuleLive with the module's name and is no load request.
+func TestModuleLive(t *testing.T) {
+	src := newFakeSource()
+	l := fakeLoader{calls: make(chan []string)}
+	live := make(chan string, 1)
+	cold := make(chan Progress, 1)
+	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: passes([]uevent.Device{}), NoTrigger: true,
+		ModuleLive: func(name string) { live <- name }, ColdplugDone: func(p Progress) { cold <- p }})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error)
+	go func() { ran <- d.Run(ctx) }()
+	<-cold
+	src.events <- uevent.Event{Action: "add", DevPath: "/module/snd_hda_intel", Subsystem: "module"}
+	if got := <-live; got != "snd_hda_intel" {
+		t.Fatalf("ModuleLive(%q), want snd_hda_intel", got)
+	}
+	src.events <- uevent.Event{Action: "add", DevPath: "/devices/x", Modalias: "pci:x"}
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:x"}) {
+		t.Fatalf("loaded %q, want only the device's pci:x", got)
 	}
 	cancel()
 	if err := <-ran; err != nil {

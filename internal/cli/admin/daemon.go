@@ -61,7 +61,9 @@ type Engine struct {
 	Timeline *daemon.Timeline
 	Engines  *daemon.Engines // the engine Devices and Requests share
 	Devices  daemon.Loader   // udev's semantics: the blacklist applies to every module
-	Requests daemon.Loader   // modprobe's: to modules matched through an alias only
+	// Slots bound Devices' loads together (-j); the daemon says which modules went live.
+	Slots    *modload.Slots
+	Requests daemon.Loader // modprobe's: to modules matched through an alias only
 	Log      *slog.Logger
 	lw       *lineWriter
 }
@@ -134,7 +136,8 @@ func (e *Engine) Open(env *cli.Env) error {
 	e.Engines = &daemon.Engines{Config: config, Open: func() (*modload.Engine, error) { return modload.Open(o) }}
 	// Coldplug and hotplug share one bound (-j) over all their loads; a request on the socket
 	// has its own, as the kernel helper's requests come from inits holding a coldplug slot.
-	e.Devices = daemon.EngineLoader{Engines: e.Engines, Options: modload.PlanOptions{Blacklist: true, Slots: modload.NewSlots(e.jobs)}}
+	e.Slots = modload.NewSlots(e.jobs)
+	e.Devices = daemon.EngineLoader{Engines: e.Engines, Options: modload.PlanOptions{Blacklist: true, Slots: e.Slots}}
 	e.Requests = daemon.EngineLoader{Engines: e.Engines}
 	return nil
 }

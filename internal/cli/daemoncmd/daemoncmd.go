@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/admin"
 	"github.com/modload/modload/internal/daemon"
@@ -98,7 +99,8 @@ func Daemon(env *cli.Env, args []string) int {
 		notify("READY=1", fmt.Sprintf("STATUS=coldplug done: %d devices, %d loaded, %d without module, %d failed", p.Devices, p.Loaded, p.NotFound, p.Failed))
 	}
 	d := daemon.New(daemon.Options{Loader: e.Devices, Source: src, SysDir: filepath.Join(e.Root(), "sys"),
-		NoTrigger: e.NoTrigger(), QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready})
+		NoTrigger: e.NoTrigger(), QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready,
+		ModuleLive: moduleLive(e.Slots)})
 	reg := prom.Registry(e.Stats, d)
 	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log}
 	var wg sync.WaitGroup
@@ -224,4 +226,12 @@ func uptime() string {
 		return f[0] + "s"
 	}
 	return ""
+}
+
+// moduleLive is the daemon's ModuleLive hook: the slots the coldplug and hotplug loads share.
+func moduleLive(s *modload.Slots) func(string) {
+	if s == nil {
+		return nil
+	}
+	return s.Live
 }
