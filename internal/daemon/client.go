@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/stats"
 )
 
@@ -20,10 +20,11 @@ var ErrNotRunning = errors.New("modload daemon not running")
 // Client talks to the daemon's request socket.
 type Client struct {
 	Path string
-	// Timeout bounds connecting (default 10 s); a load waits as long as ctx allows. A unix
-	// socket's connect does not wait (refused, or queued at once): the bound only matters on
-	// a starved machine, where 50 modprobe processes started at once on 4 CPUs found 1 s
-	// gone before their connect ran and loaded by themselves (TestVMDaemon's clients check).
+	// Timeout bounds connecting and sending (SO_SNDTIMEO, default 10 s); a load waits for its
+	// answer as long as ctx allows. A unix socket's connect waits only while the daemon's
+	// listen backlog is full; on a starved machine 50 modprobe processes started at once on 4
+	// CPUs found a 1 s bound gone before their connect ran, and loaded by themselves
+	// (TestVMDaemon's clients check).
 	Timeout time.Duration
 }
 
@@ -38,29 +39,35 @@ func Dial(path string, timeout time.Duration) (*Client, error) {
 	return c, nil
 }
 
-func (c *Client) dial() (net.Conn, error) {
+func (c *Client) dial() (*sys.UnixConn, error) {
 	t := c.Timeout
 	if t == 0 {
 		t = 10 * time.Second
 	}
-	conn, err := net.DialTimeout("unix", c.Path, t)
+	conn, err := sys.DialUnix(c.Path, t)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
 	return conn, nil
 }
 
+// call sends one request and reads its answer. The connection is a blocking socket
+// (sys.UnixConn), not a net.Conn: the caller is mostly a process the kernel started as its
+// helper, which sends one line and waits; cancelling ctx shuts the socket down under the read.
 func (c *Client) call(ctx context.Context, req wireRequest) (wireResponse, error) {
 	conn, err := c.dial()
 	if err != nil {
 		return wireResponse{}, err
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { conn.Shutdown() })
 	defer stop()
 	b, _ := json.Marshal(req)
 	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return wireResponse{}, fmt.Errorf("%s: %w", c.Path, err)
+		if ctx.Err() != nil {
+			return wireResponse{}, ctx.Err()
+		}
+		return wireResponse{}, err
 	}
 	line, err := bufio.NewReader(conn).ReadBytes('\n')
 	if err != nil {

@@ -370,3 +370,22 @@ func TestListenReplacesSilentSocket(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestClientCancel: a client waiting for an answer gives up when its context is cancelled (the
+// blocking socket is shut down under its read), and the daemon's load goes on.
+func TestClientCancel(t *testing.T) {
+	g := &gateLoader{entered: make(chan struct{}), release: make(chan struct{})}
+	path := serve(t, &Server{Loader: g, Logger: quiet, Authorize: func(sys.Cred) error { return nil }})
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 1)
+	go func() {
+		_, err := (&Client{Path: path}).Load(ctx, "x")
+		errs <- err
+	}()
+	<-g.entered
+	cancel()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Load after cancel: %v, want context.Canceled", err)
+	}
+	g.release <- struct{}{}
+}

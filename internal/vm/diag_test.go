@@ -71,7 +71,10 @@ func TestVMDiagProcessCost(t *testing.T) {
 	}
 }
 
-var diagHelperSMP = flag.Int("diag-helper-smp", 0, "boot at this CPU count and time what one kernel-helper request costs (TestVMDiagHelperCost)")
+var (
+	diagHelperSMP  = flag.Int("diag-helper-smp", 0, "boot at this CPU count and time what one kernel-helper request costs (TestVMDiagHelperCost)")
+	diagHelperBase = flag.String("diag-helper-base", "", "a modload binary (another build) whose forwarding modprobe TestVMDiagHelperCost times in turn with this tree's")
+)
 
 // TestVMDiagHelperCost measures, inside the guest, what one process the kernel would start as its
 // module helper costs (/sbin/modprobe -q -- NAME, for a name nothing provides, as the crypto API
@@ -80,7 +83,7 @@ var diagHelperSMP = flag.Int("diag-helper-smp", 0, "boot at this CPU count and t
 // and each with GOMAXPROCS=1 or pinned to one CPU (busybox taskset), to tell the Go runtime's
 // threads from the rest.
 //
-//	go test ./internal/vm -run TestVMDiagHelperCost -v -timeout 30m -args -diag-helper-smp=16
+//	go test ./internal/vm -run TestVMDiagHelperCost -v -timeout 30m -args -diag-helper-smp=16 [-diag-helper-base=BIN]
 func TestVMDiagHelperCost(t *testing.T) {
 	if *diagHelperSMP == 0 {
 		t.Skip("diagnostic: run with -diag-helper-smp N")
@@ -128,11 +131,24 @@ func TestVMDiagHelperCost(t *testing.T) {
 		{Name: "modload-helper-forward-gomaxprocs1", Script: helper("GOMAXPROCS=1 " + ModloadModprobe)},
 		{Name: "modload-helper-forward-pinned", Script: helper(pin + ModloadModprobe)},
 		{Name: "modload-helper-forward-again", Script: helper(ModloadModprobe)},
+	}
+	if *diagHelperBase != "" {
+		// Two rounds in turn, so that a drift of the host's load falls on both builds.
+		for range 2 {
+			checks = append(checks, guest.Check{Name: "base-helper-forward", Script: helper("/base/sbin/modprobe")},
+				guest.Check{Name: "modload-helper-forward", Script: helper(ModloadModprobe)})
+		}
+	}
+	checks = append(checks, []guest.Check{
 		{Name: "kmod-helper-again", Script: helper(KmodModprobe)},
 		{Name: "daemon-log", Script: "tail -3 /run/diag-daemon.log"},
+	}...)
+	files := map[string]string{"/hello": hello, ModloaddBinary: daemon}
+	if *diagHelperBase != "" {
+		files["/base/sbin/modprobe"] = *diagHelperBase
 	}
 	cfg := Config{Tree: tree, Init: initBin, SMP: *diagHelperSMP, Modules: []string{"e1000"}, Devices: []string{},
-		Files:    map[string]string{"/hello": hello, ModloaddBinary: daemon},
+		Files:    files,
 		Scenario: guest.Scenario{Name: "diag", Kind: guest.KindChecks, Checks: checks, Env: GuestEnv(tree)}}
 	res, err := Run(ctx, cfg)
 	if err != nil {
