@@ -134,9 +134,9 @@ func TestVMDiagHelperCost(t *testing.T) {
 	}
 	if *diagHelperBase != "" {
 		// Two rounds in turn, so that a drift of the host's load falls on both builds.
-		for range 2 {
-			checks = append(checks, guest.Check{Name: "base-helper-forward", Script: helper("/base/sbin/modprobe")},
-				guest.Check{Name: "modload-helper-forward", Script: helper(ModloadModprobe)})
+		for i := range 2 {
+			checks = append(checks, guest.Check{Name: fmt.Sprintf("base-helper-forward-%d", i+1), Script: helper("/base/sbin/modprobe")},
+				guest.Check{Name: fmt.Sprintf("modload-helper-forward-%d", i+1), Script: helper(ModloadModprobe)})
 		}
 	}
 	checks = append(checks, []guest.Check{
