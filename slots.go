@@ -8,7 +8,8 @@ import (
 )
 
 // Slots bounds how many modules are being loaded at once. Exec takes a slot for every module
-// file it loads and gives it back when the kernel has answered. When slots run out, the
+// file it loads and gives it back when the kernel has answered, or earlier when the module is
+// live (below). When slots run out, the
 // modules wait, and a freed slot goes to the waiting module earliest in its plan's order (the
 // order of its requests, each module after those it needs), the older plan first among
 // equals: not to whichever goroutine asked first. So a module whose dependencies have just
