@@ -73,7 +73,7 @@ type options struct {
 }
 
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list",
-	loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p}
+	loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)

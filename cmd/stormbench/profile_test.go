@@ -51,7 +51,7 @@ func TestProfileRoundTrip(t *testing.T) {
 	if _, err := saveProfile(dir, "udev", 16, "x", 1, nil, 0); err == nil {
 		t.Error("a missing output was taken for a profile")
 	}
-	for l, want := range map[string]bool{"kmod": false, loaderDaemon: true, loaderUdevModload: true, loaderDaemon1p: true, loaderUdev: false} {
+	for l, want := range map[string]bool{"kmod": false, loaderDaemon: true, loaderUdevModload: true, loaderDaemon1p: true, loaderDaemonAllP: true, loaderUdev: false} {
 		if got := len(scenario(l, nil, 4).Daemon) > 0; got != want {
 			t.Errorf("%s: runs the daemon %v, want %v", l, got, want)
 		}

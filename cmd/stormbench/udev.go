@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,18 +21,27 @@ const (
 	loaderUdevMax     = "udev-max"
 	loaderUdevModload = "udev+modload"
 	loaderDaemon      = "modload-daemon"
-	// loaderDaemon1p is the daemon alone with GOMAXPROCS=1: how much of its time is the Go
-	// runtime's idle threads on many vCPUs.
+	// loaderDaemon1p is the daemon alone with GOMAXPROCS=1 in its environment (since the
+	// daemon runs on one P by default, the same as loaderDaemon; kept for the runs that named it).
 	loaderDaemon1p = "modload-daemon-1p"
+	// loaderDaemonAllP is the daemon alone with a P per CPU (GOMAXPROCS=smp): what its default
+	// of one P saves.
+	loaderDaemonAllP = "modload-daemon-allp"
 )
+
+// daemonLoaders are the rows that run modload's daemon.
+var daemonLoaders = []string{loaderUdevModload, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
+
+// alone reports whether loader l is the daemon without udevd.
+func alone(l string) bool { return slices.Contains(daemonLoaders, l) && l != loaderUdevModload }
 
 // isColdplug reports whether loader is a long-lived one (udevd, the daemon).
 func isColdplug(loader string) bool {
 	switch loader {
-	case loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p:
+	case loaderUdev, loaderUdevMax:
 		return true
 	}
-	return false
+	return slices.Contains(daemonLoaders, loader)
 }
 
 func needsUdev(loaders []string) bool {
@@ -45,7 +55,7 @@ func needsUdev(loaders []string) bool {
 
 func needsDaemon(loaders []string) bool {
 	for _, l := range loaders {
-		if l == loaderUdevModload || l == loaderDaemon || l == loaderDaemon1p {
+		if slices.Contains(daemonLoaders, l) {
 			return true
 		}
 	}
@@ -67,6 +77,10 @@ func coldplugScenario(loader string, smp int) (guest.Scenario, bool) {
 	case loaderDaemon1p:
 		sc := vm.DaemonColdplug(loader)
 		sc.Env = []string{"GOMAXPROCS=1"}
+		return sc, true
+	case loaderDaemonAllP:
+		sc := vm.DaemonColdplug(loader)
+		sc.Env = []string{fmt.Sprintf("GOMAXPROCS=%d", smp)}
 		return sc, true
 	}
 	return guest.Scenario{}, false
@@ -137,8 +151,10 @@ func (c *coldplug) config(base vm.Config, l string, tree debian.Tree) vm.Config 
 	case loaderUdevModload:
 		cfg.Udev = c.udevRoot
 		cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon, vm.DriversRule: c.rules}
-	case loaderDaemon, loaderDaemon1p:
-		cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon}
+	default:
+		if alone(l) {
+			cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon}
+		}
 	}
 	return cfg
 }
@@ -146,7 +162,7 @@ func (c *coldplug) config(base vm.Config, l string, tree debian.Tree) vm.Config 
 // env is what the daemon rows add to the guest's environment: the kmod release modload
 // follows on the tree's distribution.
 func (c *coldplug) env(l string, tree debian.Tree) []string {
-	if l == loaderUdevModload || l == loaderDaemon || l == loaderDaemon1p {
+	if slices.Contains(daemonLoaders, l) {
 		return vm.GuestEnv(tree)
 	}
 	return nil
@@ -342,7 +358,7 @@ func (r *report) daemonGoals() string {
 	six1 := strings.HasPrefix(r.KVer, "6.1.")
 	for _, smp := range r.smpsOrder() {
 		u, um, fl := r.boots(smp, loaderUdev), r.boots(smp, loaderUdevMax), r.boots(smp, "list")
-		for _, l := range []string{loaderDaemon, loaderUdevModload, loaderDaemon1p} {
+		for _, l := range []string{loaderDaemon, loaderUdevModload, loaderDaemon1p, loaderDaemonAllP} {
 			rows := r.boots(smp, l)
 			if len(rows) == 0 {
 				continue

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modload/modload/internal/debian"
+	"github.com/modload/modload/internal/vm"
 )
 
 func TestSpreadOf(t *testing.T) {
@@ -157,6 +160,31 @@ func TestParseFlagsBoots(t *testing.T) {
 		}
 		if o.boots != tc.boots {
 			t.Errorf("%v: boots %d, want %d", tc.args, o.boots, tc.boots)
+		}
+	}
+}
+
+// TestDaemonRows: every daemon row gets the daemon's binary and the kmod release's
+// environment; the P-count rows set GOMAXPROCS (one, or the CPU count); udev's rows get udev.
+func TestDaemonRows(t *testing.T) {
+	c := &coldplug{udevRoot: "/u", daemon: "/d", rules: "/r"}
+	tree := debian.Tree{}
+	for _, l := range daemonLoaders {
+		if cfg := c.config(vm.Config{}, l, tree); cfg.Files[vm.ModloaddBinary] != "/d" {
+			t.Errorf("%s: files %v, no daemon", l, cfg.Files)
+		}
+		if !isColdplug(l) || !needsDaemon([]string{l}) || len(c.env(l, tree)) == 0 {
+			t.Errorf("%s: not treated as a daemon row", l)
+		}
+	}
+	if cfg := c.config(vm.Config{}, loaderUdevMax, tree); cfg.Udev != "/u" || cfg.Files != nil {
+		t.Errorf("udev-max: %+v", cfg)
+	}
+	for l, want := range map[string]string{loaderDaemon1p: "GOMAXPROCS=1", loaderDaemonAllP: "GOMAXPROCS=16", loaderDaemon: ""} {
+		sc, ok := coldplugScenario(l, 16)
+		got := strings.Join(sc.Env, " ")
+		if !ok || got != want {
+			t.Errorf("%s at 16 CPUs: env %q, want %q", l, got, want)
 		}
 	}
 }
