@@ -67,9 +67,10 @@ type Daemon struct {
 
 	mu   sync.Mutex
 	prog Progress
-	// coldplugged are the devices coldplug has read while it runs (DevPath to MODALIAS): an
-	// add event for one of them with the same MODALIAS (the kernel announcing it again,
-	// for coldplug's trigger or udevadm's) asks for what coldplug loads already.
+	// coldplugged are the devices coldplug has read, while it runs (DevPath to MODALIAS): a
+	// later pass loads only the others, and an add event for one of them with the same
+	// MODALIAS (the kernel announcing it again, for coldplug's trigger or udevadm's) asks for
+	// what coldplug loads already.
 	coldplugged map[string]string
 }
 
@@ -129,7 +130,6 @@ func (d *Daemon) count(f func(*Progress)) {
 // returns the number of passes. Cancelling ctx stops it between passes; a pass's loads
 // always finish.
 func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
-	seen := make(map[string]bool)
 	d.mu.Lock()
 	d.coldplugged = make(map[string]string)
 	d.mu.Unlock()
@@ -154,10 +154,9 @@ func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
 		var fresh []uevent.Device
 		d.mu.Lock()
 		for _, dev := range devs {
-			if !seen[dev.Event.DevPath] {
-				seen[dev.Event.DevPath] = true
-				fresh = append(fresh, dev)
+			if _, ok := d.coldplugged[dev.Event.DevPath]; !ok {
 				d.coldplugged[dev.Event.DevPath] = dev.Event.Modalias
+				fresh = append(fresh, dev)
 			}
 		}
 		d.mu.Unlock()

@@ -20,7 +20,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
 	"github.com/modload/modload/internal/cli/admin"
 	"github.com/modload/modload/internal/daemon"
@@ -100,7 +99,7 @@ func Daemon(env *cli.Env, args []string) int {
 	}
 	d := daemon.New(daemon.Options{Loader: e.Devices, Source: src, SysDir: filepath.Join(e.Root(), "sys"),
 		NoTrigger: e.NoTrigger(), QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready,
-		ModuleLive: moduleLive(e.Slots)})
+		ModuleLive: e.Slots.Live})
 	reg := prom.Registry(e.Stats, d)
 	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log}
 	var wg sync.WaitGroup
@@ -226,12 +225,4 @@ func uptime() string {
 		return f[0] + "s"
 	}
 	return ""
-}
-
-// moduleLive is the daemon's ModuleLive hook: the slots the coldplug and hotplug loads share.
-func moduleLive(s *modload.Slots) func(string) {
-	if s == nil {
-		return nil
-	}
-	return s.Live
 }
