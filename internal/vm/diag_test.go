@@ -38,9 +38,7 @@ func TestVMDiagProcessCost(t *testing.T) {
 	par := func(cmd string) string {
 		return fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s -q -b %s & i=$((i+1)); done; wait; true", n, cmd, alias)
 	}
-	seqPlain := func(cmd string) string {
-		return fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s >/dev/null; i=$((i+1)); done; true", n, cmd)
-	}
+	seqPlain := func(cmd string) string { return seqScript(n, cmd) }
 	checks := []guest.Check{
 		{Name: "busybox-true-seq", Script: seqPlain("/bin/busybox true")},
 		{Name: "modload-version-seq", Script: seqPlain(ModloadBinary + " version")},
@@ -56,19 +54,31 @@ func TestVMDiagProcessCost(t *testing.T) {
 	}
 	cfg := Config{Tree: tree, Init: initBin, SMP: *diagSMP, Modules: []string{"e1000"}, Devices: []string{},
 		Scenario: guest.Scenario{Name: "diag", Kind: guest.KindChecks, Checks: checks}}
+	runDiag(ctx, t, cfg, n, "loader processes resolving an alias nothing matches")
+}
+
+// runDiag boots cfg, a KindChecks scenario whose checks each start n processes, and logs every
+// check's time per process; all its checks must have run.
+func runDiag(ctx context.Context, t *testing.T, cfg Config, n int, what string) {
+	t.Helper()
 	res, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "smp %d: %d loader processes resolving an alias nothing matches\n", res.CPUs, n)
+	fmt.Fprintf(&b, "smp %d: %d %s\n", res.CPUs, n, what)
 	for _, c := range res.Checks {
-		fmt.Fprintf(&b, "%-26s %7.2f s  %6.1f ms/process  exit %d %s\n", c.Name, c.Seconds, 1000*c.Seconds/n, c.Exit, strings.TrimSpace(c.Output))
+		fmt.Fprintf(&b, "%-36s %7.2f s  %6.1f ms/process  exit %d %s\n", c.Name, c.Seconds, 1000*c.Seconds/float64(n), c.Exit, strings.TrimSpace(c.Output))
 	}
 	t.Log(b.String())
-	if len(res.Checks) != len(checks) {
-		t.Errorf("%d of %d checks ran", len(res.Checks), len(checks))
+	if len(res.Checks) != len(cfg.Scenario.Checks) {
+		t.Errorf("%d of %d checks ran", len(res.Checks), len(cfg.Scenario.Checks))
 	}
+}
+
+// seqScript runs cmd n times, one after another, its output discarded.
+func seqScript(n int, cmd string) string {
+	return fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s >/dev/null; i=$((i+1)); done; true", n, cmd)
 }
 
 var (
@@ -109,9 +119,7 @@ func TestVMDiagHelperCost(t *testing.T) {
 	}
 	const n = 32
 	const name = "crypto-cryptd(__nothing-provides-this)"
-	seq := func(cmd string) string {
-		return fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s >/dev/null; i=$((i+1)); done; true", n, cmd)
-	}
+	seq := func(cmd string) string { return seqScript(n, cmd) }
 	helper := func(cmd string) string { return seq(cmd + " -q -- '" + name + "'") }
 	pin := "/bin/busybox taskset 1 "
 	checks := []guest.Check{
@@ -150,17 +158,5 @@ func TestVMDiagHelperCost(t *testing.T) {
 	cfg := Config{Tree: tree, Init: initBin, SMP: *diagHelperSMP, Modules: []string{"e1000"}, Devices: []string{},
 		Files:    files,
 		Scenario: guest.Scenario{Name: "diag", Kind: guest.KindChecks, Checks: checks, Env: GuestEnv(tree)}}
-	res, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "smp %d: %d processes each, one after another\n", res.CPUs, n)
-	for _, c := range res.Checks {
-		fmt.Fprintf(&b, "%-36s %7.2f s  %6.1f ms/process  exit %d %s\n", c.Name, c.Seconds, 1000*c.Seconds/n, c.Exit, strings.TrimSpace(c.Output))
-	}
-	t.Log(b.String())
-	if len(res.Checks) != len(checks) {
-		t.Errorf("%d of %d checks ran", len(res.Checks), len(checks))
-	}
+	runDiag(ctx, t, cfg, n, "processes each, one after another")
 }
