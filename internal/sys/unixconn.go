@@ -17,7 +17,6 @@ import (
 // os.File of a blocking descriptor, which os does not give to the poller.
 type UnixConn struct {
 	*os.File
-	fd int
 }
 
 // DialUnix connects to the unix stream socket at path. timeout bounds the connect (a full
@@ -44,9 +43,18 @@ func DialUnix(path string, timeout time.Duration) (*UnixConn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("connect %s: %w", path, errno(err))
 	}
-	return &UnixConn{File: os.NewFile(uintptr(fd), path), fd: fd}, nil
+	return &UnixConn{os.NewFile(uintptr(fd), path)}, nil
 }
 
 // Shutdown ends the connection both ways: a Read waiting in another goroutine returns io.EOF.
 // It is how a caller gives up waiting; Close is still needed.
-func (c *UnixConn) Shutdown() error { return errno(unix.Shutdown(c.fd, unix.SHUT_RDWR)) }
+func (c *UnixConn) Shutdown() error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := rc.Control(func(fd uintptr) { err = unix.Shutdown(int(fd), unix.SHUT_RDWR) }); cerr != nil {
+		return cerr
+	}
+	return errno(err)
+}
