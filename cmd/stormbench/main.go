@@ -70,6 +70,7 @@ type options struct {
 	daemon    string
 	profile   string
 	dflags    string
+	devices   vm.DeviceSet
 }
 
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list",
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	smp := fs.String("smp", "1,4,16,64", "comma-separated CPU counts")
 	kernels := fs.String("kernels", "6.1,6.12", "comma-separated kernels: 6.1 (Debian 12, kmod 30), 6.12 (Debian 13, kmod 34)")
 	loaders := fs.String("loaders", strings.Join(knownLoaders, ","), "comma-separated loaders: "+strings.Join(knownLoaders, ","))
+	devices := fs.String("devices", "default", "the guest's machine, CPU and devices: "+deviceSetNames())
 	o := &options{}
 	fs.StringVar(&o.init, "init", "./cmd/modload", "package built as the guest's /init (the modload binary: its tools are the modload loaders)")
 	fs.StringVar(&o.notes, "notes", "docs/benchmarks/storm-notes.md", "file of remarks on the run, one paragraph each, rendered under the header (\"\" or a missing file: none)")
@@ -97,6 +99,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.profile, "profile", "", "directory for every boot's guest result (NAME-smpN-LOADER-BOOT.json: each kernel call's start and end) and the daemon's CPU profile and whole log of every daemon boot (.pprof, for go tool pprof, and .log)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	var err error
+	if o.devices, err = vm.LookupDeviceSet(*devices); err != nil {
+		return nil, fmt.Errorf("-devices: %w", err)
 	}
 	if o.boots < 0 || o.boots > 50 {
 		return nil, fmt.Errorf("-boots: %d out of range 0..50", o.boots)
@@ -141,6 +147,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	return o, nil
+}
+
+// deviceSetNames lists vm.DeviceSets for -devices' help.
+func deviceSetNames() string {
+	var names []string
+	for _, d := range vm.DeviceSets {
+		names = append(names, d.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func scenario(loader string, floor []string, smp int) guest.Scenario {
@@ -272,6 +287,7 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 		console = stderr
 	}
 	base := vm.Config{Tree: tree, Init: initBin, Timeout: o.timeout, Console: console, SMP: o.calibrate}
+	o.devices.Apply(&base)
 	fmt.Fprintf(stderr, "stormbench: choosing the module set (cached after the first time)\n")
 	mods, err := vm.ModuleSet(ctx, base)
 	if err != nil {
@@ -283,7 +299,8 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 		return 0, err
 	}
 	rep := &report{Name: name, Date: time.Now().UTC(), Machine: machine(), KVer: tree.KVer, Kmod: kmod, ModuleSet: mods, Init: o.init, Notes: notes,
-		Udev: cold.release, Boots: o.boots, DaemonFlags: o.dflags}
+		Udev: cold.release, Boots: o.boots, DaemonFlags: o.dflags,
+		Devices: o.devices.Name, QemuMachine: o.devices.Machine, QemuCPU: o.devices.CPU}
 	for _, smp := range o.smps {
 		var floor []string
 		// Boot after boot of every loader in turn, so that a change in the shared host's load

@@ -34,7 +34,12 @@ type report struct {
 	Udev  string `json:"udev,omitempty"`
 	Boots int    `json:"boots,omitempty"`
 	// DaemonFlags are -daemon-flags: arguments added to modloadd's command line in the daemon rows.
-	DaemonFlags string   `json:"daemon_flags,omitempty"`
+	DaemonFlags string `json:"daemon_flags,omitempty"`
+	// Devices names the guest's device set (vm.DeviceSets; "" in reports from before -devices:
+	// the default), QemuMachine and QemuCPU its -machine and -cpu.
+	Devices     string   `json:"devices,omitempty"`
+	QemuMachine string   `json:"qemu_machine,omitempty"`
+	QemuCPU     string   `json:"qemu_cpu,omitempty"`
 	Failures    []string `json:"failures,omitempty"`
 	// Notes are remarks on the run written by hand in the -notes file (what the table alone
 	// does not say, with the commands behind any figure they quote), rendered under the header.
@@ -103,7 +108,11 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "# Boot-storm benchmark, kernel %s\n\n", r.KVer)
 	fmt.Fprintf(&b, "Written by `go run ./cmd/stormbench` (`make bench-storm`) on %s.\n\n", r.Date.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "- Machine: %s.\n", r.Machine)
-	fmt.Fprintf(&b, "- Guest: Debian kernel %s, `-accel tcg,thread=single -cpu max -m 2G`, the device set of `internal/vm.DefaultDevices`; /init built from `%s`.\n", r.KVer, r.Init)
+	set, machine, cpu := r.Devices, r.QemuMachine, r.QemuCPU
+	if set == "" {
+		set, machine, cpu = "default", "pc", "max"
+	}
+	fmt.Fprintf(&b, "- Guest: Debian kernel %s, `-machine %s -accel tcg,thread=single -cpu %s -m 2G`, the device set `%s` of `internal/vm.DeviceSets` (`-devices %s`); /init built from `%s`.\n", r.KVer, machine, cpu, set, set, r.Init)
 	if r.Kmod != "" {
 		fmt.Fprintf(&b, "- Baseline (`kmod` rows): %s, the kernel's own release's, in the guest with its own libraries.\n", r.Kmod)
 	}

@@ -44,10 +44,15 @@ func TestReportMarkdown(t *testing.T) {
 		"Above the floor by 3.20 s.", "passes took 1.0, 2.5 s.", "modload ran 0 loader processes (one per device event) over 0 coldplug passes",
 		"Load phase 4.00 s = 0.25x kmod's storm.\n", // no goal below smp 64
 		"2026-11-25 02:00 UTC", "test CPU, 2 host CPUs", "- Note: other VMs ran during smp 64\n",
+		"`-machine pc -accel tcg,thread=single -cpu max -m 2G`, the device set `default`", // a report from before -devices
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+	r.Devices, r.QemuMachine, r.QemuCPU = "q35", "q35", "Skylake-Server"
+	if md := r.markdown(); !strings.Contains(md, "`-machine q35 -accel tcg,thread=single -cpu Skylake-Server -m 2G`, the device set `q35`") {
+		t.Errorf("markdown does not name the q35 device set:\n%s", md)
 	}
 	if strings.Contains(md, "| modload | ") && strings.Contains(md, "| modload | 0 +") {
 		t.Error("a loader without waste got a model")
@@ -94,11 +99,14 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.smps) != 2 || o.smps[1] != 64 || len(o.loaders) != 3 || o.loaders[2] != "modload-off" {
+	if len(o.smps) != 2 || o.smps[1] != 64 || len(o.loaders) != 3 || o.loaders[2] != "modload-off" || o.devices.Name != "default" {
 		t.Errorf("options = %+v", o)
 	}
+	if o, err := parseFlags([]string{"-devices", "q35"}, &stderr); err != nil || o.devices.Machine != "q35" {
+		t.Errorf("-devices q35: %+v, %v", o, err)
+	}
 	for _, bad := range [][]string{
-		{"-smp", "0"}, {"-smp", "x"}, {"-smp", "256"}, {"-loaders", "udevd"}, {"-loaders", "list"}, {"-boots", "-1"},
+		{"-devices", "pc"}, {"-smp", "0"}, {"-smp", "x"}, {"-smp", "256"}, {"-loaders", "udevd"}, {"-loaders", "list"}, {"-boots", "-1"},
 	} {
 		if _, err := parseFlags(bad, &stderr); err == nil {
 			t.Errorf("%v: no error", bad)

@@ -179,7 +179,7 @@ func TestQemuArgs(t *testing.T) {
 	cfg.Tree.Vmlinuz = "/k/vmlinuz"
 	args := strings.Join(qemuArgs(cfg, "/w/initrd", "/w/disk.img"), " ")
 	for _, want := range []string{
-		"-accel tcg,thread=single", "-smp 16", "-m 2048", "-kernel /k/vmlinuz", "-initrd /w/initrd",
+		"-machine pc ", "-cpu max ", "-accel tcg,thread=single", "-smp 16", "-m 2048", "-kernel /k/vmlinuz", "-initrd /w/initrd",
 		"file=/w/disk.img,if=virtio,format=raw", "-no-reboot", "panic=-1", "no_timer_check",
 	} {
 		if !strings.Contains(args, want) {

@@ -25,7 +25,11 @@ func ModuleSet(ctx context.Context, cfg Config) ([]string, error) {
 	if _, err := os.Stat(cfg.Tree.Vmlinuz); err != nil {
 		return nil, fmt.Errorf("module set: kernel image: %w", err)
 	}
-	h := sha256.Sum256([]byte(cfg.Tree.KVer + "\n" + strings.Join(cfg.Devices, " ")))
+	key := cfg.Tree.KVer + "\n" + strings.Join(cfg.Devices, " ")
+	if cfg.Machine != "pc" || cfg.CPU != "max" {
+		key += "\n" + cfg.Machine + "\n" + cfg.CPU // the default set keeps the key it always had
+	}
+	h := sha256.Sum256([]byte(key))
 	p := filepath.Join(cfg.Cache, "moduleset-"+cfg.Tree.KVer+"-"+hex.EncodeToString(h[:8])+".txt")
 	if f, err := os.Open(p); err == nil {
 		defer f.Close()

@@ -70,8 +70,10 @@ type Config struct {
 	SMP  int
 	// MemoryMB is the guest's memory (0: 2048).
 	MemoryMB int
+	// Machine and CPU are qemu's -machine and -cpu ("": pc and max).
+	Machine, CPU string
 	// Devices are qemu arguments; nil means DefaultDevices. "{disk}" is replaced by a scratch
-	// disk image.
+	// disk image. DeviceSet.Apply sets Machine, CPU and Devices together.
 	Devices  []string
 	Scenario guest.Scenario
 	// Modules are the module names the guest holds, with their dependencies and softdeps.
@@ -113,6 +115,12 @@ func (c *Config) defaults() {
 	}
 	if c.Devices == nil {
 		c.Devices = DefaultDevices
+	}
+	if c.Machine == "" {
+		c.Machine = "pc"
+	}
+	if c.CPU == "" {
+		c.CPU = "max"
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Minute
@@ -202,7 +210,7 @@ func retryCrash(console io.Writer, boot func() (*Result, error)) (*Result, error
 // qemuArgs returns the qemu command line of ../shared/notes/vm.md.
 func qemuArgs(cfg Config, initrd, disk string) []string {
 	args := []string{
-		"-machine", "pc", "-accel", "tcg,thread=single", "-cpu", "max",
+		"-machine", cfg.Machine, "-accel", "tcg,thread=single", "-cpu", cfg.CPU,
 		"-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.SMP),
 		"-nographic", "-no-reboot", "-kernel", cfg.Tree.Vmlinuz, "-initrd", initrd,
 		// no_timer_check: on a starved host (TCG on shared cores) the kernel's early check of the
