@@ -73,7 +73,11 @@ type options struct {
 	devices   vm.DeviceSet
 }
 
-var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list",
+// loaderListHelper is the floor with the release's kmod as the kernel's helper: what the
+// kernel's own requests (request_module from a module's init) cost every loader on a real system.
+const loaderListHelper = "list-helper"
+
+var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list", loaderListHelper,
 	loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -134,7 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	// The floor's order comes from a kmod run: run kmod first.
 	hasList, hasKmod := false, false
 	for _, l := range o.loaders {
-		hasList = hasList || l == "list"
+		hasList = hasList || l == "list" || l == loaderListHelper
 		hasKmod = hasKmod || l == "kmod"
 	}
 	if hasList && !hasKmod {
@@ -173,6 +177,8 @@ func scenario(loader string, floor []string, smp int) guest.Scenario {
 		return vm.ModloadStorm("modload-1p", "GOMAXPROCS=1")
 	case "modload-off":
 		return vm.ModloadStorm("modload-off", "MODLOAD_DEDUP=off")
+	case loaderListHelper:
+		return vm.ListFloorHelper(loaderListHelper, floor)
 	}
 	return vm.ListFloor(floor)
 }
@@ -309,7 +315,7 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 			for _, l := range o.loaders {
 				cfg := cold.config(base, l, tree)
 				cfg.SMP = smp
-				if l == "list" && floor == nil {
+				if (l == "list" || l == loaderListHelper) && floor == nil {
 					continue // kmod's boot failed: no order for the floor
 				}
 				cfg.Scenario = scenario(l, floor, smp)

@@ -93,6 +93,24 @@ func TestUdevSection(t *testing.T) {
 	}
 }
 
+// TestListHelperFloor: the floor with the kernel's helper is shown beside each daemon row's
+// goals, not judged.
+func TestListHelperFloor(t *testing.T) {
+	r := udevReport()
+	for _, w := range r.boots(16, "list") {
+		w.Loader, w.LoadPhase = loaderListHelper, 5+0.1*float64(w.BootNo)
+		r.Rows = append(r.Rows, w)
+	}
+	md := r.udevSection()
+	want := "load phase / floor with the kernel's helper 0.77x (boot by boot 0.76, 0.77, 0.77); load phase 4.00 s median.\n"
+	if !strings.Contains(md, "- smp 16 modload-daemon (3 boots):") || !strings.Contains(md, want) {
+		t.Errorf("section lacks %q:\n%s", want, md)
+	}
+	if !strings.Contains(md, "| 16 | list-helper | 3 | 5.20 (5.10–5.30) |") {
+		t.Errorf("the table lacks the list-helper row:\n%s", md)
+	}
+}
+
 func TestUdevGoalNotMet(t *testing.T) {
 	r := udevReport()
 	for i := range r.Rows {

@@ -52,6 +52,16 @@ func ListFloor(files []string) guest.Scenario {
 	return guest.Scenario{Name: "list-floor", Kind: guest.KindList, Modules: files}
 }
 
+// ListFloorHelper is ListFloor with the kernel's helper a real system has (kmod's modprobe): a
+// module whose init asks the kernel for another (crypto self-tests look algorithms up, and every
+// miss runs the helper) waits for that process, as under any loader; ListFloor's guest has no
+// helper and those requests fail at once.
+func ListFloorHelper(name string, files []string) guest.Scenario {
+	sc := ListFloor(files)
+	sc.Name, sc.Helper = name, KmodModprobe
+	return sc
+}
+
 // LoadOrder returns, from a finished run, each module the kernel reached load for once, in the
 // order their loading calls returned: dependencies and modules the kernel requested from another
 // module's init come first, so the list loads without the helper.
