@@ -23,8 +23,12 @@ type Event struct {
 	Action    string // add, remove, change, move, online, offline, bind, unbind
 	DevPath   string // below /sys, e.g. /devices/pci0000:00/0000:00:03.0
 	Subsystem string
-	Modalias  string // MODALIAS, empty when the device has none
-	Seqnum    uint64 // SEQNUM, 0 for a uevent file (it has none)
+	// Modalias is MODALIAS without a trailing newline (empty when the device has none): a CPU's
+	// uevent (drivers/base/cpu.c, cpu_uevent) puts its modalias attribute's text, newline and
+	// all, into MODALIAS; the netlink message keeps the newline, a uevent file shows it as an
+	// empty line. Env keeps the value as the kernel sent it.
+	Modalias string
+	Seqnum   uint64 // SEQNUM, 0 for a uevent file (it has none)
 	// Env holds every KEY=VALUE of the event, the ones above included.
 	Env map[string]string
 }
@@ -137,7 +141,7 @@ func (e *Event) set(field []byte, source string, off int) error {
 	case "SUBSYSTEM":
 		e.Subsystem = val
 	case "MODALIAS":
-		e.Modalias = val
+		e.Modalias = strings.TrimRight(val, "\n")
 	case "SEQNUM":
 		n, err := strconv.ParseUint(val, 10, 64)
 		if err != nil {
