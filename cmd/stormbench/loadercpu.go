@@ -47,5 +47,26 @@ func (r *report) loaderCPUSection() string {
 		fmt.Fprintf(&b, "| %d | %s | %d | %.2f | %.1f | %s | %s | %s | %.1f | %s |\n", w.SMP, w.label(), w.LoaderRuns, w.LoaderCPU,
 			w.LoaderCPU/float64(w.LoaderRuns)*1e3, cpuRatio, phaseRatio, goal, busy(w), busyRatio)
 	}
+	b.WriteString(procSection(rows))
+	return b.String()
+}
+
+// procSection gives the loader processes one by one, as quantiles: where a row's CPU sum comes
+// from (a few processes that load, or every process a little).
+func procSection(rows []row) string {
+	var b strings.Builder
+	for _, w := range rows {
+		p := w.Procs
+		if p == nil {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\nPer loader process (rusage at its reaping; wall from its start to its reaping): medians, and CPU's 90th percentile and maximum.\n\n")
+			b.WriteString("| smp | loader | processes | CPU ms median | p90 | max | wall ms median | context switches median | minor faults median |\n")
+			b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		}
+		fmt.Fprintf(&b, "| %d | %s | %d | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f |\n", w.SMP, w.label(), p.N, p.CPUMed, p.CPUP90, p.CPUMax,
+			p.WallMed, p.SwitchMed, p.FaultMed)
+	}
 	return b.String()
 }

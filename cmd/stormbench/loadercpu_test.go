@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/modload/modload/internal/vm/guest"
 )
 
 func TestLoaderCPUSection(t *testing.T) {
@@ -39,5 +41,24 @@ func TestLoaderCPUSection(t *testing.T) {
 	}
 	if !strings.Contains(r.markdown(), "## Loader CPU") {
 		t.Error("the report does not include the section")
+	}
+}
+
+func TestProcSection(t *testing.T) {
+	var ps []guest.Proc
+	for i := 1; i <= 10; i++ { // CPU 10..100 ms; the median is the sixth (index 4.5 rounds up)
+		ps = append(ps, guest.Proc{PID: i, CPU: float64(i) / 100, Wall: float64(i) / 10, Nvcsw: int64(i), Nivcsw: 1, MinFlt: 100})
+	}
+	rows := []row{{SMP: 4, Loader: "kmod", LoaderRuns: 10}, {SMP: 4, Loader: "modload", LoaderRuns: 10, Procs: procStatsOf(ps)}}
+	md := procSection(rows)
+	want := "| 4 | modload | 10 | 60.0 | 90.0 | 100.0 | 600.0 | 7 | 100 |\n"
+	if !strings.Contains(md, want) {
+		t.Errorf("section lacks %q:\n%s", want, md)
+	}
+	if strings.Contains(md, "| kmod |") {
+		t.Errorf("a row without processes (an old report) got a line:\n%s", md)
+	}
+	if procSection(rows[:1]) != "" || procStatsOf(nil) != nil {
+		t.Error("no processes, yet a section")
 	}
 }

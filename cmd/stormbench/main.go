@@ -40,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -479,6 +480,40 @@ type row struct {
 	DaemonReady float64 `json:"daemon_ready_s,omitempty"`
 	// DaemonLog is the end of the daemon's log (its coldplug summary).
 	DaemonLog string `json:"daemon_log,omitempty"`
+	// Procs sums up the loader processes one by one (nil before the guest reported them).
+	Procs *procStats `json:"procs,omitempty"`
+}
+
+// procStats are quantiles over a row's loader processes: CPU (user+system) and wall time in
+// ms, context switches (voluntary+involuntary) and minor faults per process.
+type procStats struct {
+	N         int     `json:"n"`
+	CPUMed    float64 `json:"cpu_med_ms"`
+	CPUP90    float64 `json:"cpu_p90_ms"`
+	CPUMax    float64 `json:"cpu_max_ms"`
+	WallMed   float64 `json:"wall_med_ms"`
+	SwitchMed float64 `json:"switches_med"`
+	FaultMed  float64 `json:"minflt_med"`
+}
+
+// procStatsOf sums up ps (nil for none).
+func procStatsOf(ps []guest.Proc) *procStats {
+	if len(ps) == 0 {
+		return nil
+	}
+	q := func(f func(guest.Proc) float64, at float64) float64 {
+		xs := make([]float64, len(ps))
+		for i, p := range ps {
+			xs[i] = f(p)
+		}
+		sort.Float64s(xs)
+		return xs[int(at*float64(len(xs)-1)+0.5)]
+	}
+	cpu := func(p guest.Proc) float64 { return p.CPU * 1e3 }
+	return &procStats{N: len(ps), CPUMed: q(cpu, 0.5), CPUP90: q(cpu, 0.9), CPUMax: q(cpu, 1),
+		WallMed:   q(func(p guest.Proc) float64 { return p.Wall * 1e3 }, 0.5),
+		SwitchMed: q(func(p guest.Proc) float64 { return float64(p.Nvcsw + p.Nivcsw) }, 0.5),
+		FaultMed:  q(func(p guest.Proc) float64 { return float64(p.MinFlt) }, 0.5)}
 }
 
 func newRow(loader string, res *vm.Result) row {
@@ -490,7 +525,7 @@ func newRow(loader string, res *vm.Result) row {
 		LoadPhase: res.LoadPhase.Seconds(), Boot: res.Boot.Seconds(), Passes: len(res.Passes),
 		Loaded: len(res.Modules), Modules: res.Modules, Errors: res.Errors,
 		InitCPU: res.InitCPU.Seconds(), GuestUser: res.CPU.User, GuestSystem: res.CPU.System, GuestIRQ: res.CPU.IRQ,
-		LoaderRuns: res.LoaderRuns,
+		LoaderRuns: res.LoaderRuns, Procs: procStatsOf(res.Procs),
 	}
 	if u := res.Udevd; u != nil {
 		r.Workers, r.UdevdCPU = u.Children, u.CPU.Seconds()

@@ -431,7 +431,7 @@ func storm(sc *Scenario, res *Result, before []string) error {
 				cmds = append(cmds, expand(sc.Loader, e.modalias))
 			}
 		}
-		lcpu := runAll(cmds, sc.Env, res, sc.Kill)
+		lcpu := runAll(cmds, sc.Env, res, sc.Kill, pass+1)
 		p := Pass{Events: len(evs), Modaliases: len(aliases), Duration: time.Since(t), Walk: walk, LoaderCPU: lcpu, CPU: readCPU().since(cpu0)}
 		mods, _ := procModules()
 		for _, m := range mods {
@@ -447,11 +447,12 @@ func storm(sc *Scenario, res *Result, before []string) error {
 
 // runAll starts every command before waiting for any, then waits for all. With kill set, the
 // first loader whose arguments contain it is killed once seen loading (killer). It returns the
-// loaders' summed user+system time.
-func runAll(cmds [][]string, env []string, res *Result, kill string) (cpu time.Duration) {
+// loaders' summed user+system time, and adds each loader to res.Procs, of pass.
+func runAll(cmds [][]string, env []string, res *Result, kill string, pass int) (cpu time.Duration) {
 	type proc struct {
-		cmd *exec.Cmd
-		out *bytes.Buffer
+		cmd   *exec.Cmd
+		out   *bytes.Buffer
+		start time.Time
 	}
 	procs := make([]proc, 0, len(cmds))
 	environ := append(os.Environ(), env...)
@@ -460,12 +461,13 @@ func runAll(cmds [][]string, env []string, res *Result, kill string) (cpu time.D
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr, cmd.Env = &out, &out, environ
 		res.LoaderRuns++
+		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			res.LoaderFailed++
 			addLoaderError(res, fmt.Sprintf("%s: %v", strings.Join(c, " "), err))
 			continue
 		}
-		procs = append(procs, proc{cmd, &out})
+		procs = append(procs, proc{cmd, &out, start})
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -493,8 +495,14 @@ func runAll(cmds [][]string, env []string, res *Result, kill string) (cpu time.D
 			defer wg.Done()
 			err := p.cmd.Wait()
 			if st := p.cmd.ProcessState; st != nil {
+				pr := Proc{PID: st.Pid(), Pass: pass, CPU: (st.UserTime() + st.SystemTime()).Seconds(),
+					Wall: time.Since(p.start).Seconds(), Exit: st.ExitCode()}
+				if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+					pr.Nvcsw, pr.Nivcsw, pr.MinFlt = ru.Nvcsw, ru.Nivcsw, ru.Minflt
+				}
 				mu.Lock()
 				cpu += st.UserTime() + st.SystemTime()
+				res.Procs = append(res.Procs, pr)
 				mu.Unlock()
 			}
 			if err != nil {
@@ -673,7 +681,7 @@ func list(sc *Scenario, res *Result) error {
 		}
 	}
 	if len(sc.Loader) > 0 {
-		runAll([][]string{expand(sc.Loader, paths...)}, sc.Env, res, "")
+		runAll([][]string{expand(sc.Loader, paths...)}, sc.Env, res, "", 1)
 		return nil
 	}
 	e, err := modload.Open(modload.Options{Dedup: modload.DedupOff})

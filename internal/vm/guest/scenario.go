@@ -196,6 +196,19 @@ type Pass struct {
 	CPU       CPUTimes      `json:"cpu"`
 }
 
+// Proc is one loader process: its rusage (all its threads) and how long it lived.
+type Proc struct {
+	PID  int     `json:"pid"`
+	Pass int     `json:"pass"` // 1-based
+	CPU  float64 `json:"cpu"`  // user+system seconds
+	Wall float64 `json:"wall"` // seconds from its start to its reaping
+	// Voluntary and involuntary context switches, minor faults.
+	Nvcsw  int64 `json:"nvcsw"`
+	Nivcsw int64 `json:"nivcsw"`
+	MinFlt int64 `json:"minflt"`
+	Exit   int   `json:"exit"`
+}
+
 // CPUTimes is a /proc/stat "cpu" line's difference between two readings, in seconds summed over
 // all CPUs (busy time: idle and iowait left out).
 type CPUTimes struct {
@@ -216,6 +229,8 @@ type Result struct {
 	LoaderRuns   int      `json:"loader_runs"`
 	LoaderFailed int      `json:"loader_failed"`
 	LoaderErrors []string `json:"loader_errors,omitempty"`
+	// Procs are the storm's loader processes one by one, as they were reaped.
+	Procs []Proc `json:"procs,omitempty"`
 
 	Calls       []Call         `json:"calls"`
 	FinitCalls  int            `json:"finit_calls"`
