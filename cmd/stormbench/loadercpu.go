@@ -25,16 +25,16 @@ func (r *report) loaderCPUSection() string {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].SMP < rows[j].SMP })
 	var b strings.Builder
 	b.WriteString("\n## Loader CPU\n\n")
-	b.WriteString("User+system time of the loader processes (their rusage, all threads), summed per row and per process; ratios to kmod's row at the same CPU count. Goal (issue 9): a modload loader's load phase and summed loader CPU each at most 1.0x kmod's, at every CPU count.\n\n")
+	b.WriteString("User+system time of the loader processes (their rusage, all threads), summed per row and per process; ratios to kmod's row at the same CPU count, booted in the same round. Goal (issue 9): a modload loader's load phase and summed loader CPU each at most 1.0x kmod's, at every CPU count.\n\n")
 	b.WriteString("| smp | loader | processes | loader CPU s | per process ms | CPU / kmod's | load phase / kmod's | goal | guest busy s (ticks) | busy / kmod's |\n")
 	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, w := range rows {
 		cpuRatio, phaseRatio, goal, busyRatio := "", "", "", ""
 		busy := func(w row) float64 { return w.GuestUser + w.GuestSystem + w.GuestIRQ }
-		if k, ok := r.find(w.SMP, "kmod"); ok && w.Loader != "kmod" && busy(k) > 0 {
+		if k, ok := r.sameRound(w, "kmod"); ok && w.Loader != "kmod" && busy(k) > 0 {
 			busyRatio = fmt.Sprintf("%.2fx", busy(w)/busy(k))
 		}
-		if k, ok := r.find(w.SMP, "kmod"); ok && w.Loader != "kmod" && k.LoaderCPU > 0 && k.LoadPhase > 0 {
+		if k, ok := r.sameRound(w, "kmod"); ok && w.Loader != "kmod" && k.LoaderCPU > 0 && k.LoadPhase > 0 {
 			c, p := w.LoaderCPU/k.LoaderCPU, w.LoadPhase/k.LoadPhase
 			cpuRatio, phaseRatio = fmt.Sprintf("%.2fx", c), fmt.Sprintf("%.2fx", p)
 			if strings.HasPrefix(w.Loader, "modload") && w.Loader != "modload-off" && !isColdplug(w.Loader) {

@@ -62,3 +62,22 @@ func TestProcSection(t *testing.T) {
 		t.Error("no processes, yet a section")
 	}
 }
+
+// TestLoaderCPUSameRound: a second boot is compared with kmod's second boot, not its first.
+func TestLoaderCPUSameRound(t *testing.T) {
+	r := &report{KVer: "6.1.0-57-amd64", Rows: []row{
+		{SMP: 64, Loader: "kmod", BootNo: 1, LoaderRuns: 10, LoaderCPU: 10, LoadPhase: 10},
+		{SMP: 64, Loader: "modload", BootNo: 1, LoaderRuns: 10, LoaderCPU: 8, LoadPhase: 8},
+		{SMP: 64, Loader: "kmod", BootNo: 2, LoaderRuns: 10, LoaderCPU: 5, LoadPhase: 5},
+		{SMP: 64, Loader: "modload", BootNo: 2, LoaderRuns: 10, LoaderCPU: 6, LoadPhase: 4},
+	}}
+	md := r.loaderCPUSection()
+	for _, want := range []string{
+		"| 64 | modload | 10 | 8.00 | 800.0 | 0.80x | 0.80x | met |",
+		"| 64 | modload #2 | 10 | 6.00 | 600.0 | 1.20x | 0.80x | NOT met |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("section lacks %q:\n%s", want, md)
+		}
+	}
+}

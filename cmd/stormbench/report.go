@@ -103,6 +103,17 @@ func (r *report) find(smp int, loader string) (row, bool) {
 	return row{}, false
 }
 
+// sameRound returns loader's row booted in the same round as w (the same BootNo), so under
+// about the same load of the shared host; else its first row.
+func (r *report) sameRound(w row, loader string) (row, bool) {
+	for _, o := range r.Rows {
+		if o.SMP == w.SMP && o.Loader == loader && o.BootNo == w.BootNo {
+			return o, true
+		}
+	}
+	return r.find(w.SMP, loader)
+}
+
 func (r *report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Boot-storm benchmark, kernel %s\n\n", r.KVer)
