@@ -33,7 +33,7 @@ func TestReportMarkdown(t *testing.T) {
 	r.Notes = []string{"other VMs ran during smp 64"}
 	r.Rows[10].PassSeconds = []float64{1, 2.5} // smp 64 modload
 	md := r.markdown()
-	for _, want := range []string{
+	wantContains(t, md,
 		"| 64 | kmod | 0 | 0 | 720 | 0 | 640 | 0 / 640 | 448 / 192 | 256.0 |",
 		"| kmod | 0 + 4.19e+06 · n | 1.000 |",
 		"| 1.00 GiB | 4.00 GiB | 1.82 GiB |", // 255·4 MiB, 1024·4 MiB, the seed
@@ -45,11 +45,7 @@ func TestReportMarkdown(t *testing.T) {
 		"Load phase 4.00 s = 0.25x kmod's storm.\n", // no goal below smp 64
 		"2026-11-25 02:00 UTC", "test CPU, 2 host CPUs", "- Note: other VMs ran during smp 64\n",
 		"`-machine pc -accel tcg,thread=single -cpu max -m 2G`, the device set `default`", // a report from before -devices
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	r.Devices, r.QemuMachine, r.QemuCPU = "q35", "q35", "Skylake-Server"
 	if md := r.markdown(); !strings.Contains(md, "`-machine q35 -accel tcg,thread=single -cpu Skylake-Server -m 2G`, the device set `q35`") {
 		t.Errorf("markdown does not name the q35 device set:\n%s", md)
@@ -137,18 +133,14 @@ func TestCompareScreen(t *testing.T) {
 	r := testReport()
 	r.Rows[0].Events = 99 // smp 1 kmod: not on the smp 16 screen
 	s := r.compareScreen(16)
-	for _, want := range []string{
+	wantContains(t, s,
 		"Boot storm at smp 16",
 		"           kmod        modload           list",
 		"duplicate kernel calls                    160              0              0",
 		"bytes read for nothing (MiB)             64.0            0.0            0.0",
 		"load phase vs kmod                      1.00x          0.25x          0.20x",
 		"module set vs kmod                       same          -0 +1           same",
-	} {
-		if !strings.Contains(s, want) {
-			t.Errorf("screen lacks %q:\n%s", want, s)
-		}
-	}
+	)
 	if strings.Contains(s, "99") {
 		t.Errorf("screen shows another smp's row:\n%s", s)
 	}
@@ -190,16 +182,12 @@ func TestReport612(t *testing.T) {
 		{SMP: 16, Loader: "modload", Calls: 78, Finit: 78, Loaded: 78},
 	}
 	md := r.markdown()
-	for _, want := range []string{
+	wantContains(t, md,
 		"# Boot-storm benchmark, kernel 6.12.117+deb13-amd64",
 		"- Baseline (`kmod` rows): kmod 34 (Debian 13)",
 		"| 16 | kmod | 0 | 0 | 328 | 0 | 250 | 248 / 2 | 0 / 0 | 1.0 | 3.0 |",
 		"![bytes read for nothing](storm-6.12-waste.png)",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	screen := r.compareScreen(16)
 	for _, want := range []string{"(kmod is kmod 34 (Debian 13))", "duplicate kernel calls                    250              0",
 		"  merged by the kernel, no read            248              0", "  each costing a read                       2              0"} {
@@ -235,5 +223,15 @@ func TestUpgradeRows(t *testing.T) {
 	upgradeRows(rows)
 	if rows[0].ReadDuplicates != 5 || rows[1].ReadDuplicates != 1 || rows[1].Merged != 4 || rows[2].ReadDuplicates != 0 {
 		t.Errorf("rows = %+v", rows)
+	}
+}
+
+// wantContains reports every want that text lacks.
+func wantContains(t *testing.T, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("lacks %q:\n%s", want, text)
+		}
 	}
 }
