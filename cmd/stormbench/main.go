@@ -478,8 +478,11 @@ type row struct {
 	UdevdCPU    float64 `json:"udevd_cpu_s,omitempty"`
 	DaemonCPU   float64 `json:"daemon_cpu_s,omitempty"`
 	DaemonReady float64 `json:"daemon_ready_s,omitempty"`
-	// DaemonLog is the end of the daemon's log (its coldplug summary).
-	DaemonLog string `json:"daemon_log,omitempty"`
+	// DaemonLog is the end of the daemon's log (its coldplug summary); DaemonStarted is when
+	// the daemon logged "modloadd started" (its socket listening, its coldplug about to begin),
+	// from the start of the phase, by the uptime it logs (0: not in the log).
+	DaemonLog     string  `json:"daemon_log,omitempty"`
+	DaemonStarted float64 `json:"daemon_started_s,omitempty"`
 	// Procs sums up the loader processes one by one (nil before the guest reported them).
 	Procs *procStats `json:"procs,omitempty"`
 }
@@ -532,6 +535,9 @@ func newRow(loader string, res *vm.Result) row {
 	}
 	if d := res.Daemon; d != nil {
 		r.DaemonCPU, r.DaemonReady, r.DaemonLog = d.CPU.Seconds(), d.Ready.Seconds(), d.Log
+		if up, ok := startedUptime(d.Log); ok && up >= res.Uptime {
+			r.DaemonStarted = up - res.Uptime
+		}
 	}
 	for _, p := range res.Passes {
 		r.Events += p.Events
@@ -540,6 +546,22 @@ func newRow(loader string, res *vm.Result) row {
 		r.LoaderCPU += p.LoaderCPU.Seconds()
 	}
 	return r
+}
+
+// startedUptime finds the uptime modloadd logged with "modloadd started" (uptime=6.93s).
+func startedUptime(log string) (float64, bool) {
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, `msg="modloadd started"`) {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "uptime="); ok {
+				d, err := time.ParseDuration(v)
+				return d.Seconds(), err == nil
+			}
+		}
+	}
+	return 0, false
 }
 
 // machine describes the host: CPU model from /proc/cpuinfo, CPU count, qemu.

@@ -198,3 +198,23 @@ func TestDaemonRows(t *testing.T) {
 		}
 	}
 }
+
+func TestStartedUptime(t *testing.T) {
+	log := "time=2026-12-07T04:54:42.330Z level=INFO msg=\"modloadd started\" socket=/run/modload.sock hotplug=true metrics=\"\" uptime=6.93s\n" +
+		"time=2026-12-07T04:54:42.603Z level=INFO msg=\"coldplug pass\" pass=1 new_devices=323 walk=248ms\n"
+	if up, ok := startedUptime(log); !ok || up != 6.93 {
+		t.Errorf("startedUptime = %v, %v; want 6.93, true", up, ok)
+	}
+	for _, bad := range []string{"", "msg=\"coldplug pass\" uptime=1s", "msg=\"modloadd started\" uptime=soon"} {
+		if _, ok := startedUptime(bad); ok {
+			t.Errorf("startedUptime(%q) found an uptime", bad)
+		}
+	}
+	r := udevReport()
+	for i := range r.Rows {
+		if r.Rows[i].Loader == loaderDaemon && r.Rows[i].SMP == 16 {
+			r.Rows[i].LoadPhase, r.Rows[i].DaemonStarted = 7, 0.5 // slow: the why-line is written
+		}
+	}
+	wantContains(t, r.udevSection(), "Why, in figures (medians): the daemon was started (socket listening, coldplug beginning) 0.50 s into the phase;")
+}
