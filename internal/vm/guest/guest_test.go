@@ -147,3 +147,22 @@ func TestValidateChecksAndKill(t *testing.T) {
 		t.Errorf("storm with kill: %v", err)
 	}
 }
+
+// TestRunAllProcs: every loader process is kept with its pass, exit code and rusage.
+func TestRunAllProcs(t *testing.T) {
+	var res Result
+	runAll([][]string{{"/bin/sh", "-c", "exit 3"}, {"/bin/true"}}, nil, &res, "", 2)
+	if res.LoaderRuns != 2 || res.LoaderFailed != 1 || len(res.Procs) != 2 {
+		t.Fatalf("runs %d, failed %d, procs %+v; want 2, 1 and two processes", res.LoaderRuns, res.LoaderFailed, res.Procs)
+	}
+	exits := map[int]bool{}
+	for _, p := range res.Procs {
+		exits[p.Exit] = true
+		if p.Pass != 2 || p.PID <= 0 || p.Wall <= 0 || p.MinFlt <= 0 {
+			t.Errorf("process %+v: want pass 2, its PID, a lifetime and its faults", p)
+		}
+	}
+	if !exits[0] || !exits[3] {
+		t.Errorf("exit codes %v, want 0 and 3", exits)
+	}
+}
