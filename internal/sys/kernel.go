@@ -2,6 +2,7 @@ package sys
 
 import (
 	"os"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -73,11 +74,36 @@ type realKernel struct{}
 func (realKernel) FinitModule(f *os.File, params string, flags int) error {
 	// Fd puts f in blocking mode; module files are regular files, so that is harmless.
 	fd := int(f.Fd())
-	return retryEINTR(func() error { return unix.FinitModule(fd, params, flags) })
+	return retryEINTR(func() error { return quiet(func() error { return unix.FinitModule(fd, params, flags) }) })
 }
 
 func (realKernel) InitModule(image []byte, params string) error {
-	return retryEINTR(func() error { return unix.InitModule(image, params) })
+	return retryEINTR(func() error { return quiet(func() error { return unix.InitModule(image, params) }) })
+}
+
+// quiet runs call on the calling goroutine's thread with the asynchronous signals blocked there.
+// A load sleeps interruptibly in the kernel: a module's init waiting for a lock (joydev's
+// input_register_handler takes input_mutex with mutex_lock_interruptible), and since 6.5 a load
+// of a file another loader is loading. A signal there fails the init with EINTR, and the module
+// is then loaded a second time (a duplicate kernel call, seen in the VM while the daemon was
+// being profiled). The Go runtime signals its own threads (SIGURG to preempt, SIGPROF to
+// profile); a signal for the process meanwhile goes to another thread. SIGKILL still ends the
+// call; the synchronous signals (a fault in Go code) stay unblocked.
+func quiet(call func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set, old unix.Sigset_t
+	for i := range set.Val {
+		set.Val[i] = ^uint64(0)
+	}
+	for _, s := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP} {
+		set.Val[(s-1)/64] &^= 1 << ((s - 1) % 64)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return call()
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return call()
 }
 
 // retryEINTR calls call again while it fails with EINTR. Since kernel 6.5 a finit_module of a
