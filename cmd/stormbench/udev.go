@@ -432,8 +432,15 @@ func verdictOf(ok bool) string {
 func (r *report) daemonWhy(rows, u, fl []row) string {
 	var b strings.Builder
 	b.WriteString("  Why, in figures (medians):")
-	if st := over(rows, func(w row) float64 { return w.DaemonStarted }); st.max > 0 {
-		fmt.Fprintf(&b, " the daemon was started (socket listening, coldplug beginning) %.2f s into the phase;", st.med)
+	// Boots whose log tail lost the "started" line say nothing about it.
+	var started []row
+	for _, w := range rows {
+		if w.DaemonStarted > 0 {
+			started = append(started, w)
+		}
+	}
+	if len(started) > 0 {
+		fmt.Fprintf(&b, " the daemon was started (socket listening, coldplug beginning) %.2f s into the phase (%d of %d boots' logs say);", over(started, func(w row) float64 { return w.DaemonStarted }).med, len(started), len(rows))
 	}
 	if d := over(rows, func(w row) float64 { return w.DaemonReady }); d.max > 0 {
 		fmt.Fprintf(&b, " the daemon said READY=1 %.2f s into the phase (of %.2f s);", d.med, over(rows, loadPhase).med)

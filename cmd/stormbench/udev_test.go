@@ -212,9 +212,12 @@ func TestStartedUptime(t *testing.T) {
 	}
 	r := udevReport()
 	for i := range r.Rows {
-		if r.Rows[i].Loader == loaderDaemon && r.Rows[i].SMP == 16 {
-			r.Rows[i].LoadPhase, r.Rows[i].DaemonStarted = 7, 0.5 // slow: the why-line is written
+		if w := &r.Rows[i]; w.Loader == loaderDaemon && w.SMP == 16 {
+			w.LoadPhase = 7 // slow: the why-line is written
+			if w.BootNo == 1 { // boots 2 and 3 lost the line from their log tails: no zeros in the median
+				w.DaemonStarted = 0.5
+			}
 		}
 	}
-	wantContains(t, r.udevSection(), "Why, in figures (medians): the daemon was started (socket listening, coldplug beginning) 0.50 s into the phase;")
+	wantContains(t, r.udevSection(), "Why, in figures (medians): the daemon was started (socket listening, coldplug beginning) 0.50 s into the phase (1 of 3 boots' logs say);")
 }
