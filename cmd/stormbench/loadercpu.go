@@ -25,7 +25,7 @@ func (r *report) loaderCPUSection() string {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].SMP < rows[j].SMP })
 	var b strings.Builder
 	b.WriteString("\n## Loader CPU\n\n")
-	b.WriteString("User+system time of the loader processes (their rusage, all threads), summed per row and per process; ratios to kmod's row at the same CPU count, booted in the same round. Goal (issue 9): a modload loader's load phase and summed loader CPU each at most 1.0x kmod's, at every CPU count.\n\n")
+	b.WriteString("User+system time of the loader processes (their rusage, all threads), summed per row and per process; ratios to kmod's row at the same CPU count, booted in the same round (its first boot when that round's failed). Goal (issue 9): a modload loader's load phase and summed loader CPU each at most 1.0x kmod's, at every CPU count.\n\n")
 	b.WriteString("| smp | loader | processes | loader CPU s | per process ms | CPU / kmod's | load phase / kmod's | goal | guest busy s (ticks) | busy / kmod's |\n")
 	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, w := range rows {

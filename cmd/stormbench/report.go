@@ -104,7 +104,7 @@ func (r *report) find(smp int, loader string) (row, bool) {
 }
 
 // sameRound returns loader's row booted in the same round as w (the same BootNo), so under
-// about the same load of the shared host; else its first row.
+// about the same load of the shared host; else (that boot failed) its first row.
 func (r *report) sameRound(w row, loader string) (row, bool) {
 	for _, o := range r.Rows {
 		if o.SMP == w.SMP && o.Loader == loader && o.BootNo == w.BootNo {

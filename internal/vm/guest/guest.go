@@ -445,14 +445,41 @@ func storm(sc *Scenario, res *Result, before []string) error {
 	return nil
 }
 
-// runAll starts every command before waiting for any, then waits for all. With kill set, the
-// first loader whose arguments contain it is killed once seen loading (killer). It returns the
-// loaders' summed user+system time, and adds each loader to res.Procs, of pass.
+// runAll starts every command, each reaped as soon as it exits, then waits for all. With kill
+// set, the first loader whose arguments contain it is killed once seen loading (killer). It
+// returns the loaders' summed user+system time, and adds each loader to res.Procs, of pass.
 func runAll(cmds [][]string, env []string, res *Result, kill string, pass int) (cpu time.Duration) {
 	type proc struct {
 		cmd   *exec.Cmd
 		out   *bytes.Buffer
 		start time.Time
+	}
+	var mu sync.Mutex // guards res and cpu against the waiters
+	var wg sync.WaitGroup
+	// wait reaps p as soon as it exits: its lifetime is not stretched by the starts after it.
+	wait := func(p proc) {
+		defer wg.Done()
+		err := p.cmd.Wait()
+		if st := p.cmd.ProcessState; st != nil {
+			pr := Proc{PID: st.Pid(), Pass: pass, CPU: (st.UserTime() + st.SystemTime()).Seconds(),
+				Wall: time.Since(p.start).Seconds(), Exit: st.ExitCode()}
+			if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+				pr.Nvcsw, pr.Nivcsw, pr.MinFlt = ru.Nvcsw, ru.Nivcsw, ru.Minflt
+			}
+			mu.Lock()
+			cpu += st.UserTime() + st.SystemTime()
+			res.Procs = append(res.Procs, pr)
+			mu.Unlock()
+		}
+		if err != nil {
+			mu.Lock()
+			res.LoaderFailed++
+			// modprobe -q exits 1 silently for aliases nothing matches: only output is news.
+			if out := strings.TrimSpace(p.out.String()); out != "" {
+				addLoaderError(res, fmt.Sprintf("%s: %v: %s", strings.Join(p.cmd.Args, " "), err, out))
+			}
+			mu.Unlock()
+		}
 	}
 	procs := make([]proc, 0, len(cmds))
 	environ := append(os.Environ(), env...)
@@ -460,17 +487,23 @@ func runAll(cmds [][]string, env []string, res *Result, kill string, pass int) (
 		cmd := exec.Command(c[0], c[1:]...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr, cmd.Env = &out, &out, environ
-		res.LoaderRuns++
 		start := time.Now()
-		if err := cmd.Start(); err != nil {
+		err := cmd.Start()
+		mu.Lock()
+		res.LoaderRuns++
+		if err != nil {
 			res.LoaderFailed++
 			addLoaderError(res, fmt.Sprintf("%s: %v", strings.Join(c, " "), err))
+		}
+		mu.Unlock()
+		if err != nil {
 			continue
 		}
-		procs = append(procs, proc{cmd, &out, start})
+		p := proc{cmd, &out, start}
+		procs = append(procs, p)
+		wg.Add(1)
+		go wait(p)
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	defer close(stop)
 	go stuck(procs2pids(procs, func(p proc) int { return p.cmd.Process.Pid }), stop)
@@ -486,33 +519,6 @@ func runAll(cmds [][]string, env []string, res *Result, kill string, pass int) (
 		defer func() {
 			if k := <-killed; k != nil {
 				res.Killed = k
-			}
-		}()
-	}
-	for _, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := p.cmd.Wait()
-			if st := p.cmd.ProcessState; st != nil {
-				pr := Proc{PID: st.Pid(), Pass: pass, CPU: (st.UserTime() + st.SystemTime()).Seconds(),
-					Wall: time.Since(p.start).Seconds(), Exit: st.ExitCode()}
-				if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-					pr.Nvcsw, pr.Nivcsw, pr.MinFlt = ru.Nvcsw, ru.Nivcsw, ru.Minflt
-				}
-				mu.Lock()
-				cpu += st.UserTime() + st.SystemTime()
-				res.Procs = append(res.Procs, pr)
-				mu.Unlock()
-			}
-			if err != nil {
-				mu.Lock()
-				res.LoaderFailed++
-				// modprobe -q exits 1 silently for aliases nothing matches: only output is news.
-				if out := strings.TrimSpace(p.out.String()); out != "" {
-					addLoaderError(res, fmt.Sprintf("%s: %v: %s", strings.Join(p.cmd.Args, " "), err, out))
-				}
-				mu.Unlock()
 			}
 		}()
 	}
