@@ -213,7 +213,7 @@ func TestStartedUptime(t *testing.T) {
 	r := udevReport()
 	for i := range r.Rows {
 		if w := &r.Rows[i]; w.Loader == loaderDaemon && w.SMP == 16 {
-			w.LoadPhase = 7 // slow: the why-line is written
+			w.LoadPhase = 7    // slow: the why-line is written
 			if w.BootNo == 1 { // boots 2 and 3 lost the line from their log tails: no zeros in the median
 				w.DaemonStarted = 0.5
 			}
