@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/modload/modload/gate"
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/loader"
 )
 
@@ -75,6 +76,7 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 			n.after = append(n.after, nodes[p.index[d]])
 		}
 	}
+	chains := chainBytes(nodes)
 	slots := p.Options.Slots
 	if slots == nil {
 		workers := e.opts.Workers
@@ -90,7 +92,7 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 			defer n.markLive()
 			defer close(n.done)
 			t := time.Now()
-			n.res = e.run(ctx, l, err, slots, plan, i, p.Options, n)
+			n.res = e.run(ctx, l, err, slots, plan, i, chains[i], p.Options, n)
 			n.res.Duration = time.Since(t)
 			n.end = time.Since(start)
 			e.event(Event{Kind: EventDone, Module: n.res.Module, Status: n.res.Status, Err: n.res.Err, Duration: n.res.Duration, Start: n.start})
@@ -109,8 +111,50 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 
 func (n *execNode) markLive() { n.liveOnce.Do(func() { close(n.live) }) }
 
+// chainBytes gives each node the bytes of module files on the longest chain from it through
+// the modules that need it or load after it (itself included): what Slots serves first.
+func chainBytes(nodes []*execNode) []int64 {
+	index := make(map[*execNode]int, len(nodes))
+	next := make([][]int, len(nodes)) // the nodes that wait for node i
+	for i, n := range nodes {
+		index[n] = i
+	}
+	for i, n := range nodes {
+		for _, list := range [][]*execNode{n.needs, n.after} {
+			for _, d := range list {
+				next[index[d]] = append(next[index[d]], i)
+			}
+		}
+	}
+	chain := make([]int64, len(nodes))
+	done := make([]bool, len(nodes))
+	var walk func(i int) int64
+	walk = func(i int) int64 {
+		if done[i] {
+			return chain[i]
+		}
+		done[i] = true // a plan is acyclic; a cycle would end here, not loop
+		var longest int64
+		for _, j := range next[i] {
+			longest = max(longest, walk(j))
+		}
+		var size int64
+		if st := nodes[i].step; st.Path != "" && !st.Live {
+			if fi, err := sys.Stat(st.Path); err == nil {
+				size = fi.Size
+			}
+		}
+		chain[i] = size + longest
+		return chain[i]
+	}
+	for i := range nodes {
+		walk(i)
+	}
+	return chain
+}
+
 // run serves one node.
-func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *Slots, plan uint64, index int, o PlanOptions, n *execNode) ModuleResult {
+func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *Slots, plan uint64, index int, chain int64, o PlanOptions, n *execNode) ModuleResult {
 	st := n.step
 	res := ModuleResult{Module: st.Module, Path: st.Path, Required: st.Required}
 	fail := func(s Status, err error) ModuleResult {
@@ -153,7 +197,7 @@ func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *S
 	if lerr != nil {
 		return fail(StatusFailed, lerr)
 	}
-	h, err := slots.acquire(ctx, plan, index, st.Module, n.markLive)
+	h, err := slots.acquire(ctx, plan, index, chain, st.Module, n.markLive)
 	if err != nil {
 		return fail(StatusFailed, err)
 	}

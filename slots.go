@@ -9,13 +9,13 @@ import (
 
 // Slots bounds how many modules are being loaded at once. Exec takes a slot for every module
 // file it loads and gives it back when the kernel has answered, or earlier when the module is
-// live (below). When slots run out, the
-// modules wait, and a freed slot goes to the waiting module earliest in its plan's order (the
-// order of its requests, each module after those it needs), the older plan first among
-// equals: not to whichever goroutine asked first. So a module whose dependencies have just
-// loaded goes before the later requests of the same plan, as in a serial load in plan order,
-// and the first modules of a plan made while another is loading (the devices a driver just
-// created) do not wait behind all of the earlier plan's.
+// live (below). When slots run out, the modules wait, and a freed slot goes to the waiting
+// module that heads the longest chain: the most bytes of module files from it to the end of the
+// longest chain of modules that need it (the file's size is the one cost known before loading:
+// a big module takes long to lay out and patch, and kvm then kvm_amd, last in device order,
+// ended a coldplug seconds after everything else). Among equals it goes to the module earliest
+// in its plan's order (the order of its requests, each module after those it needs), then to
+// the older plan: not to whichever goroutine asked first.
 //
 // A module holds its slot until it is live, not until finit_module returns: once its init has
 // run, the kernel marks it live, announces it (a "module" add uevent) and then, in the same
@@ -52,8 +52,8 @@ func (s *Slots) plan() uint64 {
 
 // acquire waits for a slot for module, at index of plan, or for ctx to end. live is called
 // once if Live says the module is live before the hold is done.
-func (s *Slots) acquire(ctx context.Context, plan uint64, index int, module string, live func()) (*slotHold, error) {
-	if w := s.enqueue(plan, index); w != nil {
+func (s *Slots) acquire(ctx context.Context, plan uint64, index int, chain int64, module string, live func()) (*slotHold, error) {
+	if w := s.enqueue(plan, index, chain); w != nil {
 		if err := s.wait(ctx, w); err != nil {
 			return nil, err
 		}
@@ -122,14 +122,14 @@ func (h *slotHold) done() {
 func moduleKey(name string) string { return strings.ReplaceAll(name, "-", "_") }
 
 // enqueue takes a free slot (nil) or puts the module in the queue of waiters.
-func (s *Slots) enqueue(plan uint64, index int) *slotWaiter {
+func (s *Slots) enqueue(plan uint64, index int, chain int64) *slotWaiter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.free > 0 { // free slots mean nothing waits
 		s.free--
 		return nil
 	}
-	w := &slotWaiter{plan: plan, index: index, granted: make(chan struct{})}
+	w := &slotWaiter{plan: plan, index: index, chain: chain, granted: make(chan struct{})}
 	heap.Push(&s.waiting, w)
 	return w
 }
@@ -167,15 +167,20 @@ func (s *Slots) release() {
 type slotWaiter struct {
 	plan    uint64
 	index   int
+	chain   int64
 	granted chan struct{}
 	pos     int // in the heap; -1 once granted
 }
 
-// slotQueue is a heap of waiting modules, the earliest in its plan first, then the older plan.
+// slotQueue is a heap of waiting modules: the one heading the longest chain first, then the
+// earliest in its plan, then the older plan.
 type slotQueue []*slotWaiter
 
 func (q slotQueue) Len() int { return len(q) }
 func (q slotQueue) Less(i, j int) bool {
+	if q[i].chain != q[j].chain {
+		return q[i].chain > q[j].chain
+	}
 	if q[i].index != q[j].index {
 		return q[i].index < q[j].index
 	}

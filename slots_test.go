@@ -3,6 +3,9 @@ package modload
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -20,10 +23,10 @@ func granted(w *slotWaiter) bool {
 func TestSlotsOrder(t *testing.T) {
 	s := NewSlots(1)
 	p1, p2 := s.plan(), s.plan()
-	if w := s.enqueue(p1, 9); w != nil {
+	if w := s.enqueue(p1, 9, 0); w != nil {
 		t.Fatal("the free slot was not taken at once")
 	}
-	waiters := []*slotWaiter{s.enqueue(p1, 5), s.enqueue(p2, 1), s.enqueue(p1, 3), s.enqueue(p1, 1)}
+	waiters := []*slotWaiter{s.enqueue(p1, 5, 0), s.enqueue(p2, 1, 0), s.enqueue(p1, 3, 0), s.enqueue(p1, 1, 0)}
 	want := []*slotWaiter{waiters[3], waiters[1], waiters[2], waiters[0]} // (1,p1) (1,p2) (3,p1) (5,p1)
 	for i, w := range want {
 		s.release()
@@ -47,8 +50,8 @@ func TestSlotsOrder(t *testing.T) {
 func TestSlotsCancel(t *testing.T) {
 	s := NewSlots(1)
 	p := s.plan()
-	s.enqueue(p, 0)
-	gone, next := s.enqueue(p, 1), s.enqueue(p, 2)
+	s.enqueue(p, 0, 0)
+	gone, next := s.enqueue(p, 1, 0), s.enqueue(p, 2, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := s.wait(ctx, gone); !errors.Is(err, context.Canceled) {
@@ -74,11 +77,11 @@ func TestSlotsLive(t *testing.T) {
 	s := NewSlots(1)
 	p := s.plan()
 	lives := 0
-	a, err := s.acquire(context.Background(), p, 0, "snd-hda-intel", func() { lives++ })
+	a, err := s.acquire(context.Background(), p, 0, 0, "snd-hda-intel", func() { lives++ })
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := s.enqueue(p, 1)
+	b := s.enqueue(p, 1, 0)
 	s.Live("ext4") // holds no slot: nothing happens
 	if granted(b) {
 		t.Fatal("a module that holds no slot gave one")
@@ -95,5 +98,43 @@ func TestSlotsLive(t *testing.T) {
 	s.release() // the waiter's
 	if s.free != 1 || len(s.held) != 0 {
 		t.Fatalf("%d free, %d held; want 1, 0", s.free, len(s.held))
+	}
+}
+
+// TestSlotsChainFirst: a freed slot goes to the module heading the longest chain, before the
+// plan's order.
+func TestSlotsChainFirst(t *testing.T) {
+	s := NewSlots(1)
+	p1, p2 := s.plan(), s.plan()
+	s.enqueue(p1, 0, 0)
+	short, long, tie := s.enqueue(p1, 1, 10), s.enqueue(p1, 5, 500), s.enqueue(p2, 0, 10)
+	for i, w := range []*slotWaiter{long, tie, short} {
+		s.release()
+		if !granted(w) {
+			t.Fatalf("release %d did not go to plan %d index %d chain %d", i, w.plan, w.index, w.chain)
+		}
+	}
+}
+
+// TestChainBytes: a module's chain is its file's size plus the longest chain of the modules
+// that need it; a live module's file counts nothing.
+func TestChainBytes(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, size int) string {
+		p := filepath.Join(dir, name+".ko")
+		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	irq := &execNode{step: &Step{Module: "irqbypass", Path: file("irqbypass", 100)}}
+	kvm := &execNode{step: &Step{Module: "kvm", Path: file("kvm", 1000)}, needs: []*execNode{irq}}
+	amd := &execNode{step: &Step{Module: "kvm_amd", Path: file("kvm_amd", 300)}, needs: []*execNode{kvm}}
+	e1000 := &execNode{step: &Step{Module: "e1000", Path: file("e1000", 500)}}
+	live := &execNode{step: &Step{Module: "live", Path: file("live", 9000), Live: true}, needs: []*execNode{e1000}}
+	got := chainBytes([]*execNode{e1000, irq, kvm, amd, live})
+	want := []int64{500, 1400, 1300, 300, 0}
+	if !slices.Equal(got, want) {
+		t.Errorf("chainBytes = %v, want %v", got, want)
 	}
 }
