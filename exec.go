@@ -76,7 +76,9 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 			n.after = append(n.after, nodes[p.index[d]])
 		}
 	}
-	chains := chainBytes(nodes)
+	// Only a module that has to wait for a slot needs its chain: the files are stat'ed then,
+	// once for the plan, not for a plan whose loads all find a free slot.
+	chains := sync.OnceValue(func() []int64 { return chainBytes(nodes) })
 	slots := p.Options.Slots
 	if slots == nil {
 		workers := e.opts.Workers
@@ -92,7 +94,7 @@ func (e *Engine) Exec(ctx context.Context, p *Plan) *Report {
 			defer n.markLive()
 			defer close(n.done)
 			t := time.Now()
-			n.res = e.run(ctx, l, err, slots, plan, i, chains[i], p.Options, n)
+			n.res = e.run(ctx, l, err, slots, plan, i, func() int64 { return chains()[i] }, p.Options, n)
 			n.res.Duration = time.Since(t)
 			n.end = time.Since(start)
 			e.event(Event{Kind: EventDone, Module: n.res.Module, Status: n.res.Status, Err: n.res.Err, Duration: n.res.Duration, Start: n.start})
@@ -154,7 +156,7 @@ func chainBytes(nodes []*execNode) []int64 {
 }
 
 // run serves one node.
-func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *Slots, plan uint64, index int, chain int64, o PlanOptions, n *execNode) ModuleResult {
+func (e *Engine) run(ctx context.Context, l *loader.Loader, lerr error, slots *Slots, plan uint64, index int, chain func() int64, o PlanOptions, n *execNode) ModuleResult {
 	st := n.step
 	res := ModuleResult{Module: st.Module, Path: st.Path, Required: st.Required}
 	fail := func(s Status, err error) ModuleResult {

@@ -50,12 +50,15 @@ func (s *Slots) plan() uint64 {
 	return s.plans
 }
 
-// acquire waits for a slot for module, at index of plan, or for ctx to end. live is called
-// once if Live says the module is live before the hold is done.
-func (s *Slots) acquire(ctx context.Context, plan uint64, index int, chain int64, module string, live func()) (*slotHold, error) {
-	if w := s.enqueue(plan, index, chain); w != nil {
-		if err := s.wait(ctx, w); err != nil {
-			return nil, err
+// acquire waits for a slot for module, at index of plan, or for ctx to end. chain is asked
+// only when the module has to wait (its place in the queue): a free slot costs nothing more.
+// live is called once if Live says the module is live before the hold is done.
+func (s *Slots) acquire(ctx context.Context, plan uint64, index int, chain func() int64, module string, live func()) (*slotHold, error) {
+	if !s.take() {
+		if w := s.enqueue(plan, index, chain()); w != nil {
+			if err := s.wait(ctx, w); err != nil {
+				return nil, err
+			}
 		}
 	}
 	h := &slotHold{s: s, module: moduleKey(module), live: live}
@@ -120,6 +123,17 @@ func (h *slotHold) done() {
 
 // moduleKey is a module name as the kernel spells it (dashes are underscores).
 func moduleKey(name string) string { return strings.ReplaceAll(name, "-", "_") }
+
+// take takes a free slot if there is one.
+func (s *Slots) take() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.free > 0 {
+		s.free--
+		return true
+	}
+	return false
+}
 
 // enqueue takes a free slot (nil) or puts the module in the queue of waiters.
 func (s *Slots) enqueue(plan uint64, index int, chain int64) *slotWaiter {

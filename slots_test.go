@@ -77,7 +77,7 @@ func TestSlotsLive(t *testing.T) {
 	s := NewSlots(1)
 	p := s.plan()
 	lives := 0
-	a, err := s.acquire(context.Background(), p, 0, 0, "snd-hda-intel", func() { lives++ })
+	a, err := s.acquire(context.Background(), p, 0, nil, "snd-hda-intel", func() { lives++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,4 +137,23 @@ func TestChainBytes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("chainBytes = %v, want %v", got, want)
 	}
+}
+
+// TestSlotsChainOnlyWhenWaiting: a module that finds a free slot is not asked for its chain (no
+// stat of the plan's files); one that has to wait is.
+func TestSlotsChainOnlyWhenWaiting(t *testing.T) {
+	s := NewSlots(1)
+	p := s.plan()
+	asked := 0
+	chain := func() int64 { asked++; return 1 }
+	h, err := s.acquire(context.Background(), p, 0, chain, "a", nil)
+	if err != nil || asked != 0 {
+		t.Fatalf("acquire of a free slot: %v, chain asked %d times, want 0", err, asked)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.acquire(ctx, p, 1, chain, "b", nil); !errors.Is(err, context.Canceled) || asked != 1 {
+		t.Fatalf("acquire with no free slot: %v, chain asked %d times, want once", err, asked)
+	}
+	h.done()
 }
