@@ -78,6 +78,9 @@ type options struct {
 // kernel's own requests (request_module from a module's init) cost every loader on a real system.
 const loaderListHelper = "list-helper"
 
+// isFloor reports whether loader l loads the list kmod's run gave (list, list-helper).
+func isFloor(l string) bool { return l == "list" || l == loaderListHelper }
+
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list", loaderListHelper,
 	loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
 
@@ -139,7 +142,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	// The floor's order comes from a kmod run: run kmod first.
 	hasList, hasKmod := false, false
 	for _, l := range o.loaders {
-		hasList = hasList || l == "list" || l == loaderListHelper
+		hasList = hasList || isFloor(l)
 		hasKmod = hasKmod || l == "kmod"
 	}
 	if hasList && !hasKmod {
@@ -316,7 +319,7 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 			for _, l := range o.loaders {
 				cfg := cold.config(base, l, tree)
 				cfg.SMP = smp
-				if (l == "list" || l == loaderListHelper) && floor == nil {
+				if isFloor(l) && floor == nil {
 					continue // kmod's boot failed: no order for the floor
 				}
 				cfg.Scenario = scenario(l, floor, smp)

@@ -358,7 +358,7 @@ func (r *report) daemonGoals() string {
 	six1 := strings.HasPrefix(r.KVer, "6.1.")
 	for _, smp := range r.smpsOrder() {
 		u, um, fl := r.boots(smp, loaderUdev), r.boots(smp, loaderUdevMax), r.boots(smp, "list")
-		for _, l := range []string{loaderDaemon, loaderUdevModload, loaderDaemon1p, loaderDaemonAllP} {
+		for _, l := range daemonLoaders {
 			rows := r.boots(smp, l)
 			if len(rows) == 0 {
 				continue

@@ -92,19 +92,24 @@ func (realKernel) InitModule(image []byte, params string) error {
 func quiet(call func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var set, old unix.Sigset_t
-	for i := range set.Val {
-		set.Val[i] = ^uint64(0)
-	}
-	for _, s := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP} {
-		set.Val[(s-1)/64] &^= 1 << ((s - 1) % 64)
-	}
+	set, old := asyncSignals, unix.Sigset_t{}
 	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
 		return call()
 	}
 	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return call()
 }
+
+// asyncSignals is every signal but the synchronous ones, which quiet leaves unblocked.
+var asyncSignals = func() (set unix.Sigset_t) {
+	for i := range set.Val {
+		set.Val[i] = ^uint64(0)
+	}
+	for _, s := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP} {
+		set.Val[(s-1)/64] &^= 1 << ((s - 1) % 64)
+	}
+	return set
+}()
 
 // retryEINTR calls call again while it fails with EINTR. Since kernel 6.5 a finit_module of a
 // file another loader is loading waits for that load interruptibly, and the Go runtime's own
