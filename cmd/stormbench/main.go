@@ -72,6 +72,7 @@ type options struct {
 	profile   string
 	dflags    string
 	devices   vm.DeviceSet
+	calls     string
 }
 
 // loaderListHelper is the floor with the release's kmod as the kernel's helper: what the
@@ -98,6 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "timeout of one boot")
 	fs.BoolVar(&o.verbose, "v", false, "copy the serial consoles to stderr")
 	fs.IntVar(&o.calibrate, "calibrate-smp", 4, "CPU count of the whole-tree boot that picks the module set")
+	fs.StringVar(&o.calls, "calls", "", "print the kernel calls of one boot's result kept by -profile (NAME-smpN-LOADER-BOOT.json), with their times from the load phase's start, instead of booting")
 	fs.StringVar(&o.from, "from", "", "re-render the report from this storm.json instead of booting")
 	fs.BoolVar(&o.demo, "demo", false, "end with one screen comparing the loaders at the first -smp value (make demo)")
 	fs.IntVar(&o.boots, "boots", 0, "boots per row (0: 3 when a udev or daemon loader is asked for, else 1)")
@@ -196,6 +198,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "stormbench: %v\n", err)
 		return 2
+	}
+	if o.calls != "" {
+		if err := printCalls(o.calls, stdout); err != nil {
+			fmt.Fprintf(stderr, "stormbench: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if o.from != "" {
 		if err := rerender(o.from, o.out, o.notes); err != nil {
