@@ -138,8 +138,13 @@ func FuzzCmdline(f *testing.F) {
 				t.Errorf("unexpected warning %v", w)
 			}
 		}
-		if len(p.cfg.Options)+len(p.cfg.Blacklist) > len(data)/2+1 {
-			t.Errorf("%d entries from %d bytes", len(p.cfg.Options)+len(p.cfg.Blacklist), len(data))
+		// An option needs "m.p" and a separator. A blacklist value gives one entry per comma plus
+		// one, empty ones included, as kmod's strsep loop does ("modprobe.blacklist=,," is three).
+		if len(p.cfg.Options) > len(data)/2+1 {
+			t.Errorf("%d options from %d bytes", len(p.cfg.Options), len(data))
+		}
+		if limit := bytes.Count(data, []byte(",")) + bytes.Count(data, []byte("blacklist=")); len(p.cfg.Blacklist) > limit {
+			t.Errorf("%d blacklist entries from %d commas and blacklist= params", len(p.cfg.Blacklist), limit)
 		}
 		for _, o := range p.cfg.Options {
 			checkNormalised(t, "cmdline module", o.Module)

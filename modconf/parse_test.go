@@ -188,6 +188,11 @@ func TestCmdline(t *testing.T) {
 			want: &Config{Options: []Options{{Module: "m", Options: "flag"}}, Blacklist: []string{""}},
 		},
 		{
+			name: "empty entries between commas",
+			in:   "modprobe.blacklist=,a,,",
+			want: &Config{Blacklist: []string{"", "a", "", ""}},
+		},
+		{
 			name:  "bad module name",
 			in:    "a-b].x=1",
 			want:  &Config{},
