@@ -128,6 +128,13 @@ func (c *Client) Stats(ctx context.Context) (stats.Snapshot, error) {
 	return *resp.Stats, nil
 }
 
+// Settle waits until the daemon is idle (Daemon.Settle), for at most timeout (0: the
+// daemon's DefaultSettle); ctx should allow a little more than that for the answer.
+func (c *Client) Settle(ctx context.Context, timeout time.Duration) error {
+	_, err := c.call(ctx, wireRequest{Op: OpSettle, TimeoutMS: timeout.Milliseconds()})
+	return err
+}
+
 // Timeline asks the daemon for the boot timeline.
 func (c *Client) Timeline(ctx context.Context) ([]Span, error) {
 	resp, err := c.call(ctx, wireRequest{Op: OpTimeline})

@@ -3,8 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +26,9 @@ type Options struct {
 	// NoTrigger skips writing "add" to the devices' uevent files during coldplug: the MODALIAS
 	// values are read from the files either way.
 	NoTrigger bool
+	// NoColdplug skips coldplug: the daemon loads what the events it hears ask for (beside udev,
+	// whose "udevadm trigger" announces every device). ColdplugDone is called at once.
+	NoColdplug bool
 	// QueueSize bounds the distinct requests waiting (default 4096).
 	QueueSize int
 	// MaxPasses bounds coldplug's passes (default 32).
@@ -43,6 +51,9 @@ type Options struct {
 	Trigger func(dir string) error
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Seqnum reads the number of the kernel's last uevent (default: SysDir/kernel/uevent_seqnum):
+	// Settle waits until the daemon has read the events up to it.
+	Seqnum func() (uint64, error)
 	// ModuleLive, when set, is told the name of every module the kernel announces (a "module"
 	// add event: its init has run). Loads hold their slot until then (modload.Slots.Live).
 	ModuleLive func(name string)
@@ -72,6 +83,14 @@ type Daemon struct {
 	// MODALIAS (the kernel announcing it again, for coldplug's trigger or udevadm's) asks for
 	// what coldplug loads already.
 	coldplugged map[string]string
+	// What Settle waits on: the SEQNUM of the last event read (from the kernel's count when
+	// Run started: earlier events may have been sent before the subscription), batches of
+	// loads in progress, whether coldplug runs; changed is closed and replaced when one of them
+	// or the queue changes.
+	seen         uint64
+	busy         int
+	coldplugging bool
+	changed      chan struct{}
 }
 
 // New returns a Daemon.
@@ -102,7 +121,71 @@ func New(o Options) *Daemon {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Daemon{o: o, queue: NewQueue(o.QueueSize), log: o.Logger, scanner: sc}
+	if o.Seqnum == nil {
+		file := filepath.Join(o.SysDir, "kernel", "uevent_seqnum")
+		o.Seqnum = func() (uint64, error) { return readSeqnum(file) }
+	}
+	return &Daemon{o: o, queue: NewQueue(o.QueueSize), log: o.Logger, scanner: sc, changed: make(chan struct{})}
+}
+
+// readSeqnum reads the kernel's uevent counter (/sys/kernel/uevent_seqnum).
+func readSeqnum(file string) (uint64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", file, err)
+	}
+	return n, nil
+}
+
+// changedLocked wakes the Settle calls waiting; d.mu is held.
+func (d *Daemon) changedLocked() {
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// update changes what Settle waits on under d.mu and wakes it.
+func (d *Daemon) update(f func()) {
+	d.mu.Lock()
+	f()
+	d.changedLocked()
+	d.mu.Unlock()
+}
+
+// ErrUnsettled says Settle gave up before the daemon was idle.
+var ErrUnsettled = errors.New("modload daemon not settled")
+
+// Settle returns once the daemon is idle: it has read every event the kernel sent before the
+// call (udevadm trigger's, a driver's new devices), no request waits in the queue, no load is
+// in progress and coldplug is not running; what udevadm settle is for udevd. It returns an
+// error wrapping ErrUnsettled, saying what it still waited for, when ctx ends first.
+func (d *Daemon) Settle(ctx context.Context) error {
+	var target uint64
+	if d.o.Source != nil {
+		n, err := d.o.Seqnum()
+		if err != nil {
+			return fmt.Errorf("settle: %w", err)
+		}
+		target = n
+	}
+	for {
+		d.mu.Lock()
+		seen, busy, cold, ch := d.seen, d.busy, d.coldplugging, d.changed
+		d.mu.Unlock()
+		queued := d.queue.Pending()
+		if (d.o.Source == nil || seen >= target) && busy == 0 && !cold && !queued {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w: events read to %d of %d, %d batches loading, queue pending %v, coldplug %v",
+				ErrUnsettled, ctx.Err(), seen, target, busy, queued, cold)
+		}
+	}
 }
 
 // Progress returns the counts so far.
@@ -130,14 +213,14 @@ func (d *Daemon) count(f func(*Progress)) {
 // returns the number of passes. Cancelling ctx stops it between passes; a pass's loads
 // always finish.
 func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
-	d.mu.Lock()
-	d.coldplugged = make(map[string]string)
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
+	d.update(func() {
+		d.coldplugged = make(map[string]string)
+		d.coldplugging = true
+	})
+	defer d.update(func() {
 		d.coldplugged = nil
-		d.mu.Unlock()
-	}()
+		d.coldplugging = false
+	})
 	for passes < d.o.MaxPasses {
 		if err := ctx.Err(); err != nil {
 			return passes, err
@@ -262,6 +345,13 @@ func (d *Daemon) loadItems(ctx context.Context, items []Item) {
 func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if d.o.Source != nil {
+		// The source is open: every event after this count reaches listen.
+		n, err := d.o.Seqnum()
+		if err != nil {
+			d.log.Warn("kernel's uevent count unreadable: settle waits for no event", "err", err)
+			n = 0
+		}
+		d.update(func() { d.seen = max(d.seen, n) })
 		wg.Go(d.listen)
 		defer func() {
 			d.o.Source.Close()
@@ -275,6 +365,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(hot)
 		d.hotplug(hctx)
 	}()
+	if d.o.NoColdplug {
+		p := d.Progress()
+		d.log.Info("no coldplug: loading what events ask for")
+		if d.o.ColdplugDone != nil {
+			d.o.ColdplugDone(p)
+		}
+		<-hot
+		return nil
+	}
 	passes, err := d.Coldplug(ctx)
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -320,11 +419,16 @@ func (d *Daemon) hotplug(ctx context.Context) {
 			stopping()
 			return
 		}
+		// busy counts the batch before Take empties the queue: Settle never sees both idle.
+		d.update(func() { d.busy++ })
 		items, lost := d.queue.Take()
 		// Loads in flight finish even when ctx is cancelled now.
 		lctx := context.WithoutCancel(ctx)
 		batches.Go(func() {
-			defer func() { <-slots }()
+			defer func() {
+				d.update(func() { d.busy-- })
+				<-slots
+			}()
 			if lost {
 				d.count(func(p *Progress) { p.Lost++ })
 				d.rescan(lctx)
@@ -345,6 +449,10 @@ func (d *Daemon) listen() {
 		case errors.Is(err, ErrLost):
 			d.log.Warn("kernel dropped uevents; rescanning", "err", err)
 			d.queue.Overflow()
+			// The rescan stands for the lost events: Settle waits for it, not for them.
+			if n, err := d.o.Seqnum(); err == nil {
+				d.update(func() { d.seen = max(d.seen, n) })
+			}
 			continue
 		case errors.Is(err, uevent.ErrMalformed):
 			d.log.Warn("ignoring malformed uevent", "err", err)
@@ -353,20 +461,27 @@ func (d *Daemon) listen() {
 			d.log.Error("uevent source failed; hotplug stops", "err", err)
 			return
 		}
-		if e.Action == "add" && e.Subsystem == "module" && d.o.ModuleLive != nil {
-			d.o.ModuleLive(path.Base(e.DevPath))
-			continue
-		}
-		if e.Action != "add" || e.Modalias == "" || d.inColdplug(e) {
-			continue
-		}
-		d.count(func(p *Progress) { p.Devices++ })
-		ok := d.queue.Push(e.Modalias, d.o.Now())
-		if !ok && !dropping {
-			d.log.Warn("request queue full; dropping events until the rescan", "queued", d.o.QueueSize)
-		}
-		dropping = !ok
+		d.take(e, &dropping)
+		// After the push: Settle sees the request queued before it sees the event read.
+		d.update(func() { d.seen = max(d.seen, e.Seqnum) })
 	}
+}
+
+// take queues what one event asks for.
+func (d *Daemon) take(e uevent.Event, dropping *bool) {
+	if e.Action == "add" && e.Subsystem == "module" && d.o.ModuleLive != nil {
+		d.o.ModuleLive(path.Base(e.DevPath))
+		return
+	}
+	if e.Action != "add" || e.Modalias == "" || d.inColdplug(e) {
+		return
+	}
+	d.count(func(p *Progress) { p.Devices++ })
+	ok := d.queue.Push(e.Modalias, d.o.Now())
+	if !ok && !*dropping {
+		d.log.Warn("request queue full; dropping events until the rescan", "queued", d.o.QueueSize)
+	}
+	*dropping = !ok
 }
 
 // inColdplug reports whether e announces a device coldplug has read, with the MODALIAS it read.

@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -421,4 +424,131 @@ func TestModuleLive(t *testing.T) {
 	if err := <-ran; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// counter is the kernel's uevent count as a test sets it.
+type counter struct{ n atomic.Uint64 }
+
+func (c *counter) read() (uint64, error) { return c.n.Load(), nil }
+
+// TestSettle: without coldplug the daemon walks nothing; Settle returns at once when no event
+// was sent since Run, waits for an event the kernel counted and for its load, and gives up
+// with ErrUnsettled, saying what it waited for, when its context ends.
+func TestSettle(t *testing.T) {
+	src := newFakeSource()
+	l := slowLoader{calls: make(chan []string), release: make(chan struct{})}
+	var seq counter
+	seq.n.Store(40)
+	ready := make(chan struct{})
+	d := New(Options{Loader: l, Source: src, Logger: quiet, NoColdplug: true, Seqnum: seq.read,
+		Walk:         func(string) ([]uevent.Device, error) { t.Error("coldplug walked the devices"); return nil, nil },
+		ColdplugDone: func(Progress) { close(ready) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	<-ready
+	if err := d.Settle(context.Background()); err != nil {
+		t.Fatalf("Settle with no event since Run: %v", err)
+	}
+
+	// The kernel sent event 41; the daemon has not read it.
+	seq.n.Store(41)
+	settled := make(chan error, 1)
+	go func() { settled <- d.Settle(context.Background()) }()
+	src.events <- uevent.Event{Action: "add", DevPath: "/devices/x", Modalias: "pci:slow", Seqnum: 41}
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:slow"}) {
+		t.Fatalf("loaded %q, want pci:slow", got)
+	}
+	if err := settleNow(d); !strings.Contains(err.Error(), "1 batches loading") {
+		t.Fatalf("Settle during the load = %v, want it waiting for one batch", err)
+	}
+	select {
+	case err := <-settled:
+		t.Fatalf("Settle returned (%v) while a load was in progress", err)
+	default:
+	}
+	close(l.release)
+	if err := <-settled; err != nil {
+		t.Fatalf("Settle after the load: %v", err)
+	}
+
+	// An event counted but never read: Settle gives up when its context ends.
+	seq.n.Store(42)
+	sctx, scancel := context.WithCancel(context.Background())
+	scancel()
+	err := d.Settle(sctx)
+	if !errors.Is(err, ErrUnsettled) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "events read to 41 of 42") {
+		t.Fatalf("Settle with an unread event = %v, want ErrUnsettled naming events 41 of 42", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSettleLostEvents: lost events are stood for by the rescan, which Settle waits for.
+func TestSettleLostEvents(t *testing.T) {
+	src := newFakeSource()
+	l := fakeLoader{calls: make(chan []string)}
+	var seq counter
+	ready := make(chan struct{})
+	d := New(Options{Loader: l, Source: src, Logger: quiet, NoColdplug: true, Seqnum: seq.read,
+		Walk:         passes([]uevent.Device{dev("/devices/a", "pci:a")}),
+		ColdplugDone: func(Progress) { close(ready) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	<-ready
+	seq.n.Store(9)
+	src.events <- fmt.Errorf("%w: no buffer space", ErrLost)
+	settled := make(chan error, 1)
+	go func() { settled <- d.Settle(context.Background()) }()
+	if got := <-l.calls; !slices.Equal(got, []string{"pci:a"}) {
+		t.Fatalf("rescan loaded %q, want pci:a", got)
+	}
+	if err := <-settled; err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSettleWaitsForColdplug: Settle waits for a coldplug in progress.
+func TestSettleWaitsForColdplug(t *testing.T) {
+	l := slowLoader{calls: make(chan []string), release: make(chan struct{})}
+	d := New(Options{Loader: l, Logger: quiet, NoTrigger: true, Walk: passes([]uevent.Device{dev("/devices/s", "pci:slow")}, nil)})
+	done := make(chan error)
+	go func() { _, err := d.Coldplug(context.Background()); done <- err }()
+	<-l.calls
+	settled := make(chan error, 1)
+	go func() { settled <- d.Settle(context.Background()) }()
+	if err := settleNow(d); !strings.Contains(err.Error(), "coldplug true") {
+		t.Fatalf("Settle during coldplug = %v, want it waiting for coldplug", err)
+	}
+	select {
+	case err := <-settled:
+		t.Fatalf("Settle returned (%v) during coldplug", err)
+	default:
+	}
+	close(l.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-settled; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// settleNow is Settle with a context already ended: nil when the daemon is idle now, else
+// ErrUnsettled saying what it waits for.
+func settleNow(d *Daemon) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := d.Settle(ctx)
+	if err == nil {
+		return errors.New("settled")
+	}
+	return err
 }

@@ -78,6 +78,13 @@ func (q *Queue) Take() (items []Item, overflowed bool) {
 	return items, overflowed
 }
 
+// Pending reports whether a Take would return something: a request, or lost events.
+func (q *Queue) Pending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) > 0 || q.over
+}
+
 // Len is the number of requests waiting.
 func (q *Queue) Len() int {
 	q.mu.Lock()

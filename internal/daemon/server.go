@@ -28,12 +28,18 @@ const (
 	OpLoad     Op = "load"     // load Names (root only)
 	OpStats    Op = "stats"    // the statistics snapshot
 	OpTimeline Op = "timeline" // the boot timeline's spans
+	OpSettle   Op = "settle"   // answer once the daemon is idle (Daemon.Settle)
 )
 
 type wireRequest struct {
 	Op    Op       `json:"op"`
 	Names []string `json:"names,omitempty"`
+	// TimeoutMS bounds a settle (default DefaultSettle).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
+
+// DefaultSettle bounds a settle request that names no timeout: udevadm settle's default.
+const DefaultSettle = 120 * time.Second
 
 type wireResult struct {
 	Request string `json:"request"`
@@ -74,7 +80,9 @@ type Server struct {
 	Authorize func(sys.Cred) error
 	Stats     func() (stats.Snapshot, error)
 	Timeline  *Timeline
-	Logger    *slog.Logger
+	// Settle answers OpSettle (nil: the op is an error). Anyone may ask: it changes nothing.
+	Settle func(context.Context) error
+	Logger *slog.Logger
 	// Timeout bounds reading a request (default 10 s).
 	Timeout time.Duration
 	// MaxConns bounds the connections served at once (default 256); more wait in the
@@ -192,6 +200,20 @@ func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 		if s.Timeline != nil {
 			resp.Timeline, resp.Dropped = s.Timeline.Spans()
 		}
+	case OpSettle:
+		if s.Settle == nil {
+			resp.Error = "settle not supported"
+			break
+		}
+		t := DefaultSettle
+		if req.TimeoutMS > 0 {
+			t = time.Duration(req.TimeoutMS) * time.Millisecond
+		}
+		sctx, cancel := context.WithTimeout(ctx, t)
+		if err := s.Settle(sctx); err != nil {
+			resp.Error = err.Error()
+		}
+		cancel()
 	default:
 		resp.Error = fmt.Sprintf("unknown op %q", req.Op)
 	}

@@ -389,3 +389,37 @@ func TestClientCancel(t *testing.T) {
 	}
 	g.release <- struct{}{}
 }
+
+// TestSocketSettle: a settle request is answered when the daemon's Settle returns, with the
+// timeout the client named; its error reaches the client; without Settle the op is an error.
+func TestSocketSettle(t *testing.T) {
+	asked := make(chan time.Duration, 1)
+	release := make(chan error)
+	path := serve(t, &Server{Loader: &countingLoader{}, Logger: quiet, Settle: func(ctx context.Context) error {
+		dl, _ := ctx.Deadline()
+		asked <- time.Until(dl)
+		return <-release
+	}})
+	c := &Client{Path: path}
+	got := make(chan error, 1)
+	go func() { got <- c.Settle(context.Background(), time.Hour) }()
+	if d := <-asked; d <= 59*time.Minute || d > time.Hour {
+		t.Fatalf("Settle's deadline in %v, want the client's hour", d)
+	}
+	release <- nil
+	if err := <-got; err != nil {
+		t.Fatalf("Settle = %v", err)
+	}
+	go func() { got <- c.Settle(context.Background(), 0) }()
+	if d := <-asked; d <= DefaultSettle-time.Minute || d > DefaultSettle {
+		t.Fatalf("Settle's deadline in %v, want DefaultSettle", d)
+	}
+	release <- fmt.Errorf("%w: events read to 1 of 2", ErrUnsettled)
+	if err := <-got; err == nil || !strings.Contains(err.Error(), "events read to 1 of 2") {
+		t.Fatalf("Settle = %v, want the daemon's reason", err)
+	}
+	path = serve(t, &Server{Loader: &countingLoader{}, Logger: quiet})
+	if err := (&Client{Path: path}).Settle(context.Background(), time.Second); err == nil || !strings.Contains(err.Error(), "settle not supported") {
+		t.Fatalf("Settle without support = %v", err)
+	}
+}

@@ -52,8 +52,8 @@ func UdevColdplug(name string, childrenMax int) guest.Scenario {
 	return guest.Scenario{Name: name, Kind: guest.KindColdplug, Udevd: udevd, Helper: KmodModprobe}
 }
 
-// DaemonArgs is modloadd as the guest runs it: it reads the devices' MODALIAS itself; whatever
-// triggers events (udevadm trigger in the udev+modload row) it hears as hotplug.
+// DaemonArgs is modloadd alone as the guest runs it: it reads the devices' MODALIAS itself and
+// hears the events of the devices drivers add as hotplug.
 var DaemonArgs = []string{ModloaddBinary, "--no-trigger", "--progress", "off"}
 
 // DaemonColdplug is modload's daemon alone: its coldplug, modload's modprobe (forwarding to
@@ -62,12 +62,17 @@ func DaemonColdplug(name string) guest.Scenario {
 	return guest.Scenario{Name: name, Kind: guest.KindColdplug, Daemon: DaemonArgs, Helper: ModloadModprobe}
 }
 
+// DaemonBesideUdevArgs is modloadd beside udevd: a service started before the load phase, as
+// udevd is, that loads what udevadm trigger's events ask for (no coldplug of its own).
+var DaemonBesideUdevArgs = []string{ModloaddBinary, "--no-coldplug", "--progress", "off"}
+
 // UdevDaemonColdplug is udevd with modload's override rule (Config.Files must put
 // dist/80-drivers.rules at DriversRule) beside the daemon: udev handles the devices, the daemon
-// loads their modules. The phase ends when settle returned and the daemon is ready.
+// loads their modules. Both are started before the phase; it ends when udevadm settle and then
+// modloadd settle returned.
 func UdevDaemonColdplug(name string) guest.Scenario {
 	sc := UdevColdplug(name, 0)
-	sc.Daemon, sc.Helper = DaemonArgs, ModloadModprobe
+	sc.Daemon, sc.Helper = DaemonBesideUdevArgs, ModloadModprobe
 	return sc
 }
 

@@ -261,6 +261,9 @@ func (e *Engine) Root() string { return e.root }
 // RuntimeDir is the runtime directory.
 func (e *Engine) RuntimeDir() string { return e.dir() }
 
+// Jobs is -j: the modules loading at once (after Open, its default filled in).
+func (e *Engine) Jobs() int { return e.jobs }
+
 // NoTrigger is the --no-trigger flag.
 func (e *Engine) NoTrigger() bool { return e.noTrigger }
 

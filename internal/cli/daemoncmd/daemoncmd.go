@@ -3,6 +3,7 @@
 //	modloadd [FLAGS]            coldplug, then hotplug and the request socket until SIGTERM
 //	modloadd metrics [FLAGS]    print the statistics in the Prometheus text exposition
 //	modloadd load NAME...       ask the running daemon to load modules, aliases or modaliases
+//	modloadd settle [-timeout D] wait until the running daemon is idle (as udevadm settle)
 //
 // It is its own binary so that the multi-call modload binary does not link client_golang
 // (see package prom); "modload daemon" runs it.
@@ -36,6 +37,9 @@ func Main(env *cli.Env, args []string) int {
 	if len(args) > 1 && args[1] == "load" {
 		return Load(env, args[1:])
 	}
+	if len(args) > 1 && args[1] == "settle" {
+		return Settle(env, args[1:])
+	}
 	return Daemon(env, args)
 }
 
@@ -48,9 +52,10 @@ func Daemon(env *cli.Env, args []string) int {
 	textfile := fs.String("textfile", "", "write the metrics to this file for node_exporter's textfile collector")
 	interval := fs.Duration("textfile-interval", 15*time.Second, "how often the textfile is rewritten")
 	queue := fs.Int("queue", 4096, "distinct requests that may wait; beyond that events are dropped and the devices rescanned")
-	batches := fs.Int("batches", 4, "hotplug loads in progress at once")
+	batches := fs.Int("batches", 0, "hotplug batches in progress at once (default: four times -j, at least 4)")
 	rcvbuf := fs.Int("rcvbuf", 16<<20, "the uevent socket's receive buffer in bytes")
 	noHotplug := fs.Bool("no-hotplug", false, "do not listen for uevents (coldplug and the request socket only)")
+	noColdplug := fs.Bool("no-coldplug", false, "no coldplug: load what uevents ask for (beside udev, whose udevadm trigger announces every device)")
 	prog := fs.String("progress", "auto", "a progress line on stderr: auto (on a terminal), on or off")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -59,8 +64,18 @@ func Daemon(env *cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modloadd: %v\n", err)
 		return 1
 	}
+	if *noColdplug && *noHotplug {
+		fmt.Fprintln(env.Stderr, "modloadd: -no-coldplug and -no-hotplug leave nothing to load devices' modules")
+		return 2
+	}
 	if err := e.Open(env); err != nil {
 		return fail(err)
+	}
+	if *batches <= 0 {
+		// A batch waits for a slot (-j) for each of its modules: more batches than slots keep
+		// every slot busy when the events come one by one (udevadm trigger's, beside udev), and
+		// give the slots more modules to choose the longest chain from.
+		*batches = max(4, 4*e.Jobs())
 	}
 	pf, err := e.Progress(env, *prog)
 	if err != nil {
@@ -95,13 +110,17 @@ func Daemon(env *cli.Env, args []string) int {
 	// Ready (systemd Type=notify) once coldplug is done: what is ordered after modloadd
 	// finds the devices' modules loaded, as after systemd-udev-settle.
 	ready := func(p daemon.Progress) {
+		if *noColdplug {
+			notify("READY=1", "STATUS=loading what uevents ask for (no coldplug)")
+			return
+		}
 		notify("READY=1", fmt.Sprintf("STATUS=coldplug done: %d devices, %d loaded, %d without module, %d failed", p.Devices, p.Loaded, p.NotFound, p.Failed))
 	}
 	d := daemon.New(daemon.Options{Loader: e.Devices, Source: src, SysDir: filepath.Join(e.Root(), "sys"),
-		NoTrigger: e.NoTrigger(), QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready,
+		NoTrigger: e.NoTrigger(), NoColdplug: *noColdplug, QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready,
 		ModuleLive: e.Slots.Live})
 	reg := prom.Registry(e.Stats, d)
-	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log}
+	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log, Settle: d.Settle}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(ctx, l); err != nil {
@@ -212,6 +231,31 @@ func Load(env *cli.Env, args []string) int {
 		}
 	}
 	return code
+}
+
+// Settle is "modloadd settle": it waits until the running daemon has read every uevent the
+// kernel sent before it asked, loaded what they and coldplug asked for, and has nothing queued
+// (udevadm settle's counterpart). Exit 0 when settled, 1 on timeout or when no daemon runs.
+func Settle(env *cli.Env, args []string) int {
+	var e admin.Engine
+	fs := admin.NewFlags(env, "modloadd settle")
+	e.Register(fs)
+	timeout := fs.Duration("timeout", daemon.DefaultSettle, "give up after this long")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *timeout <= 0 {
+		fmt.Fprintf(env.Stderr, "modloadd settle: -timeout %v is not a duration above 0\n", *timeout)
+		return 2
+	}
+	// The daemon bounds the wait; the answer gets a little longer.
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout+10*time.Second)
+	defer cancel()
+	if err := (&daemon.Client{Path: e.SocketPath()}).Settle(ctx, *timeout); err != nil {
+		fmt.Fprintf(env.Stderr, "modloadd settle: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // uptime is the system's uptime as /proc/uptime gives it ("7.98s"; "" when unreadable): where

@@ -106,6 +106,9 @@ func TestDaemon(t *testing.T) {
 	if code := Main(&cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}, []string{"modloadd", "load", "--root", r, "a", "b"}); code != 0 {
 		t.Fatalf("modloadd load a b: exit %d", code)
 	}
+	if code := Main(&cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}, []string{"modloadd", "settle", "--root", r, "-timeout", "1m"}); code != 0 {
+		t.Fatalf("modloadd settle after coldplug: exit %d", code)
+	}
 	var metrics bytes.Buffer
 	if code := Main(&cli.Env{Stdout: &metrics, Stderr: os.Stderr}, []string{"modloadd", "metrics", "--root", r, "--socket", sock}); code != 0 {
 		t.Fatalf("modloadd metrics: exit %d", code)
@@ -143,5 +146,25 @@ func TestDaemon(t *testing.T) {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
 		}
+	}
+}
+
+// TestSettleCommand: settle without a daemon fails and says so; flags that leave nothing to
+// load devices' modules are refused.
+func TestSettleCommand(t *testing.T) {
+	r := t.TempDir()
+	var stderr bytes.Buffer
+	if code := Main(&cli.Env{Stdout: os.Stdout, Stderr: &stderr}, []string{"modloadd", "settle", "--root", r}); code != 1 ||
+		!strings.Contains(stderr.String(), "modload daemon not running") {
+		t.Fatalf("settle without a daemon: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := Main(&cli.Env{Stdout: os.Stdout, Stderr: &stderr}, []string{"modloadd", "settle", "--root", r, "-timeout", "0s"}); code != 2 {
+		t.Fatalf("settle -timeout 0s: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := Main(&cli.Env{Stdout: os.Stdout, Stderr: &stderr}, []string{"modloadd", "--root", r, "--no-coldplug", "--no-hotplug"}); code != 2 ||
+		!strings.Contains(stderr.String(), "leave nothing") {
+		t.Fatalf("modloadd --no-coldplug --no-hotplug: exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -16,11 +16,15 @@ import (
 // distribution's systemd-udevd (Scenario.Udevd), modload's daemon (Scenario.Daemon), or both.
 //
 // udevd is started before the load phase, in the foreground as a child of /init, logging to
-// UdevdLog, and is ready when `udevadm control --ping` answers. The load phase then starts the
-// daemon, if any (NOTIFY_SOCKET set: it says READY=1 once its coldplug is done), runs `udevadm
-// trigger --type=subsystems --action=add`, `udevadm trigger --type=devices --action=add` and
-// `udevadm settle`, and ends when settle has returned and the daemon is ready: every device
-// event handled and every module its rules or the daemon asked for loaded.
+// UdevdLog, and is ready when `udevadm control --ping` answers. The daemon alone is started at
+// the phase's start (NOTIFY_SOCKET set: it says READY=1 once its coldplug is done), and the
+// phase ends at its READY=1. Beside udevd, the daemon is a service like udevd: started before
+// the phase (its command line has --no-coldplug: it loads what the triggered events ask for)
+// and ready at its READY=1; the phase runs `udevadm trigger --type=subsystems --action=add`,
+// `udevadm trigger --type=devices --action=add`, `udevadm settle` and then `modloadd settle`
+// (the daemon has read every event the kernel sent and loaded what they asked for), and ends
+// when both have returned: every device event handled and every module its rules or the
+// daemon asked for loaded.
 //
 // What the loaders cost is read once, at the end of the phase, from /proc/PID/stat: udevd's own
 // time and its reaped children's since it was ready, plus every live child's (its workers, which
@@ -42,7 +46,8 @@ type ServiceStats struct {
 	Children int `json:"children"`
 	// CPU is the user+system time of it, its children and their reaped children over the phase.
 	CPU time.Duration `json:"cpu"`
-	// Ready is, for the daemon, when it said READY=1, from the start of the phase.
+	// Ready is, for the daemon, when it said READY=1 (beside udevd: when modloadd settle
+	// returned), from the start of the phase.
 	Ready time.Duration `json:"ready,omitempty"`
 	// Log is the tail of its log.
 	Log string `json:"log,omitempty"`
@@ -50,10 +55,15 @@ type ServiceStats struct {
 
 // services are a coldplug scenario's long-lived loaders.
 type services struct {
-	udevd   *proc
-	daemon  *proc
-	udevCPU time.Duration // udevd's time when it became ready
+	udevd     *proc
+	daemon    *proc
+	udevCPU   time.Duration // udevd's time when it became ready
+	daemonCPU time.Duration // the daemon's when it became ready, when started before the phase
 }
+
+// daemonBeside reports whether the scenario runs the daemon beside udevd: started before the
+// phase, settled at its end.
+func daemonBeside(sc *Scenario) bool { return len(sc.Udevd) > 0 && len(sc.Daemon) > 0 }
 
 // proc is a started service; exited receives Wait's result.
 type proc struct {
@@ -92,6 +102,21 @@ func startServices(sc *Scenario) (*services, error) {
 		return nil, err
 	}
 	s.udevCPU = st.total()
+	if daemonBeside(sc) {
+		d, ready, err := startDaemon(sc.Daemon, sc.Env, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		s.daemon = d
+		if r := <-ready; r.err != nil {
+			return nil, fmt.Errorf("daemon: %w: %s", r.err, tail(DaemonLog))
+		}
+		st, err := procStat(d.cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		s.daemonCPU = st.total()
+	}
 	return s, nil
 }
 
@@ -116,13 +141,15 @@ func startLogged(argv []string, log string, env []string) (*proc, error) {
 // coldplug is the load phase of a coldplug scenario.
 func (s *services) coldplug(sc *Scenario, res *Result) error {
 	start := time.Now()
-	var daemon *proc
+	daemon := s.daemon
 	var ready <-chan readiness
-	if len(sc.Daemon) > 0 {
+	if len(sc.Daemon) > 0 && daemon == nil {
 		var err error
 		if daemon, ready, err = startDaemon(sc.Daemon, sc.Env, start); err != nil {
 			return err
 		}
+	}
+	if daemon != nil {
 		res.LoaderRuns++
 	}
 	var err error
@@ -138,12 +165,18 @@ func (s *services) coldplug(sc *Scenario, res *Result) error {
 		}
 	}
 	var readyAt time.Duration
-	if daemon != nil {
+	switch {
+	case ready != nil:
 		r := <-ready
 		if r.err != nil {
 			err = errors.Join(err, fmt.Errorf("daemon: %w: %s", r.err, tail(DaemonLog)))
 		}
 		readyAt = r.at
+	case daemon != nil:
+		if out, e := exec.Command(sc.Daemon[0], "settle", "-timeout", "15m").CombinedOutput(); e != nil {
+			err = errors.Join(err, fmt.Errorf("%s settle: %v: %s", sc.Daemon[0], e, out))
+		}
+		readyAt = time.Since(start)
 	}
 	p := Pass{Duration: time.Since(start)}
 	// The costs, read once the phase is over.
@@ -159,7 +192,7 @@ func (s *services) coldplug(sc *Scenario, res *Result) error {
 	if daemon != nil {
 		st := ServiceStats{PID: daemon.cmd.Process.Pid, Ready: readyAt}
 		if ps, e := procStat(st.PID); e == nil {
-			st.CPU = ps.total()
+			st.CPU = ps.total() - s.daemonCPU
 		} else {
 			err = errors.Join(err, e)
 		}

@@ -87,8 +87,10 @@ type Scenario struct {
 	// Udevd (coldplug) is systemd-udevd's command line, e.g. ["/lib/systemd/systemd-udevd",
 	// "--children-max=48"]: started before the load phase, triggered and settled in it.
 	Udevd []string `json:"udevd,omitempty"`
-	// Daemon (coldplug) is modload's daemon's command line, started at the load phase's start
-	// with NOTIFY_SOCKET: the phase lasts until it says READY=1 (its coldplug done).
+	// Daemon (coldplug) is modload's daemon's command line, started with NOTIFY_SOCKET. Alone,
+	// at the load phase's start: the phase lasts until it says READY=1 (its coldplug done).
+	// Beside Udevd, before the phase (give it --no-coldplug): the phase ends when `Daemon[0]
+	// settle` returns after udevadm settle (coldplug.go).
 	Daemon []string `json:"daemon,omitempty"`
 	// SampleEvery is the VmallocUsed sampling period (0: 2ms).
 	SampleEvery time.Duration `json:"sample_every,omitempty"`
