@@ -135,6 +135,13 @@ func (c *Client) Settle(ctx context.Context, timeout time.Duration) error {
 	return err
 }
 
+// Coldplug asks the daemon to coldplug now (as at its start) and returns when that is done,
+// with its number of passes. A refusal is ErrRefused.
+func (c *Client) Coldplug(ctx context.Context) (passes int, err error) {
+	resp, err := c.call(ctx, wireRequest{Op: OpColdplug})
+	return resp.Passes, err
+}
+
 // Timeline asks the daemon for the boot timeline.
 func (c *Client) Timeline(ctx context.Context) ([]Span, error) {
 	resp, err := c.call(ctx, wireRequest{Op: OpTimeline})

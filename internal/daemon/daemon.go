@@ -76,8 +76,9 @@ type Daemon struct {
 	log     *slog.Logger
 	scanner *uevent.Scanner // the default Walk's, shared by coldplug and rescans; nil when Options.Walk was given
 
-	mu   sync.Mutex
-	prog Progress
+	coldMu sync.Mutex // one Coldplug at a time
+	mu     sync.Mutex
+	prog   Progress
 	// coldplugged are the devices coldplug has read, while it runs (DevPath to MODALIAS): a
 	// later pass loads only the others, and an add event for one of them with the same
 	// MODALIAS (the kernel announcing it again, for coldplug's trigger or udevadm's) asks for
@@ -211,8 +212,11 @@ func (d *Daemon) count(f func(*Progress)) {
 // events), loads what the MODALIAS values resolve to, and lists again while new devices appear
 // (drivers that just loaded add children: USB, SCSI, input, virtio). It
 // returns the number of passes. Cancelling ctx stops it between passes; a pass's loads
-// always finish.
+// always finish. A Coldplug called while another runs (a request on the socket) starts when
+// that one is done.
 func (d *Daemon) Coldplug(ctx context.Context) (passes int, err error) {
+	d.coldMu.Lock()
+	defer d.coldMu.Unlock()
 	d.update(func() {
 		d.coldplugged = make(map[string]string)
 		d.coldplugging = true

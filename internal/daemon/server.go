@@ -29,6 +29,7 @@ const (
 	OpStats    Op = "stats"    // the statistics snapshot
 	OpTimeline Op = "timeline" // the boot timeline's spans
 	OpSettle   Op = "settle"   // answer once the daemon is idle (Daemon.Settle)
+	OpColdplug Op = "coldplug" // coldplug now, answer when done (root only)
 )
 
 type wireRequest struct {
@@ -56,6 +57,7 @@ type wireResponse struct {
 	Stats    *stats.Snapshot `json:"stats,omitempty"`
 	Timeline []Span          `json:"timeline,omitempty"`
 	Dropped  int             `json:"dropped,omitempty"`
+	Passes   int             `json:"passes,omitempty"`
 }
 
 // MaxRequest bounds a request's size in bytes: what a client sends beyond it is not read.
@@ -82,7 +84,9 @@ type Server struct {
 	Timeline  *Timeline
 	// Settle answers OpSettle (nil: the op is an error). Anyone may ask: it changes nothing.
 	Settle func(context.Context) error
-	Logger *slog.Logger
+	// Coldplug answers OpColdplug (nil: the op is an error), for peers Authorize lets load.
+	Coldplug func(context.Context) (passes int, err error)
+	Logger   *slog.Logger
 	// Timeout bounds reading a request (default 10 s).
 	Timeout time.Duration
 	// MaxConns bounds the connections served at once (default 256); more wait in the
@@ -162,12 +166,12 @@ func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 		return
 	}
 	var resp wireResponse
+	auth := s.Authorize
+	if auth == nil {
+		auth = RootOnly
+	}
 	switch req.Op {
 	case OpLoad:
-		auth := s.Authorize
-		if auth == nil {
-			auth = RootOnly
-		}
 		if err := auth(cred); err != nil {
 			s.logger().Warn("refused load request", "pid", cred.Pid, "uid", cred.Uid, "names", req.Names)
 			resp = wireResponse{Refused: true, Error: err.Error()}
@@ -199,6 +203,22 @@ func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 	case OpTimeline:
 		if s.Timeline != nil {
 			resp.Timeline, resp.Dropped = s.Timeline.Spans()
+		}
+	case OpColdplug:
+		if s.Coldplug == nil {
+			resp.Error = "coldplug not supported"
+			break
+		}
+		if err := auth(cred); err != nil {
+			s.logger().Warn("refused coldplug request", "pid", cred.Pid, "uid", cred.Uid)
+			resp = wireResponse{Refused: true, Error: err.Error()}
+			break
+		}
+		s.logger().Info("coldplug request", "pid", cred.Pid)
+		n, err := s.Coldplug(ctx)
+		resp.Passes = n
+		if err != nil {
+			resp.Error = err.Error()
 		}
 	case OpSettle:
 		if s.Settle == nil {

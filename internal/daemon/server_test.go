@@ -423,3 +423,26 @@ func TestSocketSettle(t *testing.T) {
 		t.Fatalf("Settle without support = %v", err)
 	}
 }
+
+// TestSocketColdplug: a coldplug request runs the daemon's Coldplug and answers its passes,
+// for peers Authorize lets load; others are refused and nothing runs.
+func TestSocketColdplug(t *testing.T) {
+	var runs atomic.Int32
+	cold := func(context.Context) (int, error) { runs.Add(1); return 2, nil }
+	path := serve(t, &Server{Loader: &countingLoader{}, Logger: quiet, Coldplug: cold, Authorize: func(sys.Cred) error { return nil }})
+	if n, err := (&Client{Path: path}).Coldplug(context.Background()); n != 2 || err != nil {
+		t.Fatalf("Coldplug = %d, %v; want 2 passes", n, err)
+	}
+	path = serve(t, &Server{Loader: &countingLoader{}, Logger: quiet, Coldplug: cold,
+		Authorize: func(c sys.Cred) error { return fmt.Errorf("%w: uid %d may not load modules", ErrRefused, c.Uid) }})
+	if _, err := (&Client{Path: path}).Coldplug(context.Background()); !errors.Is(err, ErrRefused) {
+		t.Fatalf("refused Coldplug = %v, want ErrRefused", err)
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("Coldplug ran %d times, want once (the refused request runs nothing)", runs.Load())
+	}
+	path = serve(t, &Server{Loader: &countingLoader{}, Logger: quiet})
+	if _, err := (&Client{Path: path}).Coldplug(context.Background()); err == nil || !strings.Contains(err.Error(), "coldplug not supported") {
+		t.Fatalf("Coldplug without support = %v", err)
+	}
+}

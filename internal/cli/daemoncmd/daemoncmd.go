@@ -4,6 +4,7 @@
 //	modloadd metrics [FLAGS]    print the statistics in the Prometheus text exposition
 //	modloadd load NAME...       ask the running daemon to load modules, aliases or modaliases
 //	modloadd settle [-timeout D] wait until the running daemon is idle (as udevadm settle)
+//	modloadd coldplug           ask the running daemon to coldplug now, wait until done
 //
 // It is its own binary so that the multi-call modload binary does not link client_golang
 // (see package prom); "modload daemon" runs it.
@@ -39,6 +40,9 @@ func Main(env *cli.Env, args []string) int {
 	}
 	if len(args) > 1 && args[1] == "settle" {
 		return Settle(env, args[1:])
+	}
+	if len(args) > 1 && args[1] == "coldplug" {
+		return Coldplug(env, args[1:])
 	}
 	return Daemon(env, args)
 }
@@ -120,7 +124,15 @@ func Daemon(env *cli.Env, args []string) int {
 		NoTrigger: e.NoTrigger(), NoColdplug: *noColdplug, QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready,
 		ModuleLive: e.Slots.Live})
 	reg := prom.Registry(e.Stats, d)
-	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log, Settle: d.Settle}
+	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log, Settle: d.Settle,
+		Coldplug: func(ctx context.Context) (int, error) {
+			passes, err := d.Coldplug(ctx)
+			if err == nil {
+				p := d.Progress()
+				e.Log.Info("coldplug done", "passes", passes, "devices", p.Devices, "loaded", p.Loaded, "not_found", p.NotFound, "failed", p.Failed)
+			}
+			return passes, err
+		}}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(ctx, l); err != nil {
@@ -253,6 +265,24 @@ func Settle(env *cli.Env, args []string) int {
 	defer cancel()
 	if err := (&daemon.Client{Path: e.SocketPath()}).Settle(ctx, *timeout); err != nil {
 		fmt.Fprintf(env.Stderr, "modloadd settle: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// Coldplug is "modloadd coldplug": the running daemon coldplugs now, as it does at its start
+// (with its own -no-trigger), and the command returns when that is done. Beside udev, a daemon
+// started with -no-coldplug is so told when to look at the devices. Exit 0 when done, 1 when
+// no daemon runs or it refused (only root may).
+func Coldplug(env *cli.Env, args []string) int {
+	var e admin.Engine
+	fs := admin.NewFlags(env, "modloadd coldplug")
+	e.Register(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if _, err := (&daemon.Client{Path: e.SocketPath()}).Coldplug(context.Background()); err != nil {
+		fmt.Fprintf(env.Stderr, "modloadd coldplug: %v\n", err)
 		return 1
 	}
 	return 0
