@@ -63,9 +63,8 @@ func DaemonColdplug(name string) guest.Scenario {
 }
 
 // DaemonBesideUdevArgs is modloadd beside udevd: a service started before the load phase, as
-// udevd is, told to coldplug (`modloadd coldplug`, without triggering: udevadm triggers) when
-// the phase starts udev's trigger; it also loads what the triggered events ask for.
-var DaemonBesideUdevArgs = []string{ModloaddBinary, "--no-coldplug", "--no-trigger", "--progress", "off"}
+// udevd is, that loads what udevadm trigger's events ask for (no coldplug of its own).
+var DaemonBesideUdevArgs = []string{ModloaddBinary, "--no-coldplug", "--progress", "off"}
 
 // UdevDaemonColdplug is udevd with modload's override rule (Config.Files must put
 // dist/80-drivers.rules at DriversRule) beside the daemon: udev handles the devices, the daemon

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/modload/modload/internal/debian"
+	"github.com/modload/modload/internal/vm/guest"
 )
 
 // ModloaddPackage is cmd/modloadd, the daemon.
@@ -19,11 +20,14 @@ const ModloaddPackage = "github.com/modload/modload/cmd/modloadd"
 // (80-debian-compat.rules), ppdev once parport_pc is loaded (80-drivers.rules).
 var udevOnly = map[string]bool{"sg": true, "ppdev": true}
 
-// TestVMUdev boots each Debian kernel at smp 4 twice with the storm's module set: once with
-// the release's own systemd-udevd as the loader (udevadm trigger and settle, its default
-// workers), once with modload's daemon alone (its coldplug, until READY=1). udevd must have
-// loaded modules with its workers; the daemon must load the same modules (but those udev's rules
-// load for devices without a MODALIAS, udevOnly) with no duplicate kernel call, merged or read.
+// TestVMUdev boots each Debian kernel at smp 4 three times with the storm's module set: once
+// with the release's own systemd-udevd as the loader (udevadm trigger and settle, its default
+// workers), once with modload's daemon alone (its coldplug, until READY=1), once with udevd and
+// modload's 80-drivers.rules beside the daemon (started before udevadm trigger with
+// --no-coldplug, loading from its events; udevadm settle, then modloadd settle). udevd must have loaded modules with its workers; the
+// daemon alone must load the same modules (but those udev's rules load for devices without a
+// MODALIAS, udevOnly), beside udevd exactly udev's; both with no duplicate kernel call, merged
+// or read.
 //
 //	go test ./internal/vm -run '^TestVMUdev$' -v
 func TestVMUdev(t *testing.T) {
@@ -44,6 +48,10 @@ func testVMUdev(t *testing.T, tree debian.Tree) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rules, err := filepath.Abs("../../dist/80-drivers.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.Udev = udev
 	cfg.Files = map[string]string{ModloaddBinary: daemon}
 	uc := cfg
@@ -59,8 +67,16 @@ func testVMUdev(t *testing.T, tree debian.Tree) {
 	if err != nil {
 		t.Fatalf("modload-daemon: %v", err)
 	}
-	logTable(t, []*Result{resU, resD}, []string{"udev", "modload-daemon"}, -1)
-	for _, r := range []*Result{resU, resD} {
+	bc := cfg
+	bc.Files = map[string]string{ModloaddBinary: daemon, DriversRule: rules}
+	bc.Scenario = UdevDaemonColdplug("udev+modload")
+	bc.Scenario.Env = GuestEnv(tree)
+	resB, err := Run(ctx, bc)
+	if err != nil {
+		t.Fatalf("udev+modload: %v", err)
+	}
+	logTable(t, []*Result{resU, resD, resB}, []string{"udev", "modload-daemon", "udev+modload"}, -1)
+	for _, r := range []*Result{resU, resD, resB} {
 		if len(r.Errors) > 0 {
 			t.Errorf("%s: guest errors: %q", r.Scenario, r.Errors)
 		}
@@ -85,14 +101,30 @@ func testVMUdev(t *testing.T, tree debian.Tree) {
 		}
 	})
 	t.Run("trace-consistent", func(t *testing.T) { checkTraceConsistent(t, resD) })
-	t.Run("daemon-zero-duplicates", func(t *testing.T) {
-		for _, c := range resD.Calls {
-			if c.Duplicate {
-				t.Errorf("duplicate kernel call: %s by %s[%d] for %q -> %d %s (merged %v)", c.Syscall, c.Comm, c.PID, c.Module, c.Ret, c.Errno, c.Merged)
+	for _, r := range []*Result{resD, resB} {
+		t.Run("zero-duplicates/"+r.Scenario, func(t *testing.T) {
+			for _, c := range r.Calls {
+				if c.Duplicate {
+					t.Errorf("duplicate kernel call: %s by %s[%d] for %q -> %d %s (merged %v)", c.Syscall, c.Comm, c.PID, c.Module, c.Ret, c.Errno, c.Merged)
+				}
 			}
+			if r.Duplicates != 0 || r.Merged != 0 {
+				t.Errorf("%d duplicates (%d merged by the kernel)", r.Duplicates, r.Merged)
+			}
+		})
+	}
+	t.Run("beside-udevd", func(t *testing.T) {
+		if resB.Daemon == nil || resB.Daemon.CPU <= 0 || resB.Udevd == nil {
+			t.Fatalf("daemon %+v, udevd %+v", resB.Daemon, resB.Udevd)
 		}
-		if resD.Duplicates != 0 || resD.Merged != 0 {
-			t.Errorf("%d duplicates (%d merged by the kernel)", resD.Duplicates, resD.Merged)
+		// udevd loads nothing itself now: every module is the daemon's, or a RUN modprobe's
+		// (modload's, forwarding to the daemon), or the kernel helper's (the same).
+		for _, c := range notModload(resB.Calls) {
+			t.Errorf("a module loaded by %s[%d] (%s), not modload's daemon or modprobe", c.Comm, c.PID, c.Module)
+		}
+		onlyU, onlyB := moduleDiff(resU.Modules, resB.Modules)
+		if len(onlyU) > 0 || len(onlyB) > 0 {
+			t.Errorf("modules udev loaded alone: %q; udev+modload alone: %q", onlyU, onlyB)
 		}
 	})
 	t.Run("same-modules-as-udev", func(t *testing.T) {
@@ -211,4 +243,15 @@ func TestRuleGroups(t *testing.T) {
 	if _, err := ruleGroups(t.TempDir()); err == nil {
 		t.Error("no rules files: no error")
 	}
+}
+
+// notModload are the successful kernel calls not made by modload's daemon or its modprobe.
+func notModload(calls []guest.Call) []guest.Call {
+	var out []guest.Call
+	for _, c := range calls {
+		if c.Ret == 0 && c.Comm != "modloadd" && c.Comm != "modprobe" {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -19,13 +19,13 @@ import (
 // UdevdLog, and is ready when `udevadm control --ping` answers. The daemon alone is started at
 // the phase's start (NOTIFY_SOCKET set: it says READY=1 once its coldplug is done), and the
 // phase ends at its READY=1. Beside udevd, the daemon is a service like udevd: started before
-// the phase (its command line has --no-coldplug) and ready at its READY=1. The phase starts
-// `modloadd coldplug` (the daemon walks the devices now, as udev's trigger does) beside
-// `udevadm trigger --type=subsystems --action=add` and `udevadm trigger --type=devices
-// --action=add`, runs `udevadm settle`, waits for the coldplug, then runs `modloadd settle`
-// (the daemon has read every event the kernel sent and loaded what they asked for), and ends
-// when all have returned: every device event handled and every module its rules or the
-// daemon asked for loaded.
+// the phase (its command line has --no-coldplug: it loads what udevadm trigger's events ask
+// for) and ready at its READY=1. The phase runs `udevadm trigger --type=subsystems
+// --action=add`, `udevadm trigger --type=devices --action=add`, `udevadm settle` and then
+// `modloadd settle` (the daemon has read every event the kernel sent and loaded what they
+// asked for), and ends when both have returned: every device event handled and every module
+// its rules or the daemon asked for loaded. (Telling the daemon to walk the devices itself
+// when the phase starts, `modloadd coldplug` beside the triggers, was no faster: docs/daemon.md.)
 //
 // What the loaders cost is read once, at the end of the phase, from /proc/PID/stat: udevd's own
 // time and its reaped children's since it was ready, plus every live child's (its workers, which
@@ -153,17 +153,6 @@ func (s *services) coldplug(sc *Scenario, res *Result) error {
 	if daemon != nil {
 		res.LoaderRuns++
 	}
-	var cold chan error
-	if ready == nil && daemon != nil {
-		cold = make(chan error, 1)
-		go func() {
-			out, e := exec.Command(sc.Daemon[0], "coldplug").CombinedOutput()
-			if e != nil {
-				e = fmt.Errorf("%s coldplug: %v: %s", sc.Daemon[0], e, out)
-			}
-			cold <- e
-		}()
-	}
 	var err error
 	if s.udevd != nil {
 		for _, args := range [][]string{
@@ -185,7 +174,6 @@ func (s *services) coldplug(sc *Scenario, res *Result) error {
 		}
 		readyAt = r.at
 	case daemon != nil:
-		err = errors.Join(err, <-cold)
 		if out, e := exec.Command(sc.Daemon[0], "settle", "-timeout", "15m").CombinedOutput(); e != nil {
 			err = errors.Join(err, fmt.Errorf("%s settle: %v: %s", sc.Daemon[0], e, out))
 		}

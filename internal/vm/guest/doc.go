@@ -23,8 +23,8 @@
 //   - KindColdplug (coldplug.go) runs long-lived loaders: systemd-udevd started before the load
 //     phase (a child of /init, its log in UdevdLog, ready at `udevadm control --ping`), trigger
 //     and settle in it; modloadd alone started at the phase's start with NOTIFY_SOCKET, the
-//     phase lasting until its READY=1; beside udevd, started before the phase like udevd,
-//     asked to coldplug beside udevadm trigger and to settle after udevadm settle. Their CPU is read once at the phase's end from /proc/PID/stat
+//     phase lasting until its READY=1; beside udevd, started before the phase like udevd
+//     (loading from the triggered events) and asked to settle after udevadm settle. Their CPU is read once at the phase's end from /proc/PID/stat
 //     (udevd, its live workers and reaped children; the daemon): nothing scans /proc meanwhile.
 //   - Scenario.Kill (storms) SIGKILLs the first loader whose arguments contain it once that loader
 //     is seen in finit_module/init_module or holding a module file open (Result.Killed).

@@ -89,9 +89,8 @@ type Scenario struct {
 	Udevd []string `json:"udevd,omitempty"`
 	// Daemon (coldplug) is modload's daemon's command line, started with NOTIFY_SOCKET. Alone,
 	// at the load phase's start: the phase lasts until it says READY=1 (its coldplug done).
-	// Beside Udevd, before the phase (give it --no-coldplug): the phase runs `Daemon[0]
-	// coldplug` beside udevadm trigger and ends when `Daemon[0] settle` returns after udevadm
-	// settle (coldplug.go).
+	// Beside Udevd, before the phase (give it --no-coldplug): the phase ends when `Daemon[0]
+	// settle` returns after udevadm settle (coldplug.go).
 	Daemon []string `json:"daemon,omitempty"`
 	// SampleEvery is the VmallocUsed sampling period (0: 2ms).
 	SampleEvery time.Duration `json:"sample_every,omitempty"`
