@@ -317,7 +317,7 @@ func TestHotplugNotHeldUp(t *testing.T) {
 }
 
 func TestDefaultJobs(t *testing.T) {
-	for cpus, want := range map[int]int{1: 1, 2: 2, 4: 2, 16: 2, 24: 3, 64: 8, 255: 31} {
+	for cpus, want := range map[int]int{1: 1, 2: 2, 4: 2, 16: 2, 24: 3, 32: 4, 64: 4, 255: 4} {
 		if got := DefaultJobs(cpus); got != want {
 			t.Errorf("DefaultJobs(%d) = %d, want %d", cpus, got, want)
 		}

@@ -74,7 +74,7 @@ func (e *Engine) Register(fs *flag.FlagSet) {
 	fs.StringVar(&e.base, "d", "/", "base directory of lib/modules (modprobe -d)")
 	fs.StringVar(&e.version, "S", "", "kernel version (default: the running kernel's)")
 	fs.StringVar(&e.dedup, "dedup", "", "duplicate handling: wait, busy or off (default: MODLOAD_DEDUP, /etc/modload.conf, wait)")
-	fs.IntVar(&e.jobs, "j", 0, "load at most this many modules at once (default: an eighth of the CPUs, at least 2)")
+	fs.IntVar(&e.jobs, "j", 0, "load at most this many modules at once (default: an eighth of the CPUs, at least 2, at most 4)")
 	fs.BoolVar(&e.noTrigger, "no-trigger", false, "read the devices' MODALIAS without asking the kernel to announce them again")
 	fs.StringVar(&e.logLevel, "log-level", "info", "debug, info, warn or error")
 }
