@@ -173,10 +173,12 @@ func (d *Daemon) Settle(ctx context.Context) error {
 		target = n
 	}
 	for {
+		// The queue is read under d.mu, where hotplug counts a batch and empties the queue in
+		// one step: a batch taken between two separate reads would look like no work at all.
 		d.mu.Lock()
 		seen, busy, cold, ch := d.seen, d.busy, d.coldplugging, d.changed
-		d.mu.Unlock()
 		queued := d.queue.Pending()
+		d.mu.Unlock()
 		if (d.o.Source == nil || seen >= target) && busy == 0 && !cold && !queued {
 			return nil
 		}
@@ -423,9 +425,13 @@ func (d *Daemon) hotplug(ctx context.Context) {
 			stopping()
 			return
 		}
-		// busy counts the batch before Take empties the queue: Settle never sees both idle.
-		d.update(func() { d.busy++ })
-		items, lost := d.queue.Take()
+		// The batch is counted and the queue emptied under d.mu at once (Settle reads both there).
+		var items []Item
+		var lost bool
+		d.update(func() {
+			d.busy++
+			items, lost = d.queue.Take()
+		})
 		// Loads in flight finish even when ctx is cancelled now.
 		lctx := context.WithoutCancel(ctx)
 		batches.Go(func() {
