@@ -13,6 +13,7 @@ package daemoncmd
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -195,10 +196,8 @@ func writeTextfiles(ctx context.Context, path string, interval time.Duration, re
 // Metrics prints the statistics in the Prometheus text exposition: the running daemon's, else
 // the per-boot file's.
 func Metrics(env *cli.Env, args []string) int {
-	var e admin.Engine
-	fs := admin.NewFlags(env, "modloadd metrics")
-	e.Register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	e, _, ok := clientFlags(env, "modloadd metrics", args, nil)
+	if !ok {
 		return 2
 	}
 	snap, err := (&daemon.Client{Path: e.SocketPath()}).Stats(context.Background())
@@ -220,10 +219,8 @@ func Metrics(env *cli.Env, args []string) int {
 // what did not load; exit 0 when every request loaded, 1 otherwise, also when no daemon runs
 // (it never loads by itself: modprobe does) or the daemon refuses (only root may load).
 func Load(env *cli.Env, args []string) int {
-	var e admin.Engine
-	fs := admin.NewFlags(env, "modloadd load")
-	e.Register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	e, fs, ok := clientFlags(env, "modloadd load", args, nil)
+	if !ok {
 		return 2
 	}
 	if fs.NArg() == 0 {
@@ -249,11 +246,11 @@ func Load(env *cli.Env, args []string) int {
 // kernel sent before it asked, loaded what they and coldplug asked for, and has nothing queued
 // (udevadm settle's counterpart). Exit 0 when settled, 1 on timeout or when no daemon runs.
 func Settle(env *cli.Env, args []string) int {
-	var e admin.Engine
-	fs := admin.NewFlags(env, "modloadd settle")
-	e.Register(fs)
-	timeout := fs.Duration("timeout", daemon.DefaultSettle, "give up after this long")
-	if err := fs.Parse(args[1:]); err != nil {
+	var timeout *time.Duration
+	e, _, ok := clientFlags(env, "modloadd settle", args, func(fs *flag.FlagSet) {
+		timeout = fs.Duration("timeout", daemon.DefaultSettle, "give up after this long")
+	})
+	if !ok {
 		return 2
 	}
 	if *timeout <= 0 {
@@ -275,10 +272,8 @@ func Settle(env *cli.Env, args []string) int {
 // started with -no-coldplug is so told when to look at the devices. Exit 0 when done, 1 when
 // no daemon runs or it refused (only root may).
 func Coldplug(env *cli.Env, args []string) int {
-	var e admin.Engine
-	fs := admin.NewFlags(env, "modloadd coldplug")
-	e.Register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	e, _, ok := clientFlags(env, "modloadd coldplug", args, nil)
+	if !ok {
 		return 2
 	}
 	if _, err := (&daemon.Client{Path: e.SocketPath()}).Coldplug(context.Background()); err != nil {
@@ -286,6 +281,18 @@ func Coldplug(env *cli.Env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// clientFlags parses the flags of a command that asks the running daemon (the engine's, for its
+// socket path, and those more registers); ok is false when they do not parse (exit 2).
+func clientFlags(env *cli.Env, name string, args []string, more func(*flag.FlagSet)) (e *admin.Engine, fs *flag.FlagSet, ok bool) {
+	e = &admin.Engine{}
+	fs = admin.NewFlags(env, name)
+	e.Register(fs)
+	if more != nil {
+		more(fs)
+	}
+	return e, fs, fs.Parse(args[1:]) == nil
 }
 
 // uptime is the system's uptime as /proc/uptime gives it ("7.98s"; "" when unreadable): where
