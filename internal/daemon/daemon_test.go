@@ -462,11 +462,6 @@ func TestSettle(t *testing.T) {
 	if err := settleNow(d); !strings.Contains(err.Error(), "1 batches loading") {
 		t.Fatalf("Settle during the load = %v, want it waiting for one batch", err)
 	}
-	select {
-	case err := <-settled:
-		t.Fatalf("Settle returned (%v) while a load was in progress", err)
-	default:
-	}
 	close(l.release)
 	if err := <-settled; err != nil {
 		t.Fatalf("Settle after the load: %v", err)
@@ -527,11 +522,6 @@ func TestSettleWaitsForColdplug(t *testing.T) {
 	if err := settleNow(d); !strings.Contains(err.Error(), "coldplug true") {
 		t.Fatalf("Settle during coldplug = %v, want it waiting for coldplug", err)
 	}
-	select {
-	case err := <-settled:
-		t.Fatalf("Settle returned (%v) during coldplug", err)
-	default:
-	}
 	close(l.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -541,7 +531,8 @@ func TestSettleWaitsForColdplug(t *testing.T) {
 	}
 }
 
-// settleNow is Settle with a context already ended: nil when the daemon is idle now, else
+// settleNow is Settle with a context already ended (the deterministic check of what a Settle
+// waits for; the Settle in a goroutine beside it checks that it wakes): nil when the daemon is idle now, else
 // ErrUnsettled saying what it waits for.
 func settleNow(d *Daemon) error {
 	ctx, cancel := context.WithCancel(context.Background())
