@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/modload/modload/internal/sys"
 	"github.com/modload/modload/uevent"
 )
 
@@ -542,4 +545,69 @@ func settleNow(d *Daemon) error {
 		return errors.New("settled")
 	}
 	return err
+}
+
+// liveKernel is a kernel whose finit_module says when it is entered and returns when told.
+type liveKernel struct {
+	sys.Kernel
+	entered, release chan struct{}
+}
+
+func (k liveKernel) FinitModule(f *os.File, params string, flags int) error {
+	k.entered <- struct{}{}
+	<-k.release
+	return nil
+}
+
+// TestTimedKernelLive: the kernel's announcement of a module while its call is still in the
+// kernel becomes the Init span's Live, and blame times the init to it; an announcement
+// before the call, or of another module, does not.
+func TestTimedKernelLive(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "snd-hda-intel.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	t0 := time.Unix(1000, 0)
+	clock := t0
+	now := func() time.Time { return clock }
+	tl := &Timeline{}
+	k := TimedKernel{Kernel: liveKernel{entered: make(chan struct{}), release: make(chan struct{})}, Timeline: tl, Now: now}
+	lk := k.Kernel.(liveKernel)
+	call := func(announce func()) Span {
+		done := make(chan error)
+		go func() { done <- k.FinitModule(f, "", 0) }()
+		<-lk.entered
+		announce()
+		clock = clock.Add(3 * time.Second)
+		lk.release <- struct{}{}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		spans, _ := tl.Spans()
+		return spans[len(spans)-1]
+	}
+	s := call(func() {
+		tl.Live("e1000e", clock.Add(time.Second))          // another module
+		tl.Live("snd-hda-intel", clock.Add(time.Second/2)) // its own, in the kernel's spelling or not
+	})
+	if s.Name != "snd_hda_intel" || !s.Live.Equal(t0.Add(time.Second/2)) || s.InitDuration() != time.Second/2 || s.Duration() != 3*time.Second {
+		t.Fatalf("span %+v: Live %v, InitDuration %v", s, s.Live, s.InitDuration())
+	}
+	// A call without an announcement during it keeps its whole duration, also when one came
+	// before it.
+	tl.Live("snd_hda_intel", clock.Add(-time.Second))
+	s = call(func() {})
+	if !s.Live.IsZero() || s.InitDuration() != 3*time.Second {
+		t.Fatalf("unannounced call: %+v", s)
+	}
+	// Blame orders by the init's time, not the call's.
+	t1 := time.Unix(2000, 0)
+	spans := []Span{
+		{Kind: Init, Name: "slow_return", Start: t1, End: t1.Add(5 * time.Second), Live: t1.Add(time.Second)},
+		{Kind: Init, Name: "slow_init", Start: t1, End: t1.Add(2 * time.Second)},
+	}
+	if got := Blame(spans); got[0].Name != "slow_init" {
+		t.Fatalf("Blame order %s, %s", got[0].Name, got[1].Name)
+	}
 }

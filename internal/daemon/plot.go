@@ -20,7 +20,11 @@ var plotStyle = []struct {
 	{Request, "#6a9fd8", "request: resolve and load"},
 	{Module, "#9a7fc4", "module through the gate (outcome)"},
 	{Init, "#d05050", "module init (kernel call)"},
+	{afterLive, "#eab0b0", "live; the call waits for asynchronous probing"},
 }
+
+// afterLive colours the part of an Init bar after the module went live (Span.Live).
+const afterLive SpanKind = "after-live"
 
 // WritePlot writes the spans as an SVG timeline, one row per span in order of start, time
 // running right from the first start: what systemd-analyze plot draws for services.
@@ -77,6 +81,9 @@ func WritePlot(w io.Writer, spans []Span) error {
 		label := fmt.Sprintf("%s %s (%s)", s.Kind, s.Name, s.Duration().Round(time.Microsecond))
 		if s.Kind == Init && s.Call != "" {
 			label = fmt.Sprintf("%s %s (%s, %s)", s.Kind, s.Name, s.Call, s.Duration().Round(time.Microsecond))
+			if !s.Live.IsZero() {
+				label = fmt.Sprintf("%s %s (%s, %s: live after %s)", s.Kind, s.Name, s.Call, s.Duration().Round(time.Microsecond), s.InitDuration().Round(time.Microsecond))
+			}
 		}
 		if s.Kind == Module {
 			label = fmt.Sprintf("%s %s (%s, %s)", s.Kind, s.Name, s.Outcome, s.Duration().Round(time.Microsecond))
@@ -92,8 +99,13 @@ func WritePlot(w io.Writer, spans []Span) error {
 		if !strings.Contains(attrs, "fill") {
 			attrs += errFill(s)
 		}
-		fmt.Fprintf(bw, `<g><title>%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/><text x="%.1f" y="%.1f"%s>%s</text></g>
-`, esc(label), x0, y, bar, barH, colors[s.Kind], tx, y+barH-2, attrs, esc(text))
+		rest := ""
+		if s.Kind == Init && !s.Live.IsZero() {
+			lx := x(s.Live)
+			rest = fmt.Sprintf(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/>`, lx, y, math.Max(x0+bar-lx, 0), barH, colors[afterLive])
+		}
+		fmt.Fprintf(bw, `<g><title>%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/>%s<text x="%.1f" y="%.1f"%s>%s</text></g>
+`, esc(label), x0, y, bar, barH, colors[s.Kind], rest, tx, y+barH-2, attrs, esc(text))
 	}
 	fmt.Fprintf(bw, `<text x="%.0f" y="%.1f" fill="#666">seconds since the first request</text>
 </svg>

@@ -22,6 +22,7 @@ func TestWritePlot(t *testing.T) {
 		{Kind: Coalesced, Name: "cpu:x", Start: t0, End: t0.Add(10 * time.Millisecond), Count: 63},
 		{Kind: Request, Name: "cpu:x", Start: t0.Add(10 * time.Millisecond), End: t0.Add(900 * time.Millisecond)},
 		{Kind: Init, Name: "kvm", Call: "finit_module", Start: t0.Add(20 * time.Millisecond), End: t0.Add(800 * time.Millisecond)},
+		{Kind: Init, Name: "e1000e", Call: "finit_module", Start: t0.Add(20 * time.Millisecond), End: t0.Add(820 * time.Millisecond), Live: t0.Add(120 * time.Millisecond)},
 		{Kind: Init, Name: "acpi_cpufreq", Start: t0.Add(30 * time.Millisecond), End: t0.Add(40 * time.Millisecond), Err: "no such device"},
 	}
 	var b bytes.Buffer
@@ -59,7 +60,8 @@ func TestWritePlot(t *testing.T) {
 			t.Errorf("labelPlace(%v, %v) = %v %q, want %v %q", tc.x0, tc.bar, x, attrs, tc.x, tc.attrs)
 		}
 	}
-	for _, want := range []string{"pci:v&lt;1&gt;&amp;", "coalesced cpu:x ×63", "init kvm (finit_module, 780ms)", "acpi_cpufreq (10ms): no such device", "0.9 s"} {
+	for _, want := range []string{"pci:v&lt;1&gt;&amp;", "coalesced cpu:x ×63", "init kvm (finit_module, 780ms)", "acpi_cpufreq (10ms): no such device", "0.9 s",
+		"init e1000e (finit_module, 800ms: live after 100ms)", `fill="#eab0b0"`, "live; the call waits for asynchronous probing"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plot lacks %q", want)
 		}

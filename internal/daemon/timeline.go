@@ -43,10 +43,24 @@ type Span struct {
 	// process, coalesced across processes, remembered failure, busy.
 	Outcome string `json:"outcome,omitempty"`
 	Err     string `json:"error,omitempty"`
+	// Live (Init) is when the kernel announced the module live (its "module" add event, told
+	// to Timeline.Live) while its call was still in the kernel: its init had run, and the
+	// kernel then waited for asynchronous work (other drivers' probing, on the same machine)
+	// before it returned. Zero when no announcement came during the call.
+	Live time.Time `json:"live,omitzero"`
 }
 
 // Duration is End - Start.
 func (s Span) Duration() time.Duration { return s.End.Sub(s.Start) }
+
+// InitDuration is how long a module's init took: from its call to the kernel's announcement
+// that it is live when there was one (Live), else the call's whole Duration.
+func (s Span) InitDuration() time.Duration {
+	if !s.Live.IsZero() {
+		return s.Live.Sub(s.Start)
+	}
+	return s.Duration()
+}
 
 // Timeline keeps the spans of a boot's loads, at most Max of them (later ones are counted in
 // Dropped, so a long-running daemon's memory stays bounded).
@@ -56,6 +70,36 @@ type Timeline struct {
 	mu      sync.Mutex
 	spans   []Span
 	dropped int
+	// live are the announcements (Live) not yet matched to an Init span, by module name.
+	live map[string]time.Time
+}
+
+// maxLive bounds the unmatched announcements kept (modules another loader loaded are
+// announced too, and no Init span of this process takes theirs).
+const maxLive = 4096
+
+// Live notes that the kernel announced module name live at time at: the Init span of a call
+// still in the kernel then, recorded when the call returns, gets it as its Live.
+func (t *Timeline) Live(name string, at time.Time) {
+	name = resolve.NormalizeName(name)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.live == nil || len(t.live) >= maxLive {
+		t.live = map[string]time.Time{}
+	}
+	t.live[name] = at
+}
+
+// takeLive returns and forgets the announcement of module name made within [start, end].
+func (t *Timeline) takeLive(name string, start, end time.Time) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.live[name]
+	if !ok || at.Before(start) || at.After(end) {
+		return time.Time{}
+	}
+	delete(t.live, name)
+	return at
 }
 
 // Add keeps a span.
@@ -83,8 +127,8 @@ func (t *Timeline) Spans() ([]Span, int) {
 	return out, d
 }
 
-// Blame returns the Init spans, longest first (ties by name): what systemd-analyze blame is
-// for services.
+// Blame returns the Init spans, longest init first (InitDuration; ties by name): what
+// systemd-analyze blame is for services.
 func Blame(spans []Span) []Span {
 	var out []Span
 	for _, s := range spans {
@@ -93,7 +137,7 @@ func Blame(spans []Span) []Span {
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		if di, dj := out[i].Duration(), out[j].Duration(); di != dj {
+		if di, dj := out[i].InitDuration(), out[j].InitDuration(); di != dj {
 			return di > dj
 		}
 		return out[i].Name < out[j].Name
@@ -120,6 +164,7 @@ func clock(now func() time.Time) time.Time {
 
 func (k TimedKernel) record(name, call string, start time.Time, err error) {
 	s := Span{Kind: Init, Name: name, Call: call, Start: start, End: k.now()}
+	s.Live = k.Timeline.takeLive(resolve.NormalizeName(name), s.Start, s.End)
 	if err != nil {
 		s.Err = err.Error()
 	}

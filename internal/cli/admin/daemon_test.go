@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/modload/modload"
 	"github.com/modload/modload/internal/cli"
@@ -239,5 +241,28 @@ func TestDaemonExecs(t *testing.T) {
 	got = nil
 	if code := Daemon(&cli.Env{Stderr: &errb, Environ: []string{"PATH=/nonexistent"}}, []string{"daemon"}); code != 1 || got != nil || !strings.Contains(errb.String(), "modloadd not found") {
 		t.Fatalf("without modloadd: exit %d, exec %q, %s", code, got, errb.String())
+	}
+}
+
+// TestBlameLive: an init the kernel announced live before its call returned is blamed for the
+// time to that announcement, and the line says how much later the call returned.
+func TestBlameLive(t *testing.T) {
+	root := fakeRoot(t)
+	t0 := time.Unix(1000, 0).UTC()
+	spans := []daemon.Span{
+		{Kind: daemon.Init, Name: "e1000e", Call: "finit_module", Start: t0, End: t0.Add(3 * time.Second), Live: t0.Add(200 * time.Millisecond)},
+		{Kind: daemon.Init, Name: "kvm", Call: "finit_module", Start: t0, End: t0.Add(time.Second)},
+	}
+	b, err := json.Marshal(spans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "run/modload/timeline.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, Blame, "blame", "--root", root, "--socket", filepath.Join(root, "none.sock"))
+	want := "      1.000s kvm\n   200.000ms e1000e (live; the call returned 2.800s later, after the kernel's wait for asynchronous probing)\n"
+	if code != 0 || out != want {
+		t.Fatalf("blame: exit %d\n%q\nwant\n%q\n%s", code, out, want, errs)
 	}
 }

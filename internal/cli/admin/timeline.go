@@ -53,12 +53,15 @@ func Blame(env *cli.Env, args []string) int {
 		return 1
 	}
 	for _, s := range daemon.Blame(spans) {
-		line := fmt.Sprintf("%12s %s", fmtDuration(s.Duration()), s.Name)
+		line := fmt.Sprintf("%12s %s", fmtDuration(s.InitDuration()), s.Name)
 		switch {
 		case s.Err != "":
 			line += fmt.Sprintf(" (%s failed: %s)", s.Call, s.Err)
 		case s.Call == "init_module":
 			line += " (init_module)"
+		}
+		if !s.Live.IsZero() {
+			line += fmt.Sprintf(" (live; the call returned %s later, after the kernel's wait for asynchronous probing)", fmtDuration(s.End.Sub(s.Live)))
 		}
 		fmt.Fprintln(env.Stdout, line)
 	}
