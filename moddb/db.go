@@ -487,6 +487,20 @@ func (db *DB) DumpAliases(w io.Writer) error { return db.dumpIndex(&db.alias, w)
 // aliases.
 func (db *DB) DumpSymbols(w io.Writer) error { return db.dumpIndex(&db.symbols, w) }
 
+// Preload maps (or builds from text) every index now instead of at its first lookup, as
+// kmod_load_resources does: what a long-running loader does once at its start, so that its
+// first request does not pay for it. It returns the first index's error; the lookups that
+// need a broken index report it as they would have.
+func (db *DB) Preload() error {
+	var first error
+	for _, s := range db.slots() {
+		if _, err := db.load(s); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 var errClosed = errors.New("module directory closed")
 
 // Close releases the mapped indexes. It must not run concurrently with

@@ -349,3 +349,65 @@ func TestLayout(t *testing.T) {
 		t.Errorf("Dir = %q, want %q", got, want)
 	}
 }
+
+// TestPreload: Preload reads every index at once: after it the files can go and the lookups
+// still answer from what it read; a corrupt index is its error, naming the file, and the
+// lookups that need it report it as before.
+func TestPreload(t *testing.T) {
+	for _, bins := range []bool{true, false} {
+		dir := fixtureDir(t, bins)
+		db, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := answers(t, fixtureDB(t, bins))
+		if err := db.Preload(); err != nil {
+			t.Fatalf("bins %v: Preload: %v", bins, err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		got := answers(t, db)
+		// The directories differ; a dump checks that the .bin is still there (kmod's
+		// modprobe -c dumps only a .bin index).
+		for _, k := range []string{"abs", "dump"} {
+			delete(want, k)
+			delete(got, k)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("bins %v: lookups after Preload and the files removed (-want +got):\n%s", bins, d)
+		}
+		db.Close()
+	}
+	dir := fixtureDir(t, true)
+	alias := filepath.Join(dir, FileAlias+".bin")
+	if err := os.WriteFile(alias, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var fe *FormatError
+	if err := db.Preload(); !errors.As(err, &fe) || fe.File != alias {
+		t.Errorf("Preload with an empty %s: %v, want its *FormatError", alias, err)
+	}
+	if _, err := db.Aliases("x"); !errors.As(err, &fe) {
+		t.Errorf("Aliases after Preload: %v, want the *FormatError", err)
+	}
+	if _, err := db.Dep("crc"); err != nil {
+		t.Errorf("Dep(crc) beside the broken index: %v", err)
+	}
+}
+
+// fixtureDB opens a fresh fixture tree for reference answers.
+func fixtureDB(t *testing.T, bins bool) *DB {
+	t.Helper()
+	db, err := Open(fixtureDir(t, bins))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

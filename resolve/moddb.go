@@ -71,6 +71,15 @@ func openDB(dir string, warn func(string)) (Index, func() error, error) {
 	return DBIndex{DB: db}, db.Close, nil
 }
 
+// Preload reads every module index now (moddb.DB.Preload) when the Index is a DBIndex, the
+// default; other Indexes are left as they are.
+func (r *Resolver) Preload() error {
+	if x, ok := r.idx.(DBIndex); ok {
+		return x.DB.Preload()
+	}
+	return nil
+}
+
 // BuiltinModinfo returns the modules.builtin.modinfo records of a builtin module; ok is false
 // when it has none. It needs the Index to be a DBIndex (the default).
 func (r *Resolver) BuiltinModinfo(name string) (info []moddb.Info, ok bool, err error) {

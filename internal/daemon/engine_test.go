@@ -216,3 +216,35 @@ func TestEnginesModuleDirectoryAppears(t *testing.T) {
 		t.Errorf("%d engines opened, want 2 (one before the directory, one after)", opened)
 	}
 }
+
+// TestEnginesWarm: Warm opens the engine and reads the module directory before any load; the
+// loads after it use that engine. A corrupt index is its error.
+func TestEnginesWarm(t *testing.T) {
+	var k *fake.Kernel
+	root := graphRoot(t, &k)
+	engines := &Engines{Open: func() (*modload.Engine, error) {
+		return modload.Open(modload.Options{ModuleBase: root, KernelVersion: "1.0", ConfigRoot: root, SysRoot: root,
+			Kernel: k, Environ: []string{}, Event: func(ev modload.Event) {}})
+	}}
+	if err := engines.Warm(); err != nil {
+		t.Fatal(err)
+	}
+	if n := engines.Opened(); n != 1 {
+		t.Fatalf("Warm opened %d engines, want 1", n)
+	}
+	if r := (EngineLoader{Engines: engines}).Load(context.Background(), "a"); r[0].Status != Loaded {
+		t.Fatalf("a: %v (%v)", r[0].Status, r[0].Err)
+	}
+	if n := engines.Opened(); n != 1 {
+		t.Errorf("the load after Warm opened another engine: %d opened", n)
+	}
+	// A corrupt index is Warm's error, naming the file; it is read again by the next engine.
+	bad := filepath.Join(root, "lib/modules/1.0/modules.alias.bin")
+	if err := os.WriteFile(bad, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := &Engines{Open: engines.Open}
+	if err := missing.Warm(); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("Warm with an empty %s: %v, want an error naming it", bad, err)
+	}
+}

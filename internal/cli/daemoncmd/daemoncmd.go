@@ -105,6 +105,12 @@ func Daemon(env *cli.Env, args []string) int {
 		}
 		return fail(err)
 	}
+	// Read the module indexes and modprobe.d now, before the first event or request: the
+	// first load then costs what every other does (beside udev, the first device event comes
+	// while udevd's workers are busy too).
+	if err := e.Engines.Warm(); err != nil {
+		e.Log.Warn("reading the module directory", "err", err)
+	}
 	ctx, cancel := admin.DaemonHooks.Context()
 	defer cancel()
 	notify := func(state ...string) {
