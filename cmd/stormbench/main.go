@@ -82,8 +82,12 @@ const loaderListHelper = "list-helper"
 // isFloor reports whether loader l loads the list kmod's run gave (list, list-helper).
 func isFloor(l string) bool { return l == "list" || l == loaderListHelper }
 
+// needsFloor reports whether loader l needs the list kmod's run gave: the floors, and
+// udev-loaded, which loads it before its phase.
+func needsFloor(l string) bool { return isFloor(l) || l == loaderUdevLoaded }
+
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list", loaderListHelper,
-	loaderUdev, loaderUdevMax, loaderUdevModload, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
+	loaderUdev, loaderUdevMax, loaderUdevModload, loaderUdevLoaded, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)
@@ -144,11 +148,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	// The floor's order comes from a kmod run: run kmod first.
 	hasList, hasKmod := false, false
 	for _, l := range o.loaders {
-		hasList = hasList || isFloor(l)
+		hasList = hasList || needsFloor(l)
 		hasKmod = hasKmod || l == "kmod"
 	}
 	if hasList && !hasKmod {
-		return nil, errors.New("-loaders: list needs kmod (the floor's module order comes from kmod's run)")
+		return nil, errors.New("-loaders: list, list-helper and udev-loaded need kmod (the floor's module order comes from kmod's run)")
 	}
 	if o.boots == 0 {
 		o.boots = 1
@@ -169,6 +173,9 @@ func deviceSetNames() string {
 }
 
 func scenario(loader string, floor []string, smp int) guest.Scenario {
+	if loader == loaderUdevLoaded {
+		return vm.UdevLoaded(loader, floor)
+	}
 	if sc, ok := coldplugScenario(loader, smp); ok {
 		return sc
 	}
@@ -328,7 +335,7 @@ func bench(ctx context.Context, o *options, kernel string, stdout, stderr io.Wri
 			for _, l := range o.loaders {
 				cfg := cold.config(base, l, tree)
 				cfg.SMP = smp
-				if isFloor(l) && floor == nil {
+				if needsFloor(l) && floor == nil {
 					continue // kmod's boot failed: no order for the floor
 				}
 				cfg.Scenario = scenario(l, floor, smp)

@@ -19,7 +19,7 @@ import (
 func TestProfileRoundTrip(t *testing.T) {
 	sc := guest.Scenario{Env: []string{"A=1"}, After: []string{"true"}}
 	i := withProfile(&sc)
-	if i != 1 || sc.After[1] != "base64 "+guestProfile || sc.After[2] != "cat "+guest.DaemonLog || sc.Env[1] != "MODLOAD_CPUPROFILE="+guestProfile {
+	if i != 1 || sc.After[1] != "base64 "+guestProfile || sc.After[2] != "cat "+guest.DaemonLog || sc.After[3] != "cat "+guestTimeline || sc.Env[1] != "MODLOAD_CPUPROFILE="+guestProfile {
 		t.Fatalf("withProfile: index %d, scenario %+v", i, sc)
 	}
 	want := bytes.Repeat([]byte{0x1f, 0x8b, 0, 1, 2, 3}, 40)
@@ -31,13 +31,22 @@ func TestProfileRoundTrip(t *testing.T) {
 	}
 	wrapped.WriteString(enc + "\n")
 	dir := t.TempDir()
-	ps, err := saveProfile(dir, "udev", 16, "modload-daemon", 2, []string{"", wrapped.String(), "log line\n"}, i)
+	timeline := `[{"kind":"init","name":"e1000","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:01Z"}]`
+	ps, err := saveProfile(dir, "udev", 16, "modload-daemon", 2, []string{"", wrapped.String(), "log line\n", timeline + "\n"}, i)
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := filepath.Join(dir, "udev-smp16-modload-daemon-2")
-	if len(ps) != 2 || ps[0] != base+".pprof" || ps[1] != base+".log" {
+	if len(ps) != 3 || ps[0] != base+".pprof" || ps[1] != base+".log" || ps[2] != base+".timeline.json" {
 		t.Errorf("paths %q", ps)
+	}
+	if got, _ := os.ReadFile(base + ".timeline.json"); string(got) != timeline+"\n" {
+		t.Errorf("timeline %q", got)
+	}
+	// A timeline the guest could not print is said; the profile and the log are kept.
+	ps, err = saveProfile(dir, "udev", 16, "modload-daemon", 3, []string{"", wrapped.String(), "log\n", "cat: /run/modload/timeline.json: No such file or directory\n(exit status 1)"}, i)
+	if err == nil || !strings.Contains(err.Error(), "No such file") || len(ps) != 2 {
+		t.Errorf("a missing timeline: %q, %v", ps, err)
 	}
 	if got, _ := os.ReadFile(base + ".pprof"); !bytes.Equal(got, want) {
 		t.Errorf("profile bytes differ")

@@ -20,7 +20,11 @@ const (
 	loaderUdev        = "udev"
 	loaderUdevMax     = "udev-max"
 	loaderUdevModload = "udev+modload"
-	loaderDaemon      = "modload-daemon"
+	// loaderUdevLoaded is udev+modload's udevd (the override rule) without the daemon, with
+	// every module of the floor's list loaded before the phase: udevd's own handling of the
+	// triggered events, with nothing to load.
+	loaderUdevLoaded = "udev-loaded"
+	loaderDaemon     = "modload-daemon"
 	// loaderDaemon1p is the daemon alone with GOMAXPROCS=1 in its environment (since the
 	// daemon runs on one P by default, the same as loaderDaemon; kept for the runs that named it).
 	loaderDaemon1p = "modload-daemon-1p"
@@ -38,7 +42,7 @@ func alone(l string) bool { return slices.Contains(daemonLoaders, l) && l != loa
 // isColdplug reports whether loader is a long-lived one (udevd, the daemon).
 func isColdplug(loader string) bool {
 	switch loader {
-	case loaderUdev, loaderUdevMax:
+	case loaderUdev, loaderUdevMax, loaderUdevLoaded:
 		return true
 	}
 	return slices.Contains(daemonLoaders, loader)
@@ -46,7 +50,7 @@ func isColdplug(loader string) bool {
 
 func needsUdev(loaders []string) bool {
 	for _, l := range loaders {
-		if l == loaderUdev || l == loaderUdevMax || l == loaderUdevModload {
+		if l == loaderUdev || l == loaderUdevMax || l == loaderUdevModload || l == loaderUdevLoaded {
 			return true
 		}
 	}
@@ -148,6 +152,9 @@ func (c *coldplug) config(base vm.Config, l string, tree debian.Tree) vm.Config 
 	switch l {
 	case loaderUdev, loaderUdevMax:
 		cfg.Udev = c.udevRoot
+	case loaderUdevLoaded:
+		cfg.Udev = c.udevRoot
+		cfg.Files = map[string]string{vm.DriversRule: c.rules}
 	case loaderUdevModload:
 		cfg.Udev = c.udevRoot
 		cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon, vm.DriversRule: c.rules}
@@ -266,7 +273,7 @@ func (r *report) udevSection() string {
 	if r.Udev != "" {
 		fmt.Fprintf(&b, "The `udev` rows run %s from Debian's own package, with its stock rules and helpers, started before the load phase (as a child of /init, logging to a file, ready when `udevadm control --ping` answers); the load phase runs `udevadm trigger --type=subsystems --action=add`, `udevadm trigger --type=devices --action=add` and `udevadm settle` and lasts until settle returns: every event handled, every module its workers' kmod builtin asked for loaded. ", r.Udev)
 	}
-	b.WriteString("`udev` has udevd's own worker limit, min(2*CPUs+16, max(RAM/128MiB, 10)), RAM being what the kernel reports (MemTotal): 15 in the 2 GiB guest at any CPU count (`workers` shows how many it had); `udev-max` has `--children-max=2*CPUs+16`, what a machine with enough memory gets. The kernel's helper is the release's kmod. `udev+modload` installs `dist/80-drivers.rules` as `/etc/udev/rules.d/80-drivers.rules` (no `kmod load` for MODALIAS) and runs modloadd as a service beside udevd: started before the phase, as udevd is, with `--no-coldplug`: it loads what udevadm trigger's events ask for; the phase ends when `udevadm settle` and then `modloadd settle` (every event the kernel sent read, every load it asked for done) have returned. `modload-daemon` is modloadd alone (`--no-trigger`: it reads the devices' MODALIAS itself; nothing else listens for triggered events): the phase lasts from its start to its READY=1, sent when its coldplug is done (passes until no new device appears) — the daemon's equivalent of trigger + settle. modload's modprobe, which forwards to the daemon, is the kernel's helper in both daemon rows.\n\n")
+	b.WriteString("`udev` has udevd's own worker limit, min(2*CPUs+16, max(RAM/128MiB, 10)), RAM being what the kernel reports (MemTotal): 15 in the 2 GiB guest at any CPU count (`workers` shows how many it had); `udev-max` has `--children-max=2*CPUs+16`, what a machine with enough memory gets. The kernel's helper is the release's kmod. `udev+modload` installs `dist/80-drivers.rules` as `/etc/udev/rules.d/80-drivers.rules` (no `kmod load` for MODALIAS) and runs modloadd as a service beside udevd: started before the phase, as udevd is, with `--no-coldplug`: it loads what udevadm trigger's events ask for; the phase ends when `udevadm settle` and then `modloadd settle` (every event the kernel sent read, every load it asked for done) have returned. `udev-loaded` is `udev+modload`'s udevd, with the override rule, and no daemon, on a guest whose modules (the floor's list) were loaded before the phase: udevd's own handling of the triggered events, with nothing left to load. `modload-daemon` is modloadd alone (`--no-trigger`: it reads the devices' MODALIAS itself; nothing else listens for triggered events): the phase lasts from its start to its READY=1, sent when its coldplug is done (passes until no new device appears) — the daemon's equivalent of trigger + settle. modload's modprobe, which forwards to the daemon, is the kernel's helper in both daemon rows.\n\n")
 	fmt.Fprintf(&b, "Loader CPU is user+system time from /proc/PID/stat read once at the end of the phase: udevd's own (since it was ready) and its reaped children's, plus every live worker's with their reaped children (helpers, RUN programs); the daemon's with its children. Workers = udevd's children at the end of the phase (they stay until idle). Median and spread (min–max) over %d boots per row, boots of all rows interleaved; ratios are of medians, within this run.\n\n", r.Boots)
 	b.WriteString("| smp | loader | boots | load phase s | / udev | / udev-max | / floor | loader CPU s | / udev | workers | calls | duplicates (merged) | modules | module set vs udev's |\n")
 	b.WriteString("|---:|---|---:|---|---:|---:|---:|---|---:|---:|---:|---|---:|---|\n")
@@ -414,9 +421,32 @@ func (r *report) daemonGoals() string {
 			fmt.Fprintf(&b, " load phase %.2f s median.\n", phase)
 			if failed {
 				b.WriteString(r.daemonWhy(rows, u, fl))
+				if l == loaderUdevModload {
+					b.WriteString(besideWhy(rows, r.boots(smp, loaderUdevLoaded), r.boots(smp, loaderListHelper)))
+				}
 			}
 		}
 	}
+	return b.String()
+}
+
+// besideWhy sets the daemon beside udevd against its two parts measured apart: udevd handling
+// the same trigger with every module already loaded (loaded: udev-loaded's boots) and the
+// floor with the kernel's helper (floor). Without udev-loaded boots it says nothing.
+func besideWhy(rows, loaded, floor []row) string {
+	if len(loaded) == 0 {
+		return ""
+	}
+	ul := over(loaded, loadPhase).med
+	var b strings.Builder
+	fmt.Fprintf(&b, "  Beside udevd, udevd's own part (medians): with every module loaded before the phase (`udev-loaded`), its trigger and settle took %.2f s, udevd and its workers %.2f s of CPU, the guest busy %.1f CPU-s",
+		ul, over(loaded, loaderCPU).med, over(loaded, busy).med)
+	if len(floor) > 0 {
+		fl := over(floor, loadPhase).med
+		fmt.Fprintf(&b, "; that and the floor with the kernel's helper (%.2f s) one after the other make %.2f s, against this row's %.2f s (%.2fx the sum)",
+			fl, ul+fl, over(rows, loadPhase).med, over(rows, loadPhase).med/(ul+fl))
+	}
+	b.WriteString(".\n")
 	return b.String()
 }
 

@@ -3,12 +3,14 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/modload/modload/internal/debian"
 	"github.com/modload/modload/internal/vm"
+	"github.com/modload/modload/internal/vm/guest"
 )
 
 func TestSpreadOf(t *testing.T) {
@@ -220,4 +222,54 @@ func TestStartedUptime(t *testing.T) {
 		}
 	}
 	wantContains(t, r.udevSection(), "Why, in figures (medians): the daemon was started (socket listening, coldplug beginning) 0.50 s into the phase (1 of 3 boots' logs say);")
+}
+
+// TestBesideWhy: a udev+modload row that misses a goal is set against its parts measured
+// apart, udev-loaded (udevd with nothing to load) and the floor with the kernel's helper.
+func TestBesideWhy(t *testing.T) {
+	r := udevReport()
+	for _, w := range r.boots(16, "list") {
+		b := float64(w.BootNo)
+		r.Rows = append(r.Rows,
+			row{SMP: 16, Loader: loaderListHelper, BootNo: w.BootNo, Calls: 80, LoadPhase: 4 + b, Loaded: 2, Modules: w.Modules},
+			row{SMP: 16, Loader: loaderUdevLoaded, BootNo: w.BootNo, LoadPhase: 2 + b, Modules: w.Modules, LoaderCPU: 3, UdevdCPU: 3, Workers: 15, GuestUser: 5},
+			row{SMP: 16, Loader: loaderUdevModload, BootNo: w.BootNo, Calls: 80, LoadPhase: 9 + b, Loaded: 2, Modules: w.Modules, LoaderCPU: 4, UdevdCPU: 3, DaemonCPU: 1, Workers: 15, GuestUser: 8},
+		)
+	}
+	md := r.udevSection()
+	wantContains(t, md,
+		"| 16 | udev-loaded | 3 | 4.00 (3.00–5.00) |",
+		"  Beside udevd, udevd's own part (medians): with every module loaded before the phase (`udev-loaded`), its trigger and settle took 4.00 s, udevd and its workers 3.00 s of CPU, the guest busy 5.0 CPU-s; that and the floor with the kernel's helper (6.00 s) one after the other make 10.00 s, against this row's 11.00 s (1.10x the sum).\n",
+	)
+	// The daemon alone gets no such line, nor does a row without udev-loaded boots.
+	if strings.Count(md, "udevd's own part") != 1 {
+		t.Errorf("besideWhy once, for udev+modload at smp 16:\n%s", md)
+	}
+	if s := besideWhy(r.boots(16, loaderUdevModload), nil, r.boots(16, loaderListHelper)); s != "" {
+		t.Errorf("without udev-loaded boots: %q", s)
+	}
+}
+
+// TestUdevLoadedRow: udev-loaded runs udevd with udev's root and the override rule, no
+// daemon, and preloads the floor's list, so it needs kmod's boot as the floors do.
+func TestUdevLoadedRow(t *testing.T) {
+	c := &coldplug{udevRoot: "/u", daemon: "/d", rules: "/r"}
+	if cfg := c.config(vm.Config{}, loaderUdevLoaded, debian.Tree{}); cfg.Udev != "/u" || len(cfg.Files) != 1 || cfg.Files[vm.DriversRule] != "/r" {
+		t.Errorf("udev-loaded config: %+v", cfg)
+	}
+	floor := []string{"kernel/a.ko", "kernel/b.ko"}
+	sc := scenario(loaderUdevLoaded, floor, 16)
+	if sc.Kind != guest.KindColdplug || len(sc.Udevd) == 0 || len(sc.Daemon) != 0 || !slices.Equal(sc.Preload, floor) || sc.Name != loaderUdevLoaded {
+		t.Errorf("udev-loaded scenario: %+v", sc)
+	}
+	if !isColdplug(loaderUdevLoaded) || !needsUdev([]string{loaderUdevLoaded}) || !needsFloor(loaderUdevLoaded) || isFloor(loaderUdevLoaded) {
+		t.Error("udev-loaded: not a udev row that needs the floor")
+	}
+	var stderr strings.Builder
+	if _, err := parseFlags([]string{"-loaders", "udev-loaded"}, &stderr); err == nil || !strings.Contains(err.Error(), "need kmod") {
+		t.Errorf("udev-loaded without kmod: %v", err)
+	}
+	if o, err := parseFlags([]string{"-loaders", "kmod,udev-loaded"}, &stderr); err != nil || o.boots != 3 {
+		t.Errorf("kmod,udev-loaded: %v, %+v", err, o)
+	}
 }

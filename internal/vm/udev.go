@@ -52,6 +52,16 @@ func UdevColdplug(name string, childrenMax int) guest.Scenario {
 	return guest.Scenario{Name: name, Kind: guest.KindColdplug, Udevd: udevd, Helper: KmodModprobe}
 }
 
+// UdevLoaded is UdevColdplug (udevd's own worker limit) on a guest whose modules are loaded
+// before the phase (floor: the list floor's files, in its order): udevd's trigger and settle
+// with nothing left to load. With the override rule (Config.Files puts it at DriversRule) it
+// is the part of UdevDaemonColdplug's phase that is udevd's own handling of the events.
+func UdevLoaded(name string, floor []string) guest.Scenario {
+	sc := UdevColdplug(name, 0)
+	sc.Preload = floor
+	return sc
+}
+
 // DaemonArgs is modloadd alone as the guest runs it: it reads the devices' MODALIAS itself and
 // hears the events of the devices drivers add as hotplug.
 var DaemonArgs = []string{ModloaddBinary, "--no-trigger", "--progress", "off"}

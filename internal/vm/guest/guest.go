@@ -91,6 +91,17 @@ func run(path string) (*Result, error) {
 			return res, fmt.Errorf("setup %q: %v: %s", c, err, out)
 		}
 	}
+	if len(sc.Preload) > 0 {
+		var pre Result
+		if err := loadFiles(sc.Preload, &pre); err != nil {
+			return res, fmt.Errorf("preload: %w", err)
+		}
+		// A module whose init fails (some do under TCG) is asked for again in the phase, as on
+		// a boot without the preload: said on the console, not an error of the scenario.
+		if pre.LoaderFailed > 0 {
+			fmt.Fprintf(os.Stderr, "init: preload: %d of %d modules failed: %s\n", pre.LoaderFailed, len(sc.Preload), strings.Join(pre.LoaderErrors, "; "))
+		}
+	}
 	if err := startTracing(res); err != nil {
 		return res, err
 	}
@@ -676,20 +687,32 @@ func addLoaderError(res *Result, s string) {
 // list loads sc.Modules in order: in-process when no loader is given, each file through the
 // engine as insmod loads it (dedup off: like kmod, no locks; nothing resolved — the floor).
 func list(sc *Scenario, res *Result) error {
+	if len(sc.Loader) > 0 {
+		runAll([][]string{expand(sc.Loader, modulePaths(sc.Modules)...)}, sc.Env, res, "", 1)
+		return nil
+	}
+	return loadFiles(sc.Modules, res)
+}
+
+// modulePaths resolves module paths relative to /lib/modules/<running kernel>.
+func modulePaths(mods []string) []string {
 	rel, _ := sys.Release()
 	base := filepath.Join("/lib/modules", rel)
-	paths := make([]string, len(sc.Modules))
-	for i, m := range sc.Modules {
+	paths := make([]string, len(mods))
+	for i, m := range mods {
 		if filepath.IsAbs(m) {
 			paths[i] = m
 		} else {
 			paths[i] = filepath.Join(base, m)
 		}
 	}
-	if len(sc.Loader) > 0 {
-		runAll([][]string{expand(sc.Loader, paths...)}, sc.Env, res, "", 1)
-		return nil
-	}
+	return paths
+}
+
+// loadFiles loads mods (modulePaths) in order, in-process, each file through the engine as
+// insmod loads it; one already loaded is no failure.
+func loadFiles(mods []string, res *Result) error {
+	paths := modulePaths(mods)
 	e, err := modload.Open(modload.Options{Dedup: modload.DedupOff})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ func TestParseScenario(t *testing.T) {
 	}{
 		{"storm", `{"name":"s","kind":"storm","loader":["/kmod/sbin/modprobe","-q","{}"]}`, ""},
 		{"list", `{"name":"l","kind":"list","modules":["kernel/a.ko"]}`, ""},
+		{"preload", `{"name":"u","kind":"coldplug","udevd":["/lib/systemd/systemd-udevd"],"preload":["kernel/a.ko"]}`, ""},
 		{"storm without loader", `{"name":"s","kind":"storm"}`, "storm needs a loader"},
 		{"list without modules", `{"name":"l","kind":"list"}`, "list needs modules"},
 		{"unknown kind", `{"name":"x","kind":"boot"}`, `unknown kind "boot"`},

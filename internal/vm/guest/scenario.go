@@ -77,6 +77,10 @@ type Scenario struct {
 	MaxPasses int `json:"max_passes,omitempty"`
 	// Setup are shell commands run with /bin/sh -c before tracing starts.
 	Setup []string `json:"setup,omitempty"`
+	// Preload are module files (as Modules) loaded in order, in-process as the list floor loads
+	// them, after Setup and before tracing starts and any service is started: what the load
+	// phase then finds already loaded (a coldplug with nothing left to load).
+	Preload []string `json:"preload,omitempty"`
 	// After are shell commands run after the load phase; their output is in Result.After.
 	After []string `json:"after,omitempty"`
 	// Checks are the scripts of a KindChecks scenario, run in order with Env added.
