@@ -20,6 +20,9 @@ const (
 	loaderUdev        = "udev"
 	loaderUdevMax     = "udev-max"
 	loaderUdevModload = "udev+modload"
+	// loaderUdevModloadWalk is udev+modload whose daemon also reads the devices' MODALIAS
+	// itself when the phase starts (modloadd coldplug --no-trigger beside udevadm trigger).
+	loaderUdevModloadWalk = "udev+modload-walk"
 	// loaderUdevLoaded is udev+modload's udevd (the override rule) without the daemon, with
 	// every module of the floor's list loaded before the phase: udevd's own handling of the
 	// triggered events, with nothing to load.
@@ -34,10 +37,13 @@ const (
 )
 
 // daemonLoaders are the rows that run modload's daemon.
-var daemonLoaders = []string{loaderUdevModload, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
+var daemonLoaders = []string{loaderUdevModload, loaderUdevModloadWalk, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
+
+// beside reports whether loader l runs the daemon beside udevd.
+func beside(l string) bool { return l == loaderUdevModload || l == loaderUdevModloadWalk }
 
 // alone reports whether loader l is the daemon without udevd.
-func alone(l string) bool { return slices.Contains(daemonLoaders, l) && l != loaderUdevModload }
+func alone(l string) bool { return slices.Contains(daemonLoaders, l) && !beside(l) }
 
 // isColdplug reports whether loader is a long-lived one (udevd, the daemon).
 func isColdplug(loader string) bool {
@@ -50,7 +56,7 @@ func isColdplug(loader string) bool {
 
 func needsUdev(loaders []string) bool {
 	for _, l := range loaders {
-		if l == loaderUdev || l == loaderUdevMax || l == loaderUdevModload || l == loaderUdevLoaded {
+		if l == loaderUdev || l == loaderUdevMax || beside(l) || l == loaderUdevLoaded {
 			return true
 		}
 	}
@@ -76,6 +82,8 @@ func coldplugScenario(loader string, smp int) (guest.Scenario, bool) {
 		return vm.UdevColdplug(loader, vm.UdevChildrenMax(smp, 1<<20)), true
 	case loaderUdevModload:
 		return vm.UdevDaemonColdplug(loader), true
+	case loaderUdevModloadWalk:
+		return vm.UdevDaemonWalkColdplug(loader), true
 	case loaderDaemon:
 		return vm.DaemonColdplug(loader), true
 	case loaderDaemon1p:
@@ -155,7 +163,7 @@ func (c *coldplug) config(base vm.Config, l string, tree debian.Tree) vm.Config 
 	case loaderUdevLoaded:
 		cfg.Udev = c.udevRoot
 		cfg.Files = map[string]string{vm.DriversRule: c.rules}
-	case loaderUdevModload:
+	case loaderUdevModload, loaderUdevModloadWalk:
 		cfg.Udev = c.udevRoot
 		cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon, vm.DriversRule: c.rules}
 	default:
@@ -273,7 +281,7 @@ func (r *report) udevSection() string {
 	if r.Udev != "" {
 		fmt.Fprintf(&b, "The `udev` rows run %s from Debian's own package, with its stock rules and helpers, started before the load phase (as a child of /init, logging to a file, ready when `udevadm control --ping` answers); the load phase runs `udevadm trigger --type=subsystems --action=add`, `udevadm trigger --type=devices --action=add` and `udevadm settle` and lasts until settle returns: every event handled, every module its workers' kmod builtin asked for loaded. ", r.Udev)
 	}
-	b.WriteString("`udev` has udevd's own worker limit, min(2*CPUs+16, max(RAM/128MiB, 10)), RAM being what the kernel reports (MemTotal): 15 in the 2 GiB guest at any CPU count (`workers` shows how many it had); `udev-max` has `--children-max=2*CPUs+16`, what a machine with enough memory gets. The kernel's helper is the release's kmod. `udev+modload` installs `dist/80-drivers.rules` as `/etc/udev/rules.d/80-drivers.rules` (no `kmod load` for MODALIAS) and runs modloadd as a service beside udevd: started before the phase, as udevd is, with `--no-coldplug`: it loads what udevadm trigger's events ask for; the phase ends when `udevadm settle` and then `modloadd settle` (every event the kernel sent read, every load it asked for done) have returned. `udev-loaded` is `udev+modload`'s udevd, with the override rule, and no daemon, on a guest whose modules (the floor's list) were loaded before the phase: udevd's own handling of the triggered events, with nothing left to load. `modload-daemon` is modloadd alone (`--no-trigger`: it reads the devices' MODALIAS itself; nothing else listens for triggered events): the phase lasts from its start to its READY=1, sent when its coldplug is done (passes until no new device appears) — the daemon's equivalent of trigger + settle. modload's modprobe, which forwards to the daemon, is the kernel's helper in both daemon rows.\n\n")
+	b.WriteString("`udev` has udevd's own worker limit, min(2*CPUs+16, max(RAM/128MiB, 10)), RAM being what the kernel reports (MemTotal): 15 in the 2 GiB guest at any CPU count (`workers` shows how many it had); `udev-max` has `--children-max=2*CPUs+16`, what a machine with enough memory gets. The kernel's helper is the release's kmod. `udev+modload` installs `dist/80-drivers.rules` as `/etc/udev/rules.d/80-drivers.rules` (no `kmod load` for MODALIAS) and runs modloadd as a service beside udevd: started before the phase, as udevd is, with `--no-coldplug`: it loads what udevadm trigger's events ask for; the phase ends when `udevadm settle` and then `modloadd settle` (every event the kernel sent read, every load it asked for done) have returned. `udev+modload-walk` is `udev+modload` whose daemon (also `--no-trigger`) is told to coldplug when the phase starts (`modloadd coldplug`, beside udevadm trigger): it reads the devices' MODALIAS itself instead of waiting for udevadm's events; the phase also waits for that coldplug. `udev-loaded` is `udev+modload`'s udevd, with the override rule, and no daemon, on a guest whose modules (the floor's list) were loaded before the phase: udevd's own handling of the triggered events, with nothing left to load. `modload-daemon` is modloadd alone (`--no-trigger`: it reads the devices' MODALIAS itself; nothing else listens for triggered events): the phase lasts from its start to its READY=1, sent when its coldplug is done (passes until no new device appears) — the daemon's equivalent of trigger + settle. modload's modprobe, which forwards to the daemon, is the kernel's helper in both daemon rows.\n\n")
 	fmt.Fprintf(&b, "Loader CPU is user+system time from /proc/PID/stat read once at the end of the phase: udevd's own (since it was ready) and its reaped children's, plus every live worker's with their reaped children (helpers, RUN programs); the daemon's with its children. Workers = udevd's children at the end of the phase (they stay until idle). Median and spread (min–max) over %d boots per row, boots of all rows interleaved; ratios are of medians, within this run.\n\n", r.Boots)
 	b.WriteString("| smp | loader | boots | load phase s | / udev | / udev-max | / floor | loader CPU s | / udev | workers | calls | duplicates (merged) | modules | module set vs udev's |\n")
 	b.WriteString("|---:|---|---:|---|---:|---:|---:|---|---:|---:|---:|---|---:|---|\n")
@@ -421,7 +429,7 @@ func (r *report) daemonGoals() string {
 			fmt.Fprintf(&b, " load phase %.2f s median.\n", phase)
 			if failed {
 				b.WriteString(r.daemonWhy(rows, u, fl))
-				if l == loaderUdevModload {
+				if beside(l) {
 					b.WriteString(besideWhy(rows, r.boots(smp, loaderUdevLoaded), r.boots(smp, loaderListHelper)))
 				}
 			}

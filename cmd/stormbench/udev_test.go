@@ -273,3 +273,25 @@ func TestUdevLoadedRow(t *testing.T) {
 		t.Errorf("kmod,udev-loaded: %v, %+v", err, o)
 	}
 }
+
+// TestUdevModloadWalkRow: the walk variant runs the daemon beside udevd with --no-trigger and
+// coldplugs it beside udevadm trigger; it is judged and explained as udev+modload is.
+func TestUdevModloadWalkRow(t *testing.T) {
+	sc, ok := coldplugScenario(loaderUdevModloadWalk, 16)
+	if !ok || !sc.ColdplugBeside || len(sc.Udevd) == 0 || !slices.Contains(sc.Daemon, "--no-trigger") || !slices.Contains(sc.Daemon, "--no-coldplug") {
+		t.Fatalf("udev+modload-walk scenario: %+v", sc)
+	}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if plain, _ := coldplugScenario(loaderUdevModload, 16); plain.ColdplugBeside || slices.Contains(plain.Daemon, "--no-trigger") {
+		t.Errorf("udev+modload walks: %+v", plain)
+	}
+	if !beside(loaderUdevModloadWalk) || alone(loaderUdevModloadWalk) || !needsUdev([]string{loaderUdevModloadWalk}) {
+		t.Error("udev+modload-walk is not a beside-udevd row")
+	}
+	c := &coldplug{udevRoot: "/u", daemon: "/d", rules: "/r"}
+	if cfg := c.config(vm.Config{}, loaderUdevModloadWalk, debian.Tree{}); cfg.Udev != "/u" || cfg.Files[vm.DriversRule] != "/r" || cfg.Files[vm.ModloaddBinary] != "/d" {
+		t.Errorf("udev+modload-walk config: %+v", cfg)
+	}
+}

@@ -86,6 +86,19 @@ func UdevDaemonColdplug(name string) guest.Scenario {
 	return sc
 }
 
+// DaemonWalkBesideUdevArgs is DaemonBesideUdevArgs that, told to coldplug, reads the devices'
+// MODALIAS without triggering them again (udevadm does).
+var DaemonWalkBesideUdevArgs = []string{ModloaddBinary, "--no-coldplug", "--no-trigger", "--progress", "off"}
+
+// UdevDaemonWalkColdplug is UdevDaemonColdplug whose daemon also walks the devices when the
+// phase starts (`modloadd coldplug`, beside udevadm trigger): it loads what their MODALIAS
+// ask for without waiting for udevadm's events.
+func UdevDaemonWalkColdplug(name string) guest.Scenario {
+	sc := UdevDaemonColdplug(name)
+	sc.Daemon, sc.ColdplugBeside = DaemonWalkBesideUdevArgs, true
+	return sc
+}
+
 // libDirs are where a Debian root keeps libraries, in the dynamic loader's order, with
 // systemd's private directory (libsystemd-shared, found through udevadm's RUNPATH).
 var libDirs = []string{"lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu/systemd", "lib/systemd"}

@@ -24,8 +24,9 @@ import (
 // --action=add`, `udevadm trigger --type=devices --action=add`, `udevadm settle` and then
 // `modloadd settle` (the daemon has read every event the kernel sent and loaded what they
 // asked for), and ends when both have returned: every device event handled and every module
-// its rules or the daemon asked for loaded. (Telling the daemon to walk the devices itself
-// when the phase starts, `modloadd coldplug` beside the triggers, was no faster: docs/daemon.md.)
+// its rules or the daemon asked for loaded. With Scenario.ColdplugBeside the phase also runs
+// `modloadd coldplug` beside the triggers: the daemon (with --no-trigger) reads the devices'
+// MODALIAS itself instead of waiting for udevadm's events, and the phase waits for that too.
 //
 // What the loaders cost is read once, at the end of the phase, from /proc/PID/stat: udevd's own
 // time and its reaped children's since it was ready, plus every live child's (its workers, which
@@ -153,6 +154,19 @@ func (s *services) coldplug(sc *Scenario, res *Result) error {
 	if daemon != nil {
 		res.LoaderRuns++
 	}
+	// Beside udevd, with ColdplugBeside: the daemon reads the devices' MODALIAS itself while
+	// udevadm triggers them (its command line has --no-trigger: the trigger is udevadm's).
+	var cold chan error
+	if sc.ColdplugBeside && ready == nil && daemon != nil {
+		cold = make(chan error, 1)
+		go func() {
+			out, e := exec.Command(sc.Daemon[0], "coldplug").CombinedOutput()
+			if e != nil {
+				e = fmt.Errorf("%s coldplug: %v: %s", sc.Daemon[0], e, out)
+			}
+			cold <- e
+		}()
+	}
 	var err error
 	if s.udevd != nil {
 		for _, args := range [][]string{
@@ -174,6 +188,9 @@ func (s *services) coldplug(sc *Scenario, res *Result) error {
 		}
 		readyAt = r.at
 	case daemon != nil:
+		if cold != nil {
+			err = errors.Join(err, <-cold)
+		}
 		if out, e := exec.Command(sc.Daemon[0], "settle", "-timeout", "15m").CombinedOutput(); e != nil {
 			err = errors.Join(err, fmt.Errorf("%s settle: %v: %s", sc.Daemon[0], e, out))
 		}

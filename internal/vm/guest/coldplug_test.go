@@ -57,10 +57,14 @@ func TestValidateColdplug(t *testing.T) {
 	for _, sc := range []Scenario{
 		{Name: "u", Kind: KindColdplug, Udevd: []string{"/lib/systemd/systemd-udevd"}},
 		{Name: "d", Kind: KindColdplug, Daemon: []string{"/modload/sbin/modloadd"}},
+		{Name: "w", Kind: KindColdplug, Udevd: []string{"/lib/systemd/systemd-udevd"}, Daemon: []string{"/modload/sbin/modloadd"}, ColdplugBeside: true},
 	} {
 		if err := sc.Validate(); err != nil {
 			t.Errorf("%s: %v", sc.Name, err)
 		}
+	}
+	if err := (&Scenario{Name: "a", Kind: KindColdplug, Daemon: []string{"/modload/sbin/modloadd"}, ColdplugBeside: true}).Validate(); err == nil || !strings.Contains(err.Error(), "beside udevd") {
+		t.Errorf("coldplug_beside without udevd: %v", err)
 	}
 }
 

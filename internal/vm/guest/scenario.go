@@ -96,6 +96,10 @@ type Scenario struct {
 	// Beside Udevd, before the phase (give it --no-coldplug): the phase ends when `Daemon[0]
 	// settle` returns after udevadm settle (coldplug.go).
 	Daemon []string `json:"daemon,omitempty"`
+	// ColdplugBeside (coldplug, Daemon beside Udevd) runs `Daemon[0] coldplug` at the phase's
+	// start, beside udevadm trigger: give the daemon --no-trigger, so that it reads the devices'
+	// MODALIAS while udevadm announces them, not a second time.
+	ColdplugBeside bool `json:"coldplug_beside,omitempty"`
 	// SampleEvery is the VmallocUsed sampling period (0: 2ms).
 	SampleEvery time.Duration `json:"sample_every,omitempty"`
 }
@@ -153,6 +157,9 @@ func (s *Scenario) Validate() error {
 	case KindColdplug:
 		if len(s.Udevd) == 0 && len(s.Daemon) == 0 {
 			return fmt.Errorf("scenario %q: coldplug needs udevd, a daemon or both", s.Name)
+		}
+		if s.ColdplugBeside && (len(s.Udevd) == 0 || len(s.Daemon) == 0) {
+			return fmt.Errorf("scenario %q: coldplug_beside needs the daemon beside udevd", s.Name)
 		}
 	default:
 		return fmt.Errorf("scenario %q: unknown kind %q", s.Name, s.Kind)
