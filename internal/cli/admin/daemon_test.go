@@ -261,7 +261,7 @@ func TestBlameLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errs := run(t, Blame, "blame", "--root", root, "--socket", filepath.Join(root, "none.sock"))
-	want := "      1.000s kvm\n   200.000ms e1000e (live; the call returned 2.800s later, after the kernel's wait for asynchronous probing)\n"
+	want := "      1.000s kvm\n   200.000ms e1000e (finit_module returned 2.800s after live)\n"
 	if code != 0 || out != want {
 		t.Fatalf("blame: exit %d\n%q\nwant\n%q\n%s", code, out, want, errs)
 	}

@@ -61,7 +61,7 @@ func Blame(env *cli.Env, args []string) int {
 			line += " (init_module)"
 		}
 		if !s.Live.IsZero() {
-			line += fmt.Sprintf(" (live; the call returned %s later, after the kernel's wait for asynchronous probing)", fmtDuration(s.End.Sub(s.Live)))
+			line += fmt.Sprintf(" (%s returned %s after live)", s.Call, fmtDuration(s.End.Sub(s.Live)))
 		}
 		fmt.Fprintln(env.Stdout, line)
 	}
