@@ -30,9 +30,22 @@ const afterLive SpanKind = "after-live"
 // running right from the first start: what systemd-analyze plot draws for services.
 func WritePlot(w io.Writer, spans []Span) error {
 	const (
-		left, top, rowH, barH, labelW = 10.0, 60.0, 16.0, 12.0, 360.0
-		width                         = 1200.0
+		left, rowH, barH, labelW = 10.0, 16.0, 12.0, 360.0
+		width                    = 1200.0
 	)
+	// The legend's items, wrapped into lines that fit the width; the rows start below them.
+	type item struct{ x, y float64 }
+	items := make([]item, len(plotStyle))
+	lx, ly := left, 32.0
+	for i, st := range plotStyle {
+		w := 16 + float64(len([]rune(st.text)))*6.2
+		if lx > left && lx+w > width-left {
+			lx, ly = left, ly+16
+		}
+		items[i] = item{lx, ly}
+		lx += w + 20
+	}
+	top := ly + 28
 	bw := bufio.NewWriter(w)
 	var t0, t1 time.Time
 	for i, s := range spans {
@@ -55,12 +68,10 @@ func WritePlot(w io.Writer, spans []Span) error {
 <rect width="100%%" height="100%%" fill="white"/>
 <text x="%.0f" y="20" font-size="15" font-weight="bold">modload: module loads of this boot (%d spans, %.3f s)</text>
 `, width, height, width, height, left, len(spans), t1.Sub(t0).Seconds())
-	// Legend.
-	lx := left
-	for _, st := range plotStyle {
-		fmt.Fprintf(bw, `<rect x="%.1f" y="32" width="12" height="10" fill="%s"/><text x="%.1f" y="41">%s</text>
-`, lx, st.color, lx+16, esc(st.text))
-		lx += 16 + float64(len(st.text))*6.2 + 20
+	for i, st := range plotStyle {
+		it := items[i]
+		fmt.Fprintf(bw, `<rect x="%.1f" y="%.0f" width="12" height="10" fill="%s"/><text x="%.1f" y="%.0f">%s</text>
+`, it.x, it.y, st.color, it.x+16, it.y+9, esc(st.text))
 	}
 	// Time grid: about ten lines at a round step.
 	step := niceStep(total / 10)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,6 +61,15 @@ func TestWritePlot(t *testing.T) {
 		if x, attrs := labelPlace(tc.x0, tc.bar, 300, 1200); x != tc.x || attrs != tc.attrs {
 			t.Errorf("labelPlace(%v, %v) = %v %q, want %v %q", tc.x0, tc.bar, x, attrs, tc.x, tc.attrs)
 		}
+	}
+	// The legend wraps: every item starts inside the picture.
+	for _, m := range regexp.MustCompile(`<rect x="([0-9.]+)" y="[0-9]+" width="12"`).FindAllStringSubmatch(b.String(), -1) {
+		if x, _ := strconv.ParseFloat(m[1], 64); x > 1100 {
+			t.Errorf("a legend item starts at x=%v, off a 1200-wide picture", x)
+		}
+	}
+	if !strings.Contains(b.String(), `y="48" width="12"`) {
+		t.Errorf("the legend did not wrap onto a second line:\n%.1500s", b.String())
 	}
 	for _, want := range []string{"pci:v&lt;1&gt;&amp;", "coalesced cpu:x ×63", "init kvm (finit_module, 780ms)", "acpi_cpufreq (10ms): no such device", "0.9 s",
 		"init e1000e (finit_module, 800ms: live after 100ms)", `fill="#eab0b0"`, "live; the call waits for asynchronous probing"} {
