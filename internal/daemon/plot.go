@@ -20,7 +20,7 @@ var plotStyle = []struct {
 	{Request, "#6a9fd8", "request: resolve and load"},
 	{Module, "#9a7fc4", "module through the gate (outcome)"},
 	{Init, "#d05050", "module init (kernel call)"},
-	{afterLive, "#eab0b0", "live; the call waits for asynchronous probing"},
+	{afterLive, "#eab0b0", "after live: the call still in the kernel"},
 }
 
 // afterLive colours the part of an Init bar after the module went live (Span.Live).

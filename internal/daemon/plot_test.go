@@ -72,7 +72,7 @@ func TestWritePlot(t *testing.T) {
 		t.Errorf("the legend did not wrap onto a second line:\n%.1500s", b.String())
 	}
 	for _, want := range []string{"pci:v&lt;1&gt;&amp;", "coalesced cpu:x ×63", "init kvm (finit_module, 780ms)", "acpi_cpufreq (10ms): no such device", "0.9 s",
-		"init e1000e (finit_module, 800ms: live after 100ms)", `fill="#eab0b0"`, "live; the call waits for asynchronous probing"} {
+		"init e1000e (finit_module, 800ms: live after 100ms)", `fill="#eab0b0"`, "after live: the call still in the kernel"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plot lacks %q", want)
 		}
