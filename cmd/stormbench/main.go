@@ -87,7 +87,7 @@ func isFloor(l string) bool { return l == "list" || l == loaderListHelper }
 func needsFloor(l string) bool { return isFloor(l) || l == loaderUdevLoaded }
 
 var knownLoaders = []string{"kmod", "modload", "modload-1p", "modload-one", "modload-off", "list", loaderListHelper,
-	loaderUdev, loaderUdevMax, loaderUdevModload, loaderUdevModloadWalk, loaderUdevLoaded, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
+	loaderUdev, loaderUdevMax, loaderUdevModload, loaderUdevModloadWalk, loaderUdevLoaded, loaderDaemon, loaderDaemon1p, loaderDaemonAllP, loaderDaemonJ1}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("stormbench", flag.ContinueOnError)

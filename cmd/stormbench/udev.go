@@ -34,10 +34,13 @@ const (
 	// loaderDaemonAllP is the daemon alone with a P per CPU (GOMAXPROCS=smp): what its default
 	// of one P saves.
 	loaderDaemonAllP = "modload-daemon-allp"
+	// loaderDaemonJ1 is the daemon alone loading one module at a time (-j 1), as the floor
+	// does: what loading side by side costs or saves on the machine at hand.
+	loaderDaemonJ1 = "modload-daemon-j1"
 )
 
 // daemonLoaders are the rows that run modload's daemon.
-var daemonLoaders = []string{loaderUdevModload, loaderUdevModloadWalk, loaderDaemon, loaderDaemon1p, loaderDaemonAllP}
+var daemonLoaders = []string{loaderUdevModload, loaderUdevModloadWalk, loaderDaemon, loaderDaemon1p, loaderDaemonAllP, loaderDaemonJ1}
 
 // beside reports whether loader l runs the daemon beside udevd.
 func beside(l string) bool { return l == loaderUdevModload || l == loaderUdevModloadWalk }
@@ -89,6 +92,10 @@ func coldplugScenario(loader string, smp int) (guest.Scenario, bool) {
 	case loaderDaemon1p:
 		sc := vm.DaemonColdplug(loader)
 		sc.Env = []string{"GOMAXPROCS=1"}
+		return sc, true
+	case loaderDaemonJ1:
+		sc := vm.DaemonColdplug(loader)
+		sc.Daemon = append(slices.Clone(sc.Daemon), "-j", "1")
 		return sc, true
 	case loaderDaemonAllP:
 		sc := vm.DaemonColdplug(loader)
@@ -281,7 +288,7 @@ func (r *report) udevSection() string {
 	if r.Udev != "" {
 		fmt.Fprintf(&b, "The `udev` rows run %s from Debian's own package, with its stock rules and helpers, started before the load phase (as a child of /init, logging to a file, ready when `udevadm control --ping` answers); the load phase runs `udevadm trigger --type=subsystems --action=add`, `udevadm trigger --type=devices --action=add` and `udevadm settle` and lasts until settle returns: every event handled, every module its workers' kmod builtin asked for loaded. ", r.Udev)
 	}
-	b.WriteString("`udev` has udevd's own worker limit, min(2*CPUs+16, max(RAM/128MiB, 10)), RAM being what the kernel reports (MemTotal): 15 in the 2 GiB guest at any CPU count (`workers` shows how many it had); `udev-max` has `--children-max=2*CPUs+16`, what a machine with enough memory gets. The kernel's helper is the release's kmod. `udev+modload` installs `dist/80-drivers.rules` as `/etc/udev/rules.d/80-drivers.rules` (no `kmod load` for MODALIAS) and runs modloadd as a service beside udevd: started before the phase, as udevd is, with `--no-coldplug`: it loads what udevadm trigger's events ask for; the phase ends when `udevadm settle` and then `modloadd settle` (every event the kernel sent read, every load it asked for done) have returned. `udev+modload-walk` is `udev+modload` whose daemon (also `--no-trigger`) is told to coldplug when the phase starts (`modloadd coldplug`, beside udevadm trigger): it reads the devices' MODALIAS itself instead of waiting for udevadm's events; the phase also waits for that coldplug. `udev-loaded` is `udev+modload`'s udevd, with the override rule, and no daemon, on a guest whose modules (the floor's list) were loaded before the phase: udevd's own handling of the triggered events, with nothing left to load. `modload-daemon` is modloadd alone (`--no-trigger`: it reads the devices' MODALIAS itself; nothing else listens for triggered events): the phase lasts from its start to its READY=1, sent when its coldplug is done (passes until no new device appears) — the daemon's equivalent of trigger + settle. modload's modprobe, which forwards to the daemon, is the kernel's helper in both daemon rows.\n\n")
+	b.WriteString("`udev` has udevd's own worker limit, min(2*CPUs+16, max(RAM/128MiB, 10)), RAM being what the kernel reports (MemTotal): 15 in the 2 GiB guest at any CPU count (`workers` shows how many it had); `udev-max` has `--children-max=2*CPUs+16`, what a machine with enough memory gets. The kernel's helper is the release's kmod. `udev+modload` installs `dist/80-drivers.rules` as `/etc/udev/rules.d/80-drivers.rules` (no `kmod load` for MODALIAS) and runs modloadd as a service beside udevd: started before the phase, as udevd is, with `--no-coldplug`: it loads what udevadm trigger's events ask for; the phase ends when `udevadm settle` and then `modloadd settle` (every event the kernel sent read, every load it asked for done) have returned. `udev+modload-walk` is `udev+modload` whose daemon (also `--no-trigger`) is told to coldplug when the phase starts (`modloadd coldplug`, beside udevadm trigger): it reads the devices' MODALIAS itself instead of waiting for udevadm's events; the phase also waits for that coldplug. `udev-loaded` is `udev+modload`'s udevd, with the override rule, and no daemon, on a guest whose modules (the floor's list) were loaded before the phase: udevd's own handling of the triggered events, with nothing left to load. `modload-daemon` is modloadd alone (`--no-trigger`: it reads the devices' MODALIAS itself; nothing else listens for triggered events): the phase lasts from its start to its READY=1, sent when its coldplug is done (passes until no new device appears) — the daemon's equivalent of trigger + settle (`modload-daemon-j1`: the same with `-j 1`, one load at a time, as the floor loads). modload's modprobe, which forwards to the daemon, is the kernel's helper in both daemon rows.\n\n")
 	fmt.Fprintf(&b, "Loader CPU is user+system time from /proc/PID/stat read once at the end of the phase: udevd's own (since it was ready) and its reaped children's, plus every live worker's with their reaped children (helpers, RUN programs); the daemon's with its children. Workers = udevd's children at the end of the phase (they stay until idle). Median and spread (min–max) over %d boots per row, boots of all rows interleaved; ratios are of medians, within this run.\n\n", r.Boots)
 	b.WriteString("| smp | loader | boots | load phase s | / udev | / udev-max | / floor | loader CPU s | / udev | workers | calls | duplicates (merged) | modules | module set vs udev's |\n")
 	b.WriteString("|---:|---|---:|---|---:|---:|---:|---|---:|---:|---:|---|---:|---|\n")

@@ -192,6 +192,9 @@ func TestDaemonRows(t *testing.T) {
 	if cfg := c.config(vm.Config{}, loaderUdevMax, tree); cfg.Udev != "/u" || cfg.Files != nil {
 		t.Errorf("udev-max: %+v", cfg)
 	}
+	if sc, _ := coldplugScenario(loaderDaemonJ1, 16); !slices.Equal(sc.Daemon[len(sc.Daemon)-2:], []string{"-j", "1"}) || slices.Contains(vm.DaemonArgs, "-j") {
+		t.Errorf("modload-daemon-j1: daemon %q (DaemonArgs %q)", sc.Daemon, vm.DaemonArgs)
+	}
 	for l, want := range map[string]string{loaderDaemon1p: "GOMAXPROCS=1", loaderDaemonAllP: "GOMAXPROCS=16", loaderDaemon: ""} {
 		sc, ok := coldplugScenario(l, 16)
 		got := strings.Join(sc.Env, " ")
