@@ -35,7 +35,7 @@ STORM_SMP ?= 1,4,16,64
 DEMO_SMP ?= 16
 DEMO_LOADERS ?= kmod,modload,udev,modload-daemon
 UDEV_SMP ?= 16,64
-UDEV_LOADERS ?= kmod,list,udev,udev-max,udev+modload,modload-daemon
+UDEV_LOADERS ?= kmod,list,list-helper,udev,udev-max,udev+modload,udev-loaded,modload-daemon
 VM_DEPS = qemu-system-x86 kmod cpio busybox-static
 
 .PHONY: demo vmtest bench-storm bench-udev vm-deps test-deps
