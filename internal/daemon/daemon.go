@@ -55,7 +55,8 @@ type Options struct {
 	// Settle waits until the daemon has read the events up to it.
 	Seqnum func() (uint64, error)
 	// ModuleLive, when set, is told the name of every module the kernel announces (a "module"
-	// add event: its init has run). Loads hold their slot until then (modload.Slots.Live).
+	// add event: its init has run). Loads hold their slot until then (modload.Slots.Live). The
+	// Timeline is told too (Timeline.Live), for the Init span of that module's call.
 	ModuleLive func(name string)
 }
 
@@ -479,8 +480,14 @@ func (d *Daemon) listen() {
 
 // take queues what one event asks for.
 func (d *Daemon) take(e uevent.Event, dropping *bool) {
-	if e.Action == "add" && e.Subsystem == "module" && d.o.ModuleLive != nil {
-		d.o.ModuleLive(path.Base(e.DevPath))
+	if e.Action == "add" && e.Subsystem == "module" {
+		name := path.Base(e.DevPath)
+		if tl := d.o.Timeline; tl != nil {
+			tl.Live(name, d.o.Now())
+		}
+		if d.o.ModuleLive != nil {
+			d.o.ModuleLive(name)
+		}
 		return
 	}
 	if e.Action != "add" || e.Modalias == "" || d.inColdplug(e) {

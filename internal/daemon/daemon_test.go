@@ -403,13 +403,17 @@ func TestTriggeredEventsNotLoadedTwice(t *testing.T) {
 }
 
 // TestModuleLive: the kernel's announcement of a module (a "module" add event) goes to
-// ModuleLive with the module's name and is no load request.
+// ModuleLive with the module's name, and to the timeline as the time it went live; it is no
+// load request.
 func TestModuleLive(t *testing.T) {
 	src := newFakeSource()
 	l := fakeLoader{calls: make(chan []string)}
 	live := make(chan string, 1)
 	cold := make(chan Progress, 1)
+	at := time.Unix(500, 0)
+	tl := &Timeline{}
 	d := New(Options{Loader: l, Source: src, Logger: quiet, Walk: passes([]uevent.Device{}), NoTrigger: true,
+		Timeline: tl, Now: func() time.Time { return at },
 		ModuleLive: func(name string) { live <- name }, ColdplugDone: func(p Progress) { cold <- p }})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error)
@@ -418,6 +422,9 @@ func TestModuleLive(t *testing.T) {
 	src.events <- uevent.Event{Action: "add", DevPath: "/module/snd_hda_intel", Subsystem: "module"}
 	if got := <-live; got != "snd_hda_intel" {
 		t.Fatalf("ModuleLive(%q), want snd_hda_intel", got)
+	}
+	if got := tl.takeLive("snd-hda-intel", at, at); !got.Equal(at) {
+		t.Fatalf("the timeline's live mark for snd_hda_intel is %v, want %v", got, at)
 	}
 	src.events <- uevent.Event{Action: "add", DevPath: "/devices/x", Modalias: "pci:x"}
 	if got := <-l.calls; !slices.Equal(got, []string{"pci:x"}) {

@@ -92,6 +92,7 @@ func (t *Timeline) Live(name string, at time.Time) {
 
 // takeLive returns and forgets the announcement of module name made within [start, end].
 func (t *Timeline) takeLive(name string, start, end time.Time) time.Time {
+	name = resolve.NormalizeName(name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	at, ok := t.live[name]
@@ -164,7 +165,7 @@ func clock(now func() time.Time) time.Time {
 
 func (k TimedKernel) record(name, call string, start time.Time, err error) {
 	s := Span{Kind: Init, Name: name, Call: call, Start: start, End: k.now()}
-	s.Live = k.Timeline.takeLive(resolve.NormalizeName(name), s.Start, s.End)
+	s.Live = k.Timeline.takeLive(name, s.Start, s.End)
 	if err != nil {
 		s.Err = err.Error()
 	}

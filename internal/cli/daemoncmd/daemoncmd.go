@@ -129,7 +129,7 @@ func Daemon(env *cli.Env, args []string) int {
 	}
 	d := daemon.New(daemon.Options{Loader: e.Devices, Source: src, SysDir: filepath.Join(e.Root(), "sys"),
 		NoTrigger: e.NoTrigger(), NoColdplug: *noColdplug, QueueSize: *queue, Batches: *batches, Timeline: e.Timeline, Logger: e.Log, Progress: pf, ColdplugDone: ready,
-		ModuleLive: func(name string) { e.Timeline.Live(name, time.Now()); e.Slots.Live(name) }})
+		ModuleLive: e.Slots.Live})
 	reg := prom.Registry(e.Stats, d)
 	srv := &daemon.Server{Loader: e.Requests, Stats: e.Stats, Timeline: e.Timeline, Logger: e.Log, Settle: d.Settle,
 		Coldplug: func(ctx context.Context) (int, error) {
