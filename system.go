@@ -271,17 +271,6 @@ func (e *Engine) Resolver() (*resolve.Resolver, error) {
 	return e.res, e.resErr
 }
 
-// Preload reads the module directory's indexes and the configuration now, which the Engine
-// otherwise reads on the first Plan, Load or Coldplug: a daemon calls it at its start, before
-// it says it is ready, as udevd's kmod builtin loads libkmod's resources at its own.
-func (e *Engine) Preload() error {
-	r, err := e.Resolver()
-	if err != nil {
-		return err
-	}
-	return r.Preload()
-}
-
 // warn reports what modload does without because of its own state: as an EventWarning when
 // Options.Event is set, else on Stderr.
 func (e *Engine) warn(prefix string, err error) {

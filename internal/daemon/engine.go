@@ -125,16 +125,21 @@ func (c *Engines) retire(r *engineRef) {
 	}
 }
 
-// Warm opens the engine now and has it read the module indexes and the configuration
-// (modload.Engine.Preload), so that the first load does not: the daemon calls it at its
-// start. An error is only said: the loads meet it again and report it.
+// Warm opens the engine now and has it read the configuration (its Resolver) and every module
+// index (resolve.Resolver.Preload), as udevd's kmod builtin loads libkmod's resources at its
+// start, so that the first load does not: the daemon calls it at its start. An error is only
+// said: the loads meet it again and report it.
 func (c *Engines) Warm() error {
 	r, err := c.acquire()
 	if err != nil {
 		return err
 	}
 	defer c.release(r)
-	return r.e.Preload()
+	res, err := r.e.Resolver()
+	if err != nil {
+		return err
+	}
+	return res.Preload()
 }
 
 // Opened is the number of engines opened so far.
