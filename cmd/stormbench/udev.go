@@ -42,38 +42,31 @@ const (
 // daemonLoaders are the rows that run modload's daemon.
 var daemonLoaders = []string{loaderUdevModload, loaderUdevModloadWalk, loaderDaemon, loaderDaemon1p, loaderDaemonAllP, loaderDaemonJ1}
 
+// runsDaemon reports whether loader l runs modload's daemon.
+func runsDaemon(l string) bool { return slices.Contains(daemonLoaders, l) }
+
 // beside reports whether loader l runs the daemon beside udevd.
 func beside(l string) bool { return l == loaderUdevModload || l == loaderUdevModloadWalk }
 
 // alone reports whether loader l is the daemon without udevd.
-func alone(l string) bool { return slices.Contains(daemonLoaders, l) && !beside(l) }
+func alone(l string) bool { return runsDaemon(l) && !beside(l) }
+
+// runsUdev reports whether loader l runs the distribution's udevd.
+func runsUdev(l string) bool {
+	return l == loaderUdev || l == loaderUdevMax || l == loaderUdevLoaded || beside(l)
+}
+
+// overrides reports whether loader l installs the override of udev's 80-drivers.rules.
+func overrides(l string) bool { return l == loaderUdevLoaded || beside(l) }
 
 // isColdplug reports whether loader is a long-lived one (udevd, the daemon).
 func isColdplug(loader string) bool {
-	switch loader {
-	case loaderUdev, loaderUdevMax, loaderUdevLoaded:
-		return true
-	}
-	return slices.Contains(daemonLoaders, loader)
+	return runsUdev(loader) || runsDaemon(loader)
 }
 
-func needsUdev(loaders []string) bool {
-	for _, l := range loaders {
-		if l == loaderUdev || l == loaderUdevMax || beside(l) || l == loaderUdevLoaded {
-			return true
-		}
-	}
-	return false
-}
+func needsUdev(loaders []string) bool { return slices.ContainsFunc(loaders, runsUdev) }
 
-func needsDaemon(loaders []string) bool {
-	for _, l := range loaders {
-		if slices.Contains(daemonLoaders, l) {
-			return true
-		}
-	}
-	return false
-}
+func needsDaemon(loaders []string) bool { return slices.ContainsFunc(loaders, runsDaemon) }
 
 // coldplugScenario returns the scenario of a coldplug loader at smp CPUs.
 func coldplugScenario(loader string, smp int) (guest.Scenario, bool) {
@@ -164,19 +157,18 @@ func udevVersion(root string) string {
 // config is base with what loader l needs in the guest.
 func (c *coldplug) config(base vm.Config, l string, tree debian.Tree) vm.Config {
 	cfg := base
-	switch l {
-	case loaderUdev, loaderUdevMax:
+	files := map[string]string{}
+	if runsUdev(l) {
 		cfg.Udev = c.udevRoot
-	case loaderUdevLoaded:
-		cfg.Udev = c.udevRoot
-		cfg.Files = map[string]string{vm.DriversRule: c.rules}
-	case loaderUdevModload, loaderUdevModloadWalk:
-		cfg.Udev = c.udevRoot
-		cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon, vm.DriversRule: c.rules}
-	default:
-		if alone(l) {
-			cfg.Files = map[string]string{vm.ModloaddBinary: c.daemon}
-		}
+	}
+	if overrides(l) {
+		files[vm.DriversRule] = c.rules
+	}
+	if runsDaemon(l) {
+		files[vm.ModloaddBinary] = c.daemon
+	}
+	if len(files) > 0 {
+		cfg.Files = files
 	}
 	return cfg
 }
@@ -184,7 +176,7 @@ func (c *coldplug) config(base vm.Config, l string, tree debian.Tree) vm.Config 
 // env is what the daemon rows add to the guest's environment: the kmod release modload
 // follows on the tree's distribution.
 func (c *coldplug) env(l string, tree debian.Tree) []string {
-	if slices.Contains(daemonLoaders, l) {
+	if runsDaemon(l) {
 		return vm.GuestEnv(tree)
 	}
 	return nil

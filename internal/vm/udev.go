@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ func UdevDaemonColdplug(name string) guest.Scenario {
 
 // DaemonWalkBesideUdevArgs is DaemonBesideUdevArgs that, told to coldplug, reads the devices'
 // MODALIAS without triggering them again (udevadm does).
-var DaemonWalkBesideUdevArgs = []string{ModloaddBinary, "--no-coldplug", "--no-trigger", "--progress", "off"}
+var DaemonWalkBesideUdevArgs = append(slices.Clone(DaemonBesideUdevArgs), "--no-trigger")
 
 // UdevDaemonWalkColdplug is UdevDaemonColdplug whose daemon also walks the devices when the
 // phase starts (`modloadd coldplug`, beside udevadm trigger): it loads what their MODALIAS
